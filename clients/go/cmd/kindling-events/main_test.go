@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
+	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
+	"github.com/kindling-probe/kindling-probe/clients/go/internal/fakeprobe"
+	"github.com/kindling-probe/kindling-probe/clients/go/kindling"
+)
+
+// TestMain runs the command itself when the test binary is started with
+// KINDLING_EVENTS_RUN_MAIN=1, so that TestSignal can run it as a process.
+func TestMain(m *testing.M) {
+	if os.Getenv("KINDLING_EVENTS_RUN_MAIN") == "1" {
+		os.Args = append([]string{prog}, os.Args[1:]...)
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+var boot = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// event returns a syscall exit event of process pid.
+func event(seq uint64, name string, pid uint32) *eventv1.Event {
+	return &eventv1.Event{
+		Seq: seq, TimestampNs: seq * 1000, Name: name, Source: eventv1.Source_SOURCE_SYSCALL_EXIT,
+		LatencyNs: 850, Thread: &eventv1.Thread{Pid: pid, Tid: pid, Comm: "app"},
+	}
+}
+
+// batch returns a response carrying evs.
+func batch(evs ...*eventv1.Event) *probev1.SubscribeResponse {
+	return &probev1.SubscribeResponse{BootTime: timestamppb.New(boot), NodeName: "node-a", Events: evs}
+}
+
+// sendThenWait returns a Subscribe handler that sends resps and then keeps
+// the stream open until the client ends it.
+func sendThenWait(resps ...*probev1.SubscribeResponse) func(*probev1.SubscribeRequest, grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
+	return func(_ *probev1.SubscribeRequest, stream grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
+		for _, r := range resps {
+			if err := stream.Send(r); err != nil {
+				return err
+			}
+		}
+		<-stream.Context().Done()
+		return stream.Context().Err()
+	}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCmd runs the command with args and a deadline that keeps a broken
+// test from hanging.
+func runCmd(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	return runCtx(ctx, args...)
+}
+
+func runCtx(ctx context.Context, args ...string) result {
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func lines(s string) []string {
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+func TestCount(t *testing.T) {
+	svc := &fakeprobe.Service{SubscribeFunc: sendThenWait(
+		batch(event(1, "read", 10), event(2, "read", 10)),
+		batch(event(3, "write", 10), event(4, "write", 10)),
+	)}
+	srv := fakeprobe.Start(t, svc)
+	for _, countFlag := range []string{"--count", "-count"} {
+		r := runCmd(t, "--socket", srv.Socket, countFlag, "3")
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("%s 3: exit %d, stderr %q", countFlag, r.code, r.stderr)
+		}
+		want := []string{
+			"2024-05-01T12:00:00.000001Z read app[10/10] ret=0 lat=850ns",
+			"2024-05-01T12:00:00.000002Z read app[10/10] ret=0 lat=850ns",
+			"2024-05-01T12:00:00.000003Z write app[10/10] ret=0 lat=850ns",
+		}
+		if got := lines(r.stdout); !slices.Equal(got, want) {
+			t.Errorf("%s 3 printed\n%s\nwant\n%s", countFlag, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+func TestFiltersReachRequest(t *testing.T) {
+	svc := &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "connect", 42)))}
+	srv := fakeprobe.Start(t, svc)
+
+	r := runCmd(t, "--socket", srv.Socket, "--name", "connect", "-name=accept4", "--pid", "42", "--pid=43", "--count=1")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runCmd(t, "-socket", srv.Socket, "--count", "1")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	reqs := svc.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("service received %d requests, want 2", len(reqs))
+	}
+	want := &probev1.SubscribeRequest{AllowList: []*probev1.EventFilter{{
+		Names: []string{"connect", "accept4"},
+		Pids:  []uint32{42, 43},
+	}}}
+	if !proto.Equal(reqs[0], want) {
+		t.Errorf("request with filters = %v, want %v", reqs[0], want)
+	}
+	if !proto.Equal(reqs[1], &probev1.SubscribeRequest{}) {
+		t.Errorf("request without filters = %v, want an empty request", reqs[1])
+	}
+}
+
+func TestJSONOutput(t *testing.T) {
+	ev := event(1, "connect", 42)
+	ev.Attributes = []*eventv1.Attribute{{Key: "msg", Value: &eventv1.Attribute_StringValue{StringValue: "a\nb"}}}
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(ev, event(2, "close", 42)))})
+
+	r := runCmd(t, "--socket", srv.Socket, "-o", "json", "--count", "2")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	got := lines(r.stdout)
+	if len(got) != 2 {
+		t.Fatalf("printed %d lines, want 2:\n%s", len(got), r.stdout)
+	}
+	if !strings.HasPrefix(got[0], `{"seq":"1","timestampNs":"1000","name":"connect",`) {
+		t.Errorf("unexpected JSON line %s", got[0])
+	}
+	for _, line := range got {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("line %q is not JSON: %v", line, err)
+		}
+	}
+}
+
+func TestLossesGoToStderr(t *testing.T) {
+	resp := batch(event(7, "read", 1))
+	resp.Losses = []*probev1.Loss{
+		{Reason: probev1.LossReason_LOSS_REASON_KERNEL_BUFFER_FULL, Count: 12},
+		{Reason: probev1.LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL, Count: 5, FirstSeq: 2},
+	}
+	lossOnly := &probev1.SubscribeResponse{Losses: []*probev1.Loss{{Count: 1}}}
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(resp, lossOnly, batch(event(8, "read", 1)))})
+
+	r := runCmd(t, "--socket", srv.Socket, "--count", "2")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	want := []string{
+		"kindling-events: lost 12 events (kernel buffer full)",
+		"kindling-events: lost 5 events (subscriber queue full) seq 2-6",
+		"kindling-events: lost 1 events (unknown)",
+	}
+	if got := lines(r.stderr); !slices.Equal(got, want) {
+		t.Errorf("stderr\n%s\nwant\n%s", r.stderr, strings.Join(want, "\n"))
+	}
+	if n := len(lines(r.stdout)); n != 2 || strings.Contains(r.stdout, "lost") {
+		t.Errorf("stdout has %d lines, want only the 2 events:\n%s", n, r.stdout)
+	}
+}
+
+func TestInvalidArgument(t *testing.T) {
+	msg := `unknown event name "conect"; GetInfo lists the event catalogue`
+	srv := fakeprobe.Start(t, &fakeprobe.Service{
+		SubscribeFunc: func(*probev1.SubscribeRequest, grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
+			return status.Error(codes.InvalidArgument, msg)
+		},
+	})
+	r := runCmd(t, "--socket", srv.Socket, "--name", "conect")
+	if r.code != 2 {
+		t.Errorf("exit %d, want 2", r.code)
+	}
+	if want := "kindling-events: the service rejected the request: " + msg + "\n"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+}
+
+func TestOtherServiceError(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{
+		SubscribeFunc: func(*probev1.SubscribeRequest, grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
+			return status.Error(codes.PermissionDenied, "subscribers must run as root")
+		},
+	})
+	r := runCmd(t, "--socket", srv.Socket)
+	if r.code != 1 || !strings.Contains(r.stderr, "subscribers must run as root") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 1 and one line with the message", r.code, r.stderr)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "read", 1)))})
+
+	// Without --count, a timeout is the normal end.
+	start := time.Now()
+	r := runCmd(t, "--socket", srv.Socket, "--timeout", "0.3")
+	if r.code != 0 || r.stderr != "" || len(lines(r.stdout)) != 1 {
+		t.Errorf("--timeout 0.3: exit %d, stdout %q, stderr %q; want 0 and one event", r.code, r.stdout, r.stderr)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 10*time.Second {
+		t.Errorf("--timeout 0.3 took %v", d)
+	}
+
+	// With --count, too few events is an error.
+	r = runCmd(t, "--socket", srv.Socket, "--timeout", "0.2", "--count", "5")
+	if r.code != 1 {
+		t.Errorf("--timeout with --count: exit %d, want 1", r.code)
+	}
+	if want := "kindling-events: timed out after 0.2s with 1 of 5 events\n"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+	if len(lines(r.stdout)) != 1 {
+		t.Errorf("the event that arrived was not printed: %q", r.stdout)
+	}
+
+	// Reaching --count before the timeout is a success.
+	r = runCmd(t, "--socket", srv.Socket, "--timeout", "5", "--count", "1")
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("--count reached before --timeout: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestCancelStopsCleanly(t *testing.T) {
+	sent := make(chan struct{})
+	srv := fakeprobe.Start(t, &fakeprobe.Service{
+		SubscribeFunc: func(_ *probev1.SubscribeRequest, stream grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
+			if err := stream.Send(batch(event(1, "read", 1), event(2, "read", 1))); err != nil {
+				return err
+			}
+			close(sent)
+			<-stream.Context().Done()
+			return nil
+		},
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-sent
+		time.Sleep(100 * time.Millisecond)
+		cancel() // what SIGINT and SIGTERM do
+	}()
+	r := runCtx(ctx, "--socket", srv.Socket)
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("exit %d, stderr %q; want 0 and nothing", r.code, r.stderr)
+	}
+	if n := len(lines(r.stdout)); n != 2 {
+		t.Errorf("printed %d events, want 2", n)
+	}
+}
+
+func TestServiceStops(t *testing.T) {
+	// The service ends the stream normally.
+	srv := fakeprobe.Start(t, &fakeprobe.Service{
+		SubscribeFunc: func(_ *probev1.SubscribeRequest, stream grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
+			return stream.Send(batch(event(1, "read", 1)))
+		},
+	})
+	r := runCmd(t, "--socket", srv.Socket)
+	if r.code != 1 || !strings.Contains(r.stderr, "stopped") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("stream ended: exit %d, stderr %q; want 1 and one line saying the service stopped", r.code, r.stderr)
+	}
+	if len(lines(r.stdout)) != 1 {
+		t.Errorf("the event before the end was not printed: %q", r.stdout)
+	}
+	// ... unless the count was reached.
+	if r := runCmd(t, "--socket", srv.Socket, "--count", "1"); r.code != 0 {
+		t.Errorf("stream ended after --count: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// The service goes away in the middle of the stream.
+	var once sync.Once
+	var gs *grpc.Server
+	srv2 := fakeprobe.Start(t, &fakeprobe.Service{
+		SubscribeFunc: func(_ *probev1.SubscribeRequest, stream grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
+			if err := stream.Send(batch(event(1, "read", 1))); err != nil {
+				return err
+			}
+			once.Do(func() { go gs.Stop() })
+			<-stream.Context().Done()
+			return nil
+		},
+	})
+	gs = srv2.GRPC
+	r = runCmd(t, "--socket", srv2.Socket)
+	if r.code != 1 || !strings.Contains(r.stderr, "kindling probe service at "+srv2.Socket+" stopped") {
+		t.Errorf("service went away: exit %d, stderr %q; want 1 and a line saying it stopped", r.code, r.stderr)
+	}
+}
+
+func TestNoService(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "x.sock")
+	r := runCmd(t, "--socket", missing)
+	want := "kindling-events: no kindling probe service at " + missing +
+		`: the socket does not exist; start the service with "kindling-probe serve" or pass --socket` + "\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("missing socket: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
+
+	stale := fakeprobe.StaleSocket(t)
+	r = runCmd(t, "--socket", stale)
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "kindling-events: the kindling probe service is not reachable at "+stale) ||
+		!strings.Contains(r.stderr, "kindling-probe serve") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("stale socket: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestSocketFromEnvironment(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "read", 1)))})
+	t.Setenv(kindling.SocketEnv, srv.Socket)
+	if r := runCmd(t, "--count", "1"); r.code != 0 || len(lines(r.stdout)) != 1 {
+		t.Errorf("with $KINDLING_SOCKET: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, arg := range []string{"--help", "-h", "-help"} {
+		r := runCmd(t, arg)
+		if r.code != 0 || !strings.Contains(r.stdout, "Example:\n  kindling-events --name") || r.stderr != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", arg, r.code, r.stdout, r.stderr)
+		}
+	}
+	bad := map[string][]string{
+		"unknown flag":      {"--bogus"},
+		"bad format":        {"-o", "yaml"},
+		"bad pid":           {"--pid", "abc"},
+		"zero pid":          {"--pid", "0"},
+		"negative count":    {"--count", "-1"},
+		"bad timeout":       {"--timeout", "soon"},
+		"negative timeout":  {"--timeout", "-2"},
+		"positional":        {"connect"},
+		"missing value":     {"--name"},
+		"empty name":        {"--name", ""},
+		"empty socket path": {"--socket", ""},
+	}
+	for name, args := range bad {
+		r := runCmd(t, args...)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, "kindling-events: ") || r.stdout != "" {
+			t.Errorf("%s %q: exit %d, stdout %q, stderr %q; want exit 2 and an error", name, args, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestSignal runs the command as a process and stops it with SIGTERM.
+func TestSignal(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "read", 1)))})
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		cmd := exec.Command(exe, "--socket", srv.Socket)
+		cmd.Env = append(os.Environ(), "KINDLING_EVENTS_RUN_MAIN=1")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil || !strings.Contains(line, " read app[1/1]") {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("first line %q, %v; stderr %q", line, err, stderr.String())
+		}
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil || stderr.Len() > 0 {
+				t.Errorf("after %v: %v, stderr %q; want exit 0 and no output", sig, err, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("the command did not stop on %v", sig)
+		}
+	}
+}

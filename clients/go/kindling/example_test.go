@@ -1,0 +1,51 @@
+package kindling_test
+
+import (
+	"fmt"
+	"time"
+
+	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
+	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
+	"github.com/kindling-probe/kindling-probe/clients/go/kindling"
+)
+
+func ExampleFormatCompact() {
+	boot := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	ev := &eventv1.Event{
+		TimestampNs: 1_500_000,
+		Name:        "connect",
+		Source:      eventv1.Source_SOURCE_SYSCALL_EXIT,
+		LatencyNs:   12_345,
+		Thread:      &eventv1.Thread{Pid: 42, Tid: 42, Comm: "curl"},
+		Fd: &eventv1.Fd{
+			Num:         3,
+			Type:        eventv1.FdType_FD_TYPE_IPV6_SOCKET,
+			Protocol:    eventv1.L4Protocol_L4_PROTOCOL_TCP,
+			Source:      &eventv1.Endpoint{Address: "::1", Port: 51000},
+			Destination: &eventv1.Endpoint{Address: "::1", Port: 8080},
+		},
+	}
+	fmt.Println(kindling.FormatCompact(ev, boot))
+	// Output:
+	// 2024-05-01T12:00:00.001500Z connect curl[42/42] ret=0 lat=12.3us fd=3 tcp [::1]:51000->[::1]:8080
+}
+
+func ExampleFormatJSON() {
+	b, err := kindling.FormatJSON(&eventv1.Event{Seq: 1, TimestampNs: 123, Name: "connect"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(b))
+	// Output:
+	// {"seq":"1","timestampNs":"123","name":"connect"}
+}
+
+func ExampleFormatLoss() {
+	fmt.Println(kindling.FormatLoss(&probev1.Loss{
+		Reason:   probev1.LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL,
+		Count:    3,
+		FirstSeq: 10,
+	}))
+	// Output:
+	// lost 3 events (subscriber queue full) seq 10-12
+}

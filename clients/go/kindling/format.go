@@ -1,0 +1,228 @@
+package kindling
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
+	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
+)
+
+// TimeLayout is the layout of the wall-clock time that starts each line of
+// [FormatCompact]: UTC with microseconds.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// FormatJSON renders ev as single-line JSON in the proto3 JSON mapping with
+// protojson's default options: lowerCamelCase field names, zero values
+// omitted, 64-bit integers as strings and enums by name, for example
+//
+//	{"seq":"1","timestampNs":"123","name":"connect","source":"SOURCE_SYSCALL_EXIT"}
+//
+// The result has no trailing newline.
+func FormatJSON(ev *eventv1.Event) ([]byte, error) {
+	b, err := protojson.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	// protojson deliberately makes its whitespace unstable; Compact removes
+	// all of it, which also guarantees a single line.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// FormatCompact renders ev as one human-readable line without a trailing
+// newline:
+//
+//	<wall time> <name> <comm>[<pid>/<tid>] ret=<return value> lat=<latency> fd=<num> <fd> <key>=<value>...
+//
+// for example
+//
+//	2024-05-01T12:00:00.000123Z connect curl[42/42] ret=0 lat=12.3us fd=3 tcp 10.0.0.1:51000->93.184.216.34:443
+//
+// The wall time is bootTime plus ev's timestamp_ns, in UTC (see
+// [TimeLayout]); pass the boot time of the SubscribeResponse that carried
+// the event. ret= and lat= appear only for syscall exit events, and lat=
+// only when the latency is known (see [FormatLatency]). The fd part appears
+// only when the event has a file descriptor; it is described by
+// [FormatFd]. Each attribute follows as key=value (see [FormatAttribute]).
+// Parts that are empty are left out, with no extra spaces.
+func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
+	var parts []string
+	add := func(s string) {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	wall := bootTime.Add(time.Duration(ev.GetTimestampNs()))
+	add(wall.UTC().Format(TimeLayout))
+	add(ev.GetName())
+	if th := ev.GetThread(); th != nil {
+		add(quoteIfUnprintable(th.GetComm()) + "[" +
+			strconv.FormatUint(uint64(th.GetPid()), 10) + "/" +
+			strconv.FormatUint(uint64(th.GetTid()), 10) + "]")
+	}
+	if ev.GetSource() == eventv1.Source_SOURCE_SYSCALL_EXIT {
+		add("ret=" + strconv.FormatInt(ev.GetReturnValue(), 10))
+		if lat := ev.GetLatencyNs(); lat > 0 {
+			add("lat=" + FormatLatency(lat))
+		}
+	}
+	if fd := ev.GetFd(); fd != nil {
+		add("fd=" + strconv.FormatInt(int64(fd.GetNum()), 10))
+		add(FormatFd(fd))
+	}
+	for _, a := range ev.GetAttributes() {
+		add(a.GetKey() + "=" + FormatAttribute(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// FormatLatency renders a duration in nanoseconds with a unit chosen by its
+// size: "850ns" below a microsecond, "12.3us" below a millisecond, "4.56ms"
+// below a second and "1.234s" from a second up. A value that would round up
+// to 1000 of a unit is shown in the next unit ("1.00ms", not "1000.0us").
+func FormatLatency(ns uint64) string {
+	switch {
+	case ns < 1000:
+		return strconv.FormatUint(ns, 10) + "ns"
+	case ns < 999_950:
+		return strconv.FormatFloat(float64(ns)/1e3, 'f', 1, 64) + "us"
+	case ns < 999_995_000:
+		return strconv.FormatFloat(float64(ns)/1e6, 'f', 2, 64) + "ms"
+	default:
+		return strconv.FormatFloat(float64(ns)/1e9, 'f', 3, 64) + "s"
+	}
+}
+
+// FormatFd describes what a file descriptor refers to:
+//
+//   - IPv4 and IPv6 sockets: "<protocol> <source>-><destination>", for
+//     example "tcp 10.0.0.1:51000->[2001:db8::1]:443", where the protocol is
+//     left out when unknown and an endpoint whose address and port are both
+//     unknown is shown as "?" (see [FormatEndpoint]);
+//   - unix sockets: "unix <path>";
+//   - files and directories: the path (or "file"/"directory" if it is not
+//     known);
+//   - anything else: the lowercase type name, for example "pipe".
+//
+// It returns "" when the type is unspecified. The descriptor number is not
+// included.
+func FormatFd(fd *eventv1.Fd) string {
+	switch t := fd.GetType(); t {
+	case eventv1.FdType_FD_TYPE_UNSPECIFIED:
+		return ""
+	case eventv1.FdType_FD_TYPE_IPV4_SOCKET, eventv1.FdType_FD_TYPE_IPV6_SOCKET:
+		conn := FormatEndpoint(fd.GetSource()) + "->" + FormatEndpoint(fd.GetDestination())
+		if p := fd.GetProtocol(); p != eventv1.L4Protocol_L4_PROTOCOL_UNSPECIFIED {
+			return strings.TrimPrefix(strings.ToLower(p.String()), "l4_protocol_") + " " + conn
+		}
+		return conn
+	case eventv1.FdType_FD_TYPE_UNIX_SOCKET:
+		if p := fd.GetUnixPath(); p != "" {
+			return "unix " + quoteIfUnprintable(p)
+		}
+		return "unix"
+	case eventv1.FdType_FD_TYPE_FILE, eventv1.FdType_FD_TYPE_DIRECTORY:
+		if p := fd.GetPath(); p != "" {
+			return quoteIfUnprintable(p)
+		}
+		return fdTypeName(t)
+	default:
+		return fdTypeName(t)
+	}
+}
+
+func fdTypeName(t eventv1.FdType) string {
+	return strings.TrimPrefix(strings.ToLower(t.String()), "fd_type_")
+}
+
+// FormatEndpoint renders an IPv4 or IPv6 endpoint as "address:port", with an
+// IPv6 address in brackets ("[::1]:80"). An endpoint whose address is empty
+// and whose port is zero (or a nil endpoint) is not known and renders as "?".
+func FormatEndpoint(ep *eventv1.Endpoint) string {
+	if ep.GetAddress() == "" && ep.GetPort() == 0 {
+		return "?"
+	}
+	return net.JoinHostPort(ep.GetAddress(), strconv.FormatUint(uint64(ep.GetPort()), 10))
+}
+
+// FormatAttribute renders the value of whichever case of the attribute's
+// value oneof is set: integers in decimal, doubles in the shortest form that
+// round-trips, booleans as true or false, bytes in lowercase hex, and
+// strings as they are, except that a string that is empty, contains
+// whitespace or contains unprintable characters is quoted with
+// strconv.Quote so that the line stays one line and splits on spaces. An
+// attribute with no value set renders as "".
+func FormatAttribute(a *eventv1.Attribute) string {
+	switch v := a.GetValue().(type) {
+	case *eventv1.Attribute_Int32Value:
+		return strconv.FormatInt(int64(v.Int32Value), 10)
+	case *eventv1.Attribute_Uint32Value:
+		return strconv.FormatUint(uint64(v.Uint32Value), 10)
+	case *eventv1.Attribute_Int64Value:
+		return strconv.FormatInt(v.Int64Value, 10)
+	case *eventv1.Attribute_Uint64Value:
+		return strconv.FormatUint(v.Uint64Value, 10)
+	case *eventv1.Attribute_DoubleValue:
+		return strconv.FormatFloat(v.DoubleValue, 'g', -1, 64)
+	case *eventv1.Attribute_BoolValue:
+		return strconv.FormatBool(v.BoolValue)
+	case *eventv1.Attribute_StringValue:
+		s := v.StringValue
+		if s == "" || strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+			return strconv.Quote(s)
+		}
+		return s
+	case *eventv1.Attribute_BytesValue:
+		return hex.EncodeToString(v.BytesValue)
+	default:
+		return ""
+	}
+}
+
+// quoteIfUnprintable quotes s if it contains characters other than
+// printable ones and plain spaces, such as newlines, which would break the
+// one-event-per-line output. Command names and paths are otherwise shown
+// as they are.
+func quoteIfUnprintable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+// FormatLoss renders a loss notice as "lost <count> events (<reason>)",
+// where the reason is "kernel buffer full", "subscriber queue full" or
+// "unknown", followed by " seq <first>-<last>" when the loss has sequence
+// numbers (first_seq > 0).
+func FormatLoss(l *probev1.Loss) string {
+	var reason string
+	switch l.GetReason() {
+	case probev1.LossReason_LOSS_REASON_KERNEL_BUFFER_FULL:
+		reason = "kernel buffer full"
+	case probev1.LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL:
+		reason = "subscriber queue full"
+	default:
+		reason = "unknown"
+	}
+	s := "lost " + strconv.FormatUint(l.GetCount(), 10) + " events (" + reason + ")"
+	if first := l.GetFirstSeq(); first > 0 {
+		last := first
+		if l.GetCount() > 0 {
+			last = first + l.GetCount() - 1
+		}
+		s += " seq " + strconv.FormatUint(first, 10) + "-" + strconv.FormatUint(last, 10)
+	}
+	return s
+}

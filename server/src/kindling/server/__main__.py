@@ -1,0 +1,5 @@
+import sys
+
+from kindling.server.cli import main
+
+sys.exit(main())

@@ -1,0 +1,91 @@
+"""The service's unix socket: refuse a path another service holds, clear a
+stale one, and publish the socket with its final mode in one rename, so no
+client ever sees it with looser permissions (as Tetragon does)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket
+import stat
+import tempfile
+from pathlib import Path
+
+from kindling.server.errors import StartupError
+
+log = logging.getLogger(__name__)
+
+SOCKET_MODE = 0o660
+
+
+def prepare_socket_path(path: Path) -> None:
+    """Fail if the path is taken by a live service or by something that is not
+    a socket; remove a stale socket left by a service that died."""
+    if not path.parent.is_dir():
+        raise StartupError(
+            f"the directory for the socket {path} does not exist; create it or choose "
+            "another path with --socket"
+        )
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise StartupError(
+            f"{path} exists and is not a socket; remove it or choose another path with --socket"
+        )
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError as error:
+        if error.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+            raise StartupError(
+                f"cannot check whether {path} is in use ({error.strerror}); remove it or "
+                "choose another path with --socket"
+            ) from None
+        log.info("removing stale socket %s left by a service that is gone", path)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    finally:
+        probe.close()
+    raise StartupError(
+        f"another service is already listening on {path}; stop it or choose another path "
+        "with --socket"
+    )
+
+
+class PrivateBindPath:
+    """A temporary path in a private (0700) directory next to the final socket.
+
+    The gRPC server binds there; publish() sets the mode and renames the
+    socket into place.
+    """
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self._dir = Path(tempfile.mkdtemp(prefix=".kindling-", dir=final.parent))
+        self.path = self._dir / "sock"
+
+    def publish(self, mode: int = SOCKET_MODE) -> None:
+        os.chmod(self.path, mode)
+        os.rename(self.path, self.final)
+        self._inode = self.final.stat().st_ino
+        self.cleanup_dir()
+
+    def cleanup_dir(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        with contextlib.suppress(OSError):
+            self._dir.rmdir()
+
+    def remove_published(self) -> None:
+        """Remove the socket at shutdown, unless someone replaced it since."""
+        try:
+            if self.final.stat().st_ino == getattr(self, "_inode", None):
+                self.final.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,79 @@
+"""The gRPC server: ProbeService, health and reflection on one unix socket.
+
+Health reports NOT_SERVING until the driver is attached, and again while
+the service shuts down.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from kindling.server.api.listen import PrivateBindPath, prepare_socket_path
+from kindling.server.api.service import SERVICE_NAME, ProbeService
+from kindling.server.errors import StartupError
+
+log = logging.getLogger(__name__)
+
+HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Responses are batches; leave room above gRPC's 4 MiB default.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class ApiServer:
+    def __init__(self, service: ProbeService, socket_path: Path) -> None:
+        self._service = service
+        self.socket_path = socket_path
+        self._server: grpc.aio.Server | None = None
+        self._health = health_aio.HealthServicer()
+        self._bind: PrivateBindPath | None = None
+
+    async def start(self) -> None:
+        prepare_socket_path(self.socket_path)
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            ]
+        )
+        server.add_generic_rpc_handlers((self._service.handler(),))
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        await self.set_serving(False)
+        self._bind = PrivateBindPath(self.socket_path)
+        try:
+            server.add_insecure_port(f"unix:{self._bind.path}")
+        except RuntimeError as error:
+            self._bind.cleanup_dir()
+            raise StartupError(
+                f"cannot listen on {self.socket_path} ({error}); choose another path with --socket"
+            ) from None
+        await server.start()
+        self._bind.publish()
+        self._server = server
+        log.info("listening on unix:%s", self.socket_path)
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, status)
+
+    async def stop(self, grace: float) -> None:
+        await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self._bind is not None:
+            self._bind.remove_published()
+            self._bind = None

@@ -1,0 +1,190 @@
+"""The kindling.probe.v1.ProbeService handlers.
+
+Subscribe streams responses the pipeline already serialized (bytes), so the
+handlers are registered with an identity serializer rather than through the
+generated servicer base class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from kindling.probe.v1 import probe_pb2
+from kindling.server import __version__
+from kindling.server.catalog import AttrType, Catalog
+from kindling.server.drivers.base import Driver
+from kindling.server.pipeline import wire
+from kindling.server.pipeline.broker import Broker, Subscription
+from kindling.server.pipeline.capture import CaptureControl, ConfigError
+from kindling.server.pipeline.clock import boot_time_ns
+from kindling.server.pipeline.filters import FilterError, compile_request
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = probe_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name
+CONTRACT_VERSIONS = ("kindling.event.v1", "kindling.probe.v1")
+
+_ATTR_TYPES = {
+    AttrType.INT32: probe_pb2.ATTRIBUTE_TYPE_INT32,
+    AttrType.UINT32: probe_pb2.ATTRIBUTE_TYPE_UINT32,
+    AttrType.INT64: probe_pb2.ATTRIBUTE_TYPE_INT64,
+    AttrType.UINT64: probe_pb2.ATTRIBUTE_TYPE_UINT64,
+    AttrType.BOOL: probe_pb2.ATTRIBUTE_TYPE_BOOL,
+    AttrType.STRING: probe_pb2.ATTRIBUTE_TYPE_STRING,
+}
+
+
+class Envelope:
+    """SubscribeResponse's common fields (node name, boot time), encoded once a second."""
+
+    def __init__(self, node_name: str, clock: Callable[[], float]) -> None:
+        self._node = wire.str_field(1000, node_name)
+        self._clock = clock
+        self._until = 0.0
+        self._bytes = b""
+
+    def __call__(self) -> bytes:
+        now = self._clock()
+        if now >= self._until:
+            boot = boot_time_ns()
+            stamp = wire.uint_field(1, boot // 1_000_000_000) + wire.uint_field(
+                2, boot % 1_000_000_000
+            )
+            self._bytes = self._node + wire.message_field(1001, stamp)
+            self._until = now + 1.0
+        return self._bytes
+
+
+def boot_timestamp() -> timestamp_pb2.Timestamp:
+    boot = boot_time_ns()
+    return timestamp_pb2.Timestamp(seconds=boot // 1_000_000_000, nanos=boot % 1_000_000_000)
+
+
+class ProbeService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        driver: Driver,
+        broker: Broker,
+        capture: CaptureControl,
+        node_name: str,
+        max_queued_events: int,
+        max_batch_events: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._catalog = catalog
+        self._driver = driver
+        self._broker = broker
+        self._capture = capture
+        self._node_name = node_name
+        self._max_queued = max_queued_events
+        self._max_batch = max_batch_events
+        self._envelope = Envelope(node_name, clock)
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            SERVICE_NAME,
+            {
+                "Subscribe": grpc.unary_stream_rpc_method_handler(
+                    self.subscribe,
+                    request_deserializer=probe_pb2.SubscribeRequest.FromString,
+                    response_serializer=None,  # responses arrive serialized
+                ),
+                "Configure": grpc.unary_unary_rpc_method_handler(
+                    self.configure,
+                    request_deserializer=probe_pb2.ConfigureRequest.FromString,
+                    response_serializer=probe_pb2.ConfigureResponse.SerializeToString,
+                ),
+                "GetInfo": grpc.unary_unary_rpc_method_handler(
+                    self.get_info,
+                    request_deserializer=probe_pb2.GetInfoRequest.FromString,
+                    response_serializer=probe_pb2.GetInfoResponse.SerializeToString,
+                ),
+            },
+        )
+
+    async def subscribe(
+        self, request: probe_pb2.SubscribeRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> AsyncIterator[bytes]:
+        try:
+            selection = compile_request(request, self._catalog)
+        except FilterError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        subscription = Subscription(
+            selection,
+            asyncio.get_running_loop(),
+            max_queued_events=self._max_queued,
+            max_batch_events=self._max_batch,
+            peer=context.peer(),
+        )
+        self._broker.add(subscription)
+        log.info("subscriber %s joined (%d live)", context.peer(), len(self._broker.subscriptions))
+        try:
+            async for response in subscription.responses(self._envelope):
+                yield response
+        finally:
+            self._broker.remove(subscription)
+            stats = subscription.stats
+            log.info(
+                "subscriber %s left: %d events delivered, %d dropped (queue full), "
+                "%d lost in the kernel",
+                context.peer(),
+                stats.delivered,
+                stats.dropped,
+                stats.kernel_lost,
+            )
+
+    async def configure(
+        self, request: probe_pb2.ConfigureRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> probe_pb2.ConfigureResponse:
+        try:
+            enabled = self._capture.configure(request.enable_events, request.disable_events)
+        except ConfigError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        log.info("configured: capturing %s", ", ".join(enabled) or "no events")
+        return probe_pb2.ConfigureResponse(enabled_events=enabled)
+
+    async def get_info(
+        self, request: probe_pb2.GetInfoRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> probe_pb2.GetInfoResponse:
+        configured = self._capture.configured
+        response = probe_pb2.GetInfoResponse(
+            service_version=__version__,
+            contract_versions=CONTRACT_VERSIONS,
+            node_name=self._node_name,
+            boot_time=boot_timestamp(),
+            driver=probe_pb2.DriverInfo(
+                name=self._driver.name,
+                transport=self._driver.transport,
+                kernel_release=os.uname().release,
+                features=[
+                    probe_pb2.KernelFeature(name=f.name, available=f.available, detail=f.detail)
+                    for f in self._driver.features()
+                ],
+            ),
+        )
+        for spec in self._catalog.specs:
+            response.events.append(
+                probe_pb2.EventDescriptor(
+                    name=spec.name,
+                    source=spec.source,
+                    category=spec.category,
+                    description=spec.description,
+                    enabled=spec.id in configured,
+                    fd_context=spec.fd_context,
+                    attributes=[
+                        probe_pb2.AttributeDescriptor(
+                            key=a.key, type=_ATTR_TYPES[a.type], description=a.description
+                        )
+                        for a in spec.attributes
+                    ],
+                )
+            )
+        return response

@@ -1,0 +1,92 @@
+"""The composition root: driver -> pipeline -> API, and the service's life cycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from kindling.server.api.server import ApiServer
+from kindling.server.api.service import ProbeService
+from kindling.server.catalog import CATALOG, Catalog
+from kindling.server.config import ServeConfig
+from kindling.server.drivers.base import Driver, RecordBatch
+from kindling.server.pipeline.broker import Broker
+from kindling.server.pipeline.capture import CaptureControl
+from kindling.server.pipeline.events import EventBuilder
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 1.0
+
+
+def default_driver(config: ServeConfig, catalog: Catalog) -> Driver:
+    from kindling.server.drivers.bcc.driver import BccDriver  # noqa: PLC0415 (imports bcc lazily)
+
+    return BccDriver(
+        catalog,
+        page_count=config.perf_buffer_pages,
+        poll_interval_ms=config.poll_interval_ms,
+    )
+
+
+class ProbeApp:
+    """One running service. run() returns when a signal or stop() ends it."""
+
+    def __init__(self, config: ServeConfig, driver: Driver, catalog: Catalog = CATALOG) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.driver = driver
+        self.builder = EventBuilder(catalog)
+        self.broker = Broker()
+        self.capture = CaptureControl(catalog, driver, self.builder, self.broker)
+        self.broker.on_change = self.capture.refresh
+        self.service = ProbeService(
+            catalog=catalog,
+            driver=driver,
+            broker=self.broker,
+            capture=self.capture,
+            node_name=config.node_name,
+            max_queued_events=config.subscriber_queue_events,
+            max_batch_events=config.max_batch_events,
+            clock=time.monotonic,
+        )
+        self.api = ApiServer(self.service, config.socket)
+        self._stop = asyncio.Event()
+
+    def _on_batch(self, batch: RecordBatch) -> None:
+        # Runs on the driver's thread: enrich, encode and fan out.
+        self.broker.publish(self.builder.build(batch))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stop)
+        self.capture.refresh()
+        await self.api.start()
+        driver_started = False
+        try:
+            # Compiling and attaching takes a moment; keep the loop responsive.
+            await loop.run_in_executor(None, self.driver.start, self._on_batch)
+            driver_started = True
+            await self.api.set_serving(True)
+            log.info(
+                "capturing with %s over %s; serving on %s",
+                self.driver.name,
+                self.driver.transport,
+                self.config.socket,
+            )
+            await self._stop.wait()
+            log.info("shutting down")
+        finally:
+            await self.api.set_serving(False)
+            if driver_started:
+                await loop.run_in_executor(None, self.driver.stop)
+            self.broker.close_all()
+            await self.api.stop(SHUTDOWN_GRACE_SECONDS)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)

@@ -1,0 +1,163 @@
+"""`kindling-probe`: run the kindling probe service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kindling.server import __version__
+from kindling.server.catalog import CATALOG
+from kindling.server.config import ServeConfig, default_node_name, default_socket
+from kindling.server.errors import StartupError
+
+PROG = "kindling-probe"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be greater than zero")
+    return value
+
+
+def _power_of_two(text: str) -> int:
+    value = _positive(text)
+    if value & (value - 1):
+        raise argparse.ArgumentTypeError(f"{value} is not a power of two")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Capture kernel events with eBPF and stream them as kindling events "
+        "over gRPC on a unix socket.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the service in the foreground (needs root)",
+        description="Load the eBPF programs and serve kindling.probe.v1.ProbeService, the gRPC "
+        "health service and server reflection on a unix socket until SIGINT or SIGTERM.",
+        epilog="example: sudo kindling-probe serve --socket /run/kindling.sock",
+    )
+    serve.add_argument(
+        "--socket",
+        type=Path,
+        default=default_socket(),
+        metavar="PATH",
+        help="unix socket to serve on (default: $KINDLING_SOCKET or /run/kindling.sock)",
+    )
+    serve.add_argument(
+        "--node-name",
+        default=default_node_name(),
+        metavar="NAME",
+        help="node name put on every response (default: $KINDLING_NODE_NAME or the host name)",
+    )
+    serve.add_argument(
+        "--perf-buffer-pages",
+        type=_power_of_two,
+        default=ServeConfig.perf_buffer_pages,
+        metavar="N",
+        help="per-CPU kernel buffer size in pages, a power of two (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--poll-interval-ms",
+        type=_positive,
+        default=ServeConfig.poll_interval_ms,
+        metavar="MS",
+        help="longest wait before buffered events are read (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--subscriber-queue-events",
+        type=_positive,
+        default=ServeConfig.subscriber_queue_events,
+        metavar="N",
+        help="events queued per subscriber before its newest are dropped and reported "
+        "(default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-batch-events",
+        type=_positive,
+        default=ServeConfig.max_batch_events,
+        metavar="N",
+        help="most events per stream response (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="log verbosity (default: %(default)s)",
+    )
+
+    commands.add_parser(
+        "catalog",
+        help="list the events the service can capture",
+        description="Print the event catalogue: each event's name, source, category and "
+        "attributes.",
+    )
+    return parser
+
+
+def _print_catalog() -> None:
+    for spec in CATALOG.specs:
+        print(f"{spec.name}: {spec.description}")
+        for attr in spec.attributes:
+            print(f"    {attr.key} ({attr.type.name.lower()}): {attr.description}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here so that `catalog` and `--help` need neither grpc nor numpy.
+    import uvloop  # noqa: PLC0415
+
+    from kindling.server.app import ProbeApp, default_driver  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = ServeConfig(
+        socket=args.socket.absolute(),
+        node_name=args.node_name,
+        perf_buffer_pages=args.perf_buffer_pages,
+        poll_interval_ms=args.poll_interval_ms,
+        subscriber_queue_events=args.subscriber_queue_events,
+        max_batch_events=args.max_batch_events,
+    )
+
+    async def main() -> None:
+        # The gRPC server must be created inside the running loop.
+        app = ProbeApp(config, default_driver(config, CATALOG))
+        await app.run()
+
+    uvloop.run(main())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "catalog":
+            _print_catalog()
+            return 0
+    except StartupError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

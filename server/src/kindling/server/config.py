@@ -1,0 +1,33 @@
+"""Settings of `kindling-probe serve`, with their defaults and limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_SOCKET = Path("/run/kindling.sock")
+SOCKET_ENV = "KINDLING_SOCKET"
+NODE_NAME_ENV = "KINDLING_NODE_NAME"
+
+
+def default_socket() -> Path:
+    return Path(os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET)
+
+
+def default_node_name() -> str:
+    return os.environ.get(NODE_NAME_ENV) or os.uname().nodename
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    socket: Path = DEFAULT_SOCKET
+    node_name: str = ""
+    # Per-CPU perf buffer size in pages (a power of two).
+    perf_buffer_pages: int = 256
+    # Longest time a record waits in the kernel before the reader drains it.
+    poll_interval_ms: int = 10
+    # Events queued per subscriber before its newest batches are dropped.
+    subscriber_queue_events: int = 32768
+    # Events per SubscribeResponse at most.
+    max_batch_events: int = 512

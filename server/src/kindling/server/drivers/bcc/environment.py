@@ -1,0 +1,182 @@
+"""What the BCC driver needs from the machine, checked before compiling.
+
+Every check either passes or raises StartupError with one sentence that says
+what to do. Checks that only describe the kernel (BTF, kprobes, the BPF ring
+buffer) become KernelFeatures for GetInfo.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import subprocess
+from pathlib import Path
+
+from kindling.server.drivers.base import KernelFeature
+from kindling.server.errors import StartupError
+
+TRACEFS_MOUNTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
+
+# Capability bits (linux/capability.h).
+CAP_SYS_ADMIN = 21
+CAP_PERFMON = 38
+CAP_BPF = 39
+
+# Tracepoints the programs attach to: (category, event).
+REQUIRED_TRACEPOINTS = (
+    ("sched", "sched_process_exec"),
+    ("sched", "sched_process_fork"),
+    ("sched", "sched_process_exit"),
+    ("task", "task_newtask"),
+    ("sock", "inet_sock_set_state"),
+    ("syscalls", "sys_enter_exit_group"),
+    *(
+        ("syscalls", f"sys_{phase}_{name}")
+        for name in ("openat", "close", "read", "write", "socket", "connect", "accept", "accept4")
+        for phase in ("enter", "exit")
+    ),
+)
+
+SETUP_HINT = "run `make setup` in the kindling-probe source tree (or scripts/setup.sh)"
+
+
+def effective_capabilities() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def check_privileges() -> None:
+    caps = effective_capabilities()
+    has = lambda bit: bool(caps >> bit & 1)  # noqa: E731
+    if has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON)):
+        return
+    raise StartupError(
+        "loading eBPF programs needs root (or the CAP_BPF and CAP_PERFMON capabilities); "
+        "run kindling-probe with sudo"
+    )
+
+
+def tracefs_root() -> Path | None:
+    for path in TRACEFS_MOUNTS:
+        if (path / "events").is_dir():
+            return path
+    return None
+
+
+def ensure_tracefs() -> Path:
+    """Find tracefs, mounting it at /sys/kernel/tracing when it is not mounted."""
+    root = tracefs_root()
+    if root is not None:
+        return root
+    target = TRACEFS_MOUNTS[0]
+    result = subprocess.run(
+        ["mount", "-t", "tracefs", "tracefs", str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    root = tracefs_root()
+    if root is None:
+        detail = result.stderr.strip() or f"exit status {result.returncode}"
+        raise StartupError(
+            f"tracefs is not mounted and mounting it at {target} failed ({detail}); "
+            f"mount it with `mount -t tracefs tracefs {target}`"
+        )
+    return root
+
+
+def check_tracepoints(root: Path) -> None:
+    missing = [
+        f"{category}:{event}"
+        for category, event in REQUIRED_TRACEPOINTS
+        if not (root / "events" / category / event).is_dir()
+    ]
+    if missing:
+        raise StartupError(
+            f"this kernel lacks the tracepoints {', '.join(missing)} that the probe attaches to; "
+            "it needs a kernel built with CONFIG_FTRACE_SYSCALLS and CONFIG_BPF_EVENTS"
+        )
+
+
+def has_exit_group_dead(root: Path) -> bool:
+    """sched_process_exit gained `group_dead` in Linux 6.x; older kernels lack it."""
+    fmt = root / "events" / "sched" / "sched_process_exit" / "format"
+    try:
+        return "group_dead" in fmt.read_text()
+    except OSError:
+        return False
+
+
+def check_kernel_headers() -> Path:
+    build = Path("/lib/modules") / os.uname().release / "build"
+    if not (build / "include").is_dir():
+        raise StartupError(
+            f"BCC needs kernel headers at {build} and there are none; {SETUP_HINT}, which "
+            "installs them or links the closest available ones"
+        )
+    return build
+
+
+def import_bcc() -> object:
+    try:
+        import bcc  # noqa: PLC0415  (bcc is optional: only this driver needs it)
+    except ImportError:
+        raise StartupError(
+            "the BCC Python bindings (Debian package python3-bpfcc) are not importable; "
+            f"{SETUP_HINT}"
+        ) from None
+    return bcc
+
+
+def _libbpf_probe_map(map_type: int) -> bool | None:
+    name = ctypes.util.find_library("bpf")
+    if not name:
+        return None
+    try:
+        lib = ctypes.CDLL(name)
+        result = int(lib.libbpf_probe_bpf_map_type(map_type, None))
+    except (OSError, AttributeError):
+        return None
+    return result == 1
+
+
+def kernel_features(root: Path | None) -> list[KernelFeature]:
+    features = []
+    btf = Path("/sys/kernel/btf/vmlinux")
+    features.append(
+        KernelFeature("btf", btf.exists(), f"{btf} {'present' if btf.exists() else 'missing'}")
+    )
+    if root is None:
+        features.append(KernelFeature("tracepoints", False, "tracefs is not mounted"))
+        features.append(KernelFeature("kprobes", False, "tracefs is not mounted"))
+    else:
+        features.append(KernelFeature("tracepoints", True, f"tracefs at {root}"))
+        kprobes = (root / "kprobe_events").exists()
+        features.append(
+            KernelFeature(
+                "kprobes",
+                kprobes,
+                "kprobe_events present" if kprobes else "kernel built without CONFIG_KPROBES",
+            )
+        )
+        uprobes = (root / "uprobe_events").exists()
+        features.append(
+            KernelFeature(
+                "uprobes",
+                uprobes,
+                "uprobe_events present" if uprobes else "kernel built without CONFIG_UPROBES",
+            )
+        )
+    ringbuf = _libbpf_probe_map(27)  # BPF_MAP_TYPE_RINGBUF
+    features.append(
+        KernelFeature(
+            "ring_buffer",
+            bool(ringbuf),
+            "probed with libbpf" if ringbuf is not None else "libbpf not found to probe it",
+        )
+    )
+    features.append(KernelFeature("perf_buffer", True, "used for transport"))
+    return features

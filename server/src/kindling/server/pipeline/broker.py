@@ -1,0 +1,217 @@
+"""Fan-out of encoded events to subscribers, each with its own bounded queue.
+
+The pipeline thread (the producer) selects each subscriber's events with its
+filter, numbers them with the subscriber's sequence numbers and frames them
+into SubscribeResponse chunks. The gRPC side (the consumer, on the event
+loop) only moves those bytes. A subscriber that reads too slowly loses the
+newest batch, never blocks the others, and is told: its sequence numbers
+skip the lost events and its next response carries a Loss with the range.
+Kernel buffer losses are reported to every subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from kindling.probe.v1 import probe_pb2
+from kindling.server.pipeline import wire
+from kindling.server.pipeline.events import EventBatch
+from kindling.server.pipeline.filters import Selection
+
+# SubscribeResponse field numbers.
+R_EVENTS, R_LOSSES = 1, 2
+# Event.seq field tag (field 1, varint); seq goes first, keeping field order.
+_SEQ_TAG = wire.tag(1, wire.WIRE_VARINT)
+_EVENTS_TAG = wire.tag(R_EVENTS, wire.WIRE_LEN)
+
+KERNEL_BUFFER_FULL = probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL
+SUBSCRIBER_QUEUE_FULL = probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
+
+
+@dataclass
+class LossRecord:
+    reason: int
+    count: int
+    first_seq: int = 0
+
+    def encode(self) -> bytes:
+        payload = (
+            wire.uint_field(1, self.reason)
+            + wire.uint_field(2, self.count)
+            + wire.uint_field(3, self.first_seq)
+        )
+        return wire.message_field(R_LOSSES, payload)
+
+
+@dataclass
+class SubscriptionStats:
+    delivered: int = 0
+    dropped: int = 0
+    kernel_lost: int = 0
+    responses: int = 0
+
+
+def frame_events(events: list[bytes], indexes: list[int], first_seq: int) -> bytes:
+    """SubscribeResponse.events entries for the chosen events, numbered from first_seq."""
+    parts = []
+    seq = first_seq
+    varint = wire.varint
+    for index in indexes:
+        event = events[index]
+        seq_field = _SEQ_TAG + varint(seq)
+        parts.append(_EVENTS_TAG + varint(len(event) + len(seq_field)) + seq_field + event)
+        seq += 1
+    return b"".join(parts)
+
+
+class Subscription:
+    """One Subscribe stream's queue. Producer: the pipeline thread; consumer:
+    the gRPC handler on the event loop."""
+
+    def __init__(
+        self,
+        selection: Selection,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        max_queued_events: int,
+        max_batch_events: int,
+        peer: str = "",
+    ) -> None:
+        self.selection = selection
+        self.peer = peer
+        self.stats = SubscriptionStats()
+        self._loop = loop
+        self._max_queued = max_queued_events
+        self._max_batch = max_batch_events
+        self._lock = threading.Lock()
+        # (encoded events, number of events) chunks waiting for the consumer.
+        self._queue: deque[tuple[bytes, int]] = deque()
+        self._queued_events = 0
+        self._losses: list[LossRecord] = []
+        self._next_seq = 1
+        self._ready = asyncio.Event()
+        self._wake_pending = False
+        self._closed = False
+
+    # -- producer side (pipeline thread) -----------------------------------------
+
+    def offer(self, batch: EventBatch) -> None:
+        indexes = self.selection.mask(batch).nonzero()[0].tolist() if len(batch) else []
+        count = len(indexes)
+        if not count and not batch.kernel_lost:
+            return
+        with self._lock:
+            fits = self._queued_events + count <= self._max_queued
+            first_seq = self._next_seq
+            self._next_seq += count
+            if batch.kernel_lost:
+                self._losses.append(LossRecord(KERNEL_BUFFER_FULL, batch.kernel_lost))
+                self.stats.kernel_lost += batch.kernel_lost
+            if count and not fits:
+                self._add_drop(first_seq, count)
+            if count and fits:
+                # Reserve the room now; the frames are built outside the lock.
+                self._queued_events += count
+        if count and fits:
+            chunks = [
+                (
+                    frame_events(batch.events, indexes[i : i + self._max_batch], first_seq + i),
+                    len(indexes[i : i + self._max_batch]),
+                )
+                for i in range(0, count, self._max_batch)
+            ]
+            with self._lock:
+                self._queue.extend(chunks)
+        self._wake()
+
+    def _add_drop(self, first_seq: int, count: int) -> None:
+        self.stats.dropped += count
+        last = self._losses[-1] if self._losses else None
+        if (
+            last is not None
+            and last.reason == SUBSCRIBER_QUEUE_FULL
+            and last.first_seq + last.count == first_seq
+        ):
+            last.count += count
+        else:
+            self._losses.append(LossRecord(SUBSCRIBER_QUEUE_FULL, count, first_seq))
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._wake_pending or self._closed:
+                return
+            self._wake_pending = True
+        with contextlib.suppress(RuntimeError):  # the loop closed: the service is stopping
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+    def close(self) -> None:
+        """End the stream (service shutdown); the consumer sees the end."""
+        with self._lock:
+            self._closed = True
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+    # -- consumer side (event loop) ----------------------------------------------
+
+    async def responses(self, envelope: Callable[[], bytes]) -> AsyncIterator[bytes]:
+        """Serialized SubscribeResponses until the subscription is closed."""
+        while True:
+            await self._ready.wait()
+            with self._lock:
+                self._ready.clear()
+                self._wake_pending = False
+                chunks = list(self._queue)
+                self._queue.clear()
+                losses, self._losses = self._losses, []
+                closed = self._closed
+            for events, count in chunks:
+                loss_bytes = b"".join(loss.encode() for loss in losses)
+                losses = []
+                with self._lock:
+                    self._queued_events -= count
+                self.stats.delivered += count
+                self.stats.responses += 1
+                yield events + loss_bytes + envelope()
+            if losses:
+                self.stats.responses += 1
+                yield b"".join(loss.encode() for loss in losses) + envelope()
+            if closed:
+                return
+
+
+@dataclass
+class Broker:
+    """The set of live subscriptions; publish() runs on the pipeline thread."""
+
+    _subscriptions: tuple[Subscription, ...] = ()
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    on_change: Callable[[], None] | None = None
+
+    def add(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions = (*self._subscriptions, subscription)
+        if self.on_change:
+            self.on_change()
+
+    def remove(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions = tuple(s for s in self._subscriptions if s is not subscription)
+        if self.on_change:
+            self.on_change()
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return self._subscriptions
+
+    def publish(self, batch: EventBatch) -> None:
+        for subscription in self._subscriptions:
+            subscription.offer(batch)
+
+    def close_all(self) -> None:
+        for subscription in self._subscriptions:
+            subscription.close()

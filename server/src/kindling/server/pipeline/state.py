@@ -1,0 +1,332 @@
+"""Thread and file descriptor tables.
+
+The kernel records carry only what the eBPF programs can see cheaply: ids,
+comm, a syscall's arguments. These tables remember what the state-changing
+events said (fork, exec, exit; openat, socket, connect, accept, close) so
+that later events can carry their process and fd context. What the tables
+never saw created is looked up once in /proc.
+
+Each entry caches its encoded sub-message, so the common case costs a dict
+lookup per event.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from kindling.event.v1 import event_pb2
+from kindling.server.pipeline import wire
+from kindling.server.pipeline.procfs import TCP_LISTEN, ProcFS, SocketEntry
+
+AF_UNIX = 1
+AF_INET = 2
+AF_INET6 = 10
+AF_NETLINK = 16
+
+SOCK_STREAM = 1
+SOCK_DGRAM = 2
+SOCK_RAW = 3
+SOCK_TYPE_MASK = 0xF
+SOCK_CLOEXEC = 0o2000000
+O_DIRECTORY = 0o200000
+O_CLOEXEC = 0o2000000
+
+# Event.thread and Event.fd field numbers.
+EVENT_THREAD_FIELD = 9
+EVENT_FD_FIELD = 10
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _BoundedDict(dict[K, V]):
+    """A dict that forgets its oldest entries beyond a size (no LRU cost per hit)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.limit:
+            del self[next(iter(self))]
+
+
+@dataclass
+class ProcessInfo:
+    ppid: int = 0
+    exe: str = ""
+    container_id: str = ""
+    # Encoded Event.thread fields by (tid, uid, gid, comm, cgroup_id).
+    threads: dict[tuple[int, int, int, bytes, int], bytes] = field(default_factory=dict)
+
+
+class ProcessTable:
+    def __init__(self, procfs: ProcFS, limit: int = 65536) -> None:
+        self._procfs = procfs
+        self._processes: _BoundedDict[int, ProcessInfo] = _BoundedDict(limit)
+
+    def get(self, pid: int) -> ProcessInfo:
+        info = self._processes.get(pid)
+        if info is None:
+            snapshot = self._procfs.process(pid)
+            info = (
+                ProcessInfo(snapshot.ppid, snapshot.exe, snapshot.container_id)
+                if snapshot
+                else ProcessInfo()
+            )
+            self._processes[pid] = info
+        return info
+
+    def on_fork(self, parent_pid: int, child_pid: int) -> None:
+        parent = self.get(parent_pid)
+        self._processes[child_pid] = ProcessInfo(parent_pid, parent.exe, parent.container_id)
+
+    def on_exec(self, pid: int, filename: str) -> None:
+        old = self.get(pid)
+        exe = filename
+        if not os.path.isabs(filename):
+            # A relative path is relative to the caller's cwd; the kernel's
+            # view (/proc/<pid>/exe) is right if the process still runs.
+            snapshot = self._procfs.process(pid)
+            exe = snapshot.exe if snapshot and snapshot.exe else filename
+        self._processes[pid] = ProcessInfo(old.ppid, exe, old.container_id)
+
+    def on_exit(self, pid: int) -> None:
+        self._processes.pop(pid, None)
+
+    def thread_field(
+        self, pid: int, tid: int, uid: int, gid: int, comm: bytes, cgroup_id: int
+    ) -> bytes:
+        """The encoded Event.thread field for a record."""
+        info = self.get(pid)
+        key = (tid, uid, gid, comm, cgroup_id)
+        encoded = info.threads.get(key)
+        if encoded is None:
+            payload = b"".join(
+                (
+                    wire.uint_field(1, pid),
+                    wire.uint_field(2, tid),
+                    wire.uint_field(3, info.ppid),
+                    wire.uint_field(4, uid),
+                    wire.uint_field(5, gid),
+                    wire.len_field(6, comm),
+                    wire.str_field(7, info.exe),
+                    wire.str_field(8, info.container_id),
+                    wire.uint_field(9, cgroup_id),
+                )
+            )
+            encoded = wire.message_field(EVENT_THREAD_FIELD, payload)
+            if len(info.threads) < 4096:
+                info.threads[key] = encoded
+        return encoded
+
+
+Endpoint = tuple[str, int]
+
+
+@dataclass
+class FdInfo:
+    type: int = event_pb2.FD_TYPE_UNSPECIFIED
+    path: str = ""
+    protocol: int = event_pb2.L4_PROTOCOL_UNSPECIFIED
+    role: int = event_pb2.SOCKET_ROLE_UNSPECIFIED
+    source: Endpoint | None = None
+    destination: Endpoint | None = None
+    unix_path: str = ""
+    cloexec: bool = False
+    # Local end of a listening socket, for connections accepted on it.
+    listen_local: Endpoint | None = None
+
+    def encode(self, num: int) -> bytes:
+        payload = b"".join(
+            (
+                wire.int_field(1, num),
+                wire.uint_field(2, self.type),
+                wire.str_field(3, self.path),
+                wire.uint_field(4, self.protocol),
+                wire.uint_field(5, self.role),
+                _endpoint_field(6, self.source),
+                _endpoint_field(7, self.destination),
+                wire.str_field(8, self.unix_path),
+            )
+        )
+        return wire.message_field(EVENT_FD_FIELD, payload)
+
+
+def _endpoint_field(number: int, endpoint: Endpoint | None) -> bytes:
+    if endpoint is None:
+        return b""
+    address, port = endpoint
+    return wire.message_field(number, wire.str_field(1, address) + wire.uint_field(2, port))
+
+
+def ip_text(family: int, raw: bytes) -> str:
+    if family == AF_INET:
+        return str(ipaddress.IPv4Address(raw[:4]))
+    if family == AF_INET6:
+        return str(ipaddress.IPv6Address(raw[:16]))
+    return ""
+
+
+def family_fd_type(family: int, sock_type: int = 0) -> int:
+    if family == AF_INET:
+        return event_pb2.FD_TYPE_IPV4_SOCKET
+    if family == AF_INET6:
+        return event_pb2.FD_TYPE_IPV6_SOCKET
+    if family == AF_UNIX:
+        return event_pb2.FD_TYPE_UNIX_SOCKET
+    if family == AF_NETLINK:
+        return event_pb2.FD_TYPE_NETLINK_SOCKET
+    return event_pb2.FD_TYPE_OTHER_SOCKET
+
+
+def socket_protocol(family: int, sock_type: int) -> int:
+    if family not in (AF_INET, AF_INET6):
+        return event_pb2.L4_PROTOCOL_UNSPECIFIED
+    kind = sock_type & SOCK_TYPE_MASK
+    if kind == SOCK_STREAM:
+        return event_pb2.L4_PROTOCOL_TCP
+    if kind == SOCK_DGRAM:
+        return event_pb2.L4_PROTOCOL_UDP
+    if kind == SOCK_RAW:
+        return event_pb2.L4_PROTOCOL_RAW
+    return event_pb2.L4_PROTOCOL_UNSPECIFIED
+
+
+_ANON_TYPES = {
+    "anon_inode:[eventfd]": event_pb2.FD_TYPE_EVENTFD,
+    "anon_inode:[eventpoll]": event_pb2.FD_TYPE_EVENTPOLL,
+    "anon_inode:inotify": event_pb2.FD_TYPE_INOTIFY,
+    "anon_inode:[timerfd]": event_pb2.FD_TYPE_TIMERFD,
+    "anon_inode:[signalfd]": event_pb2.FD_TYPE_SIGNALFD,
+}
+
+
+class FdTable:
+    """File descriptors per process, with their encoded Event.fd fields."""
+
+    def __init__(self, procfs: ProcFS, limit: int = 65536) -> None:
+        self._procfs = procfs
+        self._by_pid: _BoundedDict[int, dict[int, FdInfo]] = _BoundedDict(limit)
+        # (pid, fd) -> encoded field; dropped whenever the FdInfo changes.
+        self._encoded: _BoundedDict[tuple[int, int], bytes] = _BoundedDict(limit * 4)
+
+    def _fds(self, pid: int) -> dict[int, FdInfo]:
+        fds = self._by_pid.get(pid)
+        if fds is None:
+            fds = self._by_pid[pid] = {}
+        return fds
+
+    def get(self, pid: int, fd: int) -> FdInfo:
+        fds = self._fds(pid)
+        info = fds.get(fd)
+        if info is None:
+            info = fds[fd] = self._resolve(pid, fd)
+        return info
+
+    def set(self, pid: int, fd: int, info: FdInfo) -> None:
+        self._fds(pid)[fd] = info
+        self._encoded.pop((pid, fd), None)
+
+    def changed(self, pid: int, fd: int) -> None:
+        self._encoded.pop((pid, fd), None)
+
+    def remove(self, pid: int, fd: int) -> None:
+        fds = self._by_pid.get(pid)
+        if fds is not None:
+            fds.pop(fd, None)
+        self._encoded.pop((pid, fd), None)
+
+    def fd_field(self, pid: int, fd: int) -> bytes:
+        key = (pid, fd)
+        encoded = self._encoded.get(key)
+        if encoded is None:
+            encoded = self._encoded[key] = self.get(pid, fd).encode(fd)
+        return encoded
+
+    def on_fork(self, parent_pid: int, child_pid: int) -> None:
+        # fork() duplicates the descriptor table; share the (immutable once
+        # replaced) entries, copy the mapping.
+        parent = self._by_pid.get(parent_pid)
+        self._by_pid[child_pid] = dict(parent) if parent else {}
+        self._drop_encoded(child_pid)
+
+    def on_exec(self, pid: int) -> None:
+        fds = self._by_pid.get(pid)
+        if fds:
+            for fd in [fd for fd, info in fds.items() if info.cloexec]:
+                del fds[fd]
+        self._drop_encoded(pid)
+
+    def on_exit(self, pid: int) -> None:
+        self._by_pid.pop(pid, None)
+        self._drop_encoded(pid)
+
+    def _drop_encoded(self, pid: int) -> None:
+        for key in [key for key in self._encoded if key[0] == pid]:
+            del self._encoded[key]
+
+    # -- lazy resolution from /proc ------------------------------------------
+
+    def _resolve(self, pid: int, fd: int) -> FdInfo:
+        target = self._procfs.fd_target(pid, fd)
+        if target is None:
+            return FdInfo()
+        if target.startswith("/"):
+            is_dir = self._procfs.is_directory(pid, fd)
+            return FdInfo(
+                type=event_pb2.FD_TYPE_DIRECTORY if is_dir else event_pb2.FD_TYPE_FILE,
+                path=target.removesuffix(" (deleted)"),
+            )
+        if target.startswith("pipe:"):
+            return FdInfo(type=event_pb2.FD_TYPE_PIPE)
+        if target.startswith("socket:["):
+            inode = int(target[len("socket:[") : -1])
+            return self._resolve_socket(pid, inode)
+        return FdInfo(type=_ANON_TYPES.get(target, event_pb2.FD_TYPE_OTHER))
+
+    def _resolve_socket(self, pid: int, inode: int) -> FdInfo:
+        sockets = self._procfs.sockets(pid)
+        entry = sockets.get(inode)
+        if entry is None:
+            return FdInfo(type=event_pb2.FD_TYPE_OTHER_SOCKET)
+        if entry.kind == "unix":
+            return FdInfo(type=event_pb2.FD_TYPE_UNIX_SOCKET, unix_path=entry.unix_path)
+        info = FdInfo(
+            type=family_fd_type(entry.family),
+            protocol=event_pb2.L4_PROTOCOL_TCP
+            if entry.kind == "tcp"
+            else event_pb2.L4_PROTOCOL_UDP,
+        )
+        if entry.kind == "tcp" and entry.state == TCP_LISTEN:
+            info.listen_local = entry.local
+            info.role = event_pb2.SOCKET_ROLE_SERVER
+            return info
+        if entry.remote[1] == 0:
+            info.source = entry.local
+            return info
+        if _is_server_side(entry, sockets.values()):
+            info.role = event_pb2.SOCKET_ROLE_SERVER
+            info.source, info.destination = entry.remote, entry.local
+        else:
+            info.role = event_pb2.SOCKET_ROLE_CLIENT
+            info.source, info.destination = entry.local, entry.remote
+        return info
+
+
+def _is_server_side(entry: SocketEntry, all_sockets: Iterable[SocketEntry]) -> bool:
+    """A connection is the server's when something listens on its local port."""
+    for other in all_sockets:
+        if (
+            other.kind == entry.kind
+            and other.state == TCP_LISTEN
+            and other.local[1] == entry.local[1]
+        ):
+            return True
+    return False
