@@ -18,7 +18,7 @@ rm -rf "$py_out/kindling/event" "$py_out/kindling/probe" "$go_out"
 
 cd "$ROOT"
 mapfile -t protos < <(cd proto && find kindling -name '*.proto' | sort)
-"$PY" -m grpc_tools.protoc -I proto \
+"$PY" -m grpc_tools.protoc -I proto 2> >(grep -v "^Writing mypy to" >&2) \
     --python_out="$py_out" --mypy_out="$py_out" \
     --grpc_python_out="$py_out" --mypy_grpc_out="$py_out" \
     "${protos[@]}"

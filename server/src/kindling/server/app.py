@@ -67,6 +67,8 @@ class ProbeApp:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stop)
         self.capture.refresh()
+        # Fail before taking the socket when the driver cannot run at all.
+        await loop.run_in_executor(None, self.driver.preflight)
         await self.api.start()
         driver_started = False
         try:

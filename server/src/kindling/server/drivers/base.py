@@ -56,6 +56,13 @@ class Driver(Protocol):
         """The kernel features the driver checked."""
         ...
 
+    def preflight(self) -> None:
+        """Check quickly that this machine can run the driver.
+
+        Raises StartupError with a sentence for the user when it cannot.
+        """
+        ...
+
     def start(self, sink: BatchSink) -> None:
         """Attach to the kernel and start delivering batches to `sink`.
 

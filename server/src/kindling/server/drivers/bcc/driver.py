@@ -80,11 +80,16 @@ class BccDriver:
     def features(self) -> list[KernelFeature]:
         return environment.kernel_features(environment.tracefs_root())
 
-    def start(self, sink: BatchSink) -> None:
+    def preflight(self) -> None:
         environment.check_privileges()
         tracefs = environment.ensure_tracefs()
         environment.check_tracepoints(tracefs)
         environment.check_kernel_headers()
+        environment.import_bcc()
+
+    def start(self, sink: BatchSink) -> None:
+        self.preflight()
+        tracefs = environment.ensure_tracefs()
         bcc = environment.import_bcc()
 
         directory = sources.bpf_dir()

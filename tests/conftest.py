@@ -1,0 +1,47 @@
+"""Shared test configuration.
+
+Tests that need the real kernel (root, BCC, tracepoints) are marked `kernel`
+and skip with the reason when the machine cannot run them, unless
+KINDLING_REQUIRE_KERNEL=1 (set by .ci/run): then a skip is a failure, because
+on a CI machine that must run them a skip would hide a broken kernel path.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+REQUIRE_KERNEL = os.environ.get("KINDLING_REQUIRE_KERNEL") == "1"
+
+
+def kernel_unavailable_reason() -> str | None:
+    """Why the eBPF driver cannot run here, or None when it can."""
+    from kindling.server.drivers.bcc import environment  # noqa: PLC0415
+    from kindling.server.errors import StartupError  # noqa: PLC0415
+
+    try:
+        environment.check_privileges()
+        root = environment.ensure_tracefs()
+        environment.check_tracepoints(root)
+        environment.check_kernel_headers()
+        environment.import_bcc()
+    except StartupError as error:
+        return str(error)
+    return None
+
+
+@pytest.fixture(scope="session")
+def kernel_available() -> None:
+    reason = kernel_unavailable_reason()
+    if reason is None:
+        return
+    if REQUIRE_KERNEL:
+        pytest.fail(f"KINDLING_REQUIRE_KERNEL=1 but the kernel path cannot run: {reason}")
+    pytest.skip(f"needs the kernel path: {reason}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("kernel"):
+            item.fixturenames.insert(0, "kernel_available")

@@ -1,0 +1,156 @@
+"""Fan-out: filters, per-stream sequence numbers, bounded queues and loss."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from kindling.event.v1 import event_pb2
+from kindling.probe.v1 import probe_pb2
+from kindling.server.catalog import CATALOG
+from kindling.server.pipeline.broker import Broker, Subscription
+from kindling.server.pipeline.events import EventBatch
+from kindling.server.pipeline.filters import FilterError, Selection, compile_request
+
+ENVELOPE = b"\xc2\x3e\x04node"  # node_name = "node" (field 1000)
+
+
+def batch(events: Sequence[tuple[str, int]], kernel_lost: int = 0) -> EventBatch:
+    encoded = [
+        event_pb2.Event(name=name, timestamp_ns=i + 1, thread=event_pb2.Thread(pid=pid))
+        .SerializeToString()
+        for i, (name, pid) in enumerate(events)
+    ]
+    return EventBatch(
+        events=encoded,
+        event_ids=np.array([CATALOG.by_name[n].id for n, _ in events], dtype=np.uint16),
+        pids=np.array([p for _, p in events], dtype=np.uint32),
+        kernel_lost=kernel_lost,
+    )
+
+
+def request(
+    allow: Sequence[tuple[Sequence[str], Sequence[int]]] = (),
+    deny: Sequence[tuple[Sequence[str], Sequence[int]]] = (),
+) -> probe_pb2.SubscribeRequest:
+    return probe_pb2.SubscribeRequest(
+        allow_list=[probe_pb2.EventFilter(names=n, pids=p) for n, p in allow],
+        deny_list=[probe_pb2.EventFilter(names=n, pids=p) for n, p in deny],
+    )
+
+
+async def collect(sub: Subscription, responses: int) -> list[probe_pb2.SubscribeResponse]:
+    out = []
+    stream = sub.responses(lambda: ENVELOPE)
+    async for raw in stream:
+        out.append(probe_pb2.SubscribeResponse.FromString(raw))
+        if len(out) == responses:
+            break
+    return out
+
+
+def make_sub(selection: Selection, *, queue: int = 1000, max_batch: int = 100) -> Subscription:
+    return Subscription(
+        selection,
+        asyncio.get_running_loop(),
+        max_queued_events=queue,
+        max_batch_events=max_batch,
+    )
+
+
+async def test_sequence_numbers_and_batching() -> None:
+    sub = make_sub(Selection(), max_batch=2)
+    sub.offer(batch([("read", 1), ("write", 1), ("read", 2)]))
+    sub.offer(batch([("close", 3)]))
+    responses = await collect(sub, 3)
+    seqs = [[e.seq for e in r.events] for r in responses]
+    assert seqs == [[1, 2], [3], [4]]
+    assert [e.name for r in responses for e in r.events] == ["read", "write", "read", "close"]
+    assert all(r.node_name == "node" and not r.losses for r in responses)
+
+
+async def test_filters_select_per_subscriber() -> None:
+    by_name = make_sub(compile_request(request(allow=[(["read"], [])]), CATALOG))
+    by_pid_but_not_close = make_sub(
+        compile_request(request(allow=[([], [7])], deny=[(["close"], [])]), CATALOG)
+    )
+    broker = Broker()
+    broker.add(by_name)
+    broker.add(by_pid_but_not_close)
+    broker.publish(batch([("read", 1), ("write", 7), ("close", 7), ("read", 7)]))
+    (first,) = await collect(by_name, 1)
+    (second,) = await collect(by_pid_but_not_close, 1)
+    assert [(e.name, e.thread.pid, e.seq) for e in first.events] == [("read", 1, 1), ("read", 7, 2)]
+    assert [(e.name, e.seq) for e in second.events] == [("write", 1), ("read", 2)]
+
+
+async def test_a_slow_subscriber_loses_the_newest_batch_and_is_told() -> None:
+    sub = make_sub(Selection(), queue=4)
+    sub.offer(batch([("read", 1)] * 3))
+    sub.offer(batch([("read", 1)] * 2))  # 3 + 2 > 4: dropped
+    sub.offer(batch([("read", 1)] * 2))  # still full: dropped, same range
+    first, = await collect(sub, 1)
+    assert [e.seq for e in first.events] == [1, 2, 3]
+    assert list(first.losses) == [
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL, count=4, first_seq=4)
+    ]
+    # Room again: numbering continues after the gap.
+    sub.offer(batch([("write", 1)]))
+    (after,) = await collect(sub, 1)
+    assert [e.seq for e in after.events] == [8]
+    assert sub.stats.dropped == 4
+    assert sub.stats.delivered == 4
+
+
+async def test_kernel_losses_reach_every_subscriber_even_without_events() -> None:
+    only_connect = make_sub(compile_request(request(allow=[(["connect"], [])]), CATALOG))
+    only_connect.offer(batch([("read", 1)], kernel_lost=17))
+    (response,) = await collect(only_connect, 1)
+    assert not response.events
+    assert list(response.losses) == [
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL, count=17)
+    ]
+
+
+async def test_close_ends_the_stream() -> None:
+    sub = make_sub(Selection())
+    sub.offer(batch([("read", 1)]))
+    sub.close()
+    responses = [r async for r in sub.responses(lambda: ENVELOPE)]
+    assert len(responses) == 1
+
+
+async def test_offers_from_another_thread_wake_the_consumer() -> None:
+    sub = make_sub(Selection())
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sub.offer, batch([("read", 5)]))
+    (response,) = await asyncio.wait_for(collect(sub, 1), timeout=5)
+    assert response.events[0].thread.pid == 5
+
+
+@pytest.mark.parametrize(
+    ("req", "message"),
+    [
+        (request(allow=[(["read", "bogus"], [])]), "allow_list[0].names[1]: unknown event name"),
+        (request(deny=[([], [0])]), "deny_list[0].pids[0]: 0 is not a process id"),
+    ],
+)
+def test_invalid_filters_name_the_field(req: probe_pb2.SubscribeRequest, message: str) -> None:
+    with pytest.raises(FilterError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        compile_request(req, CATALOG)
+
+
+def test_wanted_events_for_kernel_pushdown() -> None:
+    all_ids = frozenset(s.id for s in CATALOG.specs)
+    ids = CATALOG.ids
+    assert compile_request(request(), CATALOG).wanted_event_ids(all_ids) == all_ids
+    only = compile_request(request(allow=[(["read"], []), (["write"], [5])]), CATALOG)
+    assert only.wanted_event_ids(all_ids) == ids(["read", "write"])
+    deny_read = compile_request(request(deny=[(["read"], [])]), CATALOG)
+    assert deny_read.wanted_event_ids(all_ids) == all_ids - ids(["read"])
+    # A deny filter limited to some pids cannot remove the event from the kernel.
+    deny_some = compile_request(request(deny=[(["read"], [4])]), CATALOG)
+    assert deny_some.wanted_event_ids(all_ids) == all_ids

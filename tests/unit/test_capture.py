@@ -1,0 +1,121 @@
+"""Configure and subscriptions decide what the kernel captures."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from kindling.probe.v1 import probe_pb2
+from kindling.server.catalog import CATALOG
+from kindling.server.drivers.base import BatchSink, DriverStats, KernelFeature
+from kindling.server.pipeline.broker import Broker, Subscription
+from kindling.server.pipeline.capture import CaptureControl, ConfigError
+from kindling.server.pipeline.events import EventBuilder
+from kindling.server.pipeline.filters import compile_request
+from kindling.server.pipeline.procfs import ProcFS
+
+ALL = frozenset(s.id for s in CATALOG.specs)
+STATE = frozenset(s.id for s in CATALOG.specs if s.state_changing)
+
+
+class MaskRecorder:
+    """Stands in for the kernel's event mask (the BPF map); the kernel tests
+    check the real map's effect."""
+
+    name = "recorder"
+    transport = "none"
+
+    def __init__(self) -> None:
+        self.mask: frozenset[int] | None = None
+
+    def features(self) -> list[KernelFeature]:
+        return []
+
+    def preflight(self) -> None:
+        pass
+
+    def start(self, sink: BatchSink) -> None:
+        pass
+
+    def set_enabled_events(self, event_ids: frozenset[int]) -> None:
+        self.mask = event_ids
+
+    def stop(self) -> None:
+        pass
+
+    def stats(self) -> DriverStats:
+        return DriverStats()
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> tuple[CaptureControl, MaskRecorder, EventBuilder, Broker]:
+    driver = MaskRecorder()
+    builder = EventBuilder(CATALOG, ProcFS(tmp_path))
+    broker = Broker()
+    capture = CaptureControl(CATALOG, driver, builder, broker)
+    broker.on_change = capture.refresh
+    capture.refresh()
+    return capture, driver, builder, broker
+
+
+def test_without_subscribers_only_state_events_are_captured(parts: tuple) -> None:  # type: ignore[type-arg]
+    capture, driver, builder, _ = parts
+    assert driver.mask == STATE
+    assert builder.delivered == frozenset()
+
+
+async def test_subscriptions_widen_the_mask_and_leaving_narrows_it(parts: tuple) -> None:  # type: ignore[type-arg]
+    capture, driver, builder, broker = parts
+    req = probe_pb2.SubscribeRequest(allow_list=[probe_pb2.EventFilter(names=["read"])])
+    sub = Subscription(
+        compile_request(req, CATALOG),
+        asyncio.get_running_loop(),
+        max_queued_events=10,
+        max_batch_events=10,
+    )
+    broker.add(sub)
+    assert driver.mask == STATE | CATALOG.ids(["read"])
+    assert builder.delivered == CATALOG.ids(["read"])
+    broker.remove(sub)
+    assert driver.mask == STATE
+
+
+async def test_configure_disables_and_reenables(parts: tuple) -> None:  # type: ignore[type-arg]
+    capture, driver, builder, broker = parts
+    broker.add(
+        Subscription(
+            compile_request(probe_pb2.SubscribeRequest(), CATALOG),
+            asyncio.get_running_loop(),
+            max_queued_events=10,
+            max_batch_events=10,
+        )
+    )
+    assert driver.mask == ALL
+    enabled = capture.configure(enable=[], disable=["read", "connect"])
+    assert "read" not in enabled and "connect" not in enabled
+    # connect feeds the fd table: still captured, no longer delivered.
+    assert driver.mask == ALL - CATALOG.ids(["read"])
+    assert builder.delivered == ALL - CATALOG.ids(["read", "connect"])
+    assert capture.configure(enable=["read"], disable=[]) == [
+        s.name for s in CATALOG.specs if s.name != "connect"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("enable", "disable", "message"),
+    [
+        (["nope"], [], r"enable_events\[0\]: unknown event name 'nope'"),
+        ([], ["read", "nope"], r"disable_events\[1\]: unknown event name 'nope'"),
+        (["read"], ["read"], "both name read"),
+    ],
+)
+def test_invalid_configure_changes_nothing(
+    parts: tuple, enable: list[str], disable: list[str], message: str  # type: ignore[type-arg]
+) -> None:
+    capture, driver, _, _ = parts
+    before = (capture.configured, driver.mask)
+    with pytest.raises(ConfigError, match=message):
+        capture.configure(enable=enable, disable=disable)
+    assert (capture.configured, driver.mask) == before

@@ -1,0 +1,237 @@
+"""Records to kindling events: context from the thread and fd tables."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from support.records import Rec, to_batch
+
+from kindling.event.v1 import event_pb2
+from kindling.server import catalog as cat
+from kindling.server.catalog import CATALOG
+from kindling.server.pipeline.events import EventBuilder
+from kindling.server.pipeline.procfs import ProcFS, container_id_from_cgroup
+
+AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
+SOCK_STREAM, SOCK_CLOEXEC = 1, 0o2000000
+AT_FDCWD = -100
+
+
+@pytest.fixture
+def builder(tmp_path: Path) -> EventBuilder:
+    # An empty /proc: every process looks gone, so only the records count.
+    return EventBuilder(CATALOG, ProcFS(tmp_path))
+
+
+def build(builder: EventBuilder, *recs: Rec) -> list[event_pb2.Event]:
+    batch = builder.build(to_batch(recs))
+    return [event_pb2.Event.FromString(raw) for raw in batch.events]
+
+
+def attrs(event: event_pb2.Event) -> dict[str, object]:
+    return {a.key: getattr(a, a.WhichOneof("value") or "key") for a in event.attributes}
+
+
+def test_openat_event_is_encoded_completely(builder: EventBuilder) -> None:
+    (event,) = build(
+        builder,
+        Rec(
+            "openat", ts=123_456, pid=42, tid=43, uid=1000, gid=1001, cpu=1, cgroup_id=77,
+            ret=5, latency_ns=900, arg0=AT_FDCWD, arg1=0o2000000, arg2=0o644,
+            flags=cat.F_ENTER_SEEN, comm=b"cat", path=b"/etc/hostname",
+        ),
+    )  # fmt: skip
+    expected = event_pb2.Event(
+        timestamp_ns=123_456,
+        name="openat",
+        source=event_pb2.SOURCE_SYSCALL_EXIT,
+        category=event_pb2.CATEGORY_FILE,
+        cpu=1,
+        return_value=5,
+        latency_ns=900,
+        thread=event_pb2.Thread(pid=42, tid=43, uid=1000, gid=1001, comm="cat", cgroup_id=77),
+        fd=event_pb2.Fd(num=5, type=event_pb2.FD_TYPE_FILE, path="/etc/hostname"),
+        attributes=[
+            event_pb2.Attribute(key="path", string_value="/etc/hostname"),
+            event_pb2.Attribute(key="dirfd", int32_value=-100),
+            event_pb2.Attribute(key="flags", int32_value=0o2000000),
+            event_pb2.Attribute(key="mode", uint32_value=0o644),
+        ],
+    )
+    assert event == expected
+
+
+def test_failed_openat_has_no_fd_but_keeps_the_path(builder: EventBuilder) -> None:
+    (event,) = build(builder, Rec("openat", ts=1, ret=-2, arg0=AT_FDCWD, path=b"/nope"))
+    assert event.return_value == -2
+    assert not event.HasField("fd")
+    assert attrs(event)["path"] == "/nope"
+
+
+def test_io_on_an_opened_file_carries_its_path_until_close(builder: EventBuilder) -> None:
+    events = build(
+        builder,
+        Rec("openat", ts=1, pid=9, ret=3, path=b"/var/log/app.log"),
+        Rec("read", ts=2, pid=9, ret=10, arg0=3, arg1=4096),
+        Rec("close", ts=3, pid=9, ret=0, arg0=3),
+        Rec("read", ts=4, pid=9, ret=-9, arg0=3, arg1=1),
+    )
+    read, close, late_read = events[1:]
+    assert read.fd.path == "/var/log/app.log"
+    assert read.category == event_pb2.CATEGORY_FILE
+    assert attrs(read) == {"size": 4096}
+    assert close.fd.path == "/var/log/app.log"
+    # After close the fd is unknown (and this /proc has nothing to say).
+    assert late_read.fd.num == 3
+    assert late_read.fd.type == event_pb2.FD_TYPE_UNSPECIFIED
+
+
+def test_tcp_connect_fills_both_ends_and_later_io_is_net(builder: EventBuilder) -> None:
+    flags = cat.F_SRC_VALID | cat.F_DST_VALID
+    events = build(
+        builder,
+        Rec("socket", ts=1, pid=5, ret=4, arg0=AF_INET, arg1=SOCK_STREAM | SOCK_CLOEXEC),
+        Rec("connect", ts=2, pid=5, ret=0, arg0=4, family=AF_INET, flags=flags,
+            saddr="10.0.0.1", sport=51000, daddr="10.0.0.2", dport=443),
+        Rec("write", ts=3, pid=5, ret=100, arg0=4, arg1=100),
+    )  # fmt: skip
+    connect, write = events[1], events[2]
+    expected_fd = event_pb2.Fd(
+        num=4,
+        type=event_pb2.FD_TYPE_IPV4_SOCKET,
+        protocol=event_pb2.L4_PROTOCOL_TCP,
+        role=event_pb2.SOCKET_ROLE_CLIENT,
+        source=event_pb2.Endpoint(address="10.0.0.1", port=51000),
+        destination=event_pb2.Endpoint(address="10.0.0.2", port=443),
+    )
+    assert connect.fd == expected_fd
+    assert connect.category == event_pb2.CATEGORY_NET
+    assert write.fd == expected_fd
+    assert write.category == event_pb2.CATEGORY_NET
+
+
+def test_accept_gets_the_peer_and_the_local_end(builder: EventBuilder) -> None:
+    flags = cat.F_SRC_VALID | cat.F_DST_VALID
+    (event,) = build(
+        builder,
+        Rec("accept4", ts=1, pid=5, ret=7, arg0=3, arg1=SOCK_CLOEXEC, family=AF_INET6,
+            flags=flags, saddr="::1", sport=40000, daddr="::1", dport=8080),
+    )  # fmt: skip
+    assert event.fd == event_pb2.Fd(
+        num=7,
+        type=event_pb2.FD_TYPE_IPV6_SOCKET,
+        protocol=event_pb2.L4_PROTOCOL_TCP,
+        role=event_pb2.SOCKET_ROLE_SERVER,
+        source=event_pb2.Endpoint(address="::1", port=40000),
+        destination=event_pb2.Endpoint(address="::1", port=8080),
+    )
+    assert attrs(event) == {"listen_fd": 3, "flags": SOCK_CLOEXEC}
+
+
+def test_unix_connect_with_abstract_name(builder: EventBuilder) -> None:
+    events = build(
+        builder,
+        Rec("connect", ts=1, pid=5, ret=0, arg0=6, family=AF_UNIX, flags=cat.F_PATH_RAW,
+            path=b"\0bus-name\0\0"),
+        Rec("connect", ts=2, pid=5, ret=0, arg0=7, family=AF_UNIX, flags=cat.F_PATH_RAW,
+            path=b"/run/app.sock\0"),
+    )  # fmt: skip
+    assert events[0].fd.unix_path == "@bus-name"
+    assert events[1].fd.unix_path == "/run/app.sock"
+    assert events[1].fd.type == event_pb2.FD_TYPE_UNIX_SOCKET
+
+
+def test_process_life_cycle(builder: EventBuilder) -> None:
+    events = build(
+        builder,
+        Rec("openat", ts=1, pid=10, ret=3, arg1=0, path=b"/kept"),
+        Rec("openat", ts=2, pid=10, ret=4, arg1=0o2000000, path=b"/cloexec"),
+        Rec("process_fork", ts=3, pid=10, arg0=11, arg1=0x11),
+        Rec("process_exec", ts=4, pid=11, arg0=11, comm=b"true", path=b"/bin/true"),
+        Rec("read", ts=5, pid=11, ret=0, arg0=3),
+        Rec("read", ts=6, pid=11, ret=-9, arg0=4),
+        Rec("process_exit", ts=7, pid=11, comm=b"true", flags=cat.F_EXIT_CODE, arg0=0),
+        Rec("process_exit", ts=8, pid=12, comm=b"killed"),
+    )
+    fork, exec_, read_kept, read_closed, exit_, killed = events[2:]
+    assert attrs(fork) == {"child_pid": 11, "clone_flags": 0x11}
+    assert exec_.thread.exe == "/bin/true"
+    assert exec_.thread.ppid == 10
+    assert attrs(exec_) == {"filename": "/bin/true", "old_pid": 11}
+    # The child inherited fd 3; exec closed the close-on-exec fd 4.
+    assert read_kept.fd.path == "/kept"
+    assert read_closed.fd.type == event_pb2.FD_TYPE_UNSPECIFIED
+    assert exit_.thread == event_pb2.Thread(
+        pid=11, tid=11, ppid=10, comm="true", exe="/bin/true", cgroup_id=1
+    )
+    assert attrs(exit_) == {"exit_code": 0}
+    # Killed processes never called exit_group: no exit code at all.
+    assert attrs(killed) == {}
+    # The exited process is forgotten.
+    (after,) = build(builder, Rec("read", ts=9, pid=11, ret=0, arg0=3))
+    assert after.thread.exe == ""
+    assert after.fd.type == event_pb2.FD_TYPE_UNSPECIFIED
+
+
+def test_undelivered_events_still_update_state(builder: EventBuilder) -> None:
+    builder.delivered = frozenset({CATALOG.by_name["read"].id})
+    batch = builder.build(
+        to_batch(
+            [
+                Rec("openat", ts=1, pid=3, ret=5, path=b"/data"),
+                Rec("read", ts=2, pid=3, ret=1, arg0=5),
+            ]
+        )
+    )
+    assert batch.event_ids.tolist() == [CATALOG.by_name["read"].id]
+    assert batch.pids.tolist() == [3]
+    (read,) = (event_pb2.Event.FromString(raw) for raw in batch.events)
+    assert read.fd.path == "/data"
+
+
+def test_context_from_proc_for_things_created_before_capture(tmp_path: Path) -> None:
+    builder = EventBuilder(CATALOG, ProcFS())
+    target = tmp_path / "existing.txt"
+    target.write_text("x")
+    pid = os.getpid()
+    with (
+        target.open() as existing,
+        socket.create_server(("127.0.0.1", 0)) as server,
+        socket.create_connection(server.getsockname()) as client,
+    ):
+        port = server.getsockname()[1]
+        accepted, peer = server.accept()
+        with accepted:
+            events = build(
+                builder,
+                Rec("read", ts=1, pid=pid, ret=1, arg0=existing.fileno()),
+                Rec("read", ts=2, pid=pid, ret=1, arg0=accepted.fileno()),
+                Rec("write", ts=3, pid=pid, ret=1, arg0=client.fileno()),
+            )
+    file_read, server_read, client_write = events
+    assert file_read.thread.ppid == os.getppid()
+    assert file_read.thread.exe == os.path.realpath(sys.executable)
+    assert file_read.fd.path == str(target)
+    assert server_read.fd.role == event_pb2.SOCKET_ROLE_SERVER
+    assert server_read.fd.protocol == event_pb2.L4_PROTOCOL_TCP
+    assert (server_read.fd.source.port, server_read.fd.destination.port) == (peer[1], port)
+    assert client_write.fd.role == event_pb2.SOCKET_ROLE_CLIENT
+    assert (client_write.fd.source.port, client_write.fd.destination.port) == (peer[1], port)
+    assert client_write.category == event_pb2.CATEGORY_NET
+
+
+@pytest.mark.parametrize(
+    ("cgroup", "expected"),
+    [
+        ("0::/system.slice/docker-" + "a" * 64 + ".scope\n", "a" * 12),
+        ("0::/kubepods/burstable/pod1/cri-containerd-" + "b1" * 32 + ".scope", "b1" * 6),
+        ("12:memory:/docker/" + "c" * 64 + "\n0::/", "c" * 12),
+        ("0::/user.slice/user-0.slice/session-1.scope\n", ""),
+    ],
+)
+def test_container_id_from_cgroup(cgroup: str, expected: str) -> None:
+    assert container_id_from_cgroup(cgroup) == expected

@@ -1,0 +1,52 @@
+"""The hand-written wire encoder against protobuf's own encoder."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kindling.event.v1 import event_pb2
+from kindling.server.pipeline import wire
+
+U64 = st.integers(min_value=0, max_value=2**64 - 1)
+I64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+I32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+
+
+@given(U64)
+def test_varint_matches_protobuf(value: int) -> None:
+    encoded = wire.uint_field(5, value)  # Event.category is a varint field
+    expected = event_pb2.Event(latency_ns=value).SerializeToString()
+    assert wire.uint_field(8, value) == expected
+    assert len(encoded) == len(expected)
+
+
+@given(I64)
+def test_signed_int64_matches_protobuf(value: int) -> None:
+    assert wire.int_field(7, value) == event_pb2.Event(return_value=value).SerializeToString()
+
+
+@given(I32)
+def test_oneof_int32_is_written_even_when_zero(value: int) -> None:
+    attr = event_pb2.Attribute(key="k", int32_value=value)
+    encoded = wire.str_field(1, "k") + wire.oneof_int_field(2, value)
+    assert encoded == attr.SerializeToString()
+    assert event_pb2.Attribute.FromString(encoded).WhichOneof("value") == "int32_value"
+
+
+@given(st.text(max_size=300))
+def test_strings_and_messages(text: str) -> None:
+    endpoint = event_pb2.Endpoint(address=text, port=80)
+    encoded = wire.str_field(1, text) + wire.uint_field(2, 80)
+    assert encoded == endpoint.SerializeToString()
+    fd = event_pb2.Fd(source=endpoint)
+    assert wire.message_field(6, encoded) == fd.SerializeToString()
+
+
+def test_defaults_are_omitted() -> None:
+    assert wire.uint_field(1, 0) == b""
+    assert wire.int_field(1, 0) == b""
+    assert wire.str_field(1, "") == b""
+    assert wire.bool_field(1, False) == b""
+    # An empty sub-message still marks the field as present.
+    assert event_pb2.Event.FromString(wire.message_field(9, b"")).HasField("thread")
