@@ -17,8 +17,8 @@ REQUIRE_KERNEL = os.environ.get("KINDLING_REQUIRE_KERNEL") == "1"
 
 def kernel_unavailable_reason() -> str | None:
     """Why the eBPF driver cannot run here, or None when it can."""
-    from kindling.server.drivers.bcc import environment  # noqa: PLC0415
-    from kindling.server.errors import StartupError  # noqa: PLC0415
+    from kindling.server.drivers.bcc import environment
+    from kindling.server.errors import StartupError
 
     try:
         environment.check_privileges()

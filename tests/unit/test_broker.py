@@ -20,8 +20,9 @@ ENVELOPE = b"\xc2\x3e\x04node"  # node_name = "node" (field 1000)
 
 def batch(events: Sequence[tuple[str, int]], kernel_lost: int = 0) -> EventBatch:
     encoded = [
-        event_pb2.Event(name=name, timestamp_ns=i + 1, thread=event_pb2.Thread(pid=pid))
-        .SerializeToString()
+        event_pb2.Event(
+            name=name, timestamp_ns=i + 1, thread=event_pb2.Thread(pid=pid)
+        ).SerializeToString()
         for i, (name, pid) in enumerate(events)
     ]
     return EventBatch(
@@ -92,7 +93,7 @@ async def test_a_slow_subscriber_loses_the_newest_batch_and_is_told() -> None:
     sub.offer(batch([("read", 1)] * 3))
     sub.offer(batch([("read", 1)] * 2))  # 3 + 2 > 4: dropped
     sub.offer(batch([("read", 1)] * 2))  # still full: dropped, same range
-    first, = await collect(sub, 1)
+    (first,) = await collect(sub, 1)
     assert [e.seq for e in first.events] == [1, 2, 3]
     assert list(first.losses) == [
         probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL, count=4, first_seq=4)

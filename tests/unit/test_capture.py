@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,25 +50,32 @@ class MaskRecorder:
         return DriverStats()
 
 
+@dataclass
+class Parts:
+    capture: CaptureControl
+    driver: MaskRecorder
+    builder: EventBuilder
+    broker: Broker
+
+
 @pytest.fixture
-def parts(tmp_path: Path) -> tuple[CaptureControl, MaskRecorder, EventBuilder, Broker]:
+def parts(tmp_path: Path) -> Parts:
     driver = MaskRecorder()
     builder = EventBuilder(CATALOG, ProcFS(tmp_path))
     broker = Broker()
     capture = CaptureControl(CATALOG, driver, builder, broker)
     broker.on_change = capture.refresh
     capture.refresh()
-    return capture, driver, builder, broker
+    return Parts(capture, driver, builder, broker)
 
 
-def test_without_subscribers_only_state_events_are_captured(parts: tuple) -> None:  # type: ignore[type-arg]
-    capture, driver, builder, _ = parts
-    assert driver.mask == STATE
-    assert builder.delivered == frozenset()
+def test_without_subscribers_only_state_events_are_captured(parts: Parts) -> None:
+    assert parts.driver.mask == STATE
+    assert parts.builder.delivered == frozenset()
 
 
-async def test_subscriptions_widen_the_mask_and_leaving_narrows_it(parts: tuple) -> None:  # type: ignore[type-arg]
-    capture, driver, builder, broker = parts
+async def test_subscriptions_widen_the_mask_and_leaving_narrows_it(parts: Parts) -> None:
+    driver, builder, broker = parts.driver, parts.builder, parts.broker
     req = probe_pb2.SubscribeRequest(allow_list=[probe_pb2.EventFilter(names=["read"])])
     sub = Subscription(
         compile_request(req, CATALOG),
@@ -82,8 +90,8 @@ async def test_subscriptions_widen_the_mask_and_leaving_narrows_it(parts: tuple)
     assert driver.mask == STATE
 
 
-async def test_configure_disables_and_reenables(parts: tuple) -> None:  # type: ignore[type-arg]
-    capture, driver, builder, broker = parts
+async def test_configure_disables_and_reenables(parts: Parts) -> None:
+    capture, driver, builder, broker = parts.capture, parts.driver, parts.builder, parts.broker
     broker.add(
         Subscription(
             compile_request(probe_pb2.SubscribeRequest(), CATALOG),
@@ -112,9 +120,9 @@ async def test_configure_disables_and_reenables(parts: tuple) -> None:  # type: 
     ],
 )
 def test_invalid_configure_changes_nothing(
-    parts: tuple, enable: list[str], disable: list[str], message: str  # type: ignore[type-arg]
+    parts: Parts, enable: list[str], disable: list[str], message: str
 ) -> None:
-    capture, driver, _, _ = parts
+    capture, driver = parts.capture, parts.driver
     before = (capture.configured, driver.mask)
     with pytest.raises(ConfigError, match=message):
         capture.configure(enable=enable, disable=disable)

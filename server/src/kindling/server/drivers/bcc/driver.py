@@ -26,9 +26,10 @@ from kindling.server.errors import StartupError
 
 log = logging.getLogger(__name__)
 
-PERF_MAP = "kindling_events"
-SELF_MAP = "kindling_self"
-ENABLED_MAP = "kindling_enabled"
+# BCC wants bytes for names and program text.
+PERF_MAP = b"kindling_events"
+SELF_MAP = b"kindling_self"
+ENABLED_MAP = b"kindling_enabled"
 
 
 class _Collector:
@@ -98,7 +99,7 @@ class BccDriver:
             cflags.append("-DKINDLING_HAVE_GROUP_DEAD")
         started = time.monotonic()
         try:
-            self._bpf = bcc.BPF(text=sources.program_text(directory), cflags=cflags)  # type: ignore[attr-defined]
+            self._bpf = bcc.BPF(text=sources.program_text(directory).encode(), cflags=cflags)  # type: ignore[attr-defined]
         except Exception as error:
             raise StartupError(
                 f"the eBPF programs failed to compile or load ({error}); the compiler or "

@@ -1,0 +1,120 @@
+"""The ProbeService contract on the real service: GetInfo, Configure and
+request validation."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from support.expectations import Workload, find
+from support.service import Service
+from support.streams import EventLog, wait_until_live
+
+from kindling.event.v1 import event_pb2
+from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
+from kindling.server.catalog import CATALOG
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def stub(service: Service) -> Iterator[probe_pb2_grpc.ProbeServiceStub]:
+    with grpc.insecure_channel(f"unix:{service.socket}") as channel:
+        yield probe_pb2_grpc.ProbeServiceStub(channel)
+
+
+def test_get_info_describes_service_driver_and_catalogue(
+    stub: probe_pb2_grpc.ProbeServiceStub,
+) -> None:
+    info = stub.GetInfo(probe_pb2.GetInfoRequest(), timeout=10)
+    assert info.service_version
+    assert list(info.contract_versions) == ["kindling.event.v1", "kindling.probe.v1"]
+    assert info.driver.name == "bcc"
+    assert info.driver.transport == "perf_buffer"
+    assert info.driver.kernel_release == os.uname().release
+    features = {f.name: f for f in info.driver.features}
+    assert features["btf"].available == Path("/sys/kernel/btf/vmlinux").exists()
+    assert features["tracepoints"].available
+    assert features["kprobes"].available == any(
+        Path(p, "kprobe_events").exists()
+        for p in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+    )
+    assert info.node_name == os.uname().nodename
+    assert info.boot_time.seconds > 0
+    assert [e.name for e in info.events] == CATALOG.names
+    connect = next(e for e in info.events if e.name == "connect")
+    assert connect.source == event_pb2.SOURCE_SYSCALL_EXIT
+    assert connect.category == event_pb2.CATEGORY_NET
+    assert connect.fd_context and connect.enabled and connect.description
+    read = next(e for e in info.events if e.name == "read")
+    assert [(a.key, a.type) for a in read.attributes] == [("size", probe_pb2.ATTRIBUTE_TYPE_UINT64)]
+
+
+def test_invalid_subscribe_names_the_field(stub: probe_pb2_grpc.ProbeServiceStub) -> None:
+    request = probe_pb2.SubscribeRequest(
+        allow_list=[probe_pb2.EventFilter(names=["read"]), probe_pb2.EventFilter(names=["opne"])]
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        next(iter(stub.Subscribe(request, timeout=10)))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details().startswith("allow_list[1].names[0]: unknown event name 'opne'")
+
+
+def test_invalid_configure_changes_nothing(stub: probe_pb2_grpc.ProbeServiceStub) -> None:
+    before = stub.GetInfo(probe_pb2.GetInfoRequest(), timeout=10)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Configure(probe_pb2.ConfigureRequest(disable_events=["read", "bogus"]), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "disable_events[1]: unknown event name 'bogus'" in raised.value.details()
+    after = stub.GetInfo(probe_pb2.GetInfoRequest(), timeout=10)
+    assert [e.enabled for e in after.events] == [e.enabled for e in before.events]
+
+
+def test_configure_stops_and_restarts_an_event(
+    stub: probe_pb2_grpc.ProbeServiceStub, tmp_path: Path
+) -> None:
+    def subscribe_and_run(workdir: Path) -> tuple[list[event_pb2.Event], int, str]:
+        workdir.mkdir()
+        log = EventLog()
+        call = stub.Subscribe(
+            probe_pb2.SubscribeRequest(
+                allow_list=[probe_pb2.EventFilter(names=["openat", "read", "process_exit"])]
+            )
+        )
+
+        def pump() -> None:
+            try:
+                for response in call:
+                    log.add(response.events)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.CANCELLED:
+                    log.errors.append(repr(error))
+
+        thread = threading.Thread(target=pump, daemon=True)
+        thread.start()
+        try:
+            wait_until_live(log, workdir)
+            workload = Workload(workdir)
+            run = workload.run()
+            # The workload's own exit marks the end of what it did.
+            events = log.wait_for(lambda evs: find(evs, "process_exit", run.pid) is not None)
+        finally:
+            call.cancel()
+            thread.join(timeout=5)
+        return events, run.pid, run.result["path"]
+
+    response = stub.Configure(probe_pb2.ConfigureRequest(disable_events=["read"]), timeout=10)
+    try:
+        assert "read" not in response.enabled_events
+        events, pid, path = subscribe_and_run(tmp_path / "off")
+        assert find(events, "openat", pid, lambda e: e.fd.path == path) is not None
+        assert find(events, "read", pid) is None
+    finally:
+        response = stub.Configure(probe_pb2.ConfigureRequest(enable_events=["read"]), timeout=10)
+    assert list(response.enabled_events) == CATALOG.names
+    events, pid, path = subscribe_and_run(tmp_path / "on")
+    assert find(events, "read", pid, lambda e: e.fd.path == path) is not None

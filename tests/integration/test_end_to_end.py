@@ -1,0 +1,131 @@
+"""Kernel -> service -> gRPC -> clients, for real: the same workload is seen
+through the Python client, the Go command and grpcurl (server reflection)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from support.expectations import (
+    WORKLOAD_EVENTS,
+    Workload,
+    check_workload_events,
+    workload_done,
+)
+from support.service import Service
+from support.streams import EventLog, pump, read_json_lines, read_json_objects, wait_until_live
+
+from kindling.client import ProbeClient
+
+pytestmark = pytest.mark.kernel
+
+
+def test_python_client(service: Service, tmp_path: Path) -> None:
+    log = EventLog()
+    workload = Workload(tmp_path)
+    client = ProbeClient(service.socket)
+    responses = client.subscribe(names=WORKLOAD_EVENTS)
+
+    def read() -> None:
+        try:
+            for response in responses:
+                log.losses.extend(response.losses)
+                log.add(response.events)
+        except Exception as error:
+            log.errors.append(repr(error))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_until_live(log, tmp_path)
+        run = workload.run()
+        events = log.wait_for(lambda evs: workload_done(evs, run))
+    finally:
+        responses.cancel()  # type: ignore[attr-defined]
+        client.close()
+        reader.join(timeout=5)
+    assert not log.losses
+    check_workload_events(events, run)
+
+
+def test_go_command(service: Service, tmp_path: Path, kindling_events_bin: Path) -> None:
+    log = EventLog()
+    workload = Workload(tmp_path)
+    names = [arg for name in WORKLOAD_EVENTS for arg in ("--name", name)]
+    proc = subprocess.Popen(
+        [str(kindling_events_bin), "--socket", str(service.socket), "-o", "json", *names],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pump(proc, read_json_lines, log)
+    try:
+        wait_until_live(log, tmp_path)
+        run = workload.run()
+        events = log.wait_for(lambda evs: workload_done(evs, run))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    assert "lost" not in stderr
+    check_workload_events(events, run)
+
+
+def test_grpcurl_with_reflection(service: Service, tmp_path: Path, grpcurl_bin: Path) -> None:
+    unix = ["-plaintext", "-unix"]
+    listing = subprocess.run(
+        [str(grpcurl_bin), *unix, str(service.socket), "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert listing.stdout.split() == [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "kindling.probe.v1.ProbeService",
+    ]
+    log = EventLog()
+    workload = Workload(tmp_path)
+    request = json.dumps({"allow_list": [{"names": list(WORKLOAD_EVENTS)}]})
+    proc = subprocess.Popen(
+        [
+            str(grpcurl_bin), *unix, "-d", request, str(service.socket),
+            "kindling.probe.v1.ProbeService/Subscribe",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    pump(proc, read_json_objects, log)
+    try:
+        wait_until_live(log, tmp_path)
+        run = workload.run()
+        events = log.wait_for(lambda evs: workload_done(evs, run))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert not log.losses
+    check_workload_events(events, run)
+
+
+def test_python_cli_prints_events(service: Service) -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("kindling")), "events",
+            "--socket", str(service.socket), "--count", "5", "--timeout", "30", "-o", "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5
+    events = [json.loads(line) for line in lines]
+    assert [int(e["seq"]) for e in events] == [1, 2, 3, 4, 5]
+    assert all(e["name"] and e["thread"]["pid"] for e in events)
