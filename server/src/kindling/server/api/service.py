@@ -8,6 +8,7 @@ generated servicer base class.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -87,6 +88,7 @@ class ProbeService:
         self._max_queued = max_queued_events
         self._max_batch = max_batch_events
         self._envelope = Envelope(node_name, clock)
+        self._subscriber_ids = itertools.count(1)
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -117,15 +119,18 @@ class ProbeService:
             selection = compile_request(request, self._catalog)
         except FilterError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        # Read the peer once, now: grpc's context.peer() touches freed memory
+        # once the client has cancelled the call (grpc/grpc#29927).
+        name = f"#{next(self._subscriber_ids)} ({context.peer()})"
         subscription = Subscription(
             selection,
             asyncio.get_running_loop(),
             max_queued_events=self._max_queued,
             max_batch_events=self._max_batch,
-            peer=context.peer(),
+            peer=name,
         )
         self._broker.add(subscription)
-        log.info("subscriber %s joined (%d live)", context.peer(), len(self._broker.subscriptions))
+        log.info("subscriber %s joined (%d live)", name, len(self._broker.subscriptions))
         try:
             async for response in subscription.responses(self._envelope):
                 yield response
@@ -135,7 +140,7 @@ class ProbeService:
             log.info(
                 "subscriber %s left: %d events delivered, %d dropped (queue full), "
                 "%d lost in the kernel",
-                context.peer(),
+                name,
                 stats.delivered,
                 stats.dropped,
                 stats.kernel_lost,
