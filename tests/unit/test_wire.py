@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,3 +51,20 @@ def test_defaults_are_omitted() -> None:
     assert wire.bool_field(1, False) == b""
     # An empty sub-message still marks the field as present.
     assert event_pb2.Event.FromString(wire.message_field(9, b"")).HasField("thread")
+
+
+@given(st.lists(st.tuples(U64, I64, U64), max_size=50))
+def test_column_encoding_matches_field_by_field(rows: list[tuple[int, int, int]]) -> None:
+    cpu = np.array([r[0] for r in rows], dtype=np.uint64)
+    ret = np.array([r[1] for r in rows], dtype=np.int64).view(np.uint64)
+    latency = np.array([r[2] for r in rows], dtype=np.uint64)
+    blob, offsets = wire.join_rows(
+        [
+            wire.varint_field_rows(cpu, 6),
+            wire.varint_field_rows(ret, 7),
+            wire.varint_field_rows(latency, 8),
+        ]
+    )
+    for i, (c, r, lat) in enumerate(rows):
+        expected = wire.uint_field(6, c) + wire.int_field(7, r) + wire.uint_field(8, lat)
+        assert blob[offsets[i] : offsets[i + 1]] == expected

@@ -272,6 +272,11 @@ class Catalog:
         self.by_id = {s.id: s for s in self.specs}
         if len(self.by_name) != len(self.specs) or len(self.by_id) != len(self.specs):
             raise ValueError("event names and ids must be unique")
+        for spec in self.specs:
+            kinds = [a.type is AttrType.STRING for a in spec.attributes]
+            if kinds != sorted(kinds, reverse=True):
+                # The pipeline encodes strings per event and numbers per batch.
+                raise ValueError(f"{spec.name}: list string attributes before numeric ones")
         # Ids index BPF arrays: keep them dense and small.
         self.max_id = max(self.by_id)
 

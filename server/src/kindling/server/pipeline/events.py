@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from kindling.event.v1 import event_pb2
 from kindling.server import catalog as cat
-from kindling.server.catalog import AttrType, Catalog, EventSpec, RecordField
+from kindling.server.catalog import AttrType, Catalog, EventSpec
 from kindling.server.drivers.base import RecordBatch
+from kindling.server.drivers.records import Records
 from kindling.server.pipeline import wire
 from kindling.server.pipeline.procfs import ProcFS
 from kindling.server.pipeline.state import (
@@ -97,22 +99,8 @@ def _sun_path(raw: bytes | None) -> str:
     return _c_string(raw)
 
 
-class _Record:
-    """One record's values, unpacked once from the numpy row."""
-
-    __slots__ = (
-        "arg0", "arg1", "arg2", "cgroup_id", "comm", "cpu", "daddr", "dport", "event_id",
-        "family", "flags", "gid", "latency_ns", "path", "pid", "ret", "saddr", "sport",
-        "tid", "ts", "uid",
-    )  # fmt: skip
-
-    def __init__(self, row: tuple[object, ...], path: bytes | None) -> None:
-        (
-            self.ts, self.latency_ns, self.ret, self.cgroup_id, self.arg0, self.arg1,
-            self.arg2, self.pid, self.tid, self.uid, self.gid, self.event_id, self.cpu,
-            self.family, self.flags, self.sport, self.dport, self.saddr, self.daddr, self.comm,
-        ) = row  # type: ignore[assignment]  # fmt: skip
-        self.path = path
+class Record(NamedTuple):
+    """One record's values, in RECORD_DTYPE order (from records.tolist())."""
 
     ts: int
     latency_ns: int
@@ -134,22 +122,83 @@ class _Record:
     saddr: bytes
     daddr: bytes
     comm: bytes
-    path: bytes | None
 
-    def source_endpoint(self) -> tuple[str, int] | None:
-        if not self.flags & cat.F_SRC_VALID:
-            return None
-        return ip_text(self.family, self.saddr), self.sport
 
-    def destination_endpoint(self) -> tuple[str, int] | None:
-        if not self.flags & cat.F_DST_VALID:
-            return None
-        return ip_text(self.family, self.daddr), self.dport
+def source_endpoint(r: Record) -> tuple[str, int] | None:
+    if not r.flags & cat.F_SRC_VALID:
+        return None
+    return ip_text(r.family, r.saddr), r.sport
+
+
+def destination_endpoint(r: Record) -> tuple[str, int] | None:
+    if not r.flags & cat.F_DST_VALID:
+        return None
+    return ip_text(r.family, r.daddr), r.dport
 
 
 # A state handler updates the tables and returns the fd whose context the
 # event carries (or NO_FD) and an action to run after the event is encoded.
-StateHandler = Callable[[_Record], tuple[int, Callable[[], None] | None]]
+After = Callable[[], None] | None
+StateHandler = Callable[[Record, bytes | None], tuple[int, After]]
+
+
+@dataclass(frozen=True)
+class _AttributePlan:
+    """How to encode one attribute, worked out once per catalogue entry.
+
+    String attributes (the path) are encoded per event; numeric ones for a
+    whole batch at once. Each event's attributes appear in catalogue order,
+    which puts the strings first (Catalog checks that).
+    """
+
+    event_id: int
+    column: str  # RECORD_DTYPE field, or "path"
+    kind: AttrType
+    key_and_tag: bytes  # Attribute.key field + the value's oneof tag
+    present_flag: int
+
+
+def _attribute_plans(spec: EventSpec) -> list[_AttributePlan]:
+    plans = []
+    for attr in spec.attributes:
+        wire_type = wire.WIRE_LEN if attr.type is AttrType.STRING else wire.WIRE_VARINT
+        plans.append(
+            _AttributePlan(
+                event_id=spec.id,
+                column=attr.field.value,
+                kind=attr.type,
+                key_and_tag=(
+                    wire.str_field(1, attr.key) + wire.tag(_ONEOF_FIELD[attr.type], wire_type)
+                ),
+                present_flag=attr.present_flag,
+            )
+        )
+    return plans
+
+
+def _numeric_values(records: Records, plan: _AttributePlan) -> npt.NDArray[np.uint64]:
+    """An attribute's column as protobuf encodes it: two's-complement uint64."""
+    raw = records[plan.column].astype(np.uint64, copy=False)
+    if plan.kind is AttrType.INT32:
+        return raw.astype(np.uint32).view(np.int32).astype(np.int64).view(np.uint64)
+    if plan.kind is AttrType.UINT32:
+        return raw & np.uint64(0xFFFFFFFF)
+    if plan.kind is AttrType.BOOL:
+        return (raw != 0).astype(np.uint64)
+    return raw
+
+
+_ATTRIBUTES_TAG = wire.tag(F_ATTRIBUTES, wire.WIRE_LEN)
+_U32 = 0xFFFFFFFF
+
+
+def _string_attributes(plans: list[_AttributePlan], path: bytes | None) -> bytes:
+    out = []
+    for plan in plans:
+        text = _c_string(path).encode()
+        payload = plan.key_and_tag + wire.varint(len(text)) + text
+        out.append(_ATTRIBUTES_TAG + wire.varint(len(payload)) + payload)
+    return b"".join(out)
 
 
 class EventBuilder:
@@ -166,32 +215,66 @@ class EventBuilder:
             if handler is not None:
                 self._handlers[spec.id] = handler
         self._prefix: dict[tuple[int, int], bytes] = {}
-        self._attr_keys = {
-            (spec.id, attr.key): wire.str_field(1, attr.key)
-            for spec in catalog.specs
-            for attr in spec.attributes
-        }
+        plans = [plan for spec in catalog.specs for plan in _attribute_plans(spec)]
+        self._string_plans: dict[int, list[_AttributePlan]] = {}
+        for plan in plans:
+            if plan.kind is AttrType.STRING:
+                self._string_plans.setdefault(plan.event_id, []).append(plan)
+        self._numeric_plans = [plan for plan in plans if plan.kind is not AttrType.STRING]
 
     # -- batch ---------------------------------------------------------------
 
     def build(self, batch: RecordBatch) -> EventBatch:
         records = batch.records
+        # Batch-first: the scalar fields and numeric attributes of every event
+        # are encoded with a few numpy operations per column; only context and
+        # strings are handled event by event.
+        ts_blob, ts_at = wire.join_rows([wire.varint_field_rows(records["ts"], F_TIMESTAMP)])
+        scalar_blob, scalar_at = wire.join_rows(
+            [
+                wire.varint_field_rows(records["cpu"].astype(np.uint64), F_CPU),
+                wire.varint_field_rows(records["ret"].view(np.uint64), F_RETURN_VALUE),
+                wire.varint_field_rows(records["latency_ns"], F_LATENCY),
+            ]
+        )
+        attr_blob, attr_at = self._numeric_attributes(records)
         keep: list[int] = []
         events: list[bytes] = []
         by_id = self.catalog.by_id
         delivered = self.delivered
+        handlers = self._handlers
+        string_plans = self._string_plans
+        thread_field = self.processes.thread_field
+        fd_context = self.fds.context
         for index, (row, path) in enumerate(
             zip(records.tolist(), batch.paths.tolist(), strict=True)
         ):
-            record = _Record(row, path)
+            record = Record._make(row)
             spec = by_id.get(record.event_id)
             if spec is None:
                 self.unknown_records += 1
                 continue
-            handler = self._handlers.get(spec.id)
-            fd, after = handler(record) if handler else (NO_FD, None)
+            handler = handlers.get(spec.id)
+            fd, after = handler(record, path) if handler else (NO_FD, None)
             if spec.id in delivered:
-                events.append(self._encode(spec, record, fd))
+                fd_field, fd_type = fd_context(record.pid, fd) if fd != NO_FD else (b"", 0)
+                strings = string_plans.get(spec.id)
+                events.append(
+                    b"".join(
+                        (
+                            ts_blob[ts_at[index] : ts_at[index + 1]],
+                            self._prefix_for(spec, fd_type),
+                            scalar_blob[scalar_at[index] : scalar_at[index + 1]],
+                            thread_field(
+                                record.pid, record.tid, record.uid, record.gid, record.comm,
+                                record.cgroup_id,
+                            ),
+                            fd_field,
+                            _string_attributes(strings, path) if strings else b"",
+                            attr_blob[attr_at[index] : attr_at[index + 1]],
+                        )
+                    )
+                )  # fmt: skip
                 keep.append(index)
             if after is not None:
                 after()
@@ -203,19 +286,39 @@ class EventBuilder:
             kernel_lost=batch.kernel_lost,
         )
 
+    def _numeric_attributes(self, records: Records) -> tuple[bytes, list[int]]:
+        """Each record's numeric Attribute fields, as rows of one blob."""
+        event_ids = records["event_id"]
+        flags = records["flags"]
+        present_ids = set(np.unique(event_ids).tolist())
+        parts = []
+        for plan in self._numeric_plans:
+            if plan.event_id not in present_ids:
+                continue
+            rows = event_ids == plan.event_id
+            if plan.present_flag:
+                rows &= (flags & plan.present_flag) != 0
+            varints, sizes = wire.varint_rows(_numeric_values(records, plan))
+            key = np.frombuffer(plan.key_and_tag, dtype=np.uint8)
+            head = np.empty((len(records), 2 + len(key)), dtype=np.uint8)
+            head[:, 0] = _ATTRIBUTES_TAG[0]
+            head[:, 1] = len(key) + sizes  # always < 128: a one-byte length
+            head[:, 2:] = key
+            parts.append((np.hstack([head, varints]), np.where(rows, head.shape[1] + sizes, 0)))
+        if not parts:
+            return b"", [0] * (len(records) + 1)
+        return wire.join_rows(parts)
+
     # -- encoding --------------------------------------------------------------
 
-    def _encode(self, spec: EventSpec, record: _Record, fd: int) -> bytes:
-        fd_field = b""
+    def _prefix_for(self, spec: EventSpec, fd_type: int) -> bytes:
+        """The name, source and category fields (fields 3-5)."""
         category = spec.category
-        if fd != NO_FD:
-            if spec.category_from_fd:
-                fd_type = self.fds.get(record.pid, fd).type
-                if fd_type in _NET_FD_TYPES:
-                    category = event_pb2.CATEGORY_NET
-                elif fd_type in _IPC_FD_TYPES:
-                    category = event_pb2.CATEGORY_IPC
-            fd_field = self.fds.fd_field(record.pid, fd)
+        if spec.category_from_fd:
+            if fd_type in _NET_FD_TYPES:
+                category = event_pb2.CATEGORY_NET
+            elif fd_type in _IPC_FD_TYPES:
+                category = event_pb2.CATEGORY_IPC
         prefix = self._prefix.get((spec.id, category))
         if prefix is None:
             prefix = self._prefix[(spec.id, category)] = (
@@ -223,92 +326,56 @@ class EventBuilder:
                 + wire.uint_field(F_SOURCE, spec.source)
                 + wire.uint_field(F_CATEGORY, category)
             )
-        thread_field = self.processes.thread_field(
-            record.pid, record.tid, record.uid, record.gid, record.comm, record.cgroup_id
-        )
-        return b"".join(
-            (
-                wire.uint_field(F_TIMESTAMP, record.ts),
-                prefix,
-                wire.uint_field(F_CPU, record.cpu),
-                wire.int_field(F_RETURN_VALUE, record.ret),
-                wire.uint_field(F_LATENCY, record.latency_ns),
-                thread_field,
-                fd_field,
-                self._attributes(spec, record) if spec.attributes else b"",
-            )
-        )
-
-    def _attributes(self, spec: EventSpec, record: _Record) -> bytes:
-        out = []
-        for attr in spec.attributes:
-            if attr.present_flag and not record.flags & attr.present_flag:
-                continue
-            number = _ONEOF_FIELD[attr.type]
-            if attr.field is RecordField.PATH:
-                value_field = wire.message_field(number, _c_string(record.path).encode())
-            else:
-                raw: int = getattr(record, attr.field.value)
-                if attr.type is AttrType.INT32:
-                    raw = _signed(raw, 32)
-                elif attr.type is AttrType.UINT32:
-                    raw &= 0xFFFFFFFF
-                elif attr.type is AttrType.INT64:
-                    raw = _signed(raw, 64)
-                elif attr.type is AttrType.BOOL:
-                    raw = 1 if raw else 0
-                value_field = wire.oneof_int_field(number, raw)
-            payload = self._attr_keys[(spec.id, attr.key)] + value_field
-            out.append(wire.message_field(F_ATTRIBUTES, payload))
-        return b"".join(out)
+        return prefix
 
     # -- state handlers (named _on_<event name>) -------------------------------
 
-    def _on_process_exec(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
-        self.processes.on_exec(r.pid, _c_string(r.path))
+    def _on_process_exec(self, r: Record, path: bytes | None) -> tuple[int, After]:
+        self.processes.on_exec(r.pid, _c_string(path))
         self.fds.on_exec(r.pid)
         return NO_FD, None
 
-    def _on_process_fork(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
-        child = r.arg0 & 0xFFFFFFFF
+    def _on_process_fork(self, r: Record, path: bytes | None) -> tuple[int, After]:
+        child = r.arg0 & _U32
         self.processes.on_fork(r.pid, child)
         self.fds.on_fork(r.pid, child)
         return NO_FD, None
 
-    def _on_process_exit(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
+    def _on_process_exit(self, r: Record, path: bytes | None) -> tuple[int, After]:
         def forget() -> None:
             self.processes.on_exit(r.pid)
             self.fds.on_exit(r.pid)
 
         return NO_FD, forget
 
-    def _on_openat(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
+    def _on_openat(self, r: Record, path: bytes | None) -> tuple[int, After]:
         if r.ret < 0:
             return NO_FD, None
         flags = r.arg1
         info = FdInfo(
             type=event_pb2.FD_TYPE_DIRECTORY if flags & O_DIRECTORY else event_pb2.FD_TYPE_FILE,
-            path=_c_string(r.path),
+            path=_c_string(path),
             cloexec=bool(flags & O_CLOEXEC),
         )
         self.fds.set(r.pid, r.ret, info)
         return r.ret, None
 
-    def _on_close(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
+    def _on_close(self, r: Record, path: bytes | None) -> tuple[int, After]:
         fd = _signed(r.arg0, 32)
         if fd < 0:
             return NO_FD, None
         if r.ret != 0:
             return fd, None
-        return fd, lambda: self.fds.remove(r.pid, fd)
+        pid = r.pid
+        return fd, lambda: self.fds.remove(pid, fd)
 
-    def _on_read(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
+    def _on_read(self, r: Record, path: bytes | None) -> tuple[int, After]:
         fd = _signed(r.arg0, 32)
         return (fd if fd >= 0 else NO_FD), None
 
     _on_write = _on_read
 
-    def _on_socket(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
+    def _on_socket(self, r: Record, path: bytes | None) -> tuple[int, After]:
         if r.ret < 0:
             return NO_FD, None
         family, sock_type = r.arg0, r.arg1
@@ -320,7 +387,7 @@ class EventBuilder:
         self.fds.set(r.pid, r.ret, info)
         return r.ret, None
 
-    def _on_connect(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
+    def _on_connect(self, r: Record, path: bytes | None) -> tuple[int, After]:
         fd = _signed(r.arg0, 32)
         if fd < 0:
             return NO_FD, None
@@ -338,19 +405,19 @@ class EventBuilder:
         if r.family in (AF_INET, AF_INET6):
             if info.type in (event_pb2.FD_TYPE_UNSPECIFIED, event_pb2.FD_TYPE_OTHER_SOCKET):
                 info.type = family_fd_type(r.family)
-            info.destination = r.destination_endpoint() or info.destination
-            source = r.source_endpoint()
+            info.destination = destination_endpoint(r) or info.destination
+            source = source_endpoint(r)
             if source is not None:
                 info.source = source
                 # The client end came from the TCP state tracepoint.
                 info.protocol = event_pb2.L4_PROTOCOL_TCP
         elif r.family == AF_UNIX:
             info.type = event_pb2.FD_TYPE_UNIX_SOCKET
-            info.unix_path = _sun_path(r.path)
+            info.unix_path = _sun_path(path)
         self.fds.set(r.pid, fd, info)
         return fd, None
 
-    def _on_accept(self, r: _Record) -> tuple[int, Callable[[], None] | None]:
+    def _on_accept(self, r: Record, path: bytes | None) -> tuple[int, After]:
         if r.ret < 0:
             return NO_FD, None
         listener = self.fds.get(r.pid, _signed(r.arg0, 32))
@@ -371,9 +438,9 @@ class EventBuilder:
             type=fd_type,
             protocol=protocol,
             role=event_pb2.SOCKET_ROLE_SERVER,
-            source=r.source_endpoint(),
-            destination=r.destination_endpoint() or listener.listen_local,
-            unix_path=_sun_path(r.path) or listener.unix_path,
+            source=source_endpoint(r),
+            destination=destination_endpoint(r) or listener.listen_local,
+            unix_path=_sun_path(path) or listener.unix_path,
             cloexec=r.event_id == self.catalog.by_name["accept4"].id
             and bool(r.arg1 & SOCK_CLOEXEC),
         )

@@ -214,8 +214,8 @@ class FdTable:
     def __init__(self, procfs: ProcFS, limit: int = 65536) -> None:
         self._procfs = procfs
         self._by_pid: _BoundedDict[int, dict[int, FdInfo]] = _BoundedDict(limit)
-        # (pid, fd) -> encoded field; dropped whenever the FdInfo changes.
-        self._encoded: _BoundedDict[tuple[int, int], bytes] = _BoundedDict(limit * 4)
+        # pid -> fd -> (encoded field, fd type); dropped whenever the FdInfo changes.
+        self._encoded: _BoundedDict[int, dict[int, tuple[bytes, int]]] = _BoundedDict(limit)
 
     def _fds(self, pid: int) -> dict[int, FdInfo]:
         fds = self._by_pid.get(pid)
@@ -232,45 +232,50 @@ class FdTable:
 
     def set(self, pid: int, fd: int, info: FdInfo) -> None:
         self._fds(pid)[fd] = info
-        self._encoded.pop((pid, fd), None)
-
-    def changed(self, pid: int, fd: int) -> None:
-        self._encoded.pop((pid, fd), None)
+        self._forget_encoded(pid, fd)
 
     def remove(self, pid: int, fd: int) -> None:
         fds = self._by_pid.get(pid)
         if fds is not None:
             fds.pop(fd, None)
-        self._encoded.pop((pid, fd), None)
+        self._forget_encoded(pid, fd)
+
+    def _forget_encoded(self, pid: int, fd: int) -> None:
+        encoded = self._encoded.get(pid)
+        if encoded is not None:
+            encoded.pop(fd, None)
+
+    def context(self, pid: int, fd: int) -> tuple[bytes, int]:
+        """The encoded Event.fd field and the fd's type."""
+        encoded = self._encoded.get(pid)
+        if encoded is None:
+            encoded = self._encoded[pid] = {}
+        found = encoded.get(fd)
+        if found is None:
+            info = self.get(pid, fd)
+            found = encoded[fd] = (info.encode(fd), info.type)
+        return found
 
     def fd_field(self, pid: int, fd: int) -> bytes:
-        key = (pid, fd)
-        encoded = self._encoded.get(key)
-        if encoded is None:
-            encoded = self._encoded[key] = self.get(pid, fd).encode(fd)
-        return encoded
+        return self.context(pid, fd)[0]
 
     def on_fork(self, parent_pid: int, child_pid: int) -> None:
-        # fork() duplicates the descriptor table; share the (immutable once
-        # replaced) entries, copy the mapping.
+        # fork() duplicates the descriptor table: copy the mapping (entries are
+        # replaced, never changed in place, so they can be shared).
         parent = self._by_pid.get(parent_pid)
         self._by_pid[child_pid] = dict(parent) if parent else {}
-        self._drop_encoded(child_pid)
+        self._encoded.pop(child_pid, None)
 
     def on_exec(self, pid: int) -> None:
         fds = self._by_pid.get(pid)
         if fds:
             for fd in [fd for fd, info in fds.items() if info.cloexec]:
                 del fds[fd]
-        self._drop_encoded(pid)
+        self._encoded.pop(pid, None)
 
     def on_exit(self, pid: int) -> None:
         self._by_pid.pop(pid, None)
-        self._drop_encoded(pid)
-
-    def _drop_encoded(self, pid: int) -> None:
-        for key in [key for key in self._encoded if key[0] == pid]:
-            del self._encoded[key]
+        self._encoded.pop(pid, None)
 
     # -- lazy resolution from /proc ------------------------------------------
 

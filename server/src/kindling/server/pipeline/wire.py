@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
+import numpy.typing as npt
+
 WIRE_VARINT = 0
 WIRE_LEN = 2
 
@@ -74,3 +77,60 @@ def message_field(field_number: int, payload: bytes) -> bytes:
 def oneof_int_field(field_number: int, value: int) -> bytes:
     """An integer oneof case: always written, since a oneof records presence."""
     return tag(field_number, WIRE_VARINT) + varint(value & _U64)
+
+
+# -- whole columns at once ---------------------------------------------------------
+
+_MAX_VARINT = 10
+
+
+def varint_rows(
+    values: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Encode a column of uint64 values as varints: a (n, 10) byte table and
+    each row's varint size. Signed values must be passed as their
+    two's-complement uint64, as protobuf encodes negative integers."""
+    v = values.astype(np.uint64, copy=False)
+    sizes = np.ones(len(v), dtype=np.int64)
+    for k in range(1, _MAX_VARINT):
+        sizes += v >= np.uint64(1 << (7 * k))
+    table = np.empty((len(v), _MAX_VARINT), dtype=np.uint8)
+    for k in range(_MAX_VARINT):
+        low7 = ((v >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
+        more = (sizes > k + 1).astype(np.uint8) << 7
+        table[:, k] = low7 | more
+    return table, sizes
+
+
+def varint_field_rows(
+    values: npt.NDArray[np.uint64], field_number: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Encode a column of values as varint fields (tag + varint), one row per
+    value: a (n, 11) byte table and each row's used length, 0 for zero values
+    (proto3 omits them)."""
+    number_tag = field_number << 3 | WIRE_VARINT
+    if number_tag >= 0x80:
+        raise ValueError("only field numbers below 16 have one-byte tags")
+    varints, sizes = varint_rows(values)
+    table = np.empty((len(varints), 1 + _MAX_VARINT), dtype=np.uint8)
+    table[:, 0] = number_tag
+    table[:, 1:] = varints
+    lengths = np.where(values == 0, 0, sizes + 1)
+    return table, lengths
+
+
+def join_rows(
+    parts: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]],
+) -> tuple[bytes, list[int]]:
+    """Concatenate each row's used bytes across tables, rows one after another.
+
+    Row i of the result is blob[offsets[i]:offsets[i + 1]].
+    """
+    table = np.hstack([t for t, _ in parts])
+    used = np.hstack(
+        [np.arange(t.shape[1])[np.newaxis, :] < lengths[:, np.newaxis] for t, lengths in parts]
+    )
+    row_lengths = np.sum([lengths for _, lengths in parts], axis=0)
+    offsets = np.zeros(len(table) + 1, dtype=np.int64)
+    np.cumsum(row_lengths, out=offsets[1:])
+    return table[used].tobytes(), offsets.tolist()

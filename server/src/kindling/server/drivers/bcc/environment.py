@@ -50,7 +50,10 @@ def effective_capabilities() -> int:
 
 def check_privileges() -> None:
     caps = effective_capabilities()
-    has = lambda bit: bool(caps >> bit & 1)  # noqa: E731
+
+    def has(bit: int) -> bool:
+        return bool(caps >> bit & 1)
+
     if has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON)):
         return
     raise StartupError(
