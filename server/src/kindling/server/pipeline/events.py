@@ -178,7 +178,7 @@ def _attribute_plans(spec: EventSpec) -> list[_AttributePlan]:
 
 def _numeric_values(records: Records, plan: _AttributePlan) -> npt.NDArray[np.uint64]:
     """An attribute's column as protobuf encodes it: two's-complement uint64."""
-    raw = records[plan.column].astype(np.uint64, copy=False)
+    raw: npt.NDArray[np.uint64] = records[plan.column].astype(np.uint64, copy=False)
     if plan.kind is AttrType.INT32:
         return raw.astype(np.uint32).view(np.int32).astype(np.int64).view(np.uint64)
     if plan.kind is AttrType.UINT32:
