@@ -184,7 +184,8 @@ def _numeric_values(records: Records, plan: _AttributePlan) -> npt.NDArray[np.ui
     if plan.kind is AttrType.UINT32:
         return raw & np.uint64(0xFFFFFFFF)
     if plan.kind is AttrType.BOOL:
-        return (raw != 0).astype(np.uint64)
+        nonzero: npt.NDArray[np.bool_] = raw != 0
+        return nonzero.astype(np.uint64)
     return raw
 
 
