@@ -1,0 +1,618 @@
+"""`kindling`: print kernel events from the kindling probe service, describe it, configure it.
+
+``kindling events`` behaves exactly like the Go client's ``kindling-events``
+command (clients/go/cmd/kindling-events): the same output, messages (with the
+prefix "kindling:"), exit statuses and signal handling. Exit statuses: 0 on
+success (including when --count events were printed, when --timeout ends a
+run without --count, and on SIGINT or SIGTERM); 1 on errors, when the service
+stops, and when --timeout ends a run before --count events arrived; 2 for bad
+usage and for requests the service rejects as invalid; 141 (like a process
+killed by SIGPIPE) when stdout is closed early, as by ``| head``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
+from typing import IO, TYPE_CHECKING, NoReturn, TextIO
+
+import kindling.client._grpc_logging  # noqa: F401  (must run before grpc is imported)
+from kindling.client import (
+    DEFAULT_SOCKET,
+    SOCKET_ENV,
+    InvalidRequest,
+    ProbeClient,
+    RequestFailed,
+    ServiceNotFound,
+    ServiceUnavailable,
+    Subscription,
+    default_socket,
+)
+from kindling.client.format import (
+    format_compact,
+    format_enum,
+    format_float,
+    format_json,
+    format_loss,
+    format_time,
+    quote_if_unprintable,
+)
+from kindling.event.v1 import event_pb2
+from kindling.probe.v1 import probe_pb2
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    import grpc
+
+PROG = "kindling"
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+_MAX_PID = (1 << 32) - 1
+
+
+# --- output -------------------------------------------------------------------
+
+
+class _OutputError(Exception):
+    """Writing to stdout failed (other than by a closed pipe)."""
+
+
+class _Output:
+    """Lines for stdout, buffered until :meth:`flush` and written as UTF-8."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        # Like the Go command, write UTF-8 whatever the locale's encoding.
+        self._binary: IO[bytes] | None = getattr(stream, "buffer", None)
+        self._lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self._lines.append(text)
+
+    def flush(self) -> None:
+        data = "".join(line + "\n" for line in self._lines)
+        self._lines.clear()
+        try:
+            if self._binary is not None:
+                self._stream.flush()
+                self._binary.write(data.encode("utf-8", "backslashreplace"))
+                self._binary.flush()
+            else:
+                self._stream.write(data)
+                self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _OutputError(error.strerror or str(error)) from error
+
+
+def _notice(message: str) -> None:
+    """Write one ``kindling: <message>`` line to stderr."""
+    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.flush()
+
+
+def _fail(message: str) -> int:
+    _notice(message)
+    return EXIT_ERROR
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+# --- errors of calls ----------------------------------------------------------------
+
+
+_GO_CODE_NAMES = {"OK": "OK", "CANCELLED": "Canceled"}
+
+
+def _code_name(code: grpc.StatusCode) -> str:
+    """The status code's name as grpc-go spells it, for example "PermissionDenied"."""
+    name: str = code.name
+    return _GO_CODE_NAMES.get(name) or "".join(word.capitalize() for word in name.split("_"))
+
+
+def _request_failed(error: RequestFailed, action: str) -> int:
+    """Report a failed call (``action`` is, say, "subscribing to") and return the exit status."""
+    socket, details = error.socket, error.details
+    if isinstance(error, InvalidRequest):
+        _notice(f"the service rejected the request: {details}")
+        return EXIT_USAGE
+    if isinstance(error, ServiceUnavailable):
+        if error.started:
+            return _fail(f"the kindling probe service at {socket} stopped ({details})")
+        if error.code.name == "CANCELLED":
+            return _fail(f"{action} the kindling probe service at {socket} failed: {details}")
+        if "permission denied" in details.lower():
+            return _fail(
+                f"cannot connect to the kindling probe service at {socket}: permission denied; "
+                "run as a user allowed to use the socket (often root)"
+            )
+        return _fail(
+            f"the kindling probe service is not reachable at {socket} ({details}); "
+            'start it with "kindling-probe serve" or pass --socket'
+        )
+    return _fail(
+        f"{action} the kindling probe service at {socket} failed: "
+        f"{_code_name(error.code)}: {details}"
+    )
+
+
+def _service_not_found(error: ServiceNotFound) -> int:
+    return _fail(f"{error} or pass --socket" if error.missing else str(error))
+
+
+# --- kindling events ----------------------------------------------------------------
+
+
+class _Stopper:
+    """Cancels a subscription once and remembers why: "signal", "timeout" or "count"."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reason: str | None = None
+        self._subscription: Subscription | None = None
+
+    @property
+    def reason(self) -> str | None:
+        with self._lock:
+            return self._reason
+
+    def attach(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscription = subscription
+            stopped = self._reason is not None
+        if stopped:
+            subscription.cancel()
+
+    def stop(self, reason: str) -> None:
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+            subscription = self._subscription
+        if subscription is not None:
+            subscription.cancel()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stopper: _Stopper) -> Iterator[None]:
+    """While active, SIGINT and SIGTERM stop ``stopper`` instead of interrupting."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can handle signals
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        # The handler runs between two bytecodes of the main thread, which
+        # may be inside grpc; cancelling from another thread keeps grpc's
+        # state changes in their usual order.
+        threading.Thread(target=stopper.stop, args=("signal",), daemon=True).start()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+def _events(args: argparse.Namespace) -> int:
+    socket: str = args.socket
+    names: list[str] = args.names or []
+    pids: list[int] = args.pids or []
+    count: int = args.count
+    timeout: float = args.timeout
+    as_json = args.output == "json"
+
+    client = ProbeClient(socket)
+    stopper = _Stopper()
+    timer: threading.Timer | None = None
+    with client, _stop_on_signals(stopper):
+        # The timeout cancels the stream rather than setting a gRPC deadline,
+        # as the Go command does, so that it is told apart from any error.
+        if timeout > 0:
+            delay = min(timeout, threading.TIMEOUT_MAX)
+            timer = threading.Timer(delay, stopper.stop, args=("timeout",))
+            timer.daemon = True
+            timer.start()
+        try:
+            request = probe_pb2.SubscribeRequest()
+            if names or pids:
+                request.allow_list.add(names=names, pids=pids)
+            out = _Output(sys.stdout)
+            printed = 0
+
+            def stopped() -> int:
+                # The stream ended because of a signal, --timeout or --count.
+                if stopper.reason != "timeout" or count == 0 or printed >= count:
+                    return EXIT_OK
+                return _fail(
+                    f"timed out after {format_float(timeout)}s with {printed} of {count} events"
+                )
+
+            with client.subscribe(request) as subscription:
+                stopper.attach(subscription)
+                try:
+                    for response in subscription:
+                        for loss in response.losses:
+                            _notice(format_loss(loss))
+                        boot_time_ns = response.boot_time.ToNanoseconds()
+                        for event in response.events:
+                            out.line(
+                                format_json(event)
+                                if as_json
+                                else format_compact(event, boot_time_ns)
+                            )
+                            printed += 1
+                            if count and printed >= count:
+                                stopper.stop("count")
+                                out.flush()
+                                return EXIT_OK
+                        out.flush()
+                except RequestFailed as error:
+                    out.flush()
+                    if stopper.reason is not None:
+                        return stopped()
+                    return _request_failed(error, "subscribing to")
+            out.flush()
+            if stopper.reason is not None:
+                return stopped()
+            return _fail(
+                f"the kindling probe service at {socket} ended the stream (the service stopped)"
+            )
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+# --- kindling info --------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        (
+            indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def info_text(info: probe_pb2.GetInfoResponse) -> list[str]:
+    """The lines ``kindling info`` prints for ``info``."""
+    show = quote_if_unprintable
+    driver = info.driver
+    driver_text = show(driver.name) or "-"
+    if driver.transport:
+        driver_text += f" ({show(driver.transport)})"
+    boot = format_time(info.boot_time.ToNanoseconds()) if info.HasField("boot_time") else "-"
+    lines = [
+        f"service version:   {show(info.service_version) or '-'}",
+        f"contract versions: {', '.join(map(show, info.contract_versions)) or '-'}",
+        f"node:              {show(info.node_name) or '-'}",
+        f"boot time:         {boot}",
+        f"driver:            {driver_text}",
+        f"kernel release:    {show(driver.kernel_release) or '-'}",
+    ]
+    if driver.features:
+        lines.append("kernel features:")
+        lines += _table(
+            [
+                [show(f.name), "available" if f.available else "missing", show(f.detail)]
+                for f in driver.features
+            ]
+        )
+    else:
+        lines.append("kernel features:   -")
+    enabled = sum(1 for e in info.events if e.enabled)
+    lines.append(f"events:            {enabled} of {len(info.events)} enabled")
+    if info.events:
+        rows = [["NAME", "ENABLED", "SOURCE", "CATEGORY", "FD", "ATTRIBUTES"]]
+        for e in info.events:
+            attributes = " ".join(
+                f"{show(a.key)}:{format_enum(probe_pb2.AttributeType.DESCRIPTOR, a.type)}"
+                for a in e.attributes
+            )
+            rows.append(
+                [
+                    show(e.name),
+                    "yes" if e.enabled else "no",
+                    format_enum(event_pb2.Source.DESCRIPTOR, e.source),
+                    format_enum(event_pb2.Category.DESCRIPTOR, e.category),
+                    "yes" if e.fd_context else "no",
+                    attributes or "-",
+                ]
+            )
+        lines += _table(rows)
+    return lines
+
+
+def _info(args: argparse.Namespace) -> int:
+    with ProbeClient(args.socket) as client:
+        info = client.get_info()
+    out = _Output(sys.stdout)
+    if args.output == "json":
+        out.line(format_json(info))
+    else:
+        for line in info_text(info):
+            out.line(line)
+    out.flush()
+    return EXIT_OK
+
+
+# --- kindling configure -------------------------------------------------------------
+
+
+def _configure(args: argparse.Namespace) -> int:
+    with ProbeClient(args.socket) as client:
+        response = client.configure(args.enable or [], args.disable or [])
+    out = _Output(sys.stdout)
+    for name in response.enabled_events:
+        out.line(quote_if_unprintable(name))
+    out.flush()
+    if not response.enabled_events:
+        _notice("no events are enabled now")
+    return EXIT_OK
+
+
+# --- command line ---------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors look like the Go command's."""
+
+    #: The subcommands' parsers by name (set on the top-level parser).
+    commands: dict[str, _Parser]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROG}: {message}\nRun '{self.prog} --help' for usage.\n")
+
+
+def _non_empty(what: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError(f"the {what} must not be empty")
+        return text
+
+    return parse
+
+
+def _pid(text: str) -> int:
+    value = int(text) if re.fullmatch(r"[0-9]+", text) else 0
+    if not 0 < value <= _MAX_PID:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a process id (a positive integer)")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds, 0 or more (fractions are allowed)"
+        )
+    return value
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kindling-client")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _add_socket(parser: argparse.ArgumentParser) -> None:
+    current = default_socket().replace("%", "%%")  # help strings are %-formatted
+    parser.add_argument(
+        "--socket",
+        type=_non_empty("socket path"),
+        default=default_socket(),
+        metavar="PATH",
+        help=f"unix socket of the probe service (default: {current}, "
+        f"from ${SOCKET_ENV}, else {DEFAULT_SOCKET})",
+    )
+
+
+def build_parser() -> _Parser:
+    """The ``kindling`` argument parser; its ``commands`` maps names to subcommand parsers."""
+    parser = _Parser(
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        description="Read kernel events from the kindling probe service, describe the service\n"
+        "and configure what it captures.",
+        epilog="example:\n  kindling events --name connect --pid 1234 --count 10",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    events = commands.add_parser(
+        "events",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        help="print kernel events, one per line",
+        description="Print kernel events from the kindling probe service, one per line.",
+        epilog="With both --name and --pid, an event must match one of the names and one of\n"
+        "the pids.\n\n"
+        "Loss notices go to stderr. SIGINT and SIGTERM stop the command cleanly with exit\n"
+        "status 0. Exit status 1 means an error, that the service stopped, or that --timeout\n"
+        "ended the run before --count events arrived; 2 means bad usage or a request the\n"
+        "service rejected.\n\n"
+        "example:\n"
+        "  kindling events --name connect --name accept4 --pid 1234 -o json --count 10",
+    )
+    _add_socket(events)
+    events.add_argument(
+        "--name",
+        dest="names",
+        action="append",
+        type=_non_empty("event name"),
+        metavar="NAME",
+        help="print only events with this name; repeat for more names",
+    )
+    events.add_argument(
+        "--pid",
+        dest="pids",
+        action="append",
+        type=_pid,
+        metavar="PID",
+        help="print only events of this process id; repeat for more pids",
+    )
+    events.add_argument(
+        "-o",
+        "--output",
+        choices=("compact", "json"),
+        default="compact",
+        metavar="FORMAT",
+        help="output format: compact (one human-readable line per event) or json (one "
+        "protobuf JSON object per line) (default: compact)",
+    )
+    events.add_argument(
+        "--count",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="exit after printing N events (default: 0, no limit)",
+    )
+    events.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="stop after SECONDS, which may be fractional (default: 0, none)",
+    )
+
+    info = commands.add_parser(
+        "info",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        help="describe the service and its event catalogue",
+        description="Describe the kindling probe service: its versions, driver, kernel features\n"
+        "and the catalogue of events it can capture.",
+        epilog="example:\n  kindling info -o json",
+    )
+    _add_socket(info)
+    info.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        metavar="FORMAT",
+        help="output format: text, or json (the GetInfoResponse as one protobuf JSON "
+        "object) (default: text)",
+    )
+
+    configure = commands.add_parser(
+        "configure",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        help="enable or disable events",
+        description="Change which events the kindling probe service captures, for all\n"
+        "subscribers, and print the events enabled afterwards, one per line.",
+        epilog="example:\n  kindling configure --enable connect --disable read --disable write",
+    )
+    _add_socket(configure)
+    configure.add_argument(
+        "--enable",
+        action="append",
+        type=_non_empty("event name"),
+        metavar="NAME",
+        help="start capturing this event; repeat for more events",
+    )
+    configure.add_argument(
+        "--disable",
+        action="append",
+        type=_non_empty("event name"),
+        metavar="NAME",
+        help="stop capturing this event; repeat for more events",
+    )
+    parser.commands = {"events": events, "info": info, "configure": configure}
+    return parser
+
+
+def _parse(parser: _Parser, argv: Sequence[str] | None) -> argparse.Namespace:
+    args, extra = parser.parse_known_args(argv)
+    command = parser.commands[args.command]
+    if extra:
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "configure" and not (args.enable or args.disable):
+        command.error("give at least one --enable or --disable")
+    return args
+
+
+_COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "events": (_events, "subscribing to"),
+    "info": (_info, "querying"),
+    "configure": (_configure, "configuring"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``kindling`` command with ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns the exit status; nothing is raised, not even SystemExit.
+    """
+    command = ""
+    try:
+        try:
+            args = _parse(build_parser(), argv)
+        except SystemExit as exit_:  # --help, --version and usage errors
+            code = exit_.code
+            return code if isinstance(code, int) else EXIT_OK if code is None else EXIT_ERROR
+        command = args.command
+        run, action = _COMMANDS[command]
+        try:
+            return run(args)
+        except ServiceNotFound as error:
+            return _service_not_found(error)
+        except RequestFailed as error:
+            return _request_failed(error, action)
+        except _OutputError as error:
+            return _fail(f"writing output: {error}")
+    except BrokenPipeError:
+        # The reader went away (as with "| head"): stop quietly, like the Go
+        # command, which the SIGPIPE it gets ends silently.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        # A SIGINT before or after `events` streams, or during another command.
+        return EXIT_OK if command == "events" else 128 + signal.SIGINT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

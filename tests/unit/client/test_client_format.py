@@ -1,0 +1,511 @@
+"""Tests of kindling.client.format.
+
+The expected strings of the first tests are copied from the Go client's
+clients/go/kindling/format_test.go, and those of the later ones were produced
+by the Go formatters for the same events, so that both implementations are
+pinned to the same output.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+
+import pytest
+from google.protobuf import json_format
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kindling.client.format import (
+    format_attribute,
+    format_compact,
+    format_endpoint,
+    format_enum,
+    format_fd,
+    format_float,
+    format_json,
+    format_latency,
+    format_loss,
+    format_time,
+    quote,
+    quote_if_unprintable,
+)
+from kindling.event.v1 import event_pb2 as ev
+from kindling.probe.v1 import probe_pb2
+
+BOOT_TIME_NS = 1_714_564_800 * 1_000_000_000  # 2024-05-01T12:00:00Z
+
+
+def thread(comm: str, pid: int) -> ev.Thread:
+    return ev.Thread(pid=pid, tid=pid, comm=comm)
+
+
+def str_attr(key: str, value: str) -> ev.Attribute:
+    return ev.Attribute(key=key, string_value=value)
+
+
+# --- vectors of clients/go/kindling/format_test.go ----------------------------------
+
+COMPACT_CASES = {
+    "ipv4 connect": (
+        ev.Event(
+            timestamp_ns=123_456_789,
+            name="connect",
+            source=ev.SOURCE_SYSCALL_EXIT,
+            latency_ns=12_300,
+            thread=ev.Thread(pid=42, tid=43, comm="curl"),
+            fd=ev.Fd(
+                num=3,
+                type=ev.FD_TYPE_IPV4_SOCKET,
+                protocol=ev.L4_PROTOCOL_TCP,
+                source=ev.Endpoint(address="10.0.0.1", port=51000),
+                destination=ev.Endpoint(address="93.184.216.34", port=443),
+            ),
+        ),
+        "2024-05-01T12:00:00.123456Z connect curl[42/43] ret=0 lat=12.3us fd=3 tcp "
+        "10.0.0.1:51000->93.184.216.34:443",
+    ),
+    "ipv6 udp with unknown source": (
+        ev.Event(
+            timestamp_ns=1_000,
+            name="sendto",
+            source=ev.SOURCE_SYSCALL_EXIT,
+            return_value=64,
+            latency_ns=850,
+            thread=thread("dig", 7),
+            fd=ev.Fd(
+                num=5,
+                type=ev.FD_TYPE_IPV6_SOCKET,
+                protocol=ev.L4_PROTOCOL_UDP,
+                destination=ev.Endpoint(address="::1", port=53),
+            ),
+            attributes=[ev.Attribute(key="size", uint64_value=64)],
+        ),
+        "2024-05-01T12:00:00.000001Z sendto dig[7/7] ret=64 lat=850ns fd=5 udp ?->[::1]:53 size=64",
+    ),
+    "socket with unspecified protocol": (
+        ev.Event(
+            name="getsockopt",
+            source=ev.SOURCE_SYSCALL_ENTER,
+            thread=thread("x", 1),
+            fd=ev.Fd(
+                num=4,
+                type=ev.FD_TYPE_IPV6_SOCKET,
+                source=ev.Endpoint(address="2001:db8::2", port=4000),
+                destination=ev.Endpoint(address="2001:db8::1", port=80),
+            ),
+        ),
+        "2024-05-01T12:00:00.000000Z getsockopt x[1/1] fd=4 [2001:db8::2]:4000->[2001:db8::1]:80",
+    ),
+    "unix socket": (
+        ev.Event(
+            name="connect",
+            source=ev.SOURCE_SYSCALL_EXIT,
+            return_value=-2,
+            latency_ns=4_560_000,
+            thread=thread("systemd", 1),
+            fd=ev.Fd(num=9, type=ev.FD_TYPE_UNIX_SOCKET, unix_path="/run/dbus/system_bus_socket"),
+        ),
+        "2024-05-01T12:00:00.000000Z connect systemd[1/1] ret=-2 lat=4.56ms fd=9 unix "
+        "/run/dbus/system_bus_socket",
+    ),
+    "file with attributes": (
+        ev.Event(
+            name="openat",
+            source=ev.SOURCE_SYSCALL_EXIT,
+            return_value=3,
+            latency_ns=1_234_000_000,
+            thread=thread("cat", 100),
+            fd=ev.Fd(num=3, type=ev.FD_TYPE_FILE, path="/etc/passwd"),
+            attributes=[
+                ev.Attribute(key="flags", int32_value=-100),
+                ev.Attribute(key="mode", uint32_value=420),
+                str_attr("path", "/etc/passwd"),
+                str_attr("title", "two words"),
+                str_attr("empty", ""),
+                str_attr("nl", "a\nb"),
+                ev.Attribute(key="buf", bytes_value=b"\xde\xad\x01"),
+                ev.Attribute(key="ok", bool_value=True),
+                ev.Attribute(key="ratio", double_value=0.25),
+                ev.Attribute(key="off", int64_value=-5),
+                ev.Attribute(key="unset"),
+            ],
+        ),
+        "2024-05-01T12:00:00.000000Z openat cat[100/100] ret=3 lat=1.234s fd=3 /etc/passwd "
+        'flags=-100 mode=420 path=/etc/passwd title="two words" empty="" nl="a\\nb" buf=dead01 '
+        "ok=true ratio=0.25 off=-5 unset=",
+    ),
+    "directory without path": (
+        ev.Event(
+            name="getdents64",
+            thread=thread("ls", 5),
+            fd=ev.Fd(num=3, type=ev.FD_TYPE_DIRECTORY),
+        ),
+        "2024-05-01T12:00:00.000000Z getdents64 ls[5/5] fd=3 directory",
+    ),
+    # lat= is left out when the entry was not seen (latency 0).
+    "pipe": (
+        ev.Event(
+            name="write",
+            source=ev.SOURCE_SYSCALL_EXIT,
+            return_value=1,
+            thread=thread("sh", 9),
+            fd=ev.Fd(num=1, type=ev.FD_TYPE_PIPE),
+        ),
+        "2024-05-01T12:00:00.000000Z write sh[9/9] ret=1 fd=1 pipe",
+    ),
+    "fd of unspecified type": (
+        ev.Event(name="close", thread=thread("sh", 9), fd=ev.Fd(num=7)),
+        "2024-05-01T12:00:00.000000Z close sh[9/9] fd=7",
+    ),
+    "no fd, tracepoint": (
+        ev.Event(
+            timestamp_ns=2_500_000_000,
+            name="process_exec",
+            source=ev.SOURCE_TRACEPOINT,
+            return_value=99,
+            latency_ns=99,
+            thread=ev.Thread(pid=300, tid=301, comm="bash"),
+            attributes=[str_attr("filename", "/usr/bin/ls")],
+        ),
+        "2024-05-01T12:00:02.500000Z process_exec bash[300/301] filename=/usr/bin/ls",
+    ),
+    "no thread": (ev.Event(name="tick"), "2024-05-01T12:00:00.000000Z tick"),
+}
+
+
+@pytest.mark.parametrize("case", COMPACT_CASES)
+def test_format_compact(case: str) -> None:
+    event, want = COMPACT_CASES[case]
+    assert format_compact(event, BOOT_TIME_NS) == want
+
+
+def test_format_compact_takes_the_boot_time_in_utc() -> None:
+    # Go's test passes 14:00 CEST; the Python API takes nanoseconds since the epoch.
+    boot = datetime.datetime(2024, 5, 1, 14, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    boot_ns = int(boot.timestamp()) * 1_000_000_000
+    assert format_compact(ev.Event(name="x", timestamp_ns=7), boot_ns) == (
+        "2024-05-01T12:00:00.000000Z x"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ns", "want"),
+    [
+        (0, "0ns"),
+        (850, "850ns"),
+        (999, "999ns"),
+        (1000, "1.0us"),
+        (12_300, "12.3us"),
+        (999_949, "999.9us"),
+        (999_950, "1.00ms"),
+        (1_000_000, "1.00ms"),
+        (4_560_000, "4.56ms"),
+        (999_994_999, "999.99ms"),
+        (999_995_000, "1.000s"),
+        (1_234_000_000, "1.234s"),
+        (75_000_000_000, "75.000s"),
+        # Exact binary ties round to even, as in Go: 12.25 -> 12.2, 12.35 (inexact) -> 12.3.
+        (12_250, "12.2us"),
+        (12_350, "12.3us"),
+        (2**64 - 1, "18446744073.710s"),
+    ],
+)
+def test_format_latency(ns: int, want: str) -> None:
+    assert format_latency(ns) == want
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "want"),
+    [
+        (None, "?"),
+        (ev.Endpoint(), "?"),
+        (ev.Endpoint(address="127.0.0.1", port=80), "127.0.0.1:80"),
+        (ev.Endpoint(address="::1", port=80), "[::1]:80"),
+        (ev.Endpoint(address="10.1.2.3"), "10.1.2.3:0"),
+        (ev.Endpoint(port=53), ":53"),
+        (ev.Endpoint(address="fe80::1%eth0", port=22), "[fe80::1%eth0]:22"),
+    ],
+)
+def test_format_endpoint(endpoint: ev.Endpoint | None, want: str) -> None:
+    assert format_endpoint(endpoint) == want
+
+
+@pytest.mark.parametrize(
+    ("fd_type", "want"),
+    [
+        (ev.FD_TYPE_EVENTFD, "eventfd"),
+        (ev.FD_TYPE_EVENTPOLL, "eventpoll"),
+        (ev.FD_TYPE_NETLINK_SOCKET, "netlink_socket"),
+        (ev.FD_TYPE_OTHER, "other"),
+        (ev.FD_TYPE_UNIX_SOCKET, "unix"),
+        (ev.FD_TYPE_FILE, "file"),
+        (ev.FD_TYPE_UNSPECIFIED, ""),
+        (ev.FdType.ValueType(99), "99"),  # a type this client does not know: its number
+    ],
+)
+def test_format_fd_other_types(fd_type: ev.FdType.ValueType, want: str) -> None:
+    assert format_fd(ev.Fd(type=fd_type)) == want
+
+
+def test_format_fd_unknown_protocol_and_partial_endpoints() -> None:
+    fd = ev.Fd(
+        type=ev.FD_TYPE_IPV4_SOCKET,
+        protocol=ev.L4Protocol.ValueType(9),
+        source=ev.Endpoint(address="1.2.3.4"),
+    )
+    assert format_fd(fd) == "9 1.2.3.4:0->?"
+
+
+def test_format_json() -> None:
+    event = ev.Event(
+        seq=1,
+        timestamp_ns=123,
+        name="connect",
+        source=ev.SOURCE_SYSCALL_EXIT,
+        thread=ev.Thread(pid=42, tid=42, comm="curl"),
+        fd=ev.Fd(num=3, type=ev.FD_TYPE_IPV4_SOCKET),
+        attributes=[
+            ev.Attribute(key="size", uint32_value=10),
+            str_attr("note", "line one\nline two"),
+        ],
+    )
+    text = format_json(event)
+    assert "\n" not in text
+    assert "\r" not in text
+    assert text.startswith(
+        '{"seq":"1","timestampNs":"123","name":"connect","source":"SOURCE_SYSCALL_EXIT",'
+    )
+    parsed = json.loads(text)
+    assert "returnValue" not in parsed  # zero values are omitted
+    assert parsed["thread"]["comm"] == "curl"
+    assert parsed["fd"]["type"] == "FD_TYPE_IPV4_SOCKET"
+    assert parsed["attributes"][0]["uint32Value"] == 10  # a JSON number
+    assert parsed["attributes"][1]["stringValue"] == "line one\nline two"
+    assert json.dumps(parsed, separators=(",", ":"), ensure_ascii=False) == text  # compact
+    # Exactly what the Go client prints for it.
+    assert text == (
+        '{"seq":"1","timestampNs":"123","name":"connect","source":"SOURCE_SYSCALL_EXIT",'
+        '"thread":{"pid":42,"tid":42,"comm":"curl"},"fd":{"num":3,"type":"FD_TYPE_IPV4_SOCKET"},'
+        '"attributes":[{"key":"size","uint32Value":10},'
+        '{"key":"note","stringValue":"line one\\nline two"}]}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("loss", "want"),
+    [
+        (
+            probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL, count=17),
+            "lost 17 events (kernel buffer full)",
+        ),
+        (
+            probe_pb2.Loss(
+                reason=probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL, count=5, first_seq=100
+            ),
+            "lost 5 events (subscriber queue full) seq 100-104",
+        ),
+        (probe_pb2.Loss(count=1, first_seq=9), "lost 1 events (unknown) seq 9-9"),
+        (
+            probe_pb2.Loss(reason=probe_pb2.LossReason.ValueType(42), count=3),
+            "lost 3 events (unknown)",
+        ),
+        (probe_pb2.Loss(count=0, first_seq=9), "lost 0 events (unknown) seq 9-9"),
+    ],
+)
+def test_format_loss(loss: probe_pb2.Loss, want: str) -> None:
+    assert format_loss(loss) == want
+
+
+# --- more vectors, produced by the Go formatters ---------------------------------------
+
+# (double, FormatAttribute, the doubleValue in FormatJSON)
+DOUBLES = [
+    (1.0, "1", "1"),
+    (0.1, "0.1", "0.1"),
+    (100000.0, "100000", "100000"),
+    (1e6, "1e+06", "1000000"),
+    (1234567.0, "1.234567e+06", "1234567"),
+    (123456789.0, "1.23456789e+08", "123456789"),
+    (1e-4, "0.0001", "0.0001"),
+    (0.000123, "0.000123", "0.000123"),
+    (1e-5, "1e-05", "0.00001"),
+    (1.5e-5, "1.5e-05", "0.000015"),
+    (2.5e-6, "2.5e-06", "0.0000025"),
+    (9.999999e-7, "9.999999e-07", "9.999999e-7"),
+    (1.5e-7, "1.5e-07", "1.5e-7"),
+    (1e20, "1e+20", "100000000000000000000"),
+    (1e21, "1e+21", "1e+21"),
+    (1e-100, "1e-100", "1e-100"),
+    (5e-324, "5e-324", "5e-324"),
+    (1.7976931348623157e308, "1.7976931348623157e+308", "1.7976931348623157e+308"),
+    (0.0, "0", "0"),
+    (-0.0, "-0", "-0"),
+    (math.nan, "NaN", '"NaN"'),
+    (math.inf, "+Inf", '"Infinity"'),
+    (-math.inf, "-Inf", '"-Infinity"'),
+]
+
+
+@pytest.mark.parametrize(("value", "compact", "as_json"), DOUBLES)
+def test_doubles(value: float, compact: str, as_json: str) -> None:
+    attribute = ev.Attribute(key="v", double_value=value)
+    assert format_attribute(attribute) == compact
+    assert format_float(value) == compact
+    event = ev.Event(name="d", attributes=[attribute])
+    assert (
+        format_json(event) == f'{{"name":"d","attributes":[{{"key":"v","doubleValue":{as_json}}}]}}'
+    )
+
+
+# (string, as shown for comm, path and string attribute, as in JSON)
+STRINGS = [
+    ("tab\there", '"tab\\there"', '"tab\\there"', '"tab\\there"'),
+    ("é", "é", "é", '"é"'),
+    ("\u00a0nbsp", '"\\u00a0nbsp"', '"\\u00a0nbsp"', '"\u00a0nbsp"'),
+    ("\u2028", '"\\u2028"', '"\\u2028"', '"\u2028"'),
+    ("a\x00b", '"a\\x00b"', '"a\\x00b"', '"a\\u0000b"'),
+    ("\x7f", '"\\x7f"', '"\\x7f"', '"\x7f"'),
+    ("\U0001f600", "\U0001f600", "\U0001f600", '"\U0001f600"'),
+    ("\u200b", '"\\u200b"', '"\\u200b"', '"\u200b"'),
+    ('q"uote', 'q"uote', 'q"uote', '"q\\"uote"'),
+    ("back\\slash", "back\\slash", "back\\slash", '"back\\\\slash"'),
+    ("<&>", "<&>", "<&>", '"<&>"'),
+    ("\x1b[31m", '"\\x1b[31m"', '"\\x1b[31m"', '"\\u001b[31m"'),
+    ("two words", "two words", '"two words"', '"two words"'),
+    ("\U000e0001", '"\\U000e0001"', '"\\U000e0001"', '"\U000e0001"'),
+]
+
+
+@pytest.mark.parametrize(("text", "shown", "attribute", "as_json"), STRINGS)
+def test_quoting(text: str, shown: str, attribute: str, as_json: str) -> None:
+    event = ev.Event(
+        name="s",
+        thread=thread(text, 1),
+        fd=ev.Fd(num=1, type=ev.FD_TYPE_FILE, path=text),
+        attributes=[str_attr("v", text)],
+    )
+    assert format_compact(event, BOOT_TIME_NS) == (
+        f"2024-05-01T12:00:00.000000Z s {shown}[1/1] fd=1 {shown} v={attribute}"
+    )
+    assert format_json(event) == (
+        f'{{"name":"s","thread":{{"pid":1,"tid":1,"comm":{as_json}}},'
+        f'"fd":{{"num":1,"type":"FD_TYPE_FILE","path":{as_json}}},'
+        f'"attributes":[{{"key":"v","stringValue":{as_json}}}]}}'
+    )
+
+
+def test_unix_path_and_unknown_enums() -> None:
+    event = ev.Event(
+        name="fd",
+        source=ev.Source.ValueType(99),
+        category=ev.Category.ValueType(77),
+        fd=ev.Fd(num=3, type=ev.FD_TYPE_UNIX_SOCKET, unix_path="@abstract\x00name"),
+    )
+    assert format_compact(event, BOOT_TIME_NS) == (
+        '2024-05-01T12:00:00.000000Z fd fd=3 unix "@abstract\\x00name"'
+    )
+    assert format_json(event) == (
+        '{"name":"fd","source":99,"category":77,'
+        '"fd":{"num":3,"type":"FD_TYPE_UNIX_SOCKET","unixPath":"@abstract\\u0000name"}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("boot_ns", "timestamp_ns", "want"),
+    [
+        # Go converts timestamps from 2**63 up to negative durations.
+        (BOOT_TIME_NS, 2**64 - 1, "2024-05-01T11:59:59.999999Z"),
+        (BOOT_TIME_NS, 2**63, "1732-01-21T12:12:43.145224Z"),
+        (BOOT_TIME_NS, 999, "2024-05-01T12:00:00.000000Z"),  # truncated, not rounded
+        (253_402_300_799 * 10**9 + 999_999_999, 1, "10000-01-01T00:00:00.000000Z"),
+        (-1, 0, "1969-12-31T23:59:59.999999Z"),
+        (-62_135_596_800 * 10**9 - 1, 0, "0000-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_wall_time_edges(boot_ns: int, timestamp_ns: int, want: str) -> None:
+    event = ev.Event(name="t", timestamp_ns=timestamp_ns)
+    assert format_compact(event, boot_ns) == f"{want} t"
+
+
+def test_format_enum() -> None:
+    assert format_enum(ev.Source.DESCRIPTOR, ev.SOURCE_SYSCALL_EXIT) == "syscall_exit"
+    assert format_enum(ev.Category.DESCRIPTOR, ev.CATEGORY_NET) == "net"
+    assert format_enum(ev.L4Protocol.DESCRIPTOR, ev.L4_PROTOCOL_TCP) == "tcp"
+    assert format_enum(ev.FdType.DESCRIPTOR, ev.FD_TYPE_IPV4_SOCKET) == "ipv4_socket"
+    assert format_enum(probe_pb2.AttributeType.DESCRIPTOR, probe_pb2.ATTRIBUTE_TYPE_UINT64) == (
+        "uint64"
+    )
+    assert format_enum(ev.Source.DESCRIPTOR, 42) == "42"
+
+
+# --- properties -------------------------------------------------------------------------
+
+
+@given(st.integers(min_value=-(10**20), max_value=253_402_300_799 * 10**9))
+def test_format_time_matches_datetime(ns: int) -> None:
+    seconds, nanos = divmod(ns, 10**9)
+    if seconds < -62_135_596_800:  # datetime starts at year 1
+        return
+    wall = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    # Not strftime: its %Y does not pad years before 1000 to four digits everywhere.
+    assert format_time(ns) == (
+        f"{wall.year:04d}-{wall.month:02d}-{wall.day:02d}T"
+        f"{wall.hour:02d}:{wall.minute:02d}:{wall.second:02d}.{nanos // 1000:06d}Z"
+    )
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_format_float_round_trips(value: float) -> None:
+    text = format_float(value)
+    assert float(text) == value
+    assert math.copysign(1, float(text)) == math.copysign(1, value)
+
+
+@given(st.text())
+def test_quote_is_one_line_and_reads_back(text: str) -> None:
+    quoted = quote(text)
+    assert quoted.isprintable()
+    shown = quote_if_unprintable(text)
+    assert shown in (text, quoted)
+    assert shown.isprintable()
+
+
+_ATTRIBUTES = st.one_of(
+    st.builds(ev.Attribute, key=st.text(), int64_value=st.integers(-(2**63), 2**63 - 1)),
+    st.builds(ev.Attribute, key=st.text(), uint64_value=st.integers(0, 2**64 - 1)),
+    st.builds(ev.Attribute, key=st.text(), double_value=st.floats()),
+    st.builds(ev.Attribute, key=st.text(), string_value=st.text()),
+    st.builds(ev.Attribute, key=st.text(), bytes_value=st.binary()),
+)
+_EVENTS = st.builds(
+    ev.Event,
+    seq=st.integers(0, 2**64 - 1),
+    timestamp_ns=st.integers(0, 2**64 - 1),
+    name=st.text(),
+    source=st.sampled_from([0, 1, 2, 3]),
+    return_value=st.integers(-(2**63), 2**63 - 1),
+    latency_ns=st.integers(0, 2**64 - 1),
+    thread=st.builds(ev.Thread, comm=st.text(), pid=st.integers(0, 2**32 - 1)),
+    fd=st.builds(ev.Fd, type=st.integers(0, 15), path=st.text(), unix_path=st.text()),
+    attributes=st.lists(_ATTRIBUTES, max_size=3),
+)
+
+
+@given(_EVENTS)
+def test_json_is_one_line_and_parses_back(event: ev.Event) -> None:
+    text = format_json(event)
+    assert "\n" not in text
+    parsed = json_format.Parse(text, ev.Event())
+    assert parsed.SerializeToString(deterministic=True) == event.SerializeToString(
+        deterministic=True
+    ) or any(math.isnan(a.double_value) for a in event.attributes)
+
+
+@given(_EVENTS)
+def test_compact_is_one_line(event: ev.Event) -> None:
+    line = format_compact(event, BOOT_TIME_NS)
+    # Only the event name and attribute keys are shown unquoted whatever they hold.
+    if event.name.isprintable() and all(a.key.isprintable() for a in event.attributes):
+        assert line.isprintable()
