@@ -11,14 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from support.expectations import (
-    WORKLOAD_EVENTS,
-    Workload,
-    check_workload_events,
-    workload_done,
-)
+from support.expectations import WORKLOAD_EVENTS, check_workload_events, observe_workload
 from support.service import Service
-from support.streams import EventLog, pump, read_json_lines, read_json_objects, wait_until_live
+from support.streams import EventLog, pump, read_json_lines, read_json_objects
 
 from kindling.client import ProbeClient
 
@@ -27,7 +22,6 @@ pytestmark = pytest.mark.kernel
 
 def test_python_client(service: Service, tmp_path: Path) -> None:
     log = EventLog()
-    workload = Workload(tmp_path)
     client = ProbeClient(service.socket)
     responses = client.subscribe(names=WORKLOAD_EVENTS)
 
@@ -42,9 +36,7 @@ def test_python_client(service: Service, tmp_path: Path) -> None:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        wait_until_live(log, tmp_path)
-        run = workload.run()
-        events = log.wait_for(lambda evs: workload_done(evs, run))
+        events, run = observe_workload(log, tmp_path)
     finally:
         responses.cancel()  # type: ignore[attr-defined]
         client.close()
@@ -55,7 +47,6 @@ def test_python_client(service: Service, tmp_path: Path) -> None:
 
 def test_go_command(service: Service, tmp_path: Path, kindling_events_bin: Path) -> None:
     log = EventLog()
-    workload = Workload(tmp_path)
     names = [arg for name in WORKLOAD_EVENTS for arg in ("--name", name)]
     proc = subprocess.Popen(
         [str(kindling_events_bin), "--socket", str(service.socket), "-o", "json", *names],
@@ -65,9 +56,7 @@ def test_go_command(service: Service, tmp_path: Path, kindling_events_bin: Path)
     )
     pump(proc, read_json_lines, log)
     try:
-        wait_until_live(log, tmp_path)
-        run = workload.run()
-        events = log.wait_for(lambda evs: workload_done(evs, run))
+        events, run = observe_workload(log, tmp_path)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=10)
@@ -90,7 +79,6 @@ def test_grpcurl_with_reflection(service: Service, tmp_path: Path, grpcurl_bin: 
         "kindling.probe.v1.ProbeService",
     ]
     log = EventLog()
-    workload = Workload(tmp_path)
     request = json.dumps({"allow_list": [{"names": list(WORKLOAD_EVENTS)}]})
     proc = subprocess.Popen(
         [
@@ -103,9 +91,7 @@ def test_grpcurl_with_reflection(service: Service, tmp_path: Path, grpcurl_bin: 
     )  # fmt: skip
     pump(proc, read_json_objects, log)
     try:
-        wait_until_live(log, tmp_path)
-        run = workload.run()
-        events = log.wait_for(lambda evs: workload_done(evs, run))
+        events, run = observe_workload(log, tmp_path)
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

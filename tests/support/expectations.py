@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kindling.event.v1 import event_pb2
+from support.streams import EventLog, wait_until_live
 
 WORKLOAD = Path(__file__).with_name("workload.py")
 WORKLOAD_EVENTS = ("process_exec", "process_exit", "connect", "accept4", "openat", "read")
@@ -64,6 +65,15 @@ def attr(event: event_pb2.Event, key: str) -> object:
         if a.key == key:
             return getattr(a, a.WhichOneof("value") or "key")
     raise KeyError(key)
+
+
+def observe_workload(log: EventLog, tmp_path: Path) -> tuple[list[event_pb2.Event], WorkloadRun]:
+    """Once the stream behind `log` is live, run the workload and wait for all
+    it did to arrive."""
+    workload = Workload(tmp_path)
+    wait_until_live(log, tmp_path)
+    run = workload.run()
+    return log.wait_for(lambda evs: workload_done(evs, run)), run
 
 
 def workload_done(events: list[event_pb2.Event], run: WorkloadRun) -> bool:
