@@ -83,6 +83,7 @@ class BccDriver:
 
     def preflight(self) -> None:
         environment.check_privileges()
+        environment.check_bpf_syscall()
         tracefs = environment.ensure_tracefs()
         environment.check_tracepoints(tracefs)
         environment.check_kernel_headers()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import subprocess
 from pathlib import Path
@@ -59,6 +60,38 @@ def check_privileges() -> None:
     raise StartupError(
         "loading eBPF programs needs root (or the CAP_BPF and CAP_PERFMON capabilities); "
         "run kindling-probe with sudo"
+    )
+
+
+# bpf(2) syscall numbers; other architectures skip the early check.
+_SYS_BPF = {"x86_64": 321, "aarch64": 280}
+_BPF_MAP_CREATE = 0
+_BPF_MAP_TYPE_ARRAY = 2
+
+
+def check_bpf_syscall() -> None:
+    """Create and close a one-element BPF map, to tell a kernel or sandbox
+    that forbids eBPF apart from a problem with the programs themselves."""
+    number = _SYS_BPF.get(os.uname().machine)
+    if number is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = (ctypes.c_uint32 * 32)()  # union bpf_attr, zero-filled
+    attr[0], attr[1], attr[2], attr[3] = _BPF_MAP_TYPE_ARRAY, 4, 4, 1
+    fd = libc.syscall(number, _BPF_MAP_CREATE, ctypes.byref(attr), ctypes.sizeof(attr))
+    if fd >= 0:
+        os.close(fd)
+        return
+    code = ctypes.get_errno()
+    if code == errno.ENOSYS:
+        raise StartupError(
+            "this kernel has no bpf() system call; the probe needs a kernel built with "
+            "CONFIG_BPF_SYSCALL"
+        )
+    raise StartupError(
+        f"the kernel refused to create an eBPF map ({os.strerror(code)}); run the probe on "
+        "the host as root, outside seccomp or kernel lockdown, or grant it CAP_BPF and "
+        "CAP_PERFMON"
     )
 
 

@@ -1,0 +1,43 @@
+"""Preflight checks tell a machine that forbids eBPF apart from a bad program."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from kindling.server.drivers.bcc import environment
+
+pytestmark = pytest.mark.kernel
+
+DROP_CAPS = ["setpriv", "--bounding-set", "-sys_admin,-bpf,-perfmon"]
+
+
+def run_check(check: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "from kindling.server.drivers.bcc import environment\n"
+        "from kindling.server.errors import StartupError\n"
+        f"try:\n    environment.{check}()\nexcept StartupError as e:\n    print(e)\n"
+        "else:\n    print('ok')\n"
+    )
+    return subprocess.run(
+        [*DROP_CAPS, sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+
+def test_checks_pass_here() -> None:
+    environment.check_privileges()
+    environment.check_bpf_syscall()
+    environment.check_tracepoints(environment.ensure_tracefs())
+    assert environment.check_kernel_headers().is_dir()
+
+
+def test_bpf_syscall_check_without_capabilities() -> None:
+    out = run_check("check_bpf_syscall").stdout.strip()
+    assert out.startswith("the kernel refused to create an eBPF map (Operation not permitted)")
+
+
+def test_privilege_check_without_capabilities() -> None:
+    out = run_check("check_privileges").stdout.strip()
+    assert out.startswith("loading eBPF programs needs root")
