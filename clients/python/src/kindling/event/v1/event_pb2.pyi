@@ -7,11 +7,13 @@ file descriptor it used. Collectors written in any language consume this
 message; it is the only thing they need to know about the kernel side.
 
 Compatibility: this package is versioned. Within v1, fields are only ever
-added, never renumbered or retyped (checked by `buf breaking`). Field
-numbers 1-15 are kept for fields present on most events, because they
-encode in one byte; numbers 16-999 are free for later per-event fields;
-numbers from 1000 up are kept for fields common to every event kind that
-describe where or how an event was captured.
+added, never renumbered or retyped (checked by `buf breaking`). Room to
+grow is kept by convention in every message of this package: numbers 1-15
+are for fields present on most messages, because they encode in one byte;
+16-999 are for later fields; 1000 and up are for fields that describe where
+or how something was captured rather than what happened (as in
+SubscribeResponse). Numbers of removed fields are reserved. Free ranges are
+not declared `reserved`, since buf's FILE rules would then forbid using them.
 """
 
 from collections import abc as _abc
