@@ -49,6 +49,14 @@ class Service:
             time.sleep(0.05)
         raise AssertionError(f"kindling-probe did not report SERVING in {timeout}s:\n{self.log()}")
 
+    def wait_subscribers(self, joined: int, timeout: float = 10.0) -> None:
+        """Wait until the service has logged `joined` subscriptions in all."""
+        deadline = time.monotonic() + timeout
+        while self.log().count(" joined (") < joined:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{joined} subscriptions never joined:\n{self.log()}")
+            time.sleep(0.02)
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)

@@ -1,0 +1,126 @@
+"""Nothing is lost silently: every dropped event is counted and reported, in
+band, to the stream that lost it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from support.service import Service, start_service
+
+from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
+
+pytestmark = pytest.mark.kernel
+
+
+def bursts(times: int = 10) -> None:
+    """Tens of thousands of reads and writes, in bursts the kernel buffer can hold."""
+    for _ in range(times):
+        subprocess.run(
+            ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=2000", "status=none"],
+            check=True,
+        )
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def small_queue_service(tmp_path: Path) -> Iterator[Service]:
+    service = start_service(tmp_path, "--subscriber-queue-events", "64")
+    yield service
+    assert service.stop() == 0, service.log()
+
+
+@pytest.fixture
+def small_buffer_service(tmp_path: Path) -> Iterator[Service]:
+    service = start_service(tmp_path, "--perf-buffer-pages", "1", "--poll-interval-ms", "200")
+    yield service
+    assert service.stop() == 0, service.log()
+
+
+def subscribe(service: Service, names: list[str]) -> tuple[grpc.Channel, object]:
+    channel = grpc.insecure_channel(f"unix:{service.socket}")
+    stub = probe_pb2_grpc.ProbeServiceStub(channel)
+    # Deny this process: its own reads of the stream would keep it busy.
+    call = stub.Subscribe(
+        probe_pb2.SubscribeRequest(
+            allow_list=[probe_pb2.EventFilter(names=names)],
+            deny_list=[probe_pb2.EventFilter(pids=[os.getpid()])],
+        )
+    )
+    return channel, call
+
+
+def drain(call: object, until: float) -> list[probe_pb2.SubscribeResponse]:
+    """Read responses until the stream has been quiet for a moment."""
+    responses: list[probe_pb2.SubscribeResponse] = []
+    iterator = iter(call)  # type: ignore[call-overload]
+
+    def stop_when_quiet() -> None:
+        seen = -1
+        while time.monotonic() < until:
+            time.sleep(1.0)
+            if len(responses) == seen:
+                break
+            seen = len(responses)
+        call.cancel()  # type: ignore[attr-defined]
+
+    watcher = threading.Thread(target=stop_when_quiet, daemon=True)
+    watcher.start()
+    try:
+        for response in iterator:
+            responses.append(response)
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.CANCELLED:
+            raise
+    watcher.join()
+    return responses
+
+
+def test_a_slow_subscriber_is_told_exactly_what_it_lost(small_queue_service: Service) -> None:
+    channel, call = subscribe(small_queue_service, ["read", "write"])
+    with channel:
+        # Once the subscription is registered, do not read while the bursts run.
+        small_queue_service.wait_subscribers(1)
+        bursts()
+        time.sleep(1.0)
+        responses = drain(call, until=time.monotonic() + 30)
+    seqs = [e.seq for r in responses for e in r.events]
+    assert seqs, "no events at all"
+    # The kernel buffer may overflow too in such a burst; that is reported
+    # separately and takes no sequence numbers.
+    losses = [
+        x
+        for r in responses
+        for x in r.losses
+        if x.reason == probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
+    ]
+    assert losses, "a subscriber that did not read lost nothing?"
+    # The sequence numbers skip exactly the reported ranges.
+    lost = {seq for x in losses for seq in range(x.first_seq, x.first_seq + x.count)}
+    assert not lost & set(seqs)
+    assert sorted(lost | set(seqs)) == list(range(1, max(*seqs, *lost) + 1))
+    assert "dropped (queue full)" in small_queue_service.log()
+
+
+def test_kernel_buffer_losses_reach_every_subscriber(small_buffer_service: Service) -> None:
+    first_channel, first = subscribe(small_buffer_service, ["read", "write"])
+    second_channel, second = subscribe(small_buffer_service, ["process_exec"])
+    with first_channel, second_channel:
+        small_buffer_service.wait_subscribers(2)
+        subprocess.run(
+            ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=200000", "status=none"],
+            check=True,
+        )
+        deadline = time.monotonic() + 30
+        reports = [drain(call, until=deadline) for call in (first, second)]
+    for responses in reports:
+        losses = [x for r in responses for x in r.losses]
+        assert losses, "kernel losses were not reported"
+        assert all(x.reason == probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL for x in losses)
+        assert sum(x.count for x in losses) > 0
