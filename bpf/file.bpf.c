@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * File descriptor syscalls: openat, close, read and write, each emitted once
  * at its exit, paired in the kernel with its entry (arguments and latency).

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Shared definitions for the kindling eBPF programs: the record every program
  * emits, the maps they share and small helpers.
@@ -10,6 +9,8 @@
  *     (kindling/server/catalog.py) as -D flags; do not hard-code them here.
  *   - The record layout below is mirrored by a numpy dtype in
  *     kindling/server/drivers/records.py; the static asserts pin the offsets.
+ *   - BCC loads the programs with the license "GPL" (its default), which the
+ *     bpf_probe_read_* helpers require.
  */
 #ifndef KINDLING_H
 #define KINDLING_H

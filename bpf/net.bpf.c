@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Socket syscalls (socket, connect, accept, accept4) and the TCP state
  * tracepoint that completes their 4-tuples without reading kernel structs:

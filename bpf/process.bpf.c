@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Process life cycle from the sched and task tracepoints: exec, fork (new
  * processes only, not threads) and exit (when the whole thread group is gone).

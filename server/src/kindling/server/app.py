@@ -19,6 +19,7 @@ from kindling.server.pipeline.events import EventBuilder
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 1.0
+STATS_INTERVAL_SECONDS = 60.0
 
 
 def default_driver(config: ServeConfig, catalog: Catalog) -> Driver:
@@ -62,6 +63,23 @@ class ProbeApp:
     def stop(self) -> None:
         self._stop.set()
 
+    async def _log_stats(self) -> None:
+        """A line a minute, so operators see throughput and loss in the log."""
+        last = self.driver.stats().records
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_SECONDS)
+            stats = self.driver.stats()
+            log.info(
+                "%d records in the last %.0fs (%.0f/s); %d lost in the kernel since start; "
+                "%d subscribers",
+                stats.records - last,
+                STATS_INTERVAL_SECONDS,
+                (stats.records - last) / STATS_INTERVAL_SECONDS,
+                stats.kernel_lost,
+                len(self.broker.subscriptions),
+            )
+            last = stats.records
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -82,7 +100,9 @@ class ProbeApp:
                 self.driver.transport,
                 self.config.socket,
             )
+            stats_task = asyncio.create_task(self._log_stats())
             await self._stop.wait()
+            stats_task.cancel()
             log.info("shutting down")
         finally:
             await self.api.set_serving(False)

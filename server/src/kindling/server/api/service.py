@@ -121,7 +121,10 @@ class ProbeService:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         # Read the peer once, now: grpc's context.peer() touches freed memory
         # once the client has cancelled the call (grpc/grpc#29927).
-        name = f"#{next(self._subscriber_ids)} ({context.peer()})"
+        peer = context.peer()
+        name = f"#{next(self._subscriber_ids)}"
+        if peer not in ("", "unix:"):  # unix peers have no address to show
+            name += f" ({peer})"
         subscription = Subscription(
             selection,
             asyncio.get_running_loop(),
