@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * syscall_gen: issue write(fd, buf, 1) to /dev/null at a steady rate, for the
  * kindling probe benchmark (bench/run.py compiles and drives it).
