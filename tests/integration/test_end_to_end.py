@@ -115,3 +115,37 @@ def test_python_cli_prints_events(service: Service) -> None:
     events = [json.loads(line) for line in lines]
     assert [int(e["seq"]) for e in events] == [1, 2, 3, 4, 5]
     assert all(e["name"] and e["thread"]["pid"] for e in events)
+
+
+def test_a_process_name_that_is_not_utf8_is_delivered(service: Service, tmp_path: Path) -> None:
+    marker = tmp_path / "named"
+    marker.write_text("x")
+    script = (
+        "import ctypes, sys, time\n"
+        "libc = ctypes.CDLL(None)\n"
+        "libc.prctl(15, b'bad\\xff\\xfename', 0, 0, 0)  # PR_SET_NAME\n"
+        "sys.stdin.readline()\n"
+        "open(sys.argv[1]).read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(marker)], stdin=subprocess.PIPE, text=True
+    )
+    joined = service.log().count(" joined (")
+    with ProbeClient(service.socket) as client:
+        responses = client.subscribe(names=["openat"], pids=[proc.pid])
+        log = EventLog()
+
+        def read() -> None:
+            for response in responses:
+                log.add(response.events)
+
+        threading.Thread(target=read, daemon=True).start()
+        service.wait_subscribers(joined + 1)
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+        events = log.wait_for(lambda evs: any(e.fd.path == str(marker) for e in evs))
+        responses.cancel()
+    (opened,) = [e for e in events if e.fd.path == str(marker)]
+    assert opened.thread.comm == "bad\ufffd\ufffdname"

@@ -235,3 +235,12 @@ def test_context_from_proc_for_things_created_before_capture(tmp_path: Path) -> 
 )
 def test_container_id_from_cgroup(cgroup: str, expected: str) -> None:
     assert container_id_from_cgroup(cgroup) == expected
+
+
+def test_strings_that_are_not_utf8_do_not_break_the_stream(builder: EventBuilder) -> None:
+    (event,) = build(
+        builder, Rec("openat", ts=1, pid=3, ret=4, comm=b"bad\xff\xfename", path=b"/tmp/\xff.txt")
+    )
+    assert event.thread.comm == "bad\ufffd\ufffdname"
+    assert event.fd.path == "/tmp/\ufffd.txt"
+    assert attrs(event)["path"] == "/tmp/\ufffd.txt"

@@ -196,7 +196,7 @@ _U32 = 0xFFFFFFFF
 def _string_attributes(plans: list[_AttributePlan], path: bytes | None) -> bytes:
     out = []
     for plan in plans:
-        text = _c_string(path).encode()
+        text = wire.utf8(_c_string(path))
         payload = plan.key_and_tag + wire.varint(len(text)) + text
         out.append(_ATTRIBUTES_TAG + wire.varint(len(payload)) + payload)
     return b"".join(out)

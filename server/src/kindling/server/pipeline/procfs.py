@@ -69,7 +69,7 @@ class ProcFS:
     def process(self, pid: int) -> ProcessSnapshot | None:
         base = self.root / str(pid)
         try:
-            stat = (base / "stat").read_text()
+            stat = (base / "stat").read_text(errors="surrogateescape")
         except OSError:
             return None
         # The command name may hold spaces and parentheses: split after the last ')'.
@@ -81,7 +81,9 @@ class ProcFS:
             exe = ""  # kernel threads have none; exited processes neither
         exe = exe.removesuffix(" (deleted)")
         try:
-            container_id = container_id_from_cgroup((base / "cgroup").read_text())
+            container_id = container_id_from_cgroup(
+                (base / "cgroup").read_text(errors="surrogateescape")
+            )
         except OSError:
             container_id = ""
         return ProcessSnapshot(ppid=ppid, exe=exe, container_id=container_id)
@@ -110,7 +112,7 @@ class ProcFS:
             ("udp6", "udp", 10, True),
         ):
             try:
-                lines = (net / name).read_text().splitlines()[1:]
+                lines = (net / name).read_text(errors="surrogateescape").splitlines()[1:]
             except OSError:
                 continue
             for line in lines:
@@ -125,7 +127,7 @@ class ProcFS:
                     state=int(cols[3], 16),
                 )
         try:
-            lines = (net / "unix").read_text().splitlines()[1:]
+            lines = (net / "unix").read_text(errors="surrogateescape").splitlines()[1:]
         except OSError:
             lines = []
         for line in lines:

@@ -115,7 +115,7 @@ class ProcessTable:
                     wire.uint_field(3, info.ppid),
                     wire.uint_field(4, uid),
                     wire.uint_field(5, gid),
-                    wire.len_field(6, comm),
+                    wire.str_field(6, comm),
                     wire.str_field(7, info.exe),
                     wire.str_field(8, info.container_id),
                     wire.uint_field(9, cgroup_id),

@@ -65,8 +65,28 @@ def len_field(field_number: int, payload: bytes) -> bytes:
     return tag(field_number, WIRE_LEN) + varint(len(payload)) + payload
 
 
-def str_field(field_number: int, value: str) -> bytes:
-    return len_field(field_number, value.encode())
+def utf8(value: str | bytes) -> bytes:
+    """Valid UTF-8 for a protobuf string field.
+
+    Kernel and /proc strings are bytes that need not be UTF-8 (a process can
+    name itself anything); invalid sequences become U+FFFD, since a string
+    field with invalid UTF-8 makes every client reject the whole message.
+    Strings read with errors="surrogateescape" carry such bytes as surrogates.
+    """
+    if isinstance(value, str):
+        try:
+            return value.encode()
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "surrogateescape")
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return value.decode("utf-8", "replace").encode()
+    return value
+
+
+def str_field(field_number: int, value: str | bytes) -> bytes:
+    return len_field(field_number, utf8(value))
 
 
 def message_field(field_number: int, payload: bytes) -> bytes:
