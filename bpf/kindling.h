@@ -56,7 +56,7 @@ struct kindling_record {
 	u16 flags;       /*  78: KINDLING_F_* */
 	u16 sport;       /*  80: client port, host order */
 	u16 dport;       /*  82: server port, host order */
-	u32 reserved0;   /*  84 */
+	u32 path_len;    /*  84: path bytes sent (a string's NUL included) */
 	u8 saddr[16];    /*  88: client address (IPv4 in the first 4 bytes) */
 	u8 daddr[16];    /* 104: server address */
 	char comm[16];   /* 120 */
@@ -165,6 +165,8 @@ static __always_inline void kindling_record_submit(void *ctx, struct kindling_re
 		len = KINDLING_PATH_MAX;
 	len &= (2 * KINDLING_PATH_MAX - 1);
 	r->flags |= KINDLING_F_HAS_PATH;
+	/* perf pads samples with whatever the ring held: say where the path ends. */
+	r->path_len = len;
 	kindling_events.perf_submit(ctx, r, KINDLING_RECORD_BASE_SIZE + len);
 }
 

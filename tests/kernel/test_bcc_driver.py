@@ -5,6 +5,8 @@ exclusion of the service's own process work."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -132,3 +134,37 @@ def test_record_timestamps_are_boot_time(
     mine = np.array([e.timestamp_ns for e in events if e.thread.pid == run.pid])
     assert len(mine) > 0
     assert start <= mine.min() <= mine.max() <= end
+
+
+def test_unix_socket_paths_are_exact(
+    driver_capture: tuple[BccDriver, Capture], tmp_path: Path
+) -> None:
+    _, capture = driver_capture
+    path = tmp_path / "k.sock"
+    abstract = f"kindling-test-{os.getpid()}"
+    script = (
+        "import os, socket, sys, time\n"
+        # Fill the perf ring with 'z's first: perf pads a sample with what the
+        # ring held before, so a path must not run into the padding.
+        "for _ in range(8000):\n"
+        "    try: os.open('/nonexistent/' + 'z' * 200, os.O_RDONLY)\n"
+        "    except OSError: pass\n"
+        "    time.sleep(0.0001)\n"
+        "time.sleep(0.5)\n"
+        "servers = []\n"
+        "for address in (sys.argv[1], '\\0' + sys.argv[2]):\n"
+        "    s = socket.socket(socket.AF_UNIX); s.bind(address); s.listen(64); servers.append(s)\n"
+        "    for _ in range(20):\n"
+        "        c = socket.socket(socket.AF_UNIX); c.connect(address); c.close()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path), abstract])
+    assert proc.wait(timeout=60) == 0
+
+    def connects(evs: list[event_pb2.Event]) -> list[event_pb2.Event]:
+        return [e for e in evs if e.name == "connect" and e.thread.pid == proc.pid]
+
+    events = connects(capture.wait_for(lambda evs: len(connects(evs)) >= 40))
+    assert len(events) == 40
+    assert {e.fd.type for e in events} == {event_pb2.FD_TYPE_UNIX_SOCKET}
+    paths = [e.fd.unix_path for e in events]
+    assert paths == [str(path)] * 20 + ["@" + abstract] * 20

@@ -68,6 +68,7 @@ def to_batch(recs: Sequence[Rec], kernel_lost: int = 0) -> RecordBatch:
         row["flags"] = r.flags | (0x02 if r.path is not None else 0)
         row["sport"] = r.sport
         row["dport"] = r.dport
+        row["path_len"] = len(r.path) if r.path is not None else 0
         row["saddr"] = np.void(_addr(r.saddr))
         row["daddr"] = np.void(_addr(r.daddr))
         row["comm"] = r.comm

@@ -136,7 +136,7 @@ def test_unix_connect_with_abstract_name(builder: EventBuilder) -> None:
     events = build(
         builder,
         Rec("connect", ts=1, pid=5, ret=0, arg0=6, family=AF_UNIX, flags=cat.F_PATH_RAW,
-            path=b"\0bus-name\0\0"),
+            path=b"\0bus-name"),
         Rec("connect", ts=2, pid=5, ret=0, arg0=7, family=AF_UNIX, flags=cat.F_PATH_RAW,
             path=b"/run/app.sock\0"),
     )  # fmt: skip

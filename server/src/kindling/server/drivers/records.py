@@ -20,17 +20,17 @@ RECORD_DTYPE = np.dtype(
         "names": [
             "ts", "latency_ns", "ret", "cgroup_id", "arg0", "arg1", "arg2",
             "pid", "tid", "uid", "gid", "event_id", "cpu", "family", "flags",
-            "sport", "dport", "saddr", "daddr", "comm",
+            "sport", "dport", "path_len", "saddr", "daddr", "comm",
         ],
         "formats": [
             "<u8", "<u8", "<i8", "<u8", "<u8", "<u8", "<u8",
             "<u4", "<u4", "<u4", "<u4", "<u2", "<u2", "<u2", "<u2",
-            "<u2", "<u2", "V16", "V16", "S16",
+            "<u2", "<u2", "<u4", "V16", "V16", "S16",
         ],
         "offsets": [
             0, 8, 16, 24, 32, 40, 48,
             56, 60, 64, 68, 72, 74, 76, 78,
-            80, 82, 88, 104, 120,
+            80, 82, 84, 88, 104, 120,
         ],
         "itemsize": RECORD_BASE_SIZE,
     }
@@ -44,9 +44,10 @@ def decode(plain: Sequence[bytes], with_path: Sequence[bytes]) -> tuple[Records,
     """Decode raw perf samples into a record array and a path column.
 
     `plain` holds samples of exactly RECORD_BASE_SIZE bytes; `with_path` holds
-    samples whose fixed part is followed by a NUL-terminated path (perf pads
-    them, so their length says nothing about the path's). Paths are returned
-    as raw bytes (None for records without one), aligned with the records.
+    samples whose fixed part is followed by a path of `path_len` bytes (perf
+    pads samples with stale ring contents, so their length says nothing about
+    the path's). Paths are returned as raw bytes (None for records without
+    one), aligned with the records.
     """
     n_plain = len(plain)
     n_path = len(with_path)
@@ -57,8 +58,11 @@ def decode(plain: Sequence[bytes], with_path: Sequence[bytes]) -> tuple[Records,
     if n_path:
         heads = b"".join(sample[:RECORD_BASE_SIZE] for sample in with_path)
         records[n_plain:] = np.frombuffer(heads, dtype=RECORD_DTYPE)
-        paths[n_plain:] = [sample[RECORD_BASE_SIZE : RECORD_BASE_SIZE + PATH_MAX]
-                           for sample in with_path]  # fmt: skip
+        lengths = np.minimum(records["path_len"][n_plain:], PATH_MAX).tolist()
+        paths[n_plain:] = [
+            sample[RECORD_BASE_SIZE : RECORD_BASE_SIZE + length]
+            for sample, length in zip(with_path, lengths, strict=True)
+        ]
     return records, paths
 
 

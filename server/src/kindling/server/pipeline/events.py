@@ -119,6 +119,7 @@ class Record(NamedTuple):
     flags: int
     sport: int
     dport: int
+    path_len: int
     saddr: bytes
     daddr: bytes
     comm: bytes
