@@ -9,10 +9,14 @@ on a CI machine that must run them a skip would hide a broken kernel path.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 REQUIRE_KERNEL = os.environ.get("KINDLING_REQUIRE_KERNEL") == "1"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def kernel_unavailable_reason() -> str | None:
@@ -45,3 +49,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("kernel"):
             item.fixturenames.insert(0, "kernel_available")
+
+
+@pytest.fixture(scope="session")
+def kindling_events_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Go command, built from this tree."""
+    go = shutil.which("go") or str(ROOT / ".tools" / "bin" / "go")
+    out = tmp_path_factory.mktemp("go") / "kindling-events"
+    subprocess.run(
+        [go, "build", "-o", str(out), "./cmd/kindling-events"],
+        cwd=ROOT / "clients" / "go",
+        check=True,
+    )
+    return out

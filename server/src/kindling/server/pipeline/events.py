@@ -22,7 +22,7 @@ from kindling.server.catalog import AttrType, Catalog, EventSpec
 from kindling.server.drivers.base import RecordBatch
 from kindling.server.drivers.records import Records
 from kindling.server.pipeline import wire
-from kindling.server.pipeline.procfs import ProcFS
+from kindling.server.pipeline.procfs import CgroupIndex, ProcFS, cgroup2_mount
 from kindling.server.pipeline.state import (
     AF_INET,
     AF_INET6,
@@ -204,10 +204,15 @@ def _string_attributes(plans: list[_AttributePlan], path: bytes | None) -> bytes
 
 
 class EventBuilder:
-    def __init__(self, catalog: Catalog, procfs: ProcFS | None = None) -> None:
-        procfs = procfs or ProcFS()
+    def __init__(
+        self, catalog: Catalog, procfs: ProcFS | None = None, cgroups: CgroupIndex | None = None
+    ) -> None:
+        """Without arguments, reads the live /proc and cgroup2 mount."""
+        if procfs is None:
+            procfs = ProcFS()
+            cgroups = cgroups or CgroupIndex(cgroup2_mount())
         self.catalog = catalog
-        self.processes = ProcessTable(procfs)
+        self.processes = ProcessTable(procfs, cgroups)
         self.fds = FdTable(procfs)
         self.delivered: frozenset[int] = frozenset(s.id for s in catalog.specs)
         self.unknown_records = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,57 @@ def _hex_ipv6(text: str) -> str:
 def _parse_endpoint(text: str, ipv6: bool) -> tuple[str, int]:
     address, port = text.split(":")
     return (_hex_ipv6(address) if ipv6 else _hex_ipv4(address)), int(port, 16)
+
+
+def cgroup2_mount(mountinfo: Path = Path("/proc/self/mountinfo")) -> Path | None:
+    """Where the unified (v2) cgroup hierarchy is mounted, if it is."""
+    try:
+        lines = mountinfo.read_text(errors="surrogateescape").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split(" - ", 1)
+        if len(fields) == 2 and fields[1].split(" ", 1)[0] == "cgroup2":
+            return Path(fields[0].split()[4])
+    return None
+
+
+class CgroupIndex:
+    """Container ids by cgroup v2 id, the id eBPF records carry.
+
+    A cgroup's id is the inode number of its directory in the cgroup2 mount,
+    so the index is a walk of that tree, repeated (at most once per
+    `rescan_seconds`) when a record names a cgroup it has not seen. This
+    follows a process that moved into a container's cgroup after it was
+    forked (as container runtimes do), and works after the process is gone.
+    """
+
+    def __init__(self, root: Path | None, rescan_seconds: float = 1.0) -> None:
+        self.root = root
+        self._rescan_seconds = rescan_seconds
+        self._container_ids: dict[int, str] = {}
+        self._scanned_at = -rescan_seconds
+
+    def container_id(self, cgroup_id: int) -> str | None:
+        """The container id ("" outside containers), or None if unknown."""
+        found = self._container_ids.get(cgroup_id)
+        if found is None and self.root is not None:
+            now = time.monotonic()
+            if now - self._scanned_at >= self._rescan_seconds:
+                self._scanned_at = now
+                self._scan(self.root)
+                found = self._container_ids.get(cgroup_id)
+        return found
+
+    def _scan(self, root: Path) -> None:
+        found: dict[int, str] = {}
+        for directory, _, _ in os.walk(root):
+            try:
+                inode = os.stat(directory).st_ino
+            except OSError:
+                continue  # removed while walking
+            found[inode] = container_id_from_cgroup(directory)
+        self._container_ids = found
 
 
 class ProcFS:

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from kindling.event.v1 import event_pb2
 from kindling.server.pipeline import wire
-from kindling.server.pipeline.procfs import TCP_LISTEN, ProcFS, SocketEntry
+from kindling.server.pipeline.procfs import TCP_LISTEN, CgroupIndex, ProcFS, SocketEntry
 
 AF_UNIX = 1
 AF_INET = 2
@@ -67,8 +67,11 @@ class ProcessInfo:
 
 
 class ProcessTable:
-    def __init__(self, procfs: ProcFS, limit: int = 65536) -> None:
+    def __init__(
+        self, procfs: ProcFS, cgroups: CgroupIndex | None = None, limit: int = 65536
+    ) -> None:
         self._procfs = procfs
+        self._cgroups = cgroups or CgroupIndex(None)
         self._processes: _BoundedDict[int, ProcessInfo] = _BoundedDict(limit)
 
     def get(self, pid: int) -> ProcessInfo:
@@ -108,6 +111,12 @@ class ProcessTable:
         key = (tid, uid, gid, comm, cgroup_id)
         encoded = info.threads.get(key)
         if encoded is None:
+            # The record's cgroup says where the thread is now; what the
+            # process table remembers is only a fallback.
+            container_id = self._cgroups.container_id(cgroup_id)
+            cacheable = container_id is not None or self._cgroups.root is None
+            if container_id is None:
+                container_id = info.container_id
             payload = b"".join(
                 (
                     wire.uint_field(1, pid),
@@ -117,12 +126,13 @@ class ProcessTable:
                     wire.uint_field(5, gid),
                     wire.str_field(6, comm),
                     wire.str_field(7, info.exe),
-                    wire.str_field(8, info.container_id),
+                    wire.str_field(8, container_id),
                     wire.uint_field(9, cgroup_id),
                 )
             )
             encoded = wire.message_field(EVENT_THREAD_FIELD, payload)
-            if len(info.threads) < 4096:
+            # An unknown cgroup is looked up again later (the index rescans).
+            if cacheable and len(info.threads) < 4096:
                 info.threads[key] = encoded
         return encoded
 
