@@ -124,3 +124,14 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     assert service.proc.wait(timeout=15) == 0, service.log()
     assert not service.socket.exists()
     assert os.path.isdir(tmp_path)
+
+
+def test_an_unwritable_directory_is_refused(tmp_path: Path) -> None:
+    result = serve_fails("--socket", "/proc/kindling.sock")
+    assert result.stderr.strip().startswith("kindling-probe: cannot create the socket in /proc (")
+
+
+def test_a_socket_path_too_long_for_unix_sockets_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / ("x" * (120 - len(str(tmp_path))))
+    result = serve_fails("--socket", str(path))
+    assert "unix sockets allow at most 107" in result.stderr

@@ -18,11 +18,19 @@ from kindling.server.errors import StartupError
 log = logging.getLogger(__name__)
 
 SOCKET_MODE = 0o660
+# sizeof(sockaddr_un.sun_path) - 1 for the terminating NUL.
+MAX_SOCKET_PATH = 107
 
 
 def prepare_socket_path(path: Path) -> None:
     """Fail if the path is taken by a live service or by something that is not
     a socket; remove a stale socket left by a service that died."""
+    length = len(os.fsencode(path))
+    if length > MAX_SOCKET_PATH:
+        raise StartupError(
+            f"the socket path {path} is {length} bytes long and unix sockets allow at most "
+            f"{MAX_SOCKET_PATH}; choose a shorter path with --socket"
+        )
     if not path.parent.is_dir():
         raise StartupError(
             f"the directory for the socket {path} does not exist; create it or choose "
@@ -67,14 +75,34 @@ class PrivateBindPath:
 
     def __init__(self, final: Path) -> None:
         self.final = final
-        self._dir = Path(tempfile.mkdtemp(prefix=".kindling-", dir=final.parent))
-        self.path = self._dir / "sock"
+        try:
+            self._dir = Path(tempfile.mkdtemp(prefix=".k", dir=final.parent))
+        except OSError as error:
+            raise StartupError(
+                f"cannot create the socket in {final.parent} ({error.strerror}); choose a "
+                "writable directory with --socket"
+            ) from None
+        self.path = self._dir / "s"
+        if len(os.fsencode(self.path)) > MAX_SOCKET_PATH:
+            self.cleanup_dir()
+            raise StartupError(
+                f"the socket path {final} leaves no room for the temporary name the service "
+                f"binds first ({self.path}); choose a shorter path with --socket"
+            )
+        self._inode: int | None = None
 
     def publish(self, mode: int = SOCKET_MODE) -> None:
-        os.chmod(self.path, mode)
-        os.rename(self.path, self.final)
-        self._inode = self.final.stat().st_ino
-        self.cleanup_dir()
+        try:
+            os.chmod(self.path, mode)
+            os.rename(self.path, self.final)
+            self._inode = self.final.stat().st_ino
+        except OSError as error:
+            raise StartupError(
+                f"cannot put the socket in place at {self.final} ({error.strerror}); choose "
+                "another path with --socket"
+            ) from None
+        finally:
+            self.cleanup_dir()
 
     def cleanup_dir(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -85,7 +113,7 @@ class PrivateBindPath:
     def remove_published(self) -> None:
         """Remove the socket at shutdown, unless someone replaced it since."""
         try:
-            if self.final.stat().st_ino == getattr(self, "_inode", None):
+            if self._inode is not None and self.final.stat().st_ino == self._inode:
                 self.final.unlink()
         except FileNotFoundError:
             pass

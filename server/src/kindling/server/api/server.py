@@ -56,7 +56,11 @@ class ApiServer:
                 f"cannot listen on {self.socket_path} ({error}); choose another path with --socket"
             ) from None
         await server.start()
-        self._bind.publish()
+        try:
+            self._bind.publish()
+        except StartupError:
+            await server.stop(None)
+            raise
         self._server = server
         log.info("listening on unix:%s", self.socket_path)
 
