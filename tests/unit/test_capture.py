@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.drivers import MaskRecorder
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import CATALOG
-from kindling.server.drivers.base import BatchSink, DriverStats, KernelFeature
 from kindling.server.pipeline.broker import Broker, Subscription
 from kindling.server.pipeline.capture import CaptureControl, ConfigError
 from kindling.server.pipeline.events import EventBuilder
@@ -19,35 +19,6 @@ from kindling.server.pipeline.procfs import ProcFS
 
 ALL = frozenset(s.id for s in CATALOG.specs)
 STATE = frozenset(s.id for s in CATALOG.specs if s.state_changing)
-
-
-class MaskRecorder:
-    """Stands in for the kernel's event mask (the BPF map); the kernel tests
-    check the real map's effect."""
-
-    name = "recorder"
-    transport = "none"
-
-    def __init__(self) -> None:
-        self.mask: frozenset[int] | None = None
-
-    def features(self) -> list[KernelFeature]:
-        return []
-
-    def preflight(self) -> None:
-        pass
-
-    def start(self, sink: BatchSink) -> None:
-        pass
-
-    def set_enabled_events(self, event_ids: frozenset[int]) -> None:
-        self.mask = event_ids
-
-    def stop(self) -> None:
-        pass
-
-    def stats(self) -> DriverStats:
-        return DriverStats()
 
 
 @dataclass

@@ -203,8 +203,8 @@ func quoteIfUnprintable(s string) string {
 }
 
 // FormatLoss renders a loss notice as "lost <count> events (<reason>)",
-// where the reason is "kernel buffer full", "subscriber queue full" or
-// "unknown", followed by " seq <first>-<last>" when the loss has sequence
+// where the reason is "kernel buffer full", "subscriber queue full",
+// "service error" or "unknown", followed by " seq <first>-<last>" when the loss has sequence
 // numbers (first_seq > 0).
 func FormatLoss(l *probev1.Loss) string {
 	var reason string
@@ -213,6 +213,8 @@ func FormatLoss(l *probev1.Loss) string {
 		reason = "kernel buffer full"
 	case probev1.LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL:
 		reason = "subscriber queue full"
+	case probev1.LossReason_LOSS_REASON_SERVICE_ERROR:
+		reason = "service error"
 	default:
 		reason = "unknown"
 	}

@@ -14,7 +14,7 @@ from kindling.server.config import ServeConfig
 from kindling.server.drivers.base import Driver, RecordBatch
 from kindling.server.pipeline.broker import Broker
 from kindling.server.pipeline.capture import CaptureControl
-from kindling.server.pipeline.events import EventBuilder
+from kindling.server.pipeline.events import EventBatch, EventBuilder
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,14 @@ class ProbeApp:
 
     def _on_batch(self, batch: RecordBatch) -> None:
         # Runs on the driver's thread: enrich, encode and fan out.
-        self.broker.publish(self.builder.build(batch))
+        try:
+            events = self.builder.build(batch)
+        except Exception:
+            # A bug must not end capture, nor lose events silently: log it and
+            # tell every subscriber what it lost.
+            log.exception("failed to process %d records; reporting them lost", len(batch))
+            events = EventBatch.losses_only(batch.kernel_lost, failed=len(batch))
+        self.broker.publish(events)
 
     def stop(self) -> None:
         self._stop.set()
@@ -70,12 +77,13 @@ class ProbeApp:
             await asyncio.sleep(STATS_INTERVAL_SECONDS)
             stats = self.driver.stats()
             log.info(
-                "%d records in the last %.0fs (%.0f/s); %d lost in the kernel since start; "
-                "%d subscribers",
+                "%d records in the last %.0fs (%.0f/s); since start: %d lost in the kernel, "
+                "%d delivered out of order; %d subscribers",
                 stats.records - last,
                 STATS_INTERVAL_SECONDS,
                 (stats.records - last) / STATS_INTERVAL_SECONDS,
                 stats.kernel_lost,
+                stats.extra.get("late_records", 0),
                 len(self.broker.subscriptions),
             )
             last = stats.records

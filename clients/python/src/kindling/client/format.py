@@ -432,13 +432,15 @@ def format_attribute(attribute: event_pb2.Attribute) -> str:
 _LOSS_REASONS = {
     probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL: "kernel buffer full",
     probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL: "subscriber queue full",
+    probe_pb2.LOSS_REASON_SERVICE_ERROR: "service error",
 }
 
 
 def format_loss(loss: probe_pb2.Loss) -> str:
     """Render a loss notice as ``lost <count> events (<reason>)``.
 
-    The reason is "kernel buffer full", "subscriber queue full" or "unknown".
+    The reason is "kernel buffer full", "subscriber queue full", "service
+    error" or "unknown".
     When the loss has sequence numbers (``first_seq`` > 0), `` seq
     <first>-<last>`` follows.
     """

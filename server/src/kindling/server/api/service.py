@@ -142,11 +142,12 @@ class ProbeService:
             stats = subscription.stats
             log.info(
                 "subscriber %s left: %d events delivered, %d dropped (queue full), "
-                "%d lost in the kernel",
+                "%d lost in the kernel, %d lost to service errors",
                 name,
                 stats.delivered,
                 stats.dropped,
                 stats.kernel_lost,
+                stats.failed,
             )
 
     async def configure(

@@ -31,6 +31,7 @@ _EVENTS_TAG = wire.tag(R_EVENTS, wire.WIRE_LEN)
 
 KERNEL_BUFFER_FULL = probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL
 SUBSCRIBER_QUEUE_FULL = probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
+SERVICE_ERROR = probe_pb2.LOSS_REASON_SERVICE_ERROR
 
 
 @dataclass
@@ -53,6 +54,7 @@ class SubscriptionStats:
     delivered: int = 0
     dropped: int = 0
     kernel_lost: int = 0
+    failed: int = 0
     responses: int = 0
 
 
@@ -103,7 +105,7 @@ class Subscription:
     def offer(self, batch: EventBatch) -> None:
         indexes = self.selection.mask(batch).nonzero()[0].tolist() if len(batch) else []
         count = len(indexes)
-        if not count and not batch.kernel_lost:
+        if not count and not batch.kernel_lost and not batch.failed:
             return
         with self._lock:
             fits = self._queued_events + count <= self._max_queued
@@ -112,6 +114,9 @@ class Subscription:
             if batch.kernel_lost:
                 self._losses.append(LossRecord(KERNEL_BUFFER_FULL, batch.kernel_lost))
                 self.stats.kernel_lost += batch.kernel_lost
+            if batch.failed:
+                self._losses.append(LossRecord(SERVICE_ERROR, batch.failed))
+                self.stats.failed += batch.failed
             if count and not fits:
                 self._add_drop(first_seq, count)
             if count and fits:

@@ -74,6 +74,18 @@ class EventBatch:
     event_ids: npt.NDArray[np.uint16]
     pids: npt.NDArray[np.uint32]
     kernel_lost: int = 0
+    # Records the service failed to turn into events.
+    failed: int = 0
+
+    @classmethod
+    def losses_only(cls, kernel_lost: int, failed: int) -> EventBatch:
+        return cls(
+            events=[],
+            event_ids=np.empty(0, dtype=np.uint16),
+            pids=np.empty(0, dtype=np.uint32),
+            kernel_lost=kernel_lost,
+            failed=failed,
+        )
 
     def __len__(self) -> int:
         return len(self.events)

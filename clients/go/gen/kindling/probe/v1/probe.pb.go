@@ -40,6 +40,8 @@ const (
 	// The stream's queue in the service was full, because the subscriber read
 	// its stream too slowly.
 	LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL LossReason = 2
+	// The service failed to turn kernel records into events; its log says why.
+	LossReason_LOSS_REASON_SERVICE_ERROR LossReason = 3
 )
 
 // Enum value maps for LossReason.
@@ -48,11 +50,13 @@ var (
 		0: "LOSS_REASON_UNSPECIFIED",
 		1: "LOSS_REASON_KERNEL_BUFFER_FULL",
 		2: "LOSS_REASON_SUBSCRIBER_QUEUE_FULL",
+		3: "LOSS_REASON_SERVICE_ERROR",
 	}
 	LossReason_value = map[string]int32{
 		"LOSS_REASON_UNSPECIFIED":           0,
 		"LOSS_REASON_KERNEL_BUFFER_FULL":    1,
 		"LOSS_REASON_SUBSCRIBER_QUEUE_FULL": 2,
+		"LOSS_REASON_SERVICE_ERROR":         3,
 	}
 )
 
@@ -1018,12 +1022,13 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x13AttributeDescriptor\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\x04type\x18\x02 \x01(\x0e2 .kindling.probe.v1.AttributeTypeR\x04type\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription*t\n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription*\x93\x01\n" +
 	"\n" +
 	"LossReason\x12\x1b\n" +
 	"\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eLOSS_REASON_KERNEL_BUFFER_FULL\x10\x01\x12%\n" +
-	"!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02*\x82\x02\n" +
+	"!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n" +
+	"\x19LOSS_REASON_SERVICE_ERROR\x10\x03*\x82\x02\n" +
 	"\rAttributeType\x12\x1e\n" +
 	"\x1aATTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ATTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n" +

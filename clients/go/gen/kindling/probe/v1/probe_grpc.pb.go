@@ -38,7 +38,10 @@ const (
 type ProbeServiceClient interface {
 	// Subscribe streams the events that match the request's filters, in
 	// batches, in timestamp order, until the client cancels the call or the
-	// service stops. Events the stream loses are reported in-band.
+	// service stops. Events the stream loses are reported in-band. (A record
+	// that reaches the service later than its merge window allows, which needs
+	// a delay of milliseconds inside the kernel, is delivered at once, out of
+	// order; the service counts such records in its log.)
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
 	// Configure changes which events the probe captures for all subscribers.
 	// Events that are disabled here are filtered out in the kernel where the
@@ -105,7 +108,10 @@ func (c *probeServiceClient) GetInfo(ctx context.Context, in *GetInfoRequest, op
 type ProbeServiceServer interface {
 	// Subscribe streams the events that match the request's filters, in
 	// batches, in timestamp order, until the client cancels the call or the
-	// service stops. Events the stream loses are reported in-band.
+	// service stops. Events the stream loses are reported in-band. (A record
+	// that reaches the service later than its merge window allows, which needs
+	// a delay of milliseconds inside the kernel, is delivered at once, out of
+	// order; the service counts such records in its log.)
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
 	// Configure changes which events the probe captures for all subscribers.
 	// Events that are disabled here are filtered out in the kernel where the

@@ -41,6 +41,8 @@ class _LossReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LossReason
     """The stream's queue in the service was full, because the subscriber read
     its stream too slowly.
     """
+    LOSS_REASON_SERVICE_ERROR: _LossReason.ValueType  # 3
+    """The service failed to turn kernel records into events; its log says why."""
 
 class LossReason(_LossReason, metaclass=_LossReasonEnumTypeWrapper):
     """LossReason says where events were lost."""
@@ -55,6 +57,8 @@ LOSS_REASON_SUBSCRIBER_QUEUE_FULL: LossReason.ValueType  # 2
 """The stream's queue in the service was full, because the subscriber read
 its stream too slowly.
 """
+LOSS_REASON_SERVICE_ERROR: LossReason.ValueType  # 3
+"""The service failed to turn kernel records into events; its log says why."""
 Global___LossReason: _TypeAlias = LossReason  # noqa: Y015
 
 class _AttributeType:

@@ -61,7 +61,10 @@ class ProbeServiceServicer:
     def Subscribe(self, request, context):
         """Subscribe streams the events that match the request's filters, in
         batches, in timestamp order, until the client cancels the call or the
-        service stops. Events the stream loses are reported in-band.
+        service stops. Events the stream loses are reported in-band. (A record
+        that reaches the service later than its merge window allows, which needs
+        a delay of milliseconds inside the kernel, is delivered at once, out of
+        order; the service counts such records in its log.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

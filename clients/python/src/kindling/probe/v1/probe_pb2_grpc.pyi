@@ -42,7 +42,10 @@ class ProbeServiceStub:
     Subscribe: _grpc.UnaryStreamMultiCallable[_probe_pb2.SubscribeRequest, _probe_pb2.SubscribeResponse]
     """Subscribe streams the events that match the request's filters, in
     batches, in timestamp order, until the client cancels the call or the
-    service stops. Events the stream loses are reported in-band.
+    service stops. Events the stream loses are reported in-band. (A record
+    that reaches the service later than its merge window allows, which needs
+    a delay of milliseconds inside the kernel, is delivered at once, out of
+    order; the service counts such records in its log.)
     """
     Configure: _grpc.UnaryUnaryMultiCallable[_probe_pb2.ConfigureRequest, _probe_pb2.ConfigureResponse]
     """Configure changes which events the probe captures for all subscribers.
@@ -64,7 +67,10 @@ class ProbeServiceAsyncStub(ProbeServiceStub):
     Subscribe: _aio.UnaryStreamMultiCallable[_probe_pb2.SubscribeRequest, _probe_pb2.SubscribeResponse]  # type: ignore[assignment]
     """Subscribe streams the events that match the request's filters, in
     batches, in timestamp order, until the client cancels the call or the
-    service stops. Events the stream loses are reported in-band.
+    service stops. Events the stream loses are reported in-band. (A record
+    that reaches the service later than its merge window allows, which needs
+    a delay of milliseconds inside the kernel, is delivered at once, out of
+    order; the service counts such records in its log.)
     """
     Configure: _aio.UnaryUnaryMultiCallable[_probe_pb2.ConfigureRequest, _probe_pb2.ConfigureResponse]  # type: ignore[assignment]
     """Configure changes which events the probe captures for all subscribers.
@@ -89,7 +95,10 @@ class ProbeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_probe_pb2.SubscribeResponse], _abc.AsyncIterator[_probe_pb2.SubscribeResponse]]:
         """Subscribe streams the events that match the request's filters, in
         batches, in timestamp order, until the client cancels the call or the
-        service stops. Events the stream loses are reported in-band.
+        service stops. Events the stream loses are reported in-band. (A record
+        that reaches the service later than its merge window allows, which needs
+        a delay of milliseconds inside the kernel, is delivered at once, out of
+        order; the service counts such records in its log.)
         """
 
     @_abc_1.abstractmethod

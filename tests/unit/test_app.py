@@ -1,0 +1,38 @@
+"""The composition root reports a failing pipeline as loss instead of hiding it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from support.drivers import MaskRecorder
+from support.records import Rec, to_batch
+
+from kindling.probe.v1 import probe_pb2
+from kindling.server.app import ProbeApp
+from kindling.server.config import ServeConfig
+from kindling.server.pipeline.broker import Subscription
+from kindling.server.pipeline.filters import Selection
+
+
+async def test_a_pipeline_failure_is_reported_to_subscribers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = ProbeApp(ServeConfig(socket=tmp_path / "k.sock"), MaskRecorder())
+    subscription = Subscription(
+        Selection(), asyncio.get_running_loop(), max_queued_events=10, max_batch_events=10
+    )
+    app.broker.add(subscription)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(app.builder, "build", broken)
+    app._on_batch(to_batch([Rec("read", ts=1), Rec("read", ts=2)], kernel_lost=5))
+    raw = await asyncio.wait_for(anext(subscription.responses(lambda: b"")), timeout=5)
+    response = probe_pb2.SubscribeResponse.FromString(raw)
+    assert list(response.losses) == [
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL, count=5),
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SERVICE_ERROR, count=2),
+    ]
