@@ -1,5 +1,6 @@
 /*
- * File descriptor syscalls: openat, close, read and write, each emitted once
+ * File descriptor syscalls: openat, close, read, write and the fd-table ones
+ * (dup*, pipe*, socketpair, close_range), each emitted once
  * at its exit, paired in the kernel with its entry (arguments and latency).
  */
 #include "kindling.h"
@@ -62,3 +63,133 @@ TRACEPOINT_PROBE(syscalls, sys_exit_write)
 		kindling_record_submit(args, r, 0);
 	return 0;
 }
+
+/*
+ * Syscalls that only change which object an fd number refers to. They keep
+ * the service's fd table right; without them a dup2'ed or piped fd would
+ * carry stale context. Each is compiled only where this kernel has its
+ * tracepoints (KINDLING_HAVE_SYS_* from the driver).
+ */
+
+#ifdef KINDLING_HAVE_SYS_DUP
+TRACEPOINT_PROBE(syscalls, sys_enter_dup)
+{
+	return kindling_syscall_enter(KINDLING_EV_DUP, args->fildes, 0, 0, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_dup)
+{
+	struct kindling_inflight entry;
+	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_DUP, args->ret, &entry);
+	if (r)
+		kindling_record_submit(args, r, 0);
+	return 0;
+}
+#endif
+
+#ifdef KINDLING_HAVE_SYS_DUP2
+TRACEPOINT_PROBE(syscalls, sys_enter_dup2)
+{
+	return kindling_syscall_enter(KINDLING_EV_DUP2, args->oldfd, args->newfd, 0, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_dup2)
+{
+	struct kindling_inflight entry;
+	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_DUP2, args->ret, &entry);
+	if (r)
+		kindling_record_submit(args, r, 0);
+	return 0;
+}
+#endif
+
+#ifdef KINDLING_HAVE_SYS_DUP3
+TRACEPOINT_PROBE(syscalls, sys_enter_dup3)
+{
+	return kindling_syscall_enter(KINDLING_EV_DUP3, args->oldfd, args->newfd,
+				      (u64)(u32)args->flags, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_dup3)
+{
+	struct kindling_inflight entry;
+	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_DUP3, args->ret, &entry);
+	if (r)
+		kindling_record_submit(args, r, 0);
+	return 0;
+}
+#endif
+
+/* pipe, pipe2 and socketpair return two fds through a user array: read it
+ * at exit into arg0 and arg1 (arg2 keeps the flags or the socket type). */
+static __always_inline int kindling_fd_pair_exit(void *ctx, u32 event_id, long ret)
+{
+	struct kindling_inflight entry;
+	struct kindling_record *r = kindling_syscall_exit(event_id, ret, &entry);
+	if (!r)
+		return 0;
+	int fds[2] = {-1, -1};
+	if (ret == 0 && entry.uptr)
+		bpf_probe_read_user(fds, sizeof(fds), (void *)entry.uptr);
+	r->family = (u16)entry.arg0;
+	r->arg0 = (u64)(s64)fds[0];
+	r->arg1 = (u64)(s64)fds[1];
+	kindling_record_submit(ctx, r, 0);
+	return 0;
+}
+
+#ifdef KINDLING_HAVE_SYS_PIPE
+TRACEPOINT_PROBE(syscalls, sys_enter_pipe)
+{
+	return kindling_syscall_enter(KINDLING_EV_PIPE, 0, 0, 0, (u64)args->fildes);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_pipe)
+{
+	return kindling_fd_pair_exit(args, KINDLING_EV_PIPE, args->ret);
+}
+#endif
+
+#ifdef KINDLING_HAVE_SYS_PIPE2
+TRACEPOINT_PROBE(syscalls, sys_enter_pipe2)
+{
+	return kindling_syscall_enter(KINDLING_EV_PIPE2, 0, 0, (u64)(u32)args->flags,
+				      (u64)args->fildes);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_pipe2)
+{
+	return kindling_fd_pair_exit(args, KINDLING_EV_PIPE2, args->ret);
+}
+#endif
+
+#ifdef KINDLING_HAVE_SYS_SOCKETPAIR
+TRACEPOINT_PROBE(syscalls, sys_enter_socketpair)
+{
+	return kindling_syscall_enter(KINDLING_EV_SOCKETPAIR, (u64)(u32)args->family, 0,
+				      (u64)(u32)args->type, (u64)args->usockvec);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_socketpair)
+{
+	return kindling_fd_pair_exit(args, KINDLING_EV_SOCKETPAIR, args->ret);
+}
+#endif
+
+#ifdef KINDLING_HAVE_SYS_CLOSE_RANGE
+TRACEPOINT_PROBE(syscalls, sys_enter_close_range)
+{
+	return kindling_syscall_enter(KINDLING_EV_CLOSE_RANGE, args->fd, args->max_fd,
+				      args->flags, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_close_range)
+{
+	struct kindling_inflight entry;
+	struct kindling_record *r =
+		kindling_syscall_exit(KINDLING_EV_CLOSE_RANGE, args->ret, &entry);
+	if (r)
+		kindling_record_submit(args, r, 0);
+	return 0;
+}
+#endif

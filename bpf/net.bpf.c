@@ -139,6 +139,10 @@ TRACEPOINT_PROBE(syscalls, sys_exit_socket)
 
 TRACEPOINT_PROBE(syscalls, sys_enter_connect)
 {
+	/* A socket this thread left in SYN_SENT without a connect exit (TCP
+	 * Fast Open, a lost entry) must not lend this connect its local end. */
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	kindling_connecting.delete(&tid);
 	return kindling_syscall_enter(KINDLING_EV_CONNECT, (u64)(u32)args->fd,
 				      (u64)(u32)args->addrlen, 0, (u64)args->uservaddr);
 }

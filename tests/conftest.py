@@ -21,13 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def kernel_unavailable_reason() -> str | None:
     """Why the eBPF driver cannot run here, or None when it can."""
+    from kindling.server.catalog import CATALOG
     from kindling.server.drivers.bcc import environment
     from kindling.server.errors import StartupError
 
     try:
         environment.check_privileges()
         root = environment.ensure_tracefs()
-        environment.check_tracepoints(root)
+        environment.check_tracepoints(root, CATALOG)
         environment.check_kernel_headers()
         environment.import_bcc()
     except StartupError as error:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from kindling.server.catalog import CATALOG
 from kindling.server.drivers.bcc import environment
 
 pytestmark = pytest.mark.kernel
@@ -29,7 +30,7 @@ def run_check(check: str) -> subprocess.CompletedProcess[str]:
 def test_checks_pass_here() -> None:
     environment.check_privileges()
     environment.check_bpf_syscall()
-    environment.check_tracepoints(environment.ensure_tracefs())
+    environment.check_tracepoints(environment.ensure_tracefs(), CATALOG)
     assert environment.check_kernel_headers().is_dir()
 
 

@@ -25,6 +25,9 @@ class MaskRecorder:
     def start(self, sink: BatchSink) -> None:
         pass
 
+    def unavailable_events(self) -> frozenset[int]:
+        return frozenset()
+
     def set_enabled_events(self, event_ids: frozenset[int]) -> None:
         self.mask = event_ids
 

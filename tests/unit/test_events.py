@@ -244,3 +244,52 @@ def test_strings_that_are_not_utf8_do_not_break_the_stream(builder: EventBuilder
     assert event.thread.comm == "bad\ufffd\ufffdname"
     assert event.fd.path == "/tmp/\ufffd.txt"
     assert attrs(event)["path"] == "/tmp/\ufffd.txt"
+
+
+def test_fd_table_syscalls(builder: EventBuilder) -> None:
+    events = build(
+        builder,
+        Rec("openat", ts=1, pid=8, ret=3, path=b"/log"),
+        Rec("dup2", ts=2, pid=8, ret=1, arg0=3, arg1=1),
+        Rec("write", ts=3, pid=8, ret=5, arg0=1),
+        Rec("pipe2", ts=4, pid=8, arg0=5, arg1=6, arg2=0o2000000),
+        Rec("write", ts=5, pid=8, ret=1, arg0=6),
+        Rec("socketpair", ts=6, pid=8, family=AF_UNIX, arg0=7, arg1=9, arg2=SOCK_STREAM),
+        Rec("close_range", ts=7, pid=8, arg0=5, arg1=0xFFFFFFFF, arg2=0),
+        Rec("read", ts=8, pid=8, ret=-9, arg0=7),
+        Rec("read", ts=9, pid=8, ret=0, arg0=3),
+    )
+    dup2, write_dup, pipe2, write_pipe, socketpair, close_range, after, kept = events[1:]
+    assert dup2.fd.path == "/log"
+    assert attrs(dup2) == {"oldfd": 3}
+    assert write_dup.fd.path == "/log"
+    assert pipe2.fd == event_pb2.Fd(num=5, type=event_pb2.FD_TYPE_PIPE)
+    assert pipe2.category == event_pb2.CATEGORY_IPC
+    assert attrs(pipe2) == {"read_fd": 5, "write_fd": 6, "flags": 0o2000000}
+    assert write_pipe.fd.type == event_pb2.FD_TYPE_PIPE
+    assert write_pipe.category == event_pb2.CATEGORY_IPC
+    assert socketpair.fd.type == event_pb2.FD_TYPE_UNIX_SOCKET
+    assert attrs(socketpair) == {"first_fd": 7, "second_fd": 9, "domain": AF_UNIX, "type": 1}
+    assert not close_range.HasField("fd")
+    assert attrs(close_range) == {"first": 5, "last": 0xFFFFFFFF, "flags": 0}
+    # close_range(5, ~0) closed the pipe and the sockets, not fd 3.
+    assert after.fd.type == event_pb2.FD_TYPE_UNSPECIFIED
+    assert kept.fd.path == "/log"
+
+
+def test_an_fd_unknown_now_is_looked_up_again_later(tmp_path: Path) -> None:
+    builder = EventBuilder(CATALOG, ProcFS())
+    pid = os.getpid()
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+    (before,) = build(builder, Rec("read", ts=1, pid=pid, ret=-9, arg0=r))
+    assert before.fd.type == event_pb2.FD_TYPE_UNSPECIFIED
+    r2, w2 = os.pipe()
+    try:
+        assert r2 == r
+        (after,) = build(builder, Rec("read", ts=2, pid=pid, ret=0, arg0=r))
+        assert after.fd.type == event_pb2.FD_TYPE_PIPE
+    finally:
+        os.close(r2)
+        os.close(w2)

@@ -32,6 +32,7 @@ class RecordField(enum.Enum):
     ARG0 = "arg0"
     ARG1 = "arg1"
     ARG2 = "arg2"
+    FAMILY = "family"
     PATH = "path"
 
 
@@ -60,6 +61,11 @@ class EventSpec:
     state_changing: bool = False
     # The category follows the fd's type (NET for sockets, IPC for pipes).
     category_from_fd: bool = False
+    # For syscall events: the syscall whose enter/exit tracepoints produce it.
+    syscall: str = ""
+    # Kernels may lack its tracepoints (architecture, version); the service
+    # then runs without it and GetInfo says so.
+    optional: bool = False
 
     @property
     def c_macro(self) -> str:
@@ -76,6 +82,13 @@ F_PATH_RAW = 0x20
 
 _SYSCALL_EXIT = event_pb2.SOURCE_SYSCALL_EXIT
 _TRACEPOINT = event_pb2.SOURCE_TRACEPOINT
+
+
+_OLD_FD = AttributeSpec("oldfd", AttrType.INT32, RecordField.ARG0, "The fd that was copied.")
+_PIPE_FDS = (
+    AttributeSpec("read_fd", AttrType.INT32, RecordField.ARG0, "The read end's fd."),
+    AttributeSpec("write_fd", AttrType.INT32, RecordField.ARG1, "The write end's fd."),
+)
 
 
 def _specs() -> tuple[EventSpec, ...]:
@@ -142,6 +155,7 @@ def _specs() -> tuple[EventSpec, ...]:
         EventSpec(
             id=4,
             name="openat",
+            syscall="openat",
             source=_SYSCALL_EXIT,
             category=event_pb2.CATEGORY_FILE,
             description="openat returned; on success the fd context is the new descriptor.",
@@ -169,6 +183,7 @@ def _specs() -> tuple[EventSpec, ...]:
         EventSpec(
             id=5,
             name="close",
+            syscall="close",
             source=_SYSCALL_EXIT,
             category=event_pb2.CATEGORY_FILE,
             description="close returned; the fd context describes the descriptor closed.",
@@ -179,6 +194,7 @@ def _specs() -> tuple[EventSpec, ...]:
         EventSpec(
             id=6,
             name="read",
+            syscall="read",
             source=_SYSCALL_EXIT,
             category=event_pb2.CATEGORY_FILE,
             description="read returned the number of bytes read (category NET or IPC for "
@@ -192,6 +208,7 @@ def _specs() -> tuple[EventSpec, ...]:
         EventSpec(
             id=7,
             name="write",
+            syscall="write",
             source=_SYSCALL_EXIT,
             category=event_pb2.CATEGORY_FILE,
             description="write returned the number of bytes written (category NET or IPC for "
@@ -207,6 +224,7 @@ def _specs() -> tuple[EventSpec, ...]:
         EventSpec(
             id=8,
             name="socket",
+            syscall="socket",
             source=_SYSCALL_EXIT,
             category=event_pb2.CATEGORY_NET,
             description="socket returned; on success the fd context is the new socket.",
@@ -225,6 +243,7 @@ def _specs() -> tuple[EventSpec, ...]:
         EventSpec(
             id=9,
             name="connect",
+            syscall="connect",
             source=_SYSCALL_EXIT,
             category=event_pb2.CATEGORY_NET,
             description="connect returned; the fd context holds the connection's two ends.",
@@ -234,6 +253,7 @@ def _specs() -> tuple[EventSpec, ...]:
         EventSpec(
             id=10,
             name="accept",
+            syscall="accept",
             source=_SYSCALL_EXIT,
             category=event_pb2.CATEGORY_NET,
             description="accept returned; on success the fd context is the accepted connection.",
@@ -248,6 +268,7 @@ def _specs() -> tuple[EventSpec, ...]:
         EventSpec(
             id=11,
             name="accept4",
+            syscall="accept4",
             source=_SYSCALL_EXIT,
             category=event_pb2.CATEGORY_NET,
             description="accept4 returned; on success the fd context is the accepted connection.",
@@ -259,6 +280,116 @@ def _specs() -> tuple[EventSpec, ...]:
             ),
             fd_context=True,
             state_changing=True,
+        ),
+        EventSpec(
+            id=12,
+            name="dup",
+            syscall="dup",
+            source=_SYSCALL_EXIT,
+            category=event_pb2.CATEGORY_FILE,
+            description="dup returned; on success the fd context is the new descriptor.",
+            attributes=(_OLD_FD,),
+            fd_context=True,
+            state_changing=True,
+            category_from_fd=True,
+            optional=True,
+        ),
+        EventSpec(
+            id=13,
+            name="dup2",
+            syscall="dup2",
+            source=_SYSCALL_EXIT,
+            category=event_pb2.CATEGORY_FILE,
+            description="dup2 returned; on success the fd context is the new descriptor.",
+            attributes=(_OLD_FD,),
+            fd_context=True,
+            state_changing=True,
+            category_from_fd=True,
+            optional=True,
+        ),
+        EventSpec(
+            id=14,
+            name="dup3",
+            syscall="dup3",
+            source=_SYSCALL_EXIT,
+            category=event_pb2.CATEGORY_FILE,
+            description="dup3 returned; on success the fd context is the new descriptor.",
+            attributes=(
+                _OLD_FD,
+                AttributeSpec("flags", AttrType.INT32, RecordField.ARG2, "The dup3 flags."),
+            ),
+            fd_context=True,
+            state_changing=True,
+            category_from_fd=True,
+            optional=True,
+        ),
+        EventSpec(
+            id=15,
+            name="pipe",
+            syscall="pipe",
+            source=_SYSCALL_EXIT,
+            category=event_pb2.CATEGORY_IPC,
+            description="pipe returned; the fd context is the read end.",
+            attributes=_PIPE_FDS,
+            fd_context=True,
+            state_changing=True,
+            optional=True,
+        ),
+        EventSpec(
+            id=16,
+            name="pipe2",
+            syscall="pipe2",
+            source=_SYSCALL_EXIT,
+            category=event_pb2.CATEGORY_IPC,
+            description="pipe2 returned; the fd context is the read end.",
+            attributes=(
+                *_PIPE_FDS,
+                AttributeSpec("flags", AttrType.INT32, RecordField.ARG2, "The pipe2 flags."),
+            ),
+            fd_context=True,
+            state_changing=True,
+            optional=True,
+        ),
+        EventSpec(
+            id=17,
+            name="socketpair",
+            syscall="socketpair",
+            source=_SYSCALL_EXIT,
+            category=event_pb2.CATEGORY_IPC,
+            description="socketpair returned; the fd context is the first socket.",
+            attributes=(
+                AttributeSpec(
+                    "first_fd", AttrType.INT32, RecordField.ARG0, "The first socket's fd."
+                ),
+                AttributeSpec(
+                    "second_fd", AttrType.INT32, RecordField.ARG1, "The second socket's fd."
+                ),
+                AttributeSpec(
+                    "domain", AttrType.INT32, RecordField.FAMILY, "The address family (AF_*)."
+                ),
+                AttributeSpec(
+                    "type", AttrType.INT32, RecordField.ARG2, "The socket type and flags."
+                ),
+            ),
+            fd_context=True,
+            state_changing=True,
+            optional=True,
+        ),
+        EventSpec(
+            id=18,
+            name="close_range",
+            syscall="close_range",
+            source=_SYSCALL_EXIT,
+            category=event_pb2.CATEGORY_FILE,
+            description="close_range returned; it closed (or marked close-on-exec) a range "
+            "of descriptors.",
+            attributes=(
+                AttributeSpec("first", AttrType.UINT32, RecordField.ARG0, "The first fd."),
+                AttributeSpec("last", AttrType.UINT32, RecordField.ARG1, "The last fd."),
+                AttributeSpec("flags", AttrType.UINT32, RecordField.ARG2, "The close_range flags."),
+            ),
+            state_changing=True,
+            optional=True,
         ),
     )
 
@@ -287,10 +418,16 @@ class Catalog:
     def ids(self, names: Iterable[str]) -> frozenset[int]:
         return frozenset(self.by_name[n].id for n in names)
 
-    def c_defines(self) -> list[str]:
-        """The -D flags that give the eBPF programs their event ids."""
+    @property
+    def syscalls(self) -> dict[str, EventSpec]:
+        return {s.syscall: s for s in self.specs if s.syscall}
+
+    def c_defines(self, available_syscalls: Iterable[str] = ()) -> list[str]:
+        """The -D flags that give the eBPF programs their event ids, and say
+        which optional syscalls this kernel can trace."""
         flags = [f"-D{s.c_macro}={s.id}" for s in self.specs]
         flags.append(f"-DKINDLING_EVENT_COUNT={self.max_id + 1}")
+        flags.extend(f"-DKINDLING_HAVE_SYS_{name.upper()}" for name in sorted(available_syscalls))
         return flags
 
 

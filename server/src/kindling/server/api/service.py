@@ -164,6 +164,7 @@ class ProbeService:
         self, request: probe_pb2.GetInfoRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> probe_pb2.GetInfoResponse:
         configured = self._capture.configured
+        unavailable = self._driver.unavailable_events()
         response = probe_pb2.GetInfoResponse(
             service_version=__version__,
             contract_versions=CONTRACT_VERSIONS,
@@ -188,6 +189,7 @@ class ProbeService:
                     description=spec.description,
                     enabled=spec.id in configured,
                     fd_context=spec.fd_context,
+                    available=spec.id not in unavailable,
                     attributes=[
                         probe_pb2.AttributeDescriptor(
                             key=a.key, type=_ATTR_TYPES[a.type], description=a.description

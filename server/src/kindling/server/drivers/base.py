@@ -71,6 +71,10 @@ class Driver(Protocol):
         """
         ...
 
+    def unavailable_events(self) -> frozenset[int]:
+        """Catalogue events this kernel cannot produce (missing tracepoints)."""
+        ...
+
     def set_enabled_events(self, event_ids: frozenset[int]) -> None:
         """Capture only these events (the kernel drops the rest)."""
         ...

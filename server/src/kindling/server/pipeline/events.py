@@ -8,6 +8,7 @@ Events that Configure disabled still update the tables but are not encoded.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -204,6 +205,7 @@ def _numeric_values(records: Records, plan: _AttributePlan) -> npt.NDArray[np.ui
 
 _ATTRIBUTES_TAG = wire.tag(F_ATTRIBUTES, wire.WIRE_LEN)
 _U32 = 0xFFFFFFFF
+CLOSE_RANGE_CLOEXEC = 1 << 2
 
 
 def _string_attributes(plans: list[_AttributePlan], path: bytes | None) -> bytes:
@@ -228,11 +230,38 @@ class EventBuilder:
         self.fds = FdTable(procfs)
         self.delivered: frozenset[int] = frozenset(s.id for s in catalog.specs)
         self.unknown_records = 0
-        self._handlers: dict[int, StateHandler] = {}
-        for spec in catalog.specs:
-            handler = getattr(self, f"_on_{spec.name}", None)
-            if handler is not None:
-                self._handlers[spec.id] = handler
+        handlers: dict[str, StateHandler] = {
+            "process_exec": self._on_process_exec,
+            "process_fork": self._on_process_fork,
+            "process_exit": self._on_process_exit,
+            "openat": self._on_openat,
+            "close": self._on_close,
+            "read": self._on_io,
+            "write": self._on_io,
+            "socket": self._on_socket,
+            "connect": self._on_connect,
+            "accept": self._on_accept,
+            "accept4": self._on_accept,
+            "dup": self._on_dup,
+            "dup2": self._on_dup,
+            "dup3": self._on_dup,
+            "pipe": self._on_fd_pair,
+            "pipe2": self._on_fd_pair,
+            "socketpair": self._on_fd_pair,
+            "close_range": self._on_close_range,
+        }
+        unhandled = [s.name for s in catalog.specs if s.state_changing and s.name not in handlers]
+        if unhandled:
+            raise ValueError(f"state-changing events without a table update: {unhandled}")
+        self._handlers = {
+            catalog.by_name[name].id: handler
+            for name, handler in handlers.items()
+            if name in catalog.by_name
+        }
+        self._dup3_id = catalog.by_name["dup3"].id if "dup3" in catalog.by_name else -1
+        self._socketpair_id = (
+            catalog.by_name["socketpair"].id if "socketpair" in catalog.by_name else -1
+        )
         self._prefix: dict[tuple[int, int], bytes] = {}
         plans = [plan for spec in catalog.specs for plan in _attribute_plans(spec)]
         self._string_plans: dict[int, list[_AttributePlan]] = {}
@@ -388,11 +417,9 @@ class EventBuilder:
         pid = r.pid
         return fd, lambda: self.fds.remove(pid, fd)
 
-    def _on_read(self, r: Record, path: bytes | None) -> tuple[int, After]:
+    def _on_io(self, r: Record, path: bytes | None) -> tuple[int, After]:
         fd = _signed(r.arg0, 32)
         return (fd if fd >= 0 else NO_FD), None
-
-    _on_write = _on_read
 
     def _on_socket(self, r: Record, path: bytes | None) -> tuple[int, After]:
         if r.ret < 0:
@@ -466,4 +493,38 @@ class EventBuilder:
         self.fds.set(r.pid, r.ret, info)
         return r.ret, None
 
-    _on_accept4 = _on_accept
+    def _on_dup(self, r: Record, path: bytes | None) -> tuple[int, After]:
+        if r.ret < 0:
+            return NO_FD, None
+        old = self.fds.get(r.pid, _signed(r.arg0, 32))
+        cloexec = r.event_id == self._dup3_id and bool(r.arg2 & O_CLOEXEC)
+        self.fds.set(r.pid, r.ret, dataclasses.replace(old, cloexec=cloexec))
+        return r.ret, None
+
+    def _on_fd_pair(self, r: Record, path: bytes | None) -> tuple[int, After]:
+        """pipe, pipe2 and socketpair: two new fds in arg0 and arg1."""
+        if r.ret != 0:
+            return NO_FD, None
+        first, second = _signed(r.arg0, 32), _signed(r.arg1, 32)
+        if r.event_id == self._socketpair_id:
+            info = FdInfo(
+                type=family_fd_type(r.family),
+                protocol=socket_protocol(r.family, r.arg2),
+                cloexec=bool(r.arg2 & SOCK_CLOEXEC),
+            )
+        else:
+            info = FdInfo(type=event_pb2.FD_TYPE_PIPE, cloexec=bool(r.arg2 & O_CLOEXEC))
+        self.fds.set(r.pid, first, info)
+        self.fds.set(r.pid, second, info)
+        return first, None
+
+    def _on_close_range(self, r: Record, path: bytes | None) -> tuple[int, After]:
+        if r.ret != 0:
+            return NO_FD, None
+        first, last, flags = r.arg0 & _U32, r.arg1 & _U32, r.arg2 & _U32
+        pid = r.pid
+
+        def close() -> None:
+            self.fds.close_range(pid, first, last, cloexec_only=bool(flags & CLOSE_RANGE_CLOEXEC))
+
+        return NO_FD, close

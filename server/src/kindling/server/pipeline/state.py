@@ -12,6 +12,7 @@ lookup per event.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 from collections.abc import Iterable
@@ -237,7 +238,12 @@ class FdTable:
         fds = self._fds(pid)
         info = fds.get(fd)
         if info is None:
-            info = fds[fd] = self._resolve(pid, fd)
+            info = self._resolve(pid, fd)
+            if info is None:
+                # Not open now (or the process is gone): remember nothing, so
+                # whatever the number refers to later is looked up afresh.
+                return FdInfo()
+            fds[fd] = info
         return info
 
     def set(self, pid: int, fd: int, info: FdInfo) -> None:
@@ -263,8 +269,22 @@ class FdTable:
         found = encoded.get(fd)
         if found is None:
             info = self.get(pid, fd)
-            found = encoded[fd] = (info.encode(fd), info.type)
+            found = (info.encode(fd), info.type)
+            if fd in self._by_pid.get(pid, {}):
+                encoded[fd] = found
         return found
+
+    def close_range(self, pid: int, first: int, last: int, *, cloexec_only: bool) -> None:
+        """close_range(first, last): forget those fds, or mark them close-on-exec."""
+        fds = self._by_pid.get(pid)
+        if not fds:
+            return
+        for fd in [fd for fd in fds if first <= fd <= last]:
+            if cloexec_only:
+                fds[fd] = dataclasses.replace(fds[fd], cloexec=True)
+            else:
+                del fds[fd]
+            self._forget_encoded(pid, fd)
 
     def fd_field(self, pid: int, fd: int) -> bytes:
         return self.context(pid, fd)[0]
@@ -289,10 +309,10 @@ class FdTable:
 
     # -- lazy resolution from /proc ------------------------------------------
 
-    def _resolve(self, pid: int, fd: int) -> FdInfo:
+    def _resolve(self, pid: int, fd: int) -> FdInfo | None:
         target = self._procfs.fd_target(pid, fd)
         if target is None:
-            return FdInfo()
+            return None
         if target.startswith("/"):
             is_dir = self._procfs.is_directory(pid, fd)
             return FdInfo(

@@ -815,7 +815,10 @@ type EventDescriptor struct {
 	// Enabled says whether the probe currently captures the event.
 	Enabled bool `protobuf:"varint,6,opt,name=enabled,proto3" json:"enabled,omitempty"`
 	// Fd_context says whether the event carries file descriptor context.
-	FdContext     bool `protobuf:"varint,7,opt,name=fd_context,json=fdContext,proto3" json:"fd_context,omitempty"`
+	FdContext bool `protobuf:"varint,7,opt,name=fd_context,json=fdContext,proto3" json:"fd_context,omitempty"`
+	// Available says whether this kernel can produce the event at all (its
+	// tracepoints exist); an unavailable event is never captured.
+	Available     bool `protobuf:"varint,8,opt,name=available,proto3" json:"available,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -895,6 +898,13 @@ func (x *EventDescriptor) GetEnabled() bool {
 func (x *EventDescriptor) GetFdContext() bool {
 	if x != nil {
 		return x.FdContext
+	}
+	return false
+}
+
+func (x *EventDescriptor) GetAvailable() bool {
+	if x != nil {
+		return x.Available
 	}
 	return false
 }
@@ -1007,7 +1017,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\rKernelFeature\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tavailable\x18\x02 \x01(\bR\tavailable\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xb4\x02\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xd2\x02\n" +
 	"\x0fEventDescriptor\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x19.kindling.event.v1.SourceR\x06source\x127\n" +
@@ -1018,7 +1028,8 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"attributes\x12\x18\n" +
 	"\aenabled\x18\x06 \x01(\bR\aenabled\x12\x1d\n" +
 	"\n" +
-	"fd_context\x18\a \x01(\bR\tfdContext\"\x7f\n" +
+	"fd_context\x18\a \x01(\bR\tfdContext\x12\x1c\n" +
+	"\tavailable\x18\b \x01(\bR\tavailable\"\x7f\n" +
 	"\x13AttributeDescriptor\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\x04type\x18\x02 \x01(\x0e2 .kindling.probe.v1.AttributeTypeR\x04type\x12 \n" +

@@ -477,6 +477,7 @@ class EventDescriptor(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
     FD_CONTEXT_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name is the event's name, as events and filters use it."""
     source: _event_pb2.Source.ValueType
@@ -489,6 +490,10 @@ class EventDescriptor(_message.Message):
     """Enabled says whether the probe currently captures the event."""
     fd_context: _builtins.bool
     """Fd_context says whether the event carries file descriptor context."""
+    available: _builtins.bool
+    """Available says whether this kernel can produce the event at all (its
+    tracepoints exist); an unavailable event is never captured.
+    """
     @_builtins.property
     def attributes(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttributeDescriptor]:
         """Attributes lists the attributes the event carries."""
@@ -503,10 +508,11 @@ class EventDescriptor(_message.Message):
         attributes: _abc.Iterable[Global___AttributeDescriptor] | None = ...,
         enabled: _builtins.bool = ...,
         fd_context: _builtins.bool = ...,
+        available: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "category", b"category", "description", b"description", "enabled", b"enabled", "fd_context", b"fd_context", "name", b"name", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "available", b"available", "category", b"category", "description", b"description", "enabled", b"enabled", "fd_context", b"fd_context", "name", b"name", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

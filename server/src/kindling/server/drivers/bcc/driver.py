@@ -85,9 +85,16 @@ class BccDriver:
         environment.check_privileges()
         environment.check_bpf_syscall()
         tracefs = environment.ensure_tracefs()
-        environment.check_tracepoints(tracefs)
+        environment.check_tracepoints(tracefs, self._catalog)
         environment.check_kernel_headers()
         environment.import_bcc()
+
+    def unavailable_events(self) -> frozenset[int]:
+        root = environment.tracefs_root()
+        if root is None:
+            return frozenset(s.id for s in self._catalog.specs)
+        have = environment.available_syscalls(root, self._catalog)
+        return frozenset(s.id for s in self._catalog.specs if s.syscall and s.syscall not in have)
 
     def start(self, sink: BatchSink) -> None:
         self.preflight()
@@ -95,7 +102,8 @@ class BccDriver:
         bcc = environment.import_bcc()
 
         directory = sources.bpf_dir()
-        cflags = [f"-I{directory}", *self._catalog.c_defines(), "-Wno-macro-redefined"]
+        syscalls = environment.available_syscalls(tracefs, self._catalog)
+        cflags = [f"-I{directory}", *self._catalog.c_defines(syscalls), "-Wno-macro-redefined"]
         if environment.has_exit_group_dead(tracefs):
             cflags.append("-DKINDLING_HAVE_GROUP_DEAD")
         started = time.monotonic()

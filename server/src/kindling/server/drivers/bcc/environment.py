@@ -14,6 +14,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import KernelFeature
 from kindling.server.errors import StartupError
 
@@ -24,20 +25,27 @@ CAP_SYS_ADMIN = 21
 CAP_PERFMON = 38
 CAP_BPF = 39
 
-# Tracepoints the programs attach to: (category, event).
-REQUIRED_TRACEPOINTS = (
+# Tracepoints the programs always attach to, besides the syscall events'
+# (which come from the catalogue): (category, event).
+BASE_TRACEPOINTS = (
     ("sched", "sched_process_exec"),
     ("sched", "sched_process_fork"),
     ("sched", "sched_process_exit"),
     ("task", "task_newtask"),
     ("sock", "inet_sock_set_state"),
     ("syscalls", "sys_enter_exit_group"),
-    *(
-        ("syscalls", f"sys_{phase}_{name}")
-        for name in ("openat", "close", "read", "write", "socket", "connect", "accept", "accept4")
-        for phase in ("enter", "exit")
-    ),
 )
+
+
+def _has_syscall(root: Path, name: str) -> bool:
+    events = root / "events" / "syscalls"
+    return (events / f"sys_enter_{name}").is_dir() and (events / f"sys_exit_{name}").is_dir()
+
+
+def available_syscalls(root: Path, catalog: Catalog) -> set[str]:
+    """The catalogue's syscalls whose tracepoints this kernel has."""
+    return {name for name in catalog.syscalls if _has_syscall(root, name)}
+
 
 SETUP_HINT = "run `make setup` in the kindling-probe source tree (or scripts/setup.sh)"
 
@@ -124,11 +132,16 @@ def ensure_tracefs() -> Path:
     return root
 
 
-def check_tracepoints(root: Path) -> None:
+def check_tracepoints(root: Path, catalog: Catalog) -> None:
     missing = [
         f"{category}:{event}"
-        for category, event in REQUIRED_TRACEPOINTS
+        for category, event in BASE_TRACEPOINTS
         if not (root / "events" / category / event).is_dir()
+    ]
+    missing += [
+        f"syscalls:sys_{{enter,exit}}_{name}"
+        for name, spec in catalog.syscalls.items()
+        if not spec.optional and not _has_syscall(root, name)
     ]
     if missing:
         raise StartupError(
