@@ -23,16 +23,28 @@ for dir in clients/python/src/kindling/event clients/python/src/kindling/probe c
 done
 ((drift == 0)) || exit 1
 
-# Compatibility with main, once main has a contract to compare against.
+# Compatibility: against the point this branch left main, or on main itself
+# against the previous commit (or HEAD, when proto/ has uncommitted changes).
+against=""
 if git rev-parse --git-dir >/dev/null 2>&1; then
-    against=""
+    main_ref=""
     for ref in origin/main main; do
-        if git rev-parse --verify --quiet "$ref:proto" >/dev/null; then against="$ref"; break; fi
+        if git rev-parse --verify --quiet "$ref^{commit}" >/dev/null; then main_ref="$ref"; break; fi
     done
-    if [[ -n "$against" ]]; then
-        "$BUF" breaking --against ".git#ref=$against"
+    head="$(git rev-parse HEAD)"
+    fork="$(git merge-base HEAD "${main_ref:-HEAD}" 2>/dev/null || echo "$head")"
+    if [[ "$fork" != "$head" ]]; then
+        against="$fork"
+    elif ! git diff --quiet HEAD -- proto; then
+        against="$head"
     else
-        echo "check-proto: main has no proto/ yet; skipping buf breaking"
+        against="$(git rev-parse --verify --quiet HEAD~1 || true)"
     fi
+fi
+if [[ -n "$against" ]] && git rev-parse --verify --quiet "$against:proto" >/dev/null; then
+    "$BUF" breaking --against ".git#ref=$against"
+    echo "check-proto: no breaking change against ${against:0:12}"
+else
+    echo "check-proto: no earlier contract to compare with; buf breaking skipped"
 fi
 echo "check-proto: contract formatted, linted, generated code in sync"
