@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 export PATH := $(ROOT)/.tools/bin:$(ROOT)/.venv/bin:$(PATH)
 
-SOCKET ?= /run/kindling.sock
+SOCKET ?= $(or $(KINDLING_SOCKET),/run/kindling.sock)
 PYTEST_ARGS ?=
 SETUP_STAMP := .tools/stamps/setup
 SETUP_INPUTS := scripts/setup.sh uv.lock pyproject.toml clients/python/pyproject.toml \

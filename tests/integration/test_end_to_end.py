@@ -11,11 +11,18 @@ import threading
 from pathlib import Path
 
 import pytest
-from support.expectations import WORKLOAD_EVENTS, check_workload_events, observe_workload
+from google.protobuf import json_format
+from support.expectations import (
+    WORKLOAD_EVENTS,
+    Workload,
+    check_workload_events,
+    observe_workload,
+)
 from support.service import Service
 from support.streams import EventLog, pump, read_json_lines, read_json_objects
 
 from kindling.client import ProbeClient
+from kindling.event.v1 import event_pb2
 
 pytestmark = pytest.mark.kernel
 
@@ -97,24 +104,59 @@ def test_grpcurl_with_reflection(service: Service, tmp_path: Path, grpcurl_bin: 
         proc.communicate(timeout=10)
     assert not log.losses
     check_workload_events(events, run)
+    # In grpcurl's JSON, attributes are typed values, never base64 bytes:
+    # 32-bit ones are JSON numbers, 64-bit ones decimal strings (proto3 JSON).
+    opened = next(
+        raw_event
+        for response in log.raw
+        for raw_event in response.get("events", [])
+        if raw_event["name"] == "openat"
+        and raw_event["thread"]["pid"] == run.pid
+        and raw_event.get("fd", {}).get("path") == run.result["path"]
+    )
+    values = {a["key"]: a for a in opened["attributes"]}
+    assert values["dirfd"] == {"key": "dirfd", "int32_value": -100}
+    assert values["path"] == {"key": "path", "string_value": run.result["path"]}
+    assert opened["fd"]["num"] == run.result["fd"]
+    read = next(
+        raw_event
+        for response in log.raw
+        for raw_event in response.get("events", [])
+        if raw_event["name"] == "read"
+        and raw_event["thread"]["pid"] == run.pid
+        and raw_event.get("fd", {}).get("path") == run.result["path"]
+    )
+    assert read["attributes"] == [{"key": "size", "uint64_value": "4096"}]
 
 
-def test_python_cli_prints_events(service: Service) -> None:
-    result = subprocess.run(
+def test_python_cli_filters_by_pid_and_name(service: Service, tmp_path: Path) -> None:
+    workload = Workload(tmp_path)
+    joined = service.log().count(" joined (")
+    cli = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("kindling")), "events",
-            "--socket", str(service.socket), "--count", "5", "--timeout", "30", "-o", "json",
+            "--socket", str(service.socket), "--pid", str(workload.pid),
+            "--name", "connect", "--name", "accept4", "--count", "2", "--timeout", "30",
+            "-o", "json",
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 5
-    events = [json.loads(line) for line in lines]
-    assert [int(e["seq"]) for e in events] == [1, 2, 3, 4, 5]
-    assert all(e["name"] and e["thread"]["pid"] for e in events)
+    service.wait_subscribers(joined + 1)
+    run = workload.run()
+    stdout, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 0, stderr
+    lines = stdout.splitlines()
+    events = [json_format.Parse(line, event_pb2.Event()) for line in lines]
+    assert [(e.name, e.seq, e.thread.pid) for e in events] == [
+        ("connect", 1, run.pid),
+        ("accept4", 2, run.pid),
+    ]
+    assert events[0].fd.destination.port == run.result["port"]
+    assert events[1].fd.source.port == run.result["client_port"]
+    # Attributes and context render as JSON numbers where the proto says so.
+    assert json.loads(lines[1])["fd"]["num"] == events[1].fd.num
 
 
 def test_a_process_name_that_is_not_utf8_is_delivered(service: Service, tmp_path: Path) -> None:

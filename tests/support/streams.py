@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import json_format
 
@@ -23,6 +24,8 @@ class EventLog:
         self.events: list[event_pb2.Event] = []
         self.losses: list[probe_pb2.Loss] = []
         self.errors: list[str] = []
+        # The JSON objects as received, for checks of the JSON mapping itself.
+        self.raw: list[dict[str, Any]] = []
         self._cond = threading.Condition()
 
     def add(self, events: Iterable[event_pb2.Event]) -> None:
@@ -91,6 +94,7 @@ def read_json_objects(stream: Iterable[str], log: EventLog) -> None:
             except json.JSONDecodeError:
                 break
             buffer = buffer[end:]
+            log.raw.append(obj)
             response = json_format.ParseDict(obj, probe_pb2.SubscribeResponse())
             log.losses.extend(response.losses)
             log.add(response.events)

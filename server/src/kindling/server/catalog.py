@@ -146,7 +146,8 @@ def _specs() -> tuple[EventSpec, ...]:
                     "exit_code",
                     AttrType.INT32,
                     RecordField.ARG0,
-                    "The code the process passed to exit_group; absent when it was killed.",
+                    "The code the process passed to exit_group; absent when it ended "
+                    "otherwise (killed by a signal, or its last thread called exit).",
                     present_flag=F_EXIT_CODE,
                 ),
             ),
