@@ -26,7 +26,6 @@ from kindling.client import (
     ServiceUnavailable,
     default_socket,
 )
-from kindling.client._client import _decode_health_response, _encode_health_request
 from kindling.probe.v1 import probe_pb2
 
 
@@ -277,20 +276,6 @@ def test_health_without_a_health_service(fake_probe: FakeProbe) -> None:
     with ProbeClient(fake_probe.socket) as client, pytest.raises(RequestFailed) as caught:
         client.health()
     assert caught.value.code is grpc.StatusCode.UNIMPLEMENTED
-
-
-def test_health_codec() -> None:
-    assert _encode_health_request("") == b""
-    assert _encode_health_request("a" * 200) == b"\x0a\xc8\x01" + b"a" * 200
-    assert _decode_health_response(b"") == "UNKNOWN"
-    assert _decode_health_response(b"\x08\x01") == "SERVING"
-    # Unknown fields of every wire type are skipped.
-    unknown = b"\x10\x05" + b"\x19" + bytes(8) + b"\x22\x02hi" + b"\x2d" + bytes(4)
-    assert _decode_health_response(unknown + b"\x08\x02") == "NOT_SERVING"
-    assert _decode_health_response(b"\x08\x07") == "7"
-    for malformed in [b"\x08", b"\x22\x05hi", b"\x0b", b"\x08" + b"\xff" * 11]:
-        with pytest.raises(ValueError, match="protobuf"):
-            _decode_health_response(malformed)
 
 
 def test_importing_the_package_does_not_import_grpc() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2
 
 from kindling.client.errors import (
     DeadlineExceeded,
@@ -308,17 +309,19 @@ class ProbeClient:
         "SERVING", "NOT_SERVING", "UNKNOWN", or "SERVICE_UNKNOWN" when the
         health service does not know the service.
         """
+        # The typing stubs' HealthStub lacks its methods: call Check directly.
         check = self._channel.unary_unary(
             _HEALTH_CHECK,
-            request_serializer=_encode_health_request,
-            response_deserializer=_decode_health_response,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
         )
         try:
-            return check(service, timeout=timeout)
+            response = check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as error:
             if _status(error)[0] is grpc.StatusCode.NOT_FOUND:
                 return "SERVICE_UNKNOWN"
             raise _translate(error, self._socket) from error
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
     def _unary(
         self,
@@ -348,60 +351,4 @@ class ProbeClient:
         self.close()
 
 
-# The standard health service (grpc.health.v1), spoken without depending on
-# grpcio-health-checking: its request and response are tiny protobuf
-# messages, HealthCheckRequest {string service = 1;} and
-# HealthCheckResponse {ServingStatus status = 1;}.
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
-_HEALTH_STATUSES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        if not value:
-            out.append(byte)
-            return bytes(out)
-        out.append(byte | 0x80)
-
-
-def _decode_varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("malformed protobuf varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return result, pos
-
-
-def _encode_health_request(service: str) -> bytes:
-    data = service.encode()
-    return b"\x0a" + _encode_varint(len(data)) + data if data else b""
-
-
-def _decode_health_response(data: bytes) -> str:
-    status, pos = 0, 0
-    while pos < len(data):
-        key, pos = _decode_varint(data, pos)
-        field, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, pos = _decode_varint(data, pos)
-            if field == 1:
-                status = value - (1 << 64) if value >= 1 << 63 else value
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 2:
-            length, pos = _decode_varint(data, pos)
-            pos += length
-        elif wire_type == 5:
-            pos += 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire_type}")
-        if pos > len(data):
-            raise ValueError("truncated protobuf message")
-    return _HEALTH_STATUSES.get(status, str(status))

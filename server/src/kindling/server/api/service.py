@@ -21,7 +21,7 @@ from kindling.server import __version__
 from kindling.server.catalog import AttrType, Catalog
 from kindling.server.drivers.base import Driver
 from kindling.server.pipeline import wire
-from kindling.server.pipeline.broker import Broker, Subscription
+from kindling.server.pipeline.broker import RESPONSE, Broker, Subscription
 from kindling.server.pipeline.capture import CaptureControl, ConfigError
 from kindling.server.pipeline.clock import boot_time_ns
 from kindling.server.pipeline.filters import FilterError, compile_request
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = probe_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name
 CONTRACT_VERSIONS = ("kindling.event.v1", "kindling.probe.v1")
+_TIMESTAMP = wire.FieldNumbers(timestamp_pb2.Timestamp)
 
 _ATTR_TYPES = {
     AttrType.INT32: probe_pb2.ATTRIBUTE_TYPE_INT32,
@@ -45,7 +46,7 @@ class Envelope:
     """SubscribeResponse's common fields (node name, boot time), encoded once a second."""
 
     def __init__(self, node_name: str, clock: Callable[[], float]) -> None:
-        self._node = wire.str_field(1000, node_name)
+        self._node = wire.str_field(RESPONSE.node_name, node_name)
         self._clock = clock
         self._until = 0.0
         self._bytes = b""
@@ -54,10 +55,10 @@ class Envelope:
         now = self._clock()
         if now >= self._until:
             boot = boot_time_ns()
-            stamp = wire.uint_field(1, boot // 1_000_000_000) + wire.uint_field(
-                2, boot % 1_000_000_000
+            stamp = wire.uint_field(_TIMESTAMP.seconds, boot // 1_000_000_000) + wire.uint_field(
+                _TIMESTAMP.nanos, boot % 1_000_000_000
             )
-            self._bytes = self._node + wire.message_field(1001, stamp)
+            self._bytes = self._node + wire.message_field(RESPONSE.boot_time, stamp)
             self._until = now + 1.0
         return self._bytes
 

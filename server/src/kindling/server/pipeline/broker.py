@@ -18,16 +18,18 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 from kindling.server.pipeline import wire
 from kindling.server.pipeline.events import EventBatch
 from kindling.server.pipeline.filters import Selection
 
-# SubscribeResponse field numbers.
-R_EVENTS, R_LOSSES = 1, 2
-# Event.seq field tag (field 1, varint); seq goes first, keeping field order.
-_SEQ_TAG = wire.tag(1, wire.WIRE_VARINT)
-_EVENTS_TAG = wire.tag(R_EVENTS, wire.WIRE_LEN)
+RESPONSE = wire.FieldNumbers(probe_pb2.SubscribeResponse)
+_LOSS = wire.FieldNumbers(probe_pb2.Loss)
+# Event.seq is written in front of the event's other fields, which keeps
+# field order as long as seq has the lowest number (it does: 1).
+_SEQ_TAG = wire.tag(wire.FieldNumbers(event_pb2.Event).seq, wire.WIRE_VARINT)
+_EVENTS_TAG = wire.tag(RESPONSE.events, wire.WIRE_LEN)
 
 KERNEL_BUFFER_FULL = probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL
 SUBSCRIBER_QUEUE_FULL = probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
@@ -42,11 +44,11 @@ class LossRecord:
 
     def encode(self) -> bytes:
         payload = (
-            wire.uint_field(1, self.reason)
-            + wire.uint_field(2, self.count)
-            + wire.uint_field(3, self.first_seq)
+            wire.uint_field(_LOSS.reason, self.reason)
+            + wire.uint_field(_LOSS.count, self.count)
+            + wire.uint_field(_LOSS.first_seq, self.first_seq)
         )
-        return wire.message_field(R_LOSSES, payload)
+        return wire.message_field(RESPONSE.losses, payload)
 
 
 @dataclass

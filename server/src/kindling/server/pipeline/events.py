@@ -43,18 +43,16 @@ log = logging.getLogger(__name__)
 
 NO_FD = -1
 
-# Event field numbers (kindling.event.v1.Event).
-F_TIMESTAMP, F_NAME, F_SOURCE, F_CATEGORY = 2, 3, 4, 5
-F_CPU, F_RETURN_VALUE, F_LATENCY, F_ATTRIBUTES = 6, 7, 8, 11
-
-_ONEOF_FIELD = {
-    AttrType.INT32: 2,
-    AttrType.UINT32: 3,
-    AttrType.INT64: 4,
-    AttrType.UINT64: 5,
-    AttrType.BOOL: 7,
-    AttrType.STRING: 8,
-}
+_EVENT = wire.FieldNumbers(event_pb2.Event)
+F_TIMESTAMP, F_NAME, F_SOURCE, F_CATEGORY = (
+    _EVENT.timestamp_ns, _EVENT.name, _EVENT.source, _EVENT.category
+)  # fmt: skip
+F_CPU, F_RETURN_VALUE, F_LATENCY, F_ATTRIBUTES = (
+    _EVENT.cpu, _EVENT.return_value, _EVENT.latency_ns, _EVENT.attributes
+)  # fmt: skip
+_ATTRIBUTE = wire.FieldNumbers(event_pb2.Attribute)
+# AttrType's values are the names of the Attribute.value oneof's cases.
+_ONEOF_FIELD = {kind: getattr(_ATTRIBUTE, kind.value) for kind in AttrType}
 
 _NET_FD_TYPES = frozenset(
     {
@@ -182,7 +180,8 @@ def _attribute_plans(spec: EventSpec) -> list[_AttributePlan]:
                 column=attr.field.value,
                 kind=attr.type,
                 key_and_tag=(
-                    wire.str_field(1, attr.key) + wire.tag(_ONEOF_FIELD[attr.type], wire_type)
+                    wire.str_field(_ATTRIBUTE.key, attr.key)
+                    + wire.tag(_ONEOF_FIELD[attr.type], wire_type)
                 ),
                 present_flag=attr.present_flag,
             )

@@ -36,9 +36,10 @@ SOCK_CLOEXEC = 0o2000000
 O_DIRECTORY = 0o200000
 O_CLOEXEC = 0o2000000
 
-# Event.thread and Event.fd field numbers.
-EVENT_THREAD_FIELD = 9
-EVENT_FD_FIELD = 10
+EVENT = wire.FieldNumbers(event_pb2.Event)
+THREAD = wire.FieldNumbers(event_pb2.Thread)
+FD = wire.FieldNumbers(event_pb2.Fd)
+ENDPOINT = wire.FieldNumbers(event_pb2.Endpoint)
 
 
 K = TypeVar("K")
@@ -120,18 +121,18 @@ class ProcessTable:
                 container_id = info.container_id
             payload = b"".join(
                 (
-                    wire.uint_field(1, pid),
-                    wire.uint_field(2, tid),
-                    wire.uint_field(3, info.ppid),
-                    wire.uint_field(4, uid),
-                    wire.uint_field(5, gid),
-                    wire.str_field(6, comm),
-                    wire.str_field(7, info.exe),
-                    wire.str_field(8, container_id),
-                    wire.uint_field(9, cgroup_id),
+                    wire.uint_field(THREAD.pid, pid),
+                    wire.uint_field(THREAD.tid, tid),
+                    wire.uint_field(THREAD.ppid, info.ppid),
+                    wire.uint_field(THREAD.uid, uid),
+                    wire.uint_field(THREAD.gid, gid),
+                    wire.str_field(THREAD.comm, comm),
+                    wire.str_field(THREAD.exe, info.exe),
+                    wire.str_field(THREAD.container_id, container_id),
+                    wire.uint_field(THREAD.cgroup_id, cgroup_id),
                 )
             )
-            encoded = wire.message_field(EVENT_THREAD_FIELD, payload)
+            encoded = wire.message_field(EVENT.thread, payload)
             # An unknown cgroup is looked up again later (the index rescans).
             if cacheable and len(info.threads) < 4096:
                 info.threads[key] = encoded
@@ -157,24 +158,25 @@ class FdInfo:
     def encode(self, num: int) -> bytes:
         payload = b"".join(
             (
-                wire.int_field(1, num),
-                wire.uint_field(2, self.type),
-                wire.str_field(3, self.path),
-                wire.uint_field(4, self.protocol),
-                wire.uint_field(5, self.role),
-                _endpoint_field(6, self.source),
-                _endpoint_field(7, self.destination),
-                wire.str_field(8, self.unix_path),
+                wire.int_field(FD.num, num),
+                wire.uint_field(FD.type, self.type),
+                wire.str_field(FD.path, self.path),
+                wire.uint_field(FD.protocol, self.protocol),
+                wire.uint_field(FD.role, self.role),
+                _endpoint_field(FD.source, self.source),
+                _endpoint_field(FD.destination, self.destination),
+                wire.str_field(FD.unix_path, self.unix_path),
             )
         )
-        return wire.message_field(EVENT_FD_FIELD, payload)
+        return wire.message_field(EVENT.fd, payload)
 
 
 def _endpoint_field(number: int, endpoint: Endpoint | None) -> bytes:
     if endpoint is None:
         return b""
     address, port = endpoint
-    return wire.message_field(number, wire.str_field(1, address) + wire.uint_field(2, port))
+    payload = wire.str_field(ENDPOINT.address, address) + wire.uint_field(ENDPOINT.port, port)
+    return wire.message_field(number, payload)
 
 
 def ip_text(family: int, raw: bytes) -> str:

@@ -13,9 +13,29 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.message import Message
 
 WIRE_VARINT = 0
 WIRE_LEN = 2
+
+
+class FieldNumbers:
+    """The field numbers of a generated message class, by field name.
+
+    Encoders take their numbers from the contract's descriptors, so a field
+    renumbered in the .proto cannot silently corrupt what they write.
+    """
+
+    def __init__(self, message: type[Message]) -> None:
+        self._message = message.DESCRIPTOR.full_name
+        self._numbers = {f.name: f.number for f in message.DESCRIPTOR.fields}
+
+    def __getattr__(self, name: str) -> int:
+        try:
+            return self._numbers[name]
+        except KeyError:
+            raise AttributeError(f"{self._message} has no field {name!r}") from None
+
 
 _U64 = (1 << 64) - 1
 
