@@ -25,7 +25,7 @@ def batch(events: Sequence[tuple[str, int]], kernel_lost: int = 0) -> EventBatch
         ).SerializeToString()
         for i, (name, pid) in enumerate(events)
     ]
-    return EventBatch(
+    return EventBatch.from_events(
         events=encoded,
         event_ids=np.array([CATALOG.by_name[n].id for n, _ in events], dtype=np.uint16),
         pids=np.array([p for _, p in events], dtype=np.uint32),

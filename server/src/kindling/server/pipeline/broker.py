@@ -18,9 +18,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 from kindling.server.pipeline import wire
+from kindling.server.pipeline.assemble import Segments
 from kindling.server.pipeline.events import EventBatch
 from kindling.server.pipeline.filters import Selection
 
@@ -30,6 +34,7 @@ _LOSS = wire.FieldNumbers(probe_pb2.Loss)
 # field order as long as seq has the lowest number (it does: 1).
 _SEQ_TAG = wire.tag(wire.FieldNumbers(event_pb2.Event).seq, wire.WIRE_VARINT)
 _EVENTS_TAG = wire.tag(RESPONSE.events, wire.WIRE_LEN)
+_NO_ROWS = np.empty(0, dtype=np.int64)
 
 KERNEL_BUFFER_FULL = probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL
 SUBSCRIBER_QUEUE_FULL = probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
@@ -60,17 +65,30 @@ class SubscriptionStats:
     responses: int = 0
 
 
-def frame_events(events: list[bytes], indexes: list[int], first_seq: int) -> bytes:
-    """SubscribeResponse.events entries for the chosen events, numbered from first_seq."""
-    parts = []
-    seq = first_seq
-    varint = wire.varint
-    for index in indexes:
-        event = events[index]
-        seq_field = _SEQ_TAG + varint(seq)
-        parts.append(_EVENTS_TAG + varint(len(event) + len(seq_field)) + seq_field + event)
-        seq += 1
-    return b"".join(parts)
+def frame_events(batch: EventBatch, indexes: npt.NDArray[np.int64], first_seq: int) -> bytes:
+    """SubscribeResponse.events entries for the chosen events, numbered from
+    first_seq: for each, the events tag, the length, the seq field, then the
+    event's shared bytes. Built with one gather, no per-event Python."""
+    count = len(indexes)
+    if not count:
+        return b""
+    starts = batch.offsets[indexes]
+    sizes = batch.offsets[indexes + 1] - starts
+    seq_table, seq_sizes = wire.varint_rows(
+        np.arange(first_seq, first_seq + count, dtype=np.uint64)
+    )
+    entry_sizes = sizes + 1 + seq_sizes  # seq tag + seq varint + the event
+    length_table, length_sizes = wire.varint_rows(entry_sizes.astype(np.uint64))
+    segments = Segments(count)
+    segments.add_table(
+        np.full((count, 1), _EVENTS_TAG[0], dtype=np.uint8), np.ones(count, np.int64)
+    )
+    segments.add_table(length_table, length_sizes)
+    segments.add_table(np.full((count, 1), _SEQ_TAG[0], dtype=np.uint8), np.ones(count, np.int64))
+    segments.add_table(seq_table, seq_sizes)
+    segments.add(np.frombuffer(batch.blob, dtype=np.uint8), starts, sizes)
+    blob, _ = segments.gather()
+    return blob
 
 
 class Subscription:
@@ -105,7 +123,7 @@ class Subscription:
     # -- producer side (pipeline thread) -----------------------------------------
 
     def offer(self, batch: EventBatch) -> None:
-        indexes = self.selection.mask(batch).nonzero()[0].tolist() if len(batch) else []
+        indexes = np.flatnonzero(self.selection.mask(batch)) if len(batch) else _NO_ROWS
         count = len(indexes)
         if not count and not batch.kernel_lost and not batch.failed:
             return
@@ -127,7 +145,7 @@ class Subscription:
         if count and fits:
             chunks = [
                 (
-                    frame_events(batch.events, indexes[i : i + self._max_batch], first_seq + i),
+                    frame_events(batch, indexes[i : i + self._max_batch], first_seq + i),
                     len(indexes[i : i + self._max_batch]),
                 )
                 for i in range(0, count, self._max_batch)

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,7 @@ from kindling.server.catalog import AttrType, Catalog, EventSpec
 from kindling.server.drivers.base import RecordBatch
 from kindling.server.drivers.records import Records
 from kindling.server.pipeline import wire
+from kindling.server.pipeline.assemble import PiecePool, Segments
 from kindling.server.pipeline.procfs import CgroupIndex, ProcFS, cgroup2_mount
 from kindling.server.pipeline.state import (
     AF_INET,
@@ -42,6 +43,8 @@ from kindling.server.pipeline.state import (
 log = logging.getLogger(__name__)
 
 NO_FD = -1
+# Runs of plain events shorter than this are handled row by row.
+MIN_PLAIN_RUN = 32
 
 _EVENT = wire.FieldNumbers(event_pb2.Event)
 F_TIMESTAMP, F_NAME, F_SOURCE, F_CATEGORY = (
@@ -67,27 +70,51 @@ _IPC_FD_TYPES = frozenset({event_pb2.FD_TYPE_UNIX_SOCKET, event_pb2.FD_TYPE_PIPE
 
 @dataclass
 class EventBatch:
-    """Encoded events of one record batch, with the columns filters need."""
+    """Encoded events of one record batch, with the columns filters need.
 
-    events: list[bytes]
+    The events are back to back in `blob`: event i (without its per-stream
+    sequence number) is blob[offsets[i] : offsets[i + 1]].
+    """
+
+    blob: bytes
+    offsets: npt.NDArray[np.int64]
     event_ids: npt.NDArray[np.uint16]
     pids: npt.NDArray[np.uint32]
     kernel_lost: int = 0
     # Records the service failed to turn into events.
     failed: int = 0
 
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def events(self) -> list[bytes]:
+        """Each event's bytes (for tests and tools; the broker uses the blob)."""
+        at = self.offsets.tolist()
+        return [self.blob[at[i] : at[i + 1]] for i in range(len(self))]
+
+    @classmethod
+    def from_events(
+        cls,
+        events: list[bytes],
+        event_ids: npt.NDArray[np.uint16],
+        pids: npt.NDArray[np.uint32],
+        kernel_lost: int = 0,
+    ) -> EventBatch:
+        offsets = np.zeros(len(events) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in events], out=offsets[1:])
+        return cls(b"".join(events), offsets, event_ids, pids, kernel_lost)
+
     @classmethod
     def losses_only(cls, kernel_lost: int, failed: int) -> EventBatch:
         return cls(
-            events=[],
+            blob=b"",
+            offsets=np.zeros(1, dtype=np.int64),
             event_ids=np.empty(0, dtype=np.uint16),
             pids=np.empty(0, dtype=np.uint32),
             kernel_lost=kernel_lost,
             failed=failed,
         )
-
-    def __len__(self) -> int:
-        return len(self.events)
 
 
 def _signed(value: int, bits: int) -> int:
@@ -207,6 +234,61 @@ _U32 = 0xFFFFFFFF
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 
+class _RowPieces:
+    """For each row of a batch: whether it is delivered, and the pool ids of
+    its shared pieces (-1 where it has none)."""
+
+    def __init__(self, rows: int) -> None:
+        self.keep = np.zeros(rows, dtype=bool)
+        self.prefix = np.full(rows, -1, dtype=np.int64)
+        self.thread = np.full(rows, -1, dtype=np.int64)
+        self.fd = np.full(rows, -1, dtype=np.int64)
+        self.strings = np.full(rows, -1, dtype=np.int64)
+
+
+class _SingleRows:
+    """Pieces of the rows handled one by one, stored into _RowPieces at once
+    (a numpy store per row and field would cost more than the rest)."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.prefix: list[int] = []
+        self.thread: list[int] = []
+        self.fd: list[int] = []
+        self.strings: list[int] = []
+
+    def add(self, row: int, *, prefix: int, thread: int, fd: int, strings: int) -> None:
+        self.rows.append(row)
+        self.prefix.append(prefix)
+        self.thread.append(thread)
+        self.fd.append(fd)
+        self.strings.append(strings)
+
+    def store(self, pieces: _RowPieces) -> None:
+        if not self.rows:
+            return
+        rows = np.array(self.rows, dtype=np.int64)
+        pieces.keep[rows] = True
+        pieces.prefix[rows] = self.prefix
+        pieces.thread[rows] = self.thread
+        pieces.fd[rows] = self.fd
+        pieces.strings[rows] = self.strings
+
+
+def _runs_of_equal_keys(
+    keys: list[npt.NDArray[Any]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Where each run of rows with equal keys starts, and how long it is."""
+    n = len(keys[0])
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for key in keys:
+        change[1:] |= key[1:] != key[:-1]
+    firsts = np.flatnonzero(change)
+    lengths = np.diff(np.append(firsts, n))
+    return firsts, lengths
+
+
 def _string_attributes(plans: list[_AttributePlan], path: bytes | None) -> bytes:
     out = []
     for plan in plans:
@@ -268,73 +350,165 @@ class EventBuilder:
             if plan.kind is AttrType.STRING:
                 self._string_plans.setdefault(plan.event_id, []).append(plan)
         self._numeric_plans = [plan for plan in plans if plan.kind is not AttrType.STRING]
+        # Plain events only look things up (their fd, if any, is arg0): they
+        # can be handled a run at a time. Everything else goes one by one.
+        self._plain_ids = np.array(
+            [
+                s.id
+                for s in catalog.specs
+                if not s.state_changing
+                and s.id not in self._string_plans
+                and self._handlers.get(s.id) in (None, self._on_io)
+            ],
+            dtype=np.uint16,
+        )
 
     # -- batch ---------------------------------------------------------------
 
     def build(self, batch: RecordBatch) -> EventBatch:
+        """Update the tables from the batch and encode its deliverable events.
+
+        Batch-first: scalar fields and numeric attributes are encoded a column
+        at a time; plain I/O events (no table changes, no strings) get their
+        context per run of equal keys; only events that change the tables go
+        one by one. All events are then assembled with one numpy gather.
+        """
         records = batch.records
-        # Batch-first: the scalar fields and numeric attributes of every event
-        # are encoded with a few numpy operations per column; only context and
-        # strings are handled event by event.
-        ts_blob, ts_at = wire.join_rows([wire.varint_field_rows(records["ts"], F_TIMESTAMP)])
-        scalar_blob, scalar_at = wire.join_rows(
-            [
-                wire.varint_field_rows(records["cpu"].astype(np.uint64), F_CPU),
-                wire.varint_field_rows(records["ret"].view(np.uint64), F_RETURN_VALUE),
-                wire.varint_field_rows(records["latency_ns"], F_LATENCY),
-            ]
-        )
-        attr_blob, attr_at = self._numeric_attributes(records)
-        keep: list[int] = []
-        events: list[bytes] = []
-        by_id = self.catalog.by_id
-        delivered = self.delivered
-        handlers = self._handlers
-        string_plans = self._string_plans
-        thread_field = self.processes.thread_field
-        fd_context = self.fds.context
-        for index, (row, path) in enumerate(
-            zip(records.tolist(), batch.paths.tolist(), strict=True)
-        ):
-            record = Record._make(row)
-            spec = by_id.get(record.event_id)
-            if spec is None:
-                self.unknown_records += 1
-                continue
-            handler = handlers.get(spec.id)
-            fd, after = handler(record, path) if handler else (NO_FD, None)
-            if spec.id in delivered:
-                fd_field, fd_type = fd_context(record.pid, fd) if fd != NO_FD else (b"", 0)
-                strings = string_plans.get(spec.id)
-                events.append(
-                    b"".join(
-                        (
-                            ts_blob[ts_at[index] : ts_at[index + 1]],
-                            self._prefix_for(spec, fd_type),
-                            scalar_blob[scalar_at[index] : scalar_at[index + 1]],
-                            thread_field(
-                                record.pid, record.tid, record.uid, record.gid, record.comm,
-                                record.cgroup_id,
-                            ),
-                            fd_field,
-                            _string_attributes(strings, path) if strings else b"",
-                            attr_blob[attr_at[index] : attr_at[index + 1]],
-                        )
-                    )
-                )  # fmt: skip
-                keep.append(index)
-            if after is not None:
-                after()
-        kept = records[keep] if len(keep) != len(records) else records
+        n = len(records)
+        pool = PiecePool()
+        # Per row: ids of its shared pieces in `pool` (-1: none).
+        pieces = _RowPieces(n)
+        event_ids = records["event_id"]
+        delivered = np.fromiter(self.delivered, dtype=np.uint16)
+        # Plan the batch in order: long runs of plain events go a run at a
+        # time; every other row (table changes, strings, short runs, where
+        # numpy's per-call cost outweighs its speed) goes one by one.
+        steps: list[tuple[int, int]] = []  # (start, stop) of a run, or (row, -1)
+        start = 0
+        for row in [*np.flatnonzero(~np.isin(event_ids, self._plain_ids)).tolist(), n]:
+            if row - start >= MIN_PLAIN_RUN:
+                steps.append((start, row))
+            else:
+                steps.extend((plain, -1) for plain in range(start, row))
+            if row < n:
+                steps.append((row, -1))
+            start = row + 1
+        single_rows = [row for row, stop in steps if stop < 0]
+        values = iter(records[single_rows].tolist())
+        paths = iter(batch.paths[single_rows].tolist())
+        singles = _SingleRows()
+        for row, stop in steps:
+            if stop < 0:
+                self._one_row(Record._make(next(values)), next(paths), row, pool, singles)
+            else:
+                self._plain_run(records, row, stop, delivered, pool, pieces)
+        singles.store(pieces)
+
+        kept = np.flatnonzero(pieces.keep)
+        segments = Segments(n)
+        pool_buffer = pool.buffer()
+        segments.add_table(*wire.varint_field_rows(records["ts"], F_TIMESTAMP))
+        segments.add_pieces(pool_buffer, pieces.prefix)
+        segments.add_table(*wire.varint_field_rows(records["cpu"].astype(np.uint64), F_CPU))
+        segments.add_table(*wire.varint_field_rows(records["ret"].view(np.uint64), F_RETURN_VALUE))
+        segments.add_table(*wire.varint_field_rows(records["latency_ns"], F_LATENCY))
+        segments.add_pieces(pool_buffer, pieces.thread)
+        segments.add_pieces(pool_buffer, pieces.fd)
+        segments.add_pieces(pool_buffer, pieces.strings)
+        for table, lengths in self._numeric_attributes(records):
+            segments.add_table(table, lengths)
+        blob, offsets = segments.gather(kept)
+        chosen = records[kept]
         return EventBatch(
-            events=events,
-            event_ids=kept["event_id"].astype(np.uint16, copy=False),
-            pids=kept["pid"].astype(np.uint32, copy=False),
+            blob=blob,
+            offsets=offsets,
+            event_ids=chosen["event_id"].astype(np.uint16, copy=False),
+            pids=chosen["pid"].astype(np.uint32, copy=False),
             kernel_lost=batch.kernel_lost,
         )
 
-    def _numeric_attributes(self, records: Records) -> tuple[bytes, list[int]]:
-        """Each record's numeric Attribute fields, as rows of one blob."""
+    def _one_row(
+        self,
+        record: Record,
+        path: bytes | None,
+        row: int,
+        pool: PiecePool,
+        singles: _SingleRows,
+    ) -> None:
+        """An event that changes the tables (or carries strings), in order."""
+        spec = self.catalog.by_id.get(record.event_id)
+        if spec is None:
+            self.unknown_records += 1
+            return
+        handler = self._handlers.get(spec.id)
+        fd, after = handler(record, path) if handler else (NO_FD, None)
+        if spec.id in self.delivered:
+            fd_field, fd_type = self.fds.context(record.pid, fd) if fd != NO_FD else (b"", 0)
+            strings = self._string_plans.get(spec.id)
+            singles.add(
+                row,
+                prefix=pool.add(self._prefix_for(spec, fd_type)),
+                thread=pool.add(
+                    self.processes.thread_field(
+                        record.pid, record.tid, record.uid, record.gid, record.comm,
+                        record.cgroup_id,
+                    )
+                ),
+                fd=pool.add(fd_field) if fd_field else -1,
+                strings=pool.add(_string_attributes(strings, path)) if strings else -1,
+            )  # fmt: skip
+        if after is not None:
+            after()
+
+    def _plain_run(
+        self,
+        records: Records,
+        start: int,
+        stop: int,
+        delivered: npt.NDArray[np.uint16],
+        pool: PiecePool,
+        pieces: _RowPieces,
+    ) -> None:
+        """Plain I/O events (read, write): the tables only answer lookups, so
+        rows with equal keys in a row share one lookup."""
+        run = records[start:stop]
+        wanted = np.isin(run["event_id"], delivered)
+        if not wanted.any():
+            return
+        rows = start + np.flatnonzero(wanted)
+        sel = records[rows]
+        pieces.keep[rows] = True
+        thread_keys = [sel[name] for name in ("pid", "tid", "uid", "gid", "comm", "cgroup_id")]
+        firsts, lengths = _runs_of_equal_keys(thread_keys)
+        thread_ids = [
+            pool.add(self.processes.thread_field(pid, tid, uid, gid, comm, cgroup_id))
+            for pid, tid, uid, gid, comm, cgroup_id in zip(
+                *(key[firsts].tolist() for key in thread_keys), strict=True
+            )
+        ]
+        pieces.thread[rows] = np.repeat(thread_ids, lengths)
+
+        fd_numbers = sel["arg0"].astype(np.uint32).view(np.int32)
+        fd_keys = [sel["event_id"], sel["pid"], fd_numbers]
+        firsts, lengths = _runs_of_equal_keys(fd_keys)
+        prefix_ids, fd_ids = [], []
+        for event_id, pid, fd in zip(*(key[firsts].tolist() for key in fd_keys), strict=True):
+            spec = self.catalog.by_id[event_id]
+            if spec.fd_context and fd >= 0:
+                fd_field, fd_type = self.fds.context(pid, fd)
+                fd_ids.append(pool.add(fd_field))
+            else:
+                fd_type = 0
+                fd_ids.append(-1)
+            prefix_ids.append(pool.add(self._prefix_for(spec, fd_type)))
+        pieces.prefix[rows] = np.repeat(prefix_ids, lengths)
+        pieces.fd[rows] = np.repeat(fd_ids, lengths)
+
+    def _numeric_attributes(
+        self, records: Records
+    ) -> list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]]:
+        """Each numeric attribute of the catalogue as a table of encoded
+        Attribute fields, one row per record (empty rows for other events)."""
         event_ids = records["event_id"]
         flags = records["flags"]
         present_ids = set(np.unique(event_ids).tolist())
@@ -352,9 +526,7 @@ class EventBuilder:
             head[:, 1] = len(key) + sizes  # always < 128: a one-byte length
             head[:, 2:] = key
             parts.append((np.hstack([head, varints]), np.where(rows, head.shape[1] + sizes, 0)))
-        if not parts:
-            return b"", [0] * (len(records) + 1)
-        return wire.join_rows(parts)
+        return parts
 
     # -- encoding --------------------------------------------------------------
 

@@ -91,6 +91,8 @@ class CgroupIndex:
         self._rescan_seconds = rescan_seconds
         self._container_ids: dict[int, str] = {}
         self._scanned_at = -rescan_seconds
+        # Grows with every scan: an answer of None may change after the next.
+        self.generation = 0
 
     def container_id(self, cgroup_id: int) -> str | None:
         """The container id ("" outside containers), or None if unknown."""
@@ -112,6 +114,7 @@ class CgroupIndex:
                 continue  # removed while walking
             found[inode] = container_id_from_cgroup(directory)
         self._container_ids = found
+        self.generation += 1
 
 
 class ProcFS:
@@ -139,6 +142,9 @@ class ProcFS:
         except OSError:
             container_id = ""
         return ProcessSnapshot(ppid=ppid, exe=exe, container_id=container_id)
+
+    def alive(self, pid: int) -> bool:
+        return (self.root / str(pid)).is_dir()
 
     def fd_target(self, pid: int, fd: int) -> str | None:
         """What /proc/<pid>/fd/<fd> points to: a path, "socket:[inode]", ..."""

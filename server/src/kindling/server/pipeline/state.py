@@ -64,8 +64,11 @@ class ProcessInfo:
     ppid: int = 0
     exe: str = ""
     container_id: str = ""
-    # Encoded Event.thread fields by (tid, uid, gid, comm, cgroup_id).
-    threads: dict[tuple[int, int, int, bytes, int], bytes] = field(default_factory=dict)
+    # Encoded Event.thread fields by (tid, uid, gid, comm, cgroup_id), with
+    # the cgroup index generation they were made in if the cgroup was unknown.
+    threads: dict[tuple[int, int, int, bytes, int], tuple[bytes, int | None]] = field(
+        default_factory=dict
+    )
 
 
 class ProcessTable:
@@ -111,31 +114,32 @@ class ProcessTable:
         """The encoded Event.thread field for a record."""
         info = self.get(pid)
         key = (tid, uid, gid, comm, cgroup_id)
-        encoded = info.threads.get(key)
-        if encoded is None:
-            # The record's cgroup says where the thread is now; what the
-            # process table remembers is only a fallback.
-            container_id = self._cgroups.container_id(cgroup_id)
-            cacheable = container_id is not None or self._cgroups.root is None
-            if container_id is None:
-                container_id = info.container_id
-            payload = b"".join(
-                (
-                    wire.uint_field(THREAD.pid, pid),
-                    wire.uint_field(THREAD.tid, tid),
-                    wire.uint_field(THREAD.ppid, info.ppid),
-                    wire.uint_field(THREAD.uid, uid),
-                    wire.uint_field(THREAD.gid, gid),
-                    wire.str_field(THREAD.comm, comm),
-                    wire.str_field(THREAD.exe, info.exe),
-                    wire.str_field(THREAD.container_id, container_id),
-                    wire.uint_field(THREAD.cgroup_id, cgroup_id),
-                )
+        cached = info.threads.get(key)
+        # An entry made while the cgroup was unknown is redone after a rescan.
+        if cached is not None and (cached[1] is None or cached[1] == self._cgroups.generation):
+            return cached[0]
+        # The record's cgroup says where the thread is now; what the process
+        # table remembers is only a fallback.
+        container_id = self._cgroups.container_id(cgroup_id)
+        known = container_id is not None or self._cgroups.root is None
+        if container_id is None:
+            container_id = info.container_id
+        payload = b"".join(
+            (
+                wire.uint_field(THREAD.pid, pid),
+                wire.uint_field(THREAD.tid, tid),
+                wire.uint_field(THREAD.ppid, info.ppid),
+                wire.uint_field(THREAD.uid, uid),
+                wire.uint_field(THREAD.gid, gid),
+                wire.str_field(THREAD.comm, comm),
+                wire.str_field(THREAD.exe, info.exe),
+                wire.str_field(THREAD.container_id, container_id),
+                wire.uint_field(THREAD.cgroup_id, cgroup_id),
             )
-            encoded = wire.message_field(EVENT.thread, payload)
-            # An unknown cgroup is looked up again later (the index rescans).
-            if cacheable and len(info.threads) < 4096:
-                info.threads[key] = encoded
+        )
+        encoded = wire.message_field(EVENT.thread, payload)
+        if len(info.threads) < 4096:
+            info.threads[key] = (encoded, None if known else self._cgroups.generation)
         return encoded
 
 
@@ -242,9 +246,12 @@ class FdTable:
         if info is None:
             info = self._resolve(pid, fd)
             if info is None:
-                # Not open now (or the process is gone): remember nothing, so
-                # whatever the number refers to later is looked up afresh.
-                return FdInfo()
+                info = FdInfo()
+                if self._procfs.alive(pid):
+                    # Not open now: remember nothing, so whatever a syscall the
+                    # probe does not trace opens there later is looked up afresh.
+                    return info
+                # The process is gone: nothing will ever be open there again.
             fds[fd] = info
         return info
 

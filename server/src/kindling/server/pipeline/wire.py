@@ -28,13 +28,13 @@ class FieldNumbers:
 
     def __init__(self, message: type[Message]) -> None:
         self._message = message.DESCRIPTOR.full_name
-        self._numbers = {f.name: f.number for f in message.DESCRIPTOR.fields}
+        for field in message.DESCRIPTOR.fields:
+            # Plain attributes: the encoders read them on hot paths.
+            setattr(self, field.name, field.number)
 
     def __getattr__(self, name: str) -> int:
-        try:
-            return self._numbers[name]
-        except KeyError:
-            raise AttributeError(f"{self._message} has no field {name!r}") from None
+        # Only reached for names that are not fields of the message.
+        raise AttributeError(f"{self._message} has no field {name!r}")
 
 
 _U64 = (1 << 64) - 1
