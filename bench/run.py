@@ -48,7 +48,10 @@ RESULTS_FILE = ROOT / "bench" / "results" / "latest.json"
 # Smoke runs must not overwrite the committed figure; build/ is gitignored.
 QUICK_RESULTS_FILE = BUILD_DIR / "quick.json"
 
-FULL_RATES = (10_000, 25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000)
+FULL_RATES = (
+    10_000, 25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 600_000, 800_000,
+    1_600_000,
+)  # fmt: skip
 QUICK_RATES = (10_000, 50_000, 200_000, 800_000)
 FULL_SECONDS = 3.0
 QUICK_SECONDS = 1.0
