@@ -57,7 +57,7 @@ apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
 
 setup_system() {
     command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian and Ubuntu"
-    apt_install python3-bpfcc ca-certificates curl unzip make
+    apt_install python3-bpfcc python3-venv ca-certificates curl unzip make
 
     local release build
     release="$(uname -r)"
