@@ -88,22 +88,46 @@ async def test_filters_select_per_subscriber() -> None:
     assert [(e.name, e.seq) for e in second.events] == [("write", 1), ("read", 2)]
 
 
-async def test_a_slow_subscriber_loses_the_newest_batch_and_is_told() -> None:
+async def test_a_slow_subscriber_loses_the_newest_events_and_is_told() -> None:
     sub = make_sub(Selection(), queue=4)
     sub.offer(batch([("read", 1)] * 3))
-    sub.offer(batch([("read", 1)] * 2))  # 3 + 2 > 4: dropped
+    sub.offer(batch([("read", 1)] * 2))  # room for one: the newest is dropped
     sub.offer(batch([("read", 1)] * 2))  # still full: dropped, same range
-    (first,) = await collect(sub, 1)
+    first, second = await collect(sub, 2)
     assert [e.seq for e in first.events] == [1, 2, 3]
+    assert [e.seq for e in second.events] == [4]
     assert list(first.losses) == [
-        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL, count=4, first_seq=4)
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL, count=3, first_seq=5)
     ]
     # Room again: numbering continues after the gap.
     sub.offer(batch([("write", 1)]))
     (after,) = await collect(sub, 1)
     assert [e.seq for e in after.events] == [8]
-    assert sub.stats.dropped == 4
-    assert sub.stats.delivered == 4
+    assert sub.stats.dropped == 3
+    assert sub.stats.delivered == 5
+
+
+async def test_a_batch_larger_than_the_queue_delivers_what_fits() -> None:
+    sub = make_sub(Selection(), queue=64, max_batch=50)
+    sub.offer(batch([("read", 1)] * 100))
+    first, second = await collect(sub, 2)
+    assert [e.seq for e in first.events] == list(range(1, 51))
+    assert [e.seq for e in second.events] == list(range(51, 65))
+    assert list(first.losses) == [
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL, count=36, first_seq=65)
+    ]
+
+
+async def test_losses_while_stalled_stay_a_few_records() -> None:
+    sub = make_sub(Selection(), queue=2)
+    for _ in range(1000):
+        sub.offer(batch([("read", 1)] * 2, kernel_lost=3))
+    (response,) = await collect(sub, 1)
+    assert [e.seq for e in response.events] == [1, 2]
+    assert list(response.losses) == [
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL, count=3000),
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL, count=1998, first_seq=3),
+    ]
 
 
 async def test_kernel_losses_reach_every_subscriber_even_without_events() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -65,30 +66,30 @@ class SubscriptionStats:
     responses: int = 0
 
 
-def frame_events(batch: EventBatch, indexes: npt.NDArray[np.int64], first_seq: int) -> bytes:
+def frame_events(
+    batch: EventBatch, indexes: npt.NDArray[np.int64], first_seq: int
+) -> tuple[bytes, npt.NDArray[np.int64]]:
     """SubscribeResponse.events entries for the chosen events, numbered from
     first_seq: for each, the events tag, the length, the seq field, then the
-    event's shared bytes. Built with one gather, no per-event Python."""
+    event's shared bytes. Built with one gather, no per-event Python.
+    Entry i is blob[offsets[i] : offsets[i + 1]]."""
     count = len(indexes)
     if not count:
-        return b""
+        return b"", np.zeros(1, dtype=np.int64)
     starts = batch.offsets[indexes]
     sizes = batch.offsets[indexes + 1] - starts
-    seq_table, seq_sizes = wire.varint_rows(
-        np.arange(first_seq, first_seq + count, dtype=np.uint64)
-    )
+    seqs = np.arange(first_seq, first_seq + count, dtype=np.uint64)
+    seq_table, seq_sizes = wire.varint_rows(seqs)
     entry_sizes = sizes + 1 + seq_sizes  # seq tag + seq varint + the event
     length_table, length_sizes = wire.varint_rows(entry_sizes.astype(np.uint64))
+    ones = np.ones(count, dtype=np.int64)
     segments = Segments(count)
-    segments.add_table(
-        np.full((count, 1), _EVENTS_TAG[0], dtype=np.uint8), np.ones(count, np.int64)
-    )
+    segments.add_table(np.full((count, 1), _EVENTS_TAG[0], dtype=np.uint8), ones)
     segments.add_table(length_table, length_sizes)
-    segments.add_table(np.full((count, 1), _SEQ_TAG[0], dtype=np.uint8), np.ones(count, np.int64))
+    segments.add_table(np.full((count, 1), _SEQ_TAG[0], dtype=np.uint8), ones)
     segments.add_table(seq_table, seq_sizes)
     segments.add(np.frombuffer(batch.blob, dtype=np.uint8), starts, sizes)
-    blob, _ = segments.gather()
-    return blob
+    return segments.gather()
 
 
 class Subscription:
@@ -114,7 +115,11 @@ class Subscription:
         # (encoded events, number of events) chunks waiting for the consumer.
         self._queue: deque[tuple[bytes, int]] = deque()
         self._queued_events = 0
-        self._losses: list[LossRecord] = []
+        # Losses not yet reported: counts for the kernel and the service, and
+        # the sequence ranges this stream skipped.
+        self._kernel_lost = 0
+        self._failed = 0
+        self._dropped: list[LossRecord] = []
         self._next_seq = 1
         self._ready = asyncio.Event()
         self._wake_pending = False
@@ -128,43 +133,46 @@ class Subscription:
         if not count and not batch.kernel_lost and not batch.failed:
             return
         with self._lock:
-            fits = self._queued_events + count <= self._max_queued
+            # Admit what fits, oldest first; the newest events that do not
+            # fit are dropped and reported (their sequence numbers are skipped).
+            admitted = min(count, max(0, self._max_queued - self._queued_events))
             first_seq = self._next_seq
             self._next_seq += count
-            if batch.kernel_lost:
-                self._losses.append(LossRecord(KERNEL_BUFFER_FULL, batch.kernel_lost))
-                self.stats.kernel_lost += batch.kernel_lost
-            if batch.failed:
-                self._losses.append(LossRecord(SERVICE_ERROR, batch.failed))
-                self.stats.failed += batch.failed
-            if count and not fits:
-                self._add_drop(first_seq, count)
-            if count and fits:
-                # Reserve the room now; the frames are built outside the lock.
-                self._queued_events += count
-        if count and fits:
-            chunks = [
-                (
-                    frame_events(batch, indexes[i : i + self._max_batch], first_seq + i),
-                    len(indexes[i : i + self._max_batch]),
-                )
-                for i in range(0, count, self._max_batch)
-            ]
+            self._queued_events += admitted  # room reserved; framed outside the lock
+            self._kernel_lost += batch.kernel_lost
+            self._failed += batch.failed
+            self.stats.kernel_lost += batch.kernel_lost
+            self.stats.failed += batch.failed
+            if admitted < count:
+                self._add_drop(first_seq + admitted, count - admitted)
+        if admitted:
+            blob, at = frame_events(batch, indexes[:admitted], first_seq)
+            bounds = [*range(0, admitted, self._max_batch), admitted]
+            chunks = [(blob[at[a] : at[b]], b - a) for a, b in itertools.pairwise(bounds)]
             with self._lock:
                 self._queue.extend(chunks)
         self._wake()
 
     def _add_drop(self, first_seq: int, count: int) -> None:
+        """Record dropped events, merging ranges that continue the last one."""
         self.stats.dropped += count
-        last = self._losses[-1] if self._losses else None
-        if (
-            last is not None
-            and last.reason == SUBSCRIBER_QUEUE_FULL
-            and last.first_seq + last.count == first_seq
-        ):
+        last = self._dropped[-1] if self._dropped else None
+        if last is not None and last.first_seq + last.count == first_seq:
             last.count += count
         else:
-            self._losses.append(LossRecord(SUBSCRIBER_QUEUE_FULL, count, first_seq))
+            self._dropped.append(LossRecord(SUBSCRIBER_QUEUE_FULL, count, first_seq))
+
+    def _take_losses(self) -> list[LossRecord]:
+        """The losses not yet reported (call with the lock held)."""
+        losses = []
+        if self._kernel_lost:
+            losses.append(LossRecord(KERNEL_BUFFER_FULL, self._kernel_lost))
+        if self._failed:
+            losses.append(LossRecord(SERVICE_ERROR, self._failed))
+        losses.extend(self._dropped)
+        self._kernel_lost = self._failed = 0
+        self._dropped = []
+        return losses
 
     def _wake(self) -> None:
         with self._lock:
@@ -192,7 +200,7 @@ class Subscription:
                 self._wake_pending = False
                 chunks = list(self._queue)
                 self._queue.clear()
-                losses, self._losses = self._losses, []
+                losses = self._take_losses()
                 closed = self._closed
             for events, count in chunks:
                 loss_bytes = b"".join(loss.encode() for loss in losses)

@@ -275,18 +275,32 @@ class _SingleRows:
         pieces.strings[rows] = self.strings
 
 
-def _runs_of_equal_keys(
-    keys: list[npt.NDArray[Any]],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Where each run of rows with equal keys starts, and how long it is."""
-    n = len(keys[0])
+def _distinct(
+    rows: Records, fields: tuple[str, ...]
+) -> tuple[list[tuple[Any, ...]], npt.NDArray[np.intp]]:
+    """The distinct values of some fields over the rows, and for each row
+    the index of its value.
+
+    Rows come in runs of equal keys (a thread doing I/O on one fd), so the
+    runs are found with numpy and only their first rows are compared in
+    Python; a structured np.unique would sort, which costs more."""
+    n = len(rows)
+    columns = [rows[f] for f in fields]
     change = np.zeros(n, dtype=bool)
     change[0] = True
-    for key in keys:
-        change[1:] |= key[1:] != key[:-1]
+    for column in columns:
+        change[1:] |= column[1:] != column[:-1]
     firsts = np.flatnonzero(change)
-    lengths = np.diff(np.append(firsts, n))
-    return firsts, lengths
+    index: dict[tuple[Any, ...], int] = {}
+    run_values = np.array(
+        [
+            index.setdefault(key, len(index))
+            for key in zip(*(column[firsts].tolist() for column in columns), strict=True)
+        ],
+        dtype=np.intp,
+    )
+    which = np.repeat(run_values, np.diff(np.append(firsts, n)))
+    return list(index), which
 
 
 def _string_attributes(plans: list[_AttributePlan], path: bytes | None) -> bytes:
@@ -311,6 +325,9 @@ class EventBuilder:
         self.fds = FdTable(procfs)
         self.delivered: frozenset[int] = frozenset(s.id for s in catalog.specs)
         self.unknown_records = 0
+        # Runs of plain events shorter than this go row by row: for them,
+        # numpy's per-call cost outweighs its speed.
+        self.min_plain_run = MIN_PLAIN_RUN
         handlers: dict[str, StateHandler] = {
             "process_exec": self._on_process_exec,
             "process_fork": self._on_process_fork,
@@ -349,7 +366,10 @@ class EventBuilder:
         for plan in plans:
             if plan.kind is AttrType.STRING:
                 self._string_plans.setdefault(plan.event_id, []).append(plan)
-        self._numeric_plans = [plan for plan in plans if plan.kind is not AttrType.STRING]
+        self._numeric_plans: dict[int, list[_AttributePlan]] = {}
+        for plan in plans:
+            if plan.kind is not AttrType.STRING:
+                self._numeric_plans.setdefault(plan.event_id, []).append(plan)
         # Plain events only look things up (their fd, if any, is arg0): they
         # can be handled a run at a time. Everything else goes one by one.
         self._plain_ids = np.array(
@@ -379,14 +399,16 @@ class EventBuilder:
         # Per row: ids of its shared pieces in `pool` (-1: none).
         pieces = _RowPieces(n)
         event_ids = records["event_id"]
-        delivered = np.fromiter(self.delivered, dtype=np.uint16)
+        # One snapshot per batch: Configure may change it from another thread.
+        delivered_ids = self.delivered
+        delivered = np.fromiter(delivered_ids, dtype=np.uint16)
         # Plan the batch in order: long runs of plain events go a run at a
         # time; every other row (table changes, strings, short runs, where
         # numpy's per-call cost outweighs its speed) goes one by one.
         steps: list[tuple[int, int]] = []  # (start, stop) of a run, or (row, -1)
         start = 0
         for row in [*np.flatnonzero(~np.isin(event_ids, self._plain_ids)).tolist(), n]:
-            if row - start >= MIN_PLAIN_RUN:
+            if row - start >= self.min_plain_run:
                 steps.append((start, row))
             else:
                 steps.extend((plain, -1) for plain in range(start, row))
@@ -399,7 +421,8 @@ class EventBuilder:
         singles = _SingleRows()
         for row, stop in steps:
             if stop < 0:
-                self._one_row(Record._make(next(values)), next(paths), row, pool, singles)
+                record = Record._make(next(values))
+                self._one_row(record, next(paths), row, delivered_ids, pool, singles)
             else:
                 self._plain_run(records, row, stop, delivered, pool, pieces)
         singles.store(pieces)
@@ -415,8 +438,7 @@ class EventBuilder:
         segments.add_pieces(pool_buffer, pieces.thread)
         segments.add_pieces(pool_buffer, pieces.fd)
         segments.add_pieces(pool_buffer, pieces.strings)
-        for table, lengths in self._numeric_attributes(records):
-            segments.add_table(table, lengths)
+        self._numeric_attributes(records, segments)
         blob, offsets = segments.gather(kept)
         chosen = records[kept]
         return EventBatch(
@@ -432,6 +454,7 @@ class EventBuilder:
         record: Record,
         path: bytes | None,
         row: int,
+        delivered: frozenset[int],
         pool: PiecePool,
         singles: _SingleRows,
     ) -> None:
@@ -442,7 +465,7 @@ class EventBuilder:
             return
         handler = self._handlers.get(spec.id)
         fd, after = handler(record, path) if handler else (NO_FD, None)
-        if spec.id in self.delivered:
+        if spec.id in delivered:
             fd_field, fd_type = self.fds.context(record.pid, fd) if fd != NO_FD else (b"", 0)
             strings = self._string_plans.get(spec.id)
             singles.add(
@@ -469,8 +492,8 @@ class EventBuilder:
         pool: PiecePool,
         pieces: _RowPieces,
     ) -> None:
-        """Plain I/O events (read, write): the tables only answer lookups, so
-        rows with equal keys in a row share one lookup."""
+        """Plain I/O events (read, write): nothing in the run changes the
+        tables, so each distinct thread and each distinct fd is looked up once."""
         run = records[start:stop]
         wanted = np.isin(run["event_id"], delivered)
         if not wanted.any():
@@ -478,22 +501,22 @@ class EventBuilder:
         rows = start + np.flatnonzero(wanted)
         sel = records[rows]
         pieces.keep[rows] = True
-        thread_keys = [sel[name] for name in ("pid", "tid", "uid", "gid", "comm", "cgroup_id")]
-        firsts, lengths = _runs_of_equal_keys(thread_keys)
-        thread_ids = [
-            pool.add(self.processes.thread_field(pid, tid, uid, gid, comm, cgroup_id))
-            for pid, tid, uid, gid, comm, cgroup_id in zip(
-                *(key[firsts].tolist() for key in thread_keys), strict=True
-            )
-        ]
-        pieces.thread[rows] = np.repeat(thread_ids, lengths)
 
-        fd_numbers = sel["arg0"].astype(np.uint32).view(np.int32)
-        fd_keys = [sel["event_id"], sel["pid"], fd_numbers]
-        firsts, lengths = _runs_of_equal_keys(fd_keys)
+        threads, which = _distinct(sel, ("pid", "tid", "uid", "gid", "comm", "cgroup_id"))
+        thread_ids = np.array(
+            [
+                pool.add(self.processes.thread_field(pid, tid, uid, gid, comm, cgroup_id))
+                for pid, tid, uid, gid, comm, cgroup_id in threads
+            ],
+            dtype=np.int64,
+        )
+        pieces.thread[rows] = thread_ids[which]
+
+        fd_keys, which = _distinct(sel, ("event_id", "pid", "arg0"))
         prefix_ids, fd_ids = [], []
-        for event_id, pid, fd in zip(*(key[firsts].tolist() for key in fd_keys), strict=True):
+        for event_id, pid, arg0 in fd_keys:
             spec = self.catalog.by_id[event_id]
+            fd = _signed(arg0, 32)
             if spec.fd_context and fd >= 0:
                 fd_field, fd_type = self.fds.context(pid, fd)
                 fd_ids.append(pool.add(fd_field))
@@ -501,32 +524,46 @@ class EventBuilder:
                 fd_type = 0
                 fd_ids.append(-1)
             prefix_ids.append(pool.add(self._prefix_for(spec, fd_type)))
-        pieces.prefix[rows] = np.repeat(prefix_ids, lengths)
-        pieces.fd[rows] = np.repeat(fd_ids, lengths)
+        pieces.prefix[rows] = np.array(prefix_ids, dtype=np.int64)[which]
+        pieces.fd[rows] = np.array(fd_ids, dtype=np.int64)[which]
 
-    def _numeric_attributes(
-        self, records: Records
-    ) -> list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]]:
-        """Each numeric attribute of the catalogue as a table of encoded
-        Attribute fields, one row per record (empty rows for other events)."""
+    def _numeric_attributes(self, records: Records, segments: Segments) -> None:
+        """Add each record's numeric Attribute fields as one segment column.
+
+        Each event type's attributes are encoded for its own rows only (one
+        numpy pass per attribute), and since a row has one type, all types
+        share the column."""
+        n = len(records)
         event_ids = records["event_id"]
         flags = records["flags"]
-        present_ids = set(np.unique(event_ids).tolist())
-        parts = []
-        for plan in self._numeric_plans:
-            if plan.event_id not in present_ids:
+        starts = np.zeros(n, dtype=np.int64)
+        lengths = np.zeros(n, dtype=np.int64)
+        blobs: list[bytes] = []
+        base = 0
+        for event_id in np.unique(event_ids).tolist():
+            plans = self._numeric_plans.get(event_id)
+            if not plans:
                 continue
-            rows = event_ids == plan.event_id
-            if plan.present_flag:
-                rows &= (flags & plan.present_flag) != 0
-            varints, sizes = wire.varint_rows(_numeric_values(records, plan))
-            key = np.frombuffer(plan.key_and_tag, dtype=np.uint8)
-            head = np.empty((len(records), 2 + len(key)), dtype=np.uint8)
-            head[:, 0] = _ATTRIBUTES_TAG[0]
-            head[:, 1] = len(key) + sizes  # always < 128: a one-byte length
-            head[:, 2:] = key
-            parts.append((np.hstack([head, varints]), np.where(rows, head.shape[1] + sizes, 0)))
-        return parts
+            rows = np.flatnonzero(event_ids == event_id)
+            parts = []
+            for plan in plans:
+                sub = records[rows]
+                varints, sizes = wire.varint_rows(_numeric_values(sub, plan))
+                key = np.frombuffer(plan.key_and_tag, dtype=np.uint8)
+                head = np.empty((len(rows), 2 + len(key)), dtype=np.uint8)
+                head[:, 0] = _ATTRIBUTES_TAG[0]
+                head[:, 1] = len(key) + sizes  # always < 128: a one-byte length
+                head[:, 2:] = key
+                used = head.shape[1] + sizes
+                if plan.present_flag:
+                    used = np.where((flags[rows] & plan.present_flag) != 0, used, 0)
+                parts.append((np.hstack([head, varints]), used))
+            blob, at = wire.join_rows(parts)
+            starts[rows] = base + np.asarray(at[:-1], dtype=np.int64)
+            lengths[rows] = np.diff(np.asarray(at, dtype=np.int64))
+            blobs.append(blob)
+            base += len(blob)
+        segments.add(np.frombuffer(b"".join(blobs), dtype=np.uint8), starts, lengths)
 
     # -- encoding --------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -46,8 +47,8 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class _BoundedDict(dict[K, V]):
-    """A dict that forgets its oldest entries beyond a size (no LRU cost per hit)."""
+class _BoundedDict(OrderedDict[K, V]):
+    """A dict that forgets its oldest entries beyond a size."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
@@ -56,7 +57,7 @@ class _BoundedDict(dict[K, V]):
     def __setitem__(self, key: K, value: V) -> None:
         super().__setitem__(key, value)
         if len(self) > self.limit:
-            del self[next(iter(self))]
+            self.popitem(last=False)
 
 
 @dataclass
@@ -66,8 +67,8 @@ class ProcessInfo:
     container_id: str = ""
     # Encoded Event.thread fields by (tid, uid, gid, comm, cgroup_id), with
     # the cgroup index generation they were made in if the cgroup was unknown.
-    threads: dict[tuple[int, int, int, bytes, int], tuple[bytes, int | None]] = field(
-        default_factory=dict
+    threads: _BoundedDict[tuple[int, int, int, bytes, int], tuple[bytes, int | None]] = field(
+        default_factory=lambda: _BoundedDict(4096)
     )
 
 
@@ -115,12 +116,14 @@ class ProcessTable:
         info = self.get(pid)
         key = (tid, uid, gid, comm, cgroup_id)
         cached = info.threads.get(key)
-        # An entry made while the cgroup was unknown is redone after a rescan.
-        if cached is not None and (cached[1] is None or cached[1] == self._cgroups.generation):
+        if cached is not None and cached[1] is None:
             return cached[0]
         # The record's cgroup says where the thread is now; what the process
-        # table remembers is only a fallback.
+        # table remembers is only a fallback. Asking the index again for an
+        # unknown cgroup is what lets it rescan (at most once per interval).
         container_id = self._cgroups.container_id(cgroup_id)
+        if cached is not None and container_id is None and cached[1] == self._cgroups.generation:
+            return cached[0]
         known = container_id is not None or self._cgroups.root is None
         if container_id is None:
             container_id = info.container_id
@@ -138,8 +141,7 @@ class ProcessTable:
             )
         )
         encoded = wire.message_field(EVENT.thread, payload)
-        if len(info.threads) < 4096:
-            info.threads[key] = (encoded, None if known else self._cgroups.generation)
+        info.threads[key] = (encoded, None if known else self._cgroups.generation)
         return encoded
 
 

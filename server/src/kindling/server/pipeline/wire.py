@@ -43,6 +43,8 @@ _U64 = (1 << 64) - 1
 def varint(value: int) -> bytes:
     """Encode a non-negative integer (< 2**64) as a base-128 varint."""
     if value < 0x80:
+        if value < 0:
+            raise ValueError(f"varints encode non-negative integers, not {value}")
         return _SMALL[value]
     out = bytearray()
     while value >= 0x80:
