@@ -4,6 +4,12 @@ For each record, in timestamp order: update the thread and fd tables from
 what the event says, then encode the event (without its per-stream sequence
 number, which the broker adds per subscriber) with its thread and fd context.
 Events that Configure disabled still update the tables but are not encoded.
+
+Syscall events are stamped when the syscall returns, so the tables see them
+in return order. Where two threads of a process race on one fd number (one
+closes fd 3 while another's openat gets fd 3), return order can differ from
+the kernel's own order, and the fd's context can be wrong until its next
+open or close.
 """
 
 from __future__ import annotations
