@@ -27,42 +27,21 @@ TRACEPOINT_PROBE(syscalls, sys_enter_close)
 	return kindling_syscall_enter(KINDLING_EV_CLOSE, args->fd, 0, 0, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_close)
-{
-	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_CLOSE, args->ret, &entry);
-	if (r)
-		kindling_record_submit(args, r, 0);
-	return 0;
-}
+KINDLING_SIMPLE_EXIT(close, KINDLING_EV_CLOSE)
 
 TRACEPOINT_PROBE(syscalls, sys_enter_read)
 {
 	return kindling_syscall_enter(KINDLING_EV_READ, args->fd, args->count, 0, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_read)
-{
-	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_READ, args->ret, &entry);
-	if (r)
-		kindling_record_submit(args, r, 0);
-	return 0;
-}
+KINDLING_SIMPLE_EXIT(read, KINDLING_EV_READ)
 
 TRACEPOINT_PROBE(syscalls, sys_enter_write)
 {
 	return kindling_syscall_enter(KINDLING_EV_WRITE, args->fd, args->count, 0, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_write)
-{
-	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_WRITE, args->ret, &entry);
-	if (r)
-		kindling_record_submit(args, r, 0);
-	return 0;
-}
+KINDLING_SIMPLE_EXIT(write, KINDLING_EV_WRITE)
 
 /*
  * Syscalls that only change which object an fd number refers to. They keep
@@ -77,14 +56,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_dup)
 	return kindling_syscall_enter(KINDLING_EV_DUP, args->fildes, 0, 0, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_dup)
-{
-	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_DUP, args->ret, &entry);
-	if (r)
-		kindling_record_submit(args, r, 0);
-	return 0;
-}
+KINDLING_SIMPLE_EXIT(dup, KINDLING_EV_DUP)
 #endif
 
 #ifdef KINDLING_HAVE_SYS_DUP2
@@ -93,14 +65,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_dup2)
 	return kindling_syscall_enter(KINDLING_EV_DUP2, args->oldfd, args->newfd, 0, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_dup2)
-{
-	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_DUP2, args->ret, &entry);
-	if (r)
-		kindling_record_submit(args, r, 0);
-	return 0;
-}
+KINDLING_SIMPLE_EXIT(dup2, KINDLING_EV_DUP2)
 #endif
 
 #ifdef KINDLING_HAVE_SYS_DUP3
@@ -110,14 +75,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_dup3)
 				      (u64)(u32)args->flags, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_dup3)
-{
-	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_DUP3, args->ret, &entry);
-	if (r)
-		kindling_record_submit(args, r, 0);
-	return 0;
-}
+KINDLING_SIMPLE_EXIT(dup3, KINDLING_EV_DUP3)
 #endif
 
 /* pipe, pipe2 and socketpair return two fds through a user array: read it
@@ -183,13 +141,5 @@ TRACEPOINT_PROBE(syscalls, sys_enter_close_range)
 				      args->flags, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_close_range)
-{
-	struct kindling_inflight entry;
-	struct kindling_record *r =
-		kindling_syscall_exit(KINDLING_EV_CLOSE_RANGE, args->ret, &entry);
-	if (r)
-		kindling_record_submit(args, r, 0);
-	return 0;
-}
+KINDLING_SIMPLE_EXIT(close_range, KINDLING_EV_CLOSE_RANGE)
 #endif

@@ -219,4 +219,16 @@ kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry)
 	return r;
 }
 
+/* The exit of a syscall whose record needs nothing beyond its entry's
+ * arguments and its return value. */
+#define KINDLING_SIMPLE_EXIT(name, event_id)                                        \
+	TRACEPOINT_PROBE(syscalls, sys_exit_##name)                                 \
+	{                                                                           \
+		struct kindling_inflight entry;                                     \
+		struct kindling_record *r = kindling_syscall_exit(event_id, args->ret, &entry); \
+		if (r)                                                              \
+			kindling_record_submit(args, r, 0);                         \
+		return 0;                                                           \
+	}
+
 #endif /* KINDLING_H */

@@ -128,14 +128,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_socket)
 				      (u64)(u32)args->type, (u64)(u32)args->protocol, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_socket)
-{
-	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_SOCKET, args->ret, &entry);
-	if (r)
-		kindling_record_submit(args, r, 0);
-	return 0;
-}
+KINDLING_SIMPLE_EXIT(socket, KINDLING_EV_SOCKET)
 
 TRACEPOINT_PROBE(syscalls, sys_enter_connect)
 {
