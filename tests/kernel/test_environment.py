@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,17 @@ def test_bpf_syscall_check_without_capabilities() -> None:
 def test_privilege_check_without_capabilities() -> None:
     out = run_check("check_privileges").stdout.strip()
     assert out.startswith("loading eBPF programs needs root")
+
+
+def test_check_command_reports_features() -> None:
+    probe = Path(sys.executable).with_name("kindling-probe")
+    ok = subprocess.run([str(probe), "check"], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("checks: passed\n")
+    assert "  tracepoints  available" in ok.stdout
+    denied = subprocess.run(
+        [*DROP_CAPS, str(probe), "check"], capture_output=True, text=True, check=False
+    )
+    assert denied.returncode == 1
+    assert denied.stdout.startswith("checks: failed: loading eBPF programs needs root")
+    assert "ring_buffer  missing    needs root to probe" in denied.stdout

@@ -99,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser(
+        "check",
+        help="check that this machine can run the service, without starting it",
+        description="Run the checks `serve` runs before loading the eBPF programs "
+        "(privileges, bpf(), tracefs and tracepoints, kernel headers, BCC) and list the "
+        "kernel features the driver detects. Exits 1 when a check fails.",
+    )
+
+    commands.add_parser(
         "catalog",
         help="list the events the service can capture",
         description="Print the event catalogue: each event's name, source, category and "
@@ -112,6 +120,27 @@ def _print_catalog() -> None:
         print(f"{spec.name}: {spec.description}")
         for attr in spec.attributes:
             print(f"    {attr.key} ({attr.type.name.lower()}): {attr.description}")
+
+
+def _check() -> int:
+    from kindling.server.app import default_driver  # noqa: PLC0415
+
+    driver = default_driver(ServeConfig(), CATALOG)
+    failure: StartupError | None = None
+    try:
+        driver.preflight()
+    except StartupError as error:
+        failure = error
+    print(f"checks: {'failed: ' + str(failure) if failure else 'passed'}")
+    print("kernel features:")
+    for feature in driver.features():
+        state = "available" if feature.available else "missing"
+        print(f"  {feature.name:<12} {state:<9}  {feature.detail}")
+    unavailable = driver.unavailable_events() if failure is None else frozenset()
+    if unavailable:
+        names = ", ".join(CATALOG.by_id[i].name for i in sorted(unavailable))
+        print(f"events this kernel cannot produce: {names}")
+    return 1 if failure else 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -151,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "catalog":
             _print_catalog()
             return 0
+        if args.command == "check":
+            return _check()
     except StartupError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 1

@@ -57,13 +57,17 @@ def effective_capabilities() -> int:
     return 0
 
 
-def check_privileges() -> None:
+def privileged() -> bool:
     caps = effective_capabilities()
 
     def has(bit: int) -> bool:
         return bool(caps >> bit & 1)
 
-    if has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON)):
+    return has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON))
+
+
+def check_privileges() -> None:
+    if privileged():
         return
     raise StartupError(
         "loading eBPF programs needs root (or the CAP_BPF and CAP_PERFMON capabilities); "
@@ -180,16 +184,20 @@ def import_bcc() -> object:
     return bcc
 
 
-def _libbpf_probe_map(map_type: int) -> bool | None:
+def _libbpf_probe_map(map_type: int) -> tuple[bool | None, str]:
+    """Whether the kernel supports a BPF map type, asking libbpf (None when
+    it cannot tell), and how that was decided."""
     name = ctypes.util.find_library("bpf")
     if not name:
-        return None
+        return None, "libbpf not found to probe it"
     try:
         lib = ctypes.CDLL(name)
         result = int(lib.libbpf_probe_bpf_map_type(map_type, None))
     except (OSError, AttributeError):
-        return None
-    return result == 1
+        return None, "libbpf cannot probe map types"
+    if result < 0:
+        return None, f"could not probe it: {os.strerror(-result)}"
+    return result == 1, "probed with libbpf"
 
 
 def kernel_features(root: Path | None) -> list[KernelFeature]:
@@ -219,13 +227,10 @@ def kernel_features(root: Path | None) -> list[KernelFeature]:
                 "uprobe_events present" if uprobes else "kernel built without CONFIG_UPROBES",
             )
         )
-    ringbuf = _libbpf_probe_map(27)  # BPF_MAP_TYPE_RINGBUF
-    features.append(
-        KernelFeature(
-            "ring_buffer",
-            bool(ringbuf),
-            "probed with libbpf" if ringbuf is not None else "libbpf not found to probe it",
-        )
-    )
+    if privileged():
+        ringbuf, how = _libbpf_probe_map(27)  # BPF_MAP_TYPE_RINGBUF
+    else:
+        ringbuf, how = None, "needs root to probe"
+    features.append(KernelFeature("ring_buffer", bool(ringbuf), how))
     features.append(KernelFeature("perf_buffer", True, "used for transport"))
     return features
