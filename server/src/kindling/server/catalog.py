@@ -84,34 +84,64 @@ _SYSCALL_EXIT = event_pb2.SOURCE_SYSCALL_EXIT
 _TRACEPOINT = event_pb2.SOURCE_TRACEPOINT
 
 
-_OLD_FD = AttributeSpec("oldfd", AttrType.INT32, RecordField.ARG0, "The fd that was copied.")
+def _syscall(
+    event_id: int,
+    name: str,
+    category: event_pb2.Category.ValueType,
+    description: str,
+    *attributes: AttributeSpec,
+    fd_context: bool = True,
+    state_changing: bool = True,
+    category_from_fd: bool = False,
+    optional: bool = False,
+) -> EventSpec:
+    """A syscall exit event named after its syscall. Most of them carry fd
+    context and change the fd table, so those are the defaults."""
+    return EventSpec(
+        id=event_id,
+        name=name,
+        syscall=name,
+        source=_SYSCALL_EXIT,
+        category=category,
+        description=description,
+        attributes=attributes,
+        fd_context=fd_context,
+        state_changing=state_changing,
+        category_from_fd=category_from_fd,
+        optional=optional,
+    )
+
+
+_A = AttributeSpec
+_I32, _U32, _U64, _STR = AttrType.INT32, AttrType.UINT32, AttrType.UINT64, AttrType.STRING
+_ARG0, _ARG1, _ARG2 = RecordField.ARG0, RecordField.ARG1, RecordField.ARG2
+_PATH = RecordField.PATH
+_FILE, _NET, _IPC = event_pb2.CATEGORY_FILE, event_pb2.CATEGORY_NET, event_pb2.CATEGORY_IPC
+
+_OLD_FD = _A("oldfd", _I32, _ARG0, "The fd that was copied.")
 _PIPE_FDS = (
-    AttributeSpec("read_fd", AttrType.INT32, RecordField.ARG0, "The read end's fd."),
-    AttributeSpec("write_fd", AttrType.INT32, RecordField.ARG1, "The write end's fd."),
+    _A("read_fd", _I32, _ARG0, "The read end's fd."),
+    _A("write_fd", _I32, _ARG1, "The write end's fd."),
 )
+_LISTEN_FD = _A("listen_fd", _I32, _ARG0, "The listening socket's fd.")
+_SOCK_TYPE_ARG1 = _A("type", _I32, _ARG1, "The socket type and flags.")
+_ACCEPTED = "returned; on success the fd context is the accepted connection."
+_NEW_FD = "returned; on success the fd context is the new descriptor."
 
 
 def _specs() -> tuple[EventSpec, ...]:
+    process = event_pb2.CATEGORY_PROCESS
     return (
         EventSpec(
             id=1,
             name="process_exec",
             source=_TRACEPOINT,
-            category=event_pb2.CATEGORY_PROCESS,
+            category=process,
             description="A process replaced its program with execve (sched:sched_process_exec).",
             attributes=(
-                AttributeSpec(
-                    "filename",
-                    AttrType.STRING,
-                    RecordField.PATH,
-                    "The path of the program as execve was given it.",
-                ),
-                AttributeSpec(
-                    "old_pid",
-                    AttrType.UINT32,
-                    RecordField.ARG0,
-                    "The thread id that called execve, before exec made it the leader.",
-                ),
+                _A("filename", _STR, _PATH, "The path of the program as execve was given it."),
+                _A("old_pid", _U32, _ARG0,
+                   "The thread id that called execve, before exec made it the leader."),
             ),
             state_changing=True,
         ),
@@ -119,19 +149,12 @@ def _specs() -> tuple[EventSpec, ...]:
             id=2,
             name="process_fork",
             source=_TRACEPOINT,
-            category=event_pb2.CATEGORY_PROCESS,
+            category=process,
             description="A process created a new process; new threads are not reported "
             "(sched:sched_process_fork).",
             attributes=(
-                AttributeSpec(
-                    "child_pid", AttrType.UINT32, RecordField.ARG0, "The new process's id."
-                ),
-                AttributeSpec(
-                    "clone_flags",
-                    AttrType.UINT64,
-                    RecordField.ARG1,
-                    "The clone flags the process was created with.",
-                ),
+                _A("child_pid", _U32, _ARG0, "The new process's id."),
+                _A("clone_flags", _U64, _ARG1, "The clone flags the process was created with."),
             ),
             state_changing=True,
         ),
@@ -139,13 +162,11 @@ def _specs() -> tuple[EventSpec, ...]:
             id=3,
             name="process_exit",
             source=_TRACEPOINT,
-            category=event_pb2.CATEGORY_PROCESS,
+            category=process,
             description="The last thread of a process exited (sched:sched_process_exit).",
             attributes=(
                 AttributeSpec(
-                    "exit_code",
-                    AttrType.INT32,
-                    RecordField.ARG0,
+                    "exit_code", _I32, _ARG0,
                     "The code the process passed to exit_group; absent when it ended "
                     "otherwise (killed by a signal, or its last thread called exit).",
                     present_flag=F_EXIT_CODE,
@@ -153,246 +174,80 @@ def _specs() -> tuple[EventSpec, ...]:
             ),
             state_changing=True,
         ),
-        EventSpec(
-            id=4,
-            name="openat",
-            syscall="openat",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_FILE,
-            description="openat returned; on success the fd context is the new descriptor.",
-            attributes=(
-                AttributeSpec(
-                    "path",
-                    AttrType.STRING,
-                    RecordField.PATH,
-                    "The path openat was given; relative paths start from dirfd.",
-                ),
-                AttributeSpec(
-                    "dirfd",
-                    AttrType.INT32,
-                    RecordField.ARG0,
-                    "The directory descriptor relative paths start from (-100 is AT_FDCWD).",
-                ),
-                AttributeSpec("flags", AttrType.INT32, RecordField.ARG1, "The open flags."),
-                AttributeSpec(
-                    "mode", AttrType.UINT32, RecordField.ARG2, "The mode for created files."
-                ),
-            ),
-            fd_context=True,
-            state_changing=True,
+        _syscall(
+            4, "openat", _FILE, f"openat {_NEW_FD}",
+            _A("path", _STR, _PATH, "The path openat was given; relative paths start from dirfd."),
+            _A("dirfd", _I32, _ARG0,
+               "The directory descriptor relative paths start from (-100 is AT_FDCWD)."),
+            _A("flags", _I32, _ARG1, "The open flags."),
+            _A("mode", _U32, _ARG2, "The mode for created files."),
         ),
-        EventSpec(
-            id=5,
-            name="close",
-            syscall="close",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_FILE,
-            description="close returned; the fd context describes the descriptor closed.",
-            fd_context=True,
-            state_changing=True,
+        _syscall(
+            5, "close", _FILE, "close returned; the fd context describes the descriptor closed.",
             category_from_fd=True,
         ),
-        EventSpec(
-            id=6,
-            name="read",
-            syscall="read",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_FILE,
-            description="read returned the number of bytes read (category NET or IPC for "
-            "sockets and pipes).",
-            attributes=(
-                AttributeSpec("size", AttrType.UINT64, RecordField.ARG1, "The bytes asked for."),
-            ),
-            fd_context=True,
-            category_from_fd=True,
+        _syscall(
+            6, "read", _FILE,
+            "read returned the number of bytes read (category NET or IPC for sockets and pipes).",
+            _A("size", _U64, _ARG1, "The bytes asked for."),
+            state_changing=False, category_from_fd=True,
         ),
-        EventSpec(
-            id=7,
-            name="write",
-            syscall="write",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_FILE,
-            description="write returned the number of bytes written (category NET or IPC for "
-            "sockets and pipes).",
-            attributes=(
-                AttributeSpec(
-                    "size", AttrType.UINT64, RecordField.ARG1, "The bytes asked to write."
-                ),
-            ),
-            fd_context=True,
-            category_from_fd=True,
+        _syscall(
+            7, "write", _FILE,
+            "write returned the number of bytes written (category NET or IPC for sockets and "
+            "pipes).",
+            _A("size", _U64, _ARG1, "The bytes asked to write."),
+            state_changing=False, category_from_fd=True,
         ),
-        EventSpec(
-            id=8,
-            name="socket",
-            syscall="socket",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_NET,
-            description="socket returned; on success the fd context is the new socket.",
-            attributes=(
-                AttributeSpec(
-                    "domain", AttrType.INT32, RecordField.ARG0, "The address family (AF_*)."
-                ),
-                AttributeSpec(
-                    "type", AttrType.INT32, RecordField.ARG1, "The socket type and flags."
-                ),
-                AttributeSpec("protocol", AttrType.INT32, RecordField.ARG2, "The protocol."),
-            ),
-            fd_context=True,
-            state_changing=True,
+        _syscall(
+            8, "socket", _NET, "socket returned; on success the fd context is the new socket.",
+            _A("domain", _I32, _ARG0, "The address family (AF_*)."),
+            _SOCK_TYPE_ARG1,
+            _A("protocol", _I32, _ARG2, "The protocol."),
         ),
-        EventSpec(
-            id=9,
-            name="connect",
-            syscall="connect",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_NET,
-            description="connect returned; the fd context holds the connection's two ends.",
-            fd_context=True,
-            state_changing=True,
+        _syscall(
+            9, "connect", _NET,
+            "connect returned; the fd context holds the connection's two ends.",
         ),
-        EventSpec(
-            id=10,
-            name="accept",
-            syscall="accept",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_NET,
-            description="accept returned; on success the fd context is the accepted connection.",
-            attributes=(
-                AttributeSpec(
-                    "listen_fd", AttrType.INT32, RecordField.ARG0, "The listening socket's fd."
-                ),
-            ),
-            fd_context=True,
-            state_changing=True,
+        _syscall(10, "accept", _NET, f"accept {_ACCEPTED}", _LISTEN_FD),
+        _syscall(
+            11, "accept4", _NET, f"accept4 {_ACCEPTED}",
+            _LISTEN_FD, _A("flags", _I32, _ARG1, "The accept4 flags."),
         ),
-        EventSpec(
-            id=11,
-            name="accept4",
-            syscall="accept4",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_NET,
-            description="accept4 returned; on success the fd context is the accepted connection.",
-            attributes=(
-                AttributeSpec(
-                    "listen_fd", AttrType.INT32, RecordField.ARG0, "The listening socket's fd."
-                ),
-                AttributeSpec("flags", AttrType.INT32, RecordField.ARG1, "The accept4 flags."),
-            ),
-            fd_context=True,
-            state_changing=True,
+        _syscall(12, "dup", _FILE, f"dup {_NEW_FD}", _OLD_FD, category_from_fd=True,
+                 optional=True),
+        _syscall(13, "dup2", _FILE, f"dup2 {_NEW_FD}", _OLD_FD, category_from_fd=True,
+                 optional=True),
+        _syscall(
+            14, "dup3", _FILE, f"dup3 {_NEW_FD}",
+            _OLD_FD, _A("flags", _I32, _ARG2, "The dup3 flags."),
+            category_from_fd=True, optional=True,
         ),
-        EventSpec(
-            id=12,
-            name="dup",
-            syscall="dup",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_FILE,
-            description="dup returned; on success the fd context is the new descriptor.",
-            attributes=(_OLD_FD,),
-            fd_context=True,
-            state_changing=True,
-            category_from_fd=True,
+        _syscall(
+            15, "pipe", _IPC, "pipe returned; the fd context is the read end.",
+            *_PIPE_FDS, optional=True,
+        ),
+        _syscall(
+            16, "pipe2", _IPC, "pipe2 returned; the fd context is the read end.",
+            *_PIPE_FDS, _A("flags", _I32, _ARG2, "The pipe2 flags."), optional=True,
+        ),
+        _syscall(
+            17, "socketpair", _IPC, "socketpair returned; the fd context is the first socket.",
+            _A("first_fd", _I32, _ARG0, "The first socket's fd."),
+            _A("second_fd", _I32, _ARG1, "The second socket's fd."),
+            _A("domain", _I32, RecordField.FAMILY, "The address family (AF_*)."),
+            _A("type", _I32, _ARG2, "The socket type and flags."),
             optional=True,
         ),
-        EventSpec(
-            id=13,
-            name="dup2",
-            syscall="dup2",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_FILE,
-            description="dup2 returned; on success the fd context is the new descriptor.",
-            attributes=(_OLD_FD,),
-            fd_context=True,
-            state_changing=True,
-            category_from_fd=True,
-            optional=True,
+        _syscall(
+            18, "close_range", _FILE,
+            "close_range returned; it closed (or marked close-on-exec) a range of descriptors.",
+            _A("first", _U32, _ARG0, "The first fd."),
+            _A("last", _U32, _ARG1, "The last fd."),
+            _A("flags", _U32, _ARG2, "The close_range flags."),
+            fd_context=False, optional=True,
         ),
-        EventSpec(
-            id=14,
-            name="dup3",
-            syscall="dup3",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_FILE,
-            description="dup3 returned; on success the fd context is the new descriptor.",
-            attributes=(
-                _OLD_FD,
-                AttributeSpec("flags", AttrType.INT32, RecordField.ARG2, "The dup3 flags."),
-            ),
-            fd_context=True,
-            state_changing=True,
-            category_from_fd=True,
-            optional=True,
-        ),
-        EventSpec(
-            id=15,
-            name="pipe",
-            syscall="pipe",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_IPC,
-            description="pipe returned; the fd context is the read end.",
-            attributes=_PIPE_FDS,
-            fd_context=True,
-            state_changing=True,
-            optional=True,
-        ),
-        EventSpec(
-            id=16,
-            name="pipe2",
-            syscall="pipe2",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_IPC,
-            description="pipe2 returned; the fd context is the read end.",
-            attributes=(
-                *_PIPE_FDS,
-                AttributeSpec("flags", AttrType.INT32, RecordField.ARG2, "The pipe2 flags."),
-            ),
-            fd_context=True,
-            state_changing=True,
-            optional=True,
-        ),
-        EventSpec(
-            id=17,
-            name="socketpair",
-            syscall="socketpair",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_IPC,
-            description="socketpair returned; the fd context is the first socket.",
-            attributes=(
-                AttributeSpec(
-                    "first_fd", AttrType.INT32, RecordField.ARG0, "The first socket's fd."
-                ),
-                AttributeSpec(
-                    "second_fd", AttrType.INT32, RecordField.ARG1, "The second socket's fd."
-                ),
-                AttributeSpec(
-                    "domain", AttrType.INT32, RecordField.FAMILY, "The address family (AF_*)."
-                ),
-                AttributeSpec(
-                    "type", AttrType.INT32, RecordField.ARG2, "The socket type and flags."
-                ),
-            ),
-            fd_context=True,
-            state_changing=True,
-            optional=True,
-        ),
-        EventSpec(
-            id=18,
-            name="close_range",
-            syscall="close_range",
-            source=_SYSCALL_EXIT,
-            category=event_pb2.CATEGORY_FILE,
-            description="close_range returned; it closed (or marked close-on-exec) a range "
-            "of descriptors.",
-            attributes=(
-                AttributeSpec("first", AttrType.UINT32, RecordField.ARG0, "The first fd."),
-                AttributeSpec("last", AttrType.UINT32, RecordField.ARG1, "The last fd."),
-                AttributeSpec("flags", AttrType.UINT32, RecordField.ARG2, "The close_range flags."),
-            ),
-            state_changing=True,
-            optional=True,
-        ),
-    )
+    )  # fmt: skip
 
 
 class Catalog:
