@@ -1,5 +1,8 @@
 # kindling probe service. `make run` sets everything up and runs the service;
 # `make test` runs every check and test. See README.md.
+#
+# scripts/setup.sh is idempotent and takes about half a second when there is
+# nothing to do, so every target that needs the environment simply runs it.
 
 SHELL := /bin/bash
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -7,11 +10,9 @@ export PATH := $(ROOT)/.tools/bin:$(ROOT)/.venv/bin:$(PATH)
 
 SOCKET ?= $(or $(KINDLING_SOCKET),/run/kindling.sock)
 PYTEST_ARGS ?=
-SETUP_STAMP := .tools/stamps/setup
-SETUP_INPUTS := scripts/setup.sh uv.lock pyproject.toml clients/python/pyproject.toml \
-	clients/go/go.mod clients/go/go.sum
+BUF := .tools/node/node_modules/.bin/buf
 
-.PHONY: all setup run test lint typecheck proto proto-check go-test pytest bench clean help
+.PHONY: all help setup tools run test proto proto-check lint go-test pytest bench clean
 
 all: test
 
@@ -22,48 +23,50 @@ help:
 	@echo "make bench   run the throughput benchmark and print its figures"
 	@echo "make lint    ruff, mypy --strict, gofmt and go vet only"
 
-# Setup reruns when its inputs change; scripts/setup.sh is itself idempotent.
-$(SETUP_STAMP): $(SETUP_INPUTS)
-	scripts/setup.sh
-	@mkdir -p $(dir $@) && touch $@
-
+# Everything, including what needs root: BCC, kernel headers, tracefs.
 setup:
-	scripts/setup.sh
-	@mkdir -p $(dir $(SETUP_STAMP)) && touch $(SETUP_STAMP)
+	@scripts/setup.sh
 
-run: $(SETUP_STAMP)
-	@scripts/setup.sh >/dev/null  # cheap re-check: headers, tracefs, Go command
+# Only the toolchain and environments (no root needed).
+tools:
+	@scripts/setup.sh --no-system
+
+run: setup
 	exec .venv/bin/kindling-probe serve --socket $(SOCKET)
 
-proto: $(SETUP_STAMP)
-	.tools/node/node_modules/.bin/buf format -w
-	.tools/node/node_modules/.bin/buf lint
+proto: tools
+	$(BUF) format -w
+	$(BUF) lint
 	scripts/gen-proto.sh
 
-proto-check: $(SETUP_STAMP)
+proto-check: tools
 	scripts/check-proto.sh
 
-lint: $(SETUP_STAMP)
+# The checks themselves, without setup (shared by lint and test).
+define LINT
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	@test -z "$$(cd clients/go && gofmt -l .)" || { cd clients/go && gofmt -l . ; echo "gofmt: files above need formatting"; exit 1; }
 	cd clients/go && go vet ./...
+endef
 
-go-test: $(SETUP_STAMP)
+lint: tools
+	$(LINT)
+
+go-test: tools
 	cd clients/go && go test ./...
 
-pytest: $(SETUP_STAMP)
-	@scripts/setup.sh --no-system >/dev/null
+pytest: tools
 	.venv/bin/pytest $(PYTEST_ARGS)
 
-test: $(SETUP_STAMP)
-	@scripts/setup.sh >/dev/null
-	$(MAKE) --no-print-directory proto-check lint go-test
+test: setup
+	scripts/check-proto.sh
+	$(LINT)
+	cd clients/go && go test ./...
 	.venv/bin/pytest --junitxml=build/test-results/pytest.xml $(PYTEST_ARGS)
 
-bench: $(SETUP_STAMP)
-	@scripts/setup.sh >/dev/null
+bench: setup
 	.venv/bin/python bench/run.py
 
 clean:

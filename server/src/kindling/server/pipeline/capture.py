@@ -8,7 +8,7 @@ when nobody wants them delivered, so context stays right for later events.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import Driver
@@ -75,6 +75,3 @@ class CaptureControl:
             self.kernel_mask = self._state_ids | self.delivered
             self._builder.delivered = self.delivered
             self._driver.set_enabled_events(self.kernel_mask)
-
-    def names(self, ids: Iterable[int]) -> list[str]:
-        return [s.name for s in self._catalog.specs if s.id in ids]

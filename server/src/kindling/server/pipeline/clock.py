@@ -8,7 +8,3 @@ import time
 def boot_time_ns() -> int:
     """Wall-clock nanoseconds at which the node booted, estimated now."""
     return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-
-
-def boottime_now_ns() -> int:
-    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)

@@ -297,9 +297,6 @@ class FdTable:
                 del fds[fd]
             self._forget_encoded(pid, fd)
 
-    def fd_field(self, pid: int, fd: int) -> bytes:
-        return self.context(pid, fd)[0]
-
     def on_fork(self, parent_pid: int, child_pid: int) -> None:
         # fork() duplicates the descriptor table: copy the mapping (entries are
         # replaced, never changed in place, so they can be shared).

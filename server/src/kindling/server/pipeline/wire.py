@@ -76,10 +76,6 @@ def int_field(field_number: int, value: int) -> bytes:
     return tag(field_number, WIRE_VARINT) + varint(value & _U64)
 
 
-def bool_field(field_number: int, value: bool) -> bytes:
-    return tag(field_number, WIRE_VARINT) + b"\x01" if value else b""
-
-
 def len_field(field_number: int, payload: bytes) -> bytes:
     """A string, bytes or sub-message field; empty for an empty payload."""
     if not payload:
@@ -114,11 +110,6 @@ def str_field(field_number: int, value: str | bytes) -> bytes:
 def message_field(field_number: int, payload: bytes) -> bytes:
     """A sub-message field that is present even when all its fields are zero."""
     return tag(field_number, WIRE_LEN) + varint(len(payload)) + payload
-
-
-def oneof_int_field(field_number: int, value: int) -> bytes:
-    """An integer oneof case: always written, since a oneof records presence."""
-    return tag(field_number, WIRE_VARINT) + varint(value & _U64)
 
 
 # -- whole columns at once ---------------------------------------------------------
