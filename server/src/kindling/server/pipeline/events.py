@@ -362,6 +362,8 @@ class EventBuilder:
             for name, handler in handlers.items()
             if name in catalog.by_name
         }
+        # Events whose arguments mean different things from their siblings'.
+        self._accept4_id = catalog.by_name["accept4"].id if "accept4" in catalog.by_name else -1
         self._dup3_id = catalog.by_name["dup3"].id if "dup3" in catalog.by_name else -1
         self._socketpair_id = (
             catalog.by_name["socketpair"].id if "socketpair" in catalog.by_name else -1
@@ -551,9 +553,9 @@ class EventBuilder:
             if not plans:
                 continue
             rows = np.flatnonzero(event_ids == event_id)
+            sub = records[rows]
             parts = []
             for plan in plans:
-                sub = records[rows]
                 varints, sizes = wire.varint_rows(_numeric_values(sub, plan))
                 key = np.frombuffer(plan.key_and_tag, dtype=np.uint8)
                 head = np.empty((len(rows), 2 + len(key)), dtype=np.uint8)
@@ -701,8 +703,7 @@ class EventBuilder:
             source=source_endpoint(r),
             destination=destination_endpoint(r) or listener.listen_local,
             unix_path=_sun_path(path) or listener.unix_path,
-            cloexec=r.event_id == self.catalog.by_name["accept4"].id
-            and bool(r.arg1 & SOCK_CLOEXEC),
+            cloexec=r.event_id == self._accept4_id and bool(r.arg1 & SOCK_CLOEXEC),
         )
         self.fds.set(r.pid, r.ret, info)
         return r.ret, None
