@@ -12,7 +12,7 @@ SOCKET ?= $(or $(KINDLING_SOCKET),/run/kindling.sock)
 PYTEST_ARGS ?=
 BUF := .tools/node/node_modules/.bin/buf
 
-.PHONY: all help setup tools run test proto proto-check lint go-test pytest bench clean
+.PHONY: all help setup tools run test proto generate proto-check lint go-test pytest bench clean
 
 all: test
 
@@ -20,6 +20,7 @@ help:
 	@echo "make run     set up (first time) and run the service on $(SOCKET) in the foreground"
 	@echo "make test    set up (first time), then run every check and test"
 	@echo "make proto   format, lint and regenerate the committed protobuf code"
+	@echo "make generate  regenerate bpf/kindling_record.h from the record spec"
 	@echo "make bench   run the throughput benchmark and print its figures"
 	@echo "make lint    ruff, mypy --strict, gofmt and go vet only"
 
@@ -38,6 +39,11 @@ proto: tools
 	$(BUF) format -w
 	$(BUF) lint
 	scripts/gen-proto.sh
+
+# The kernel record's C header, from its one definition (record.py); a unit
+# test fails when the committed header is out of date.
+generate: tools
+	.venv/bin/python -m kindling.server.record > bpf/kindling_record.h
 
 proto-check: tools
 	scripts/check-proto.sh

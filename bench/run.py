@@ -16,8 +16,6 @@ bench/README.md says how to read the output.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import importlib
 import json
 import os
 import platform
@@ -575,69 +573,48 @@ def run_service(
 
 
 class ReferenceReader:
-    """The service's eBPF programs, read by a callback that only counts."""
+    """The service's own driver (loader, programs, transport), read by a
+    consumer that only counts: no merging, no pipeline, no gRPC."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: str = "auto") -> None:
         from kindling.server.catalog import CATALOG  # noqa: PLC0415
-        from kindling.server.drivers.bcc import environment, sources  # noqa: PLC0415
-        from kindling.server.drivers.records import RECORD_BASE_SIZE  # noqa: PLC0415
+        from kindling.server.drivers.bcc.driver import BccDriver  # noqa: PLC0415
+        from kindling.server.drivers.transports.base import Drain  # noqa: PLC0415
 
-        bcc: Any = importlib.import_module("bcc")  # untyped; absent without python3-bpfcc
-        tracefs = environment.ensure_tracefs()
-        directory = sources.bpf_dir()
-        # The driver's flags (BccDriver.start).
-        cflags = [f"-I{directory}", *CATALOG.c_defines(), "-Wno-macro-redefined"]
-        if environment.has_exit_group_dead(tracefs):
-            cflags.append("-DKINDLING_HAVE_GROUP_DEAD")
-        self._bpf: Any = bcc.BPF(text=sources.program_text(directory), cflags=cflags)
-        # Exclude only this process (it prints progress); capture only write.
-        self._bpf["kindling_self"][ctypes.c_int(0)] = ctypes.c_uint32(os.getpid())
-        enabled = self._bpf["kindling_enabled"]
-        write_id = CATALOG.by_name["write"].id
-        for event_id in range(CATALOG.max_id + 1):
-            enabled[ctypes.c_int(event_id)] = ctypes.c_uint8(1 if event_id == write_id else 0)
-
+        self._catalog = CATALOG
+        self.driver = BccDriver(CATALOG, transport=transport, perf_buffer_pages=PAGE_COUNT)
         records = 0
         lost = 0
 
-        def on_sample(_cpu: int, _data: int, _size: int) -> None:
-            nonlocal records
-            records += 1
+        def on_drain(drain: Drain, kernel_lost: int) -> None:
+            nonlocal records, lost
+            records += int(drain.records["event_id"].__eq__(self._write_id).sum())
+            lost += kernel_lost
 
-        def on_lost(count: int) -> None:
-            nonlocal lost
-            lost += count
-
+        self._write_id = CATALOG.by_name["write"].id
         self.counts: Callable[[], tuple[int, int]] = lambda: (records, lost)
-        # The driver's wakeup strategy: wake the reader when a CPU's buffer is
-        # about an eighth full, else drain every poll interval.
-        capacity = PAGE_COUNT * os.sysconf("SC_PAGE_SIZE") // (RECORD_BASE_SIZE + 4)
-        self.wakeup_events = max(1, capacity // 8)
-        self._bpf["kindling_events"].open_perf_buffer(
-            on_sample, page_cnt=PAGE_COUNT, lost_cb=on_lost, wakeup_events=self.wakeup_events
-        )
-        self._stopping = threading.Event()
-        self._tid = 0
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-reader", daemon=True)
-        self._thread.start()
-        self._ready.wait()
+        self.driver.start_raw(on_drain)
+        self.wakeup_events = 0
 
-    def _run(self) -> None:
-        self._tid = threading.get_native_id()
-        self._ready.set()
-        # The driver's loop (BccDriver._run), without decoding or delivery.
-        while not self._stopping.is_set():
-            self._bpf.perf_buffer_poll(POLL_INTERVAL_MS)
-            self._bpf.perf_buffer_consume()
+    def watch(self, pid: int) -> None:
+        """Capture what a subscriber to this pid's writes makes the kernel capture."""
+        from kindling.server.drivers.base import KernelLimits  # noqa: PLC0415
+        from kindling.server.pipeline.plan import Demand, ServiceFilters, plan  # noqa: PLC0415
+
+        demand = Demand(frozenset({self._write_id}), pids=frozenset({pid}))
+        every = frozenset(s.id for s in self._catalog.specs)
+        planned = plan(
+            self._catalog, [demand], configured=every, service=ServiceFilters(),
+            limits=KernelLimits(),
+        )  # fmt: skip
+        self.driver.apply(planned.kernel)
 
     def cpu_seconds(self) -> float:
-        return proc_cpu_seconds(Path(f"/proc/self/task/{self._tid}/stat"))
+        tid = self.driver.reader_thread_id()
+        return proc_cpu_seconds(Path(f"/proc/self/task/{tid}/stat"))
 
     def close(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=5)
-        self._bpf.cleanup()
+        self.driver.stop()
 
 
 def reference_step(
@@ -645,6 +622,7 @@ def reference_step(
 ) -> ReferenceStep:
     expected = expected_calls(rate, seconds)
     gen = start_generator(children, rate, seconds)
+    reader.watch(gen.pid)
     time.sleep(0.2)  # its fork and exec records drain before counting starts
     records_before, lost_before = reader.counts()
     cpu_before = reader.cpu_seconds()

@@ -14,11 +14,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat)
 TRACEPOINT_PROBE(syscalls, sys_exit_openat)
 {
 	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_OPENAT, args->ret, &entry);
+	struct kindling_record *r =
+		kindling_syscall_exit(KINDLING_EV_OPENAT, args->ret, &entry, KINDLING_LONG);
 	if (!r)
 		return 0;
 	long n = bpf_probe_read_user_str(r->path, KINDLING_PATH_MAX, (void *)entry.uptr);
-	kindling_record_submit(args, r, n);
+	kindling_record_commit(args, r, KINDLING_LONG, n);
 	return 0;
 }
 
@@ -83,7 +84,7 @@ KINDLING_SIMPLE_EXIT(dup3, KINDLING_EV_DUP3)
 static __always_inline int kindling_fd_pair_exit(void *ctx, u32 event_id, long ret)
 {
 	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(event_id, ret, &entry);
+	struct kindling_record *r = kindling_syscall_exit(event_id, ret, &entry, KINDLING_SHORT);
 	if (!r)
 		return 0;
 	int fds[2] = {-1, -1};
@@ -92,7 +93,7 @@ static __always_inline int kindling_fd_pair_exit(void *ctx, u32 event_id, long r
 	r->family = (u16)entry.arg0;
 	r->arg0 = (u64)(s64)fds[0];
 	r->arg1 = (u64)(s64)fds[1];
-	kindling_record_submit(ctx, r, 0);
+	kindling_record_commit(ctx, r, KINDLING_SHORT, 0);
 	return 0;
 }
 

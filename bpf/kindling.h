@@ -1,16 +1,27 @@
 /*
- * Shared definitions for the kindling eBPF programs: the record every program
- * emits, the maps they share and small helpers.
+ * Shared definitions for the kindling eBPF programs: the filters every
+ * program applies first, the kernel counters, syscall entry/exit pairing and
+ * the start and commit of a record.
  *
  * Rules for code in this directory:
  *   - Never read kernel structs. The kernel headers BCC compiles against may
  *     not match the running kernel; use tracepoint arguments and BPF helpers.
- *   - Event ids (KINDLING_EV_*) and sizes come from the service's catalogue
- *     (kindling/server/catalog.py) as -D flags; do not hard-code them here.
- *   - The record layout below is mirrored by a numpy dtype in
- *     kindling/server/drivers/records.py; the static asserts pin the offsets.
+ *   - Event ids (KINDLING_EV_*), the event control bits (KINDLING_EVC_*) and
+ *     sizes come from the service as -D flags; do not hard-code them here.
+ *   - The record layout is bpf/kindling_record.h, generated from the service's
+ *     kindling/server/record.py; change it there. bpf/transport.h says how
+ *     records leave the kernel.
+ *   - BCC rewrites map method calls (map.lookup()) only in the main
+ *     translation unit, so the driver concatenates the files (record, transport,
+ *     this header, then the probe families) instead of #including them.
  *   - BCC loads the programs with the license "GPL" (its default), which the
  *     bpf_probe_read_* helpers require.
+ *
+ * The service attaches a program only while its event is wanted (by a
+ * subscriber, Configure, or the thread and fd tables that give events their
+ * context), so a syscall nobody asked for costs the traced process nothing.
+ * An attached program filters before doing any work, and counts what it
+ * filtered, emitted and lost, per event and per CPU.
  */
 #ifndef KINDLING_H
 #define KINDLING_H
@@ -19,67 +30,41 @@
 #error "KINDLING_EVENT_COUNT must come from the service's event catalogue"
 #endif
 
-#define KINDLING_PATH_MAX 256
-/* Records without a path are exactly this long; records with a path append
- * the NUL-terminated path right after it. perf pads raw samples to 4 mod 8
- * bytes, and 140 is 4 mod 8, so a path record can never look like a plain
- * one. */
-#define KINDLING_RECORD_BASE_SIZE 140
-
-/* kindling_record.flags */
-#define KINDLING_F_ENTER_SEEN   0x01 /* latency_ns is valid */
-#define KINDLING_F_HAS_PATH     0x02 /* a path follows the fixed part */
-#define KINDLING_F_SRC_VALID    0x04 /* sport/saddr hold the client end */
-#define KINDLING_F_DST_VALID    0x08 /* dport/daddr hold the server end */
-#define KINDLING_F_EXIT_CODE    0x10 /* arg0 holds the exit code */
-#define KINDLING_F_PATH_RAW     0x20 /* path holds raw sun_path bytes */
-
 #define KINDLING_AF_UNIX  1
 #define KINDLING_AF_INET  2
 #define KINDLING_AF_INET6 10
 
-struct kindling_record {
-	u64 ts;          /*   0: CLOCK_BOOTTIME ns, at syscall exit */
-	u64 latency_ns;  /*   8: exit - entry */
-	s64 ret;         /*  16: syscall return value */
-	u64 cgroup_id;   /*  24 */
-	u64 arg0;        /*  32: event specific, see catalog.py */
-	u64 arg1;        /*  40 */
-	u64 arg2;        /*  48 */
-	u32 pid;         /*  56: thread group id */
-	u32 tid;         /*  60 */
-	u32 uid;         /*  64 */
-	u32 gid;         /*  68 */
-	u16 event_id;    /*  72 */
-	u16 cpu;         /*  74 */
-	u16 family;      /*  76: address family of saddr/daddr */
-	u16 flags;       /*  78: KINDLING_F_* */
-	u16 sport;       /*  80: client port, host order */
-	u16 dport;       /*  82: server port, host order */
-	u32 path_len;    /*  84: path bytes sent (a string's NUL included) */
-	u8 saddr[16];    /*  88: client address (IPv4 in the first 4 bytes) */
-	u8 daddr[16];    /* 104: server address */
-	char comm[16];   /* 120 */
-	u32 reserved1;   /* 136 */
-	char path[KINDLING_PATH_MAX]; /* 140: only sent when HAS_PATH */
+#define KINDLING_SHORT 0
+#define KINDLING_LONG 1
+
+/* Service-wide settings, written by the service: [0]. */
+struct kindling_config {
+	u32 self_pid;   /* the service's thread group id: its syscalls never feed back */
+	u32 deny_pids;  /* 1 when kindling_pid_deny has entries */
+	u32 deny_comms; /* 1 when kindling_comm_deny has entries */
+	u32 reserved;
 };
 
-_Static_assert(__builtin_offsetof(struct kindling_record, pid) == 56, "record layout");
-_Static_assert(__builtin_offsetof(struct kindling_record, event_id) == 72, "record layout");
-_Static_assert(__builtin_offsetof(struct kindling_record, saddr) == 88, "record layout");
-_Static_assert(__builtin_offsetof(struct kindling_record, comm) == 120, "record layout");
-_Static_assert(__builtin_offsetof(struct kindling_record, path) == KINDLING_RECORD_BASE_SIZE,
-	       "record layout");
+struct kindling_counters {
+	u64 emitted;  /* records committed to the buffer */
+	u64 filtered; /* calls the filters below dropped */
+	u64 lost;     /* records the buffer had no room for */
+	u64 reserved;
+};
 
-/* A syscall between its entry and its exit, keyed by thread id. */
+struct kindling_comm {
+	char comm[16];
+};
+
+/* A syscall between its entry and its exit. */
 struct kindling_inflight {
 	u64 ts;
 	u64 arg0;
 	u64 arg1;
 	u64 arg2;
 	u64 uptr;       /* user pointer read at exit: a path or a sockaddr */
-	u32 event_id;
-	u32 reserved;
+	u32 event_id;   /* 0 once the exit used it */
+	u32 epoch;
 };
 
 /* One end of a TCP connection; zero-filled so it can be a hash key. */
@@ -90,33 +75,35 @@ struct kindling_endpoint {
 	u32 reserved;
 };
 
-BPF_PERF_OUTPUT(kindling_events);
-/* A record plus slack: the verifier bounds a path length by a mask (2x the
- * real maximum), so the buffer must cover that bound. */
-struct kindling_scratch_buf {
-	struct kindling_record record;
-	char slack[KINDLING_PATH_MAX];
+BPF_ARRAY(kindling_config, struct kindling_config, 1);
+/* Per event id: how it is captured. The epoch grows each time the event's
+ * programs are attached, so an exit never pairs with an entry left over from
+ * an earlier attachment (one whose exit the probe did not see). */
+struct kindling_event_control {
+	u32 bits; /* KINDLING_EVC_* */
+	u32 epoch;
 };
-BPF_PERCPU_ARRAY(kindling_scratch, struct kindling_scratch_buf, 1);
-/* [0] = the service's own thread group id: its syscalls never feed back. */
-BPF_ARRAY(kindling_self, u32, 1);
-/* Per event id: 1 when the event is captured. The service keeps the events
- * that its thread and fd tables depend on always enabled. */
-BPF_ARRAY(kindling_enabled, u8, KINDLING_EVENT_COUNT);
+BPF_ARRAY(kindling_event_control, struct kindling_event_control, KINDLING_EVENT_COUNT);
+/* Thread group ids the pid-scoped events are captured for. */
+BPF_HASH(kindling_pid_allow, u32, u8, KINDLING_MAX_ALLOW_PIDS);
+/* cgroup v2 ids the cgroup-scoped events are captured for. */
+BPF_HASH(kindling_cgroup_allow, u64, u8, KINDLING_MAX_ALLOW_CGROUPS);
+/* Thread group ids and thread names nothing is captured for. */
+BPF_HASH(kindling_pid_deny, u32, u8, KINDLING_MAX_DENY_PIDS);
+BPF_HASH(kindling_comm_deny, struct kindling_comm, u8, KINDLING_MAX_DENY_COMMS);
+/* Counters per CPU and event, at [cpu * KINDLING_COUNTER_ROW + event id]: each
+ * CPU writes only its own row, so no atomics are needed, and the service
+ * reads them from the map's mapped memory, without a system call. */
+BPF_F_TABLE("array", u32, struct kindling_counters, kindling_counters,
+	    KINDLING_MAX_CPUS * KINDLING_COUNTER_ROW, BPF_F_MMAPABLE);
+
+#ifdef KINDLING_TASK_STORAGE
+/* Task-local storage: found through the task itself, no hash lookup, and
+ * freed with the task. */
+BPF_TASK_STORAGE(kindling_inflight, struct kindling_inflight);
+#else
 BPF_TABLE("lru_hash", u32, struct kindling_inflight, kindling_inflight, 65536);
-
-static __always_inline int kindling_is_self(u32 tgid)
-{
-	u32 zero = 0;
-	u32 *self = kindling_self.lookup(&zero);
-	return self && *self == tgid;
-}
-
-static __always_inline int kindling_is_enabled(u32 event_id)
-{
-	u8 *on = kindling_enabled.lookup(&event_id);
-	return on && *on;
-}
+#endif
 
 static __always_inline u16 kindling_ntohs(u16 v)
 {
@@ -127,47 +114,111 @@ static __always_inline u16 kindling_ntohs(u16 v)
 #endif
 }
 
-/* Start a record in the per-CPU scratch buffer (records are too big for the
- * BPF stack). Returns NULL when the scratch map is unavailable. */
-static __always_inline struct kindling_record *kindling_record_begin(u32 event_id, u64 pid_tgid)
+static __always_inline struct kindling_counters *kindling_counters_of(u32 event_id)
+{
+	u32 slot = bpf_get_smp_processor_id() * KINDLING_COUNTER_ROW + event_id;
+	return kindling_counters.lookup(&slot);
+}
+
+static __always_inline void kindling_count_filtered(u32 event_id)
+{
+	struct kindling_counters *c = kindling_counters_of(event_id);
+	if (c)
+		c->filtered++;
+}
+
+/* Whether the current thread's event is captured, by the filters merged from
+ * every subscriber and Configure. Returns the event's control when it is. */
+static __always_inline struct kindling_event_control *kindling_wanted(u32 event_id, u64 pid_tgid)
 {
 	u32 zero = 0;
-	struct kindling_scratch_buf *buf = kindling_scratch.lookup(&zero);
-	if (!buf)
+	u32 tgid = pid_tgid >> 32;
+	struct kindling_event_control *control = kindling_event_control.lookup(&event_id);
+	struct kindling_config *config = kindling_config.lookup(&zero);
+	if (!control || !config || !(control->bits & KINDLING_EVC_CAPTURE) ||
+	    config->self_pid == tgid)
 		return 0;
-	struct kindling_record *r = &buf->record;
-	__builtin_memset(r, 0, KINDLING_RECORD_BASE_SIZE);
+	if ((control->bits & KINDLING_EVC_PID_SCOPED) && !kindling_pid_allow.lookup(&tgid))
+		goto filtered;
+	if (config->deny_pids && kindling_pid_deny.lookup(&tgid))
+		goto filtered;
+	if (control->bits & KINDLING_EVC_CGROUP_SCOPED) {
+		u64 cgroup = bpf_get_current_cgroup_id();
+		if (!kindling_cgroup_allow.lookup(&cgroup))
+			goto filtered;
+	}
+	if (config->deny_comms) {
+		struct kindling_comm comm = {};
+		bpf_get_current_comm(&comm.comm, sizeof(comm.comm));
+		if (kindling_comm_deny.lookup(&comm))
+			goto filtered;
+	}
+	return control;
+filtered:
+	kindling_count_filtered(event_id);
+	return 0;
+}
+
+/* Start a record in the transport's buffer, every fixed field written (no
+ * memset: the caller sets what the event carries). Returns NULL, counted as
+ * lost, when the buffer is full. */
+static __always_inline struct kindling_record *kindling_record_begin(u32 event_id, u64 pid_tgid,
+								     int is_long)
+{
+	struct kindling_record *r = kindling_reserve(is_long);
+	if (!r) {
+		struct kindling_counters *c = kindling_counters_of(event_id);
+		if (c)
+			c->lost++;
+		return 0;
+	}
 	u64 uid_gid = bpf_get_current_uid_gid();
 	r->ts = bpf_ktime_get_boot_ns();
+	r->latency_ns = 0;
+	r->ret = 0;
 	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->arg0 = 0;
+	r->arg1 = 0;
+	r->arg2 = 0;
+	r->arg3 = 0;
 	r->pid = pid_tgid >> 32;
 	r->tid = (u32)pid_tgid;
 	r->uid = (u32)uid_gid;
 	r->gid = uid_gid >> 32;
 	r->event_id = event_id;
 	r->cpu = bpf_get_smp_processor_id();
+	r->family = 0;
+	r->flags = 0;
+	r->sport = 0;
+	r->dport = 0;
+	r->path_len = 0;
+	__builtin_memset(r->saddr, 0, sizeof(r->saddr));
+	__builtin_memset(r->daddr, 0, sizeof(r->daddr));
 	bpf_get_current_comm(&r->comm, sizeof(r->comm));
 	return r;
 }
 
-/* Send a record; path_len counts the path bytes (with the NUL) or is 0. */
-static __always_inline void kindling_record_submit(void *ctx, struct kindling_record *r, long path_len)
+/* Send a record; path_len counts the path bytes (with a string's NUL), or
+ * is 0. Long records only. */
+static __always_inline void kindling_record_commit(void *ctx, struct kindling_record *r,
+						   int is_long, long path_len)
 {
-	if (path_len <= 0) {
-		kindling_events.perf_submit(ctx, r, KINDLING_RECORD_BASE_SIZE);
-		return;
+	u32 event_id = r->event_id;
+	if (is_long && path_len > 0) {
+		u32 len = (u32)path_len;
+		if (len > KINDLING_PATH_MAX)
+			len = KINDLING_PATH_MAX;
+		r->path_len = len;
+		r->flags |= KINDLING_F_HAS_PATH;
 	}
-	/* Unsigned and masked so the verifier can bound the size. */
-	u32 len = (u32)path_len;
-	/* Hide len's origin from the compiler, or it reuses the signed value. */
-	asm volatile("" : "+r"(len));
-	if (len > KINDLING_PATH_MAX)
-		len = KINDLING_PATH_MAX;
-	len &= (2 * KINDLING_PATH_MAX - 1);
-	r->flags |= KINDLING_F_HAS_PATH;
-	/* perf pads samples with whatever the ring held: say where the path ends. */
-	r->path_len = len;
-	kindling_events.perf_submit(ctx, r, KINDLING_RECORD_BASE_SIZE + len);
+	int error = kindling_commit(ctx, r, is_long);
+	struct kindling_counters *c = kindling_counters_of(event_id);
+	if (!c)
+		return;
+	if (error)
+		c->lost++;
+	else
+		c->emitted++;
 }
 
 /* Remember a syscall's entry so its exit can be paired with it in the
@@ -176,38 +227,65 @@ static __always_inline int kindling_syscall_enter(u32 event_id, u64 arg0, u64 ar
 						  u64 uptr)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	u32 tid = (u32)pid_tgid;
-	if (kindling_is_self(pid_tgid >> 32) || !kindling_is_enabled(event_id))
+	struct kindling_event_control *control = kindling_wanted(event_id, pid_tgid);
+	if (!control)
 		return 0;
-	struct kindling_inflight f = {};
-	f.ts = bpf_ktime_get_boot_ns();
-	f.arg0 = arg0;
-	f.arg1 = arg1;
-	f.arg2 = arg2;
-	f.uptr = uptr;
-	f.event_id = event_id;
-	kindling_inflight.update(&tid, &f);
+#ifdef KINDLING_TASK_STORAGE
+	struct kindling_inflight *f = kindling_inflight.task_storage_get(
+		(void *)bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!f)
+		return 0;
+#else
+	struct kindling_inflight slot = {};
+	struct kindling_inflight *f = &slot;
+#endif
+	f->ts = bpf_ktime_get_boot_ns();
+	f->arg0 = arg0;
+	f->arg1 = arg1;
+	f->arg2 = arg2;
+	f->uptr = uptr;
+	f->event_id = event_id;
+	f->epoch = control->epoch;
+#ifndef KINDLING_TASK_STORAGE
+	u32 tid = (u32)pid_tgid;
+	kindling_inflight.update(&tid, f);
+#endif
 	return 0;
 }
 
-/* Pair a syscall exit with its entry and start its record. The entry's
- * values are copied to *entry. Returns NULL when the entry was not seen
- * (the event was disabled, or capture started mid-syscall). */
+/* Pair a syscall exit with its entry and start its record; the entry's
+ * values are copied to *entry. Returns NULL when the entry was not seen (the
+ * event was filtered, or capture started mid-syscall), when the event drops
+ * failed calls and this one failed, or when the buffer is full. */
 static __always_inline struct kindling_record *
-kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry)
+kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, int is_long)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
+#ifdef KINDLING_TASK_STORAGE
+	struct kindling_inflight *f =
+		kindling_inflight.task_storage_get((void *)bpf_get_current_task_btf(), 0, 0);
+	if (!f || f->event_id != event_id)
+		return 0;
+	__builtin_memcpy(entry, f, sizeof(*entry));
+	f->event_id = 0;
+#else
 	u32 tid = (u32)pid_tgid;
 	struct kindling_inflight *f = kindling_inflight.lookup(&tid);
 	if (!f)
 		return 0;
-	if (f->event_id != event_id) {
-		kindling_inflight.delete(&tid);
-		return 0;
-	}
 	__builtin_memcpy(entry, f, sizeof(*entry));
 	kindling_inflight.delete(&tid);
-	struct kindling_record *r = kindling_record_begin(event_id, pid_tgid);
+	if (entry->event_id != event_id)
+		return 0;
+#endif
+	struct kindling_event_control *control = kindling_event_control.lookup(&event_id);
+	if (!control || entry->epoch != control->epoch)
+		return 0;
+	if ((control->bits & KINDLING_EVC_DROP_FAILED) && ret <= 0) {
+		kindling_count_filtered(event_id);
+		return 0;
+	}
+	struct kindling_record *r = kindling_record_begin(event_id, pid_tgid, is_long);
 	if (!r)
 		return 0;
 	r->ret = ret;
@@ -221,14 +299,15 @@ kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry)
 
 /* The exit of a syscall whose record needs nothing beyond its entry's
  * arguments and its return value. */
-#define KINDLING_SIMPLE_EXIT(name, event_id)                                        \
-	TRACEPOINT_PROBE(syscalls, sys_exit_##name)                                 \
-	{                                                                           \
-		struct kindling_inflight entry;                                     \
-		struct kindling_record *r = kindling_syscall_exit(event_id, args->ret, &entry); \
-		if (r)                                                              \
-			kindling_record_submit(args, r, 0);                         \
-		return 0;                                                           \
+#define KINDLING_SIMPLE_EXIT(name, event_id)                                             \
+	TRACEPOINT_PROBE(syscalls, sys_exit_##name)                                      \
+	{                                                                                \
+		struct kindling_inflight entry;                                          \
+		struct kindling_record *r =                                              \
+			kindling_syscall_exit(event_id, args->ret, &entry, KINDLING_SHORT); \
+		if (r)                                                                   \
+			kindling_record_commit(args, r, KINDLING_SHORT, 0);              \
+		return 0;                                                                \
 	}
 
 #endif /* KINDLING_H */

@@ -143,7 +143,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_connect)
 TRACEPOINT_PROBE(syscalls, sys_exit_connect)
 {
 	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(KINDLING_EV_CONNECT, args->ret, &entry);
+	struct kindling_record *r =
+		kindling_syscall_exit(KINDLING_EV_CONNECT, args->ret, &entry, KINDLING_LONG);
 	if (!r)
 		return 0;
 	long n = kindling_read_sockaddr(r, entry.uptr, (long)(int)entry.arg1, 0);
@@ -159,14 +160,14 @@ TRACEPOINT_PROBE(syscalls, sys_exit_connect)
 			r->flags |= KINDLING_F_SRC_VALID;
 		}
 	}
-	kindling_record_submit(args, r, n);
+	kindling_record_commit(args, r, KINDLING_LONG, n);
 	return 0;
 }
 
 static __always_inline int kindling_accept_exit(void *ctx, u32 event_id, long ret)
 {
 	struct kindling_inflight entry;
-	struct kindling_record *r = kindling_syscall_exit(event_id, ret, &entry);
+	struct kindling_record *r = kindling_syscall_exit(event_id, ret, &entry, KINDLING_LONG);
 	if (!r)
 		return 0;
 	long n = 0;
@@ -190,7 +191,7 @@ static __always_inline int kindling_accept_exit(void *ctx, u32 event_id, long re
 	}
 	/* arg2 held the user pointer to the address length; do not leak it. */
 	r->arg2 = 0;
-	kindling_record_submit(ctx, r, n);
+	kindling_record_commit(ctx, r, KINDLING_LONG, n);
 	return 0;
 }
 

@@ -22,13 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def kernel_unavailable_reason() -> str | None:
     """Why the eBPF driver cannot run here, or None when it can."""
     from kindling.server.catalog import CATALOG
+    from kindling.server.drivers import host
     from kindling.server.drivers.bcc import environment
     from kindling.server.errors import StartupError
 
     try:
-        environment.check_privileges()
-        root = environment.ensure_tracefs()
-        environment.check_tracepoints(root, CATALOG)
+        host.check_privileges()
+        root = host.ensure_tracefs()
+        host.check_tracepoints(root, CATALOG)
         environment.check_kernel_headers()
         environment.import_bcc()
     except StartupError as error:

@@ -28,13 +28,13 @@ def stub(service: Service) -> Iterator[probe_pb2_grpc.ProbeServiceStub]:
 
 
 def test_get_info_describes_service_driver_and_catalogue(
-    stub: probe_pb2_grpc.ProbeServiceStub,
+    stub: probe_pb2_grpc.ProbeServiceStub, service: Service
 ) -> None:
     info = stub.GetInfo(probe_pb2.GetInfoRequest(), timeout=10)
     assert info.service_version
     assert list(info.contract_versions) == ["kindling.event.v1", "kindling.probe.v1"]
     assert info.driver.name == "bcc"
-    assert info.driver.transport == "perf_buffer"
+    assert info.driver.transport == service.transport
     assert info.driver.kernel_release == os.uname().release
     features = {f.name: f for f in info.driver.features}
     assert features["btf"].available == Path("/sys/kernel/btf/vmlinux").exists()

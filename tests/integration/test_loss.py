@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from support.service import Service, start_service
+from support.service import TRANSPORTS, Service, start_service
 
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 
@@ -36,9 +36,13 @@ def small_queue_service(tmp_path: Path) -> Iterator[Service]:
     assert service.stop() == 0, service.log()
 
 
-@pytest.fixture
-def small_buffer_service(tmp_path: Path) -> Iterator[Service]:
-    service = start_service(tmp_path, "--perf-buffer-pages", "1", "--poll-interval-ms", "200")
+@pytest.fixture(params=TRANSPORTS)
+def small_buffer_service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Service]:
+    service = start_service(
+        tmp_path,
+        "--perf-buffer-pages", "1", "--ring-buffer-pages", "1", "--poll-interval-ms", "200",
+        transport=request.param,
+    )  # fmt: skip
     yield service
     assert service.stop() == 0, service.log()
 
@@ -105,7 +109,7 @@ def test_a_slow_subscriber_is_told_exactly_what_it_lost(small_queue_service: Ser
     lost = {seq for x in losses for seq in range(x.first_seq, x.first_seq + x.count)}
     assert not lost & set(seqs)
     assert sorted(lost | set(seqs)) == list(range(1, max(*seqs, *lost) + 1))
-    assert "dropped (queue full)" in small_queue_service.log()
+    small_queue_service.wait_for_log("dropped (queue full)")
 
 
 def test_kernel_buffer_losses_reach_every_subscriber(small_buffer_service: Service) -> None:

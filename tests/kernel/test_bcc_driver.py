@@ -8,12 +8,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support.capture import ALL_IDS, Capture
+from support.capture import Capture, capture_everything
 from support.expectations import Workload, check_workload_events, workload_done
 
 from kindling.event.v1 import event_pb2
@@ -21,18 +20,6 @@ from kindling.server.catalog import CATALOG
 from kindling.server.drivers.bcc.driver import BccDriver
 
 pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture(scope="module")
-def driver_capture() -> Iterator[tuple[BccDriver, Capture]]:
-    capture = Capture()
-    driver = BccDriver(CATALOG)
-    driver.start(capture.sink)
-    driver.set_enabled_events(ALL_IDS)
-    try:
-        yield driver, capture
-    finally:
-        driver.stop()
 
 
 def test_workload_events_arrive_with_context(
@@ -45,7 +32,7 @@ def test_workload_events_arrive_with_context(
     check_workload_events(events, run, stream=False)
     stats = driver.stats()
     assert stats.records > 0
-    assert stats.extra["late_records"] == 0
+    assert stats.late_records == 0
     # Timestamps are merged across CPUs into one order.
     assert capture.timestamps == sorted(capture.timestamps)
 
@@ -56,7 +43,8 @@ def test_disabled_events_never_leave_the_kernel(
     driver, capture = driver_capture
     read_id = CATALOG.by_name["read"].id
     before = driver.stats().records
-    driver.set_enabled_events(ALL_IDS - {read_id})
+    driver.apply(capture_everything(without=frozenset({read_id})))
+    read_before = driver.stats().events[read_id]
     try:
         workload = Workload(tmp_path)
         run = workload.run()
@@ -66,10 +54,21 @@ def test_disabled_events_never_leave_the_kernel(
                 for e in evs
             )
         )
+        read_after = driver.stats().events[read_id]
+        deadline = time.monotonic() + 10  # detaching finishes in the background
+        read_hooks = {"syscalls:sys_enter_read", "syscalls:sys_exit_read"}
+        while read_hooks & set(driver.attached()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        attached = driver.attached()
     finally:
-        driver.set_enabled_events(ALL_IDS)
+        driver.apply(capture_everything())
     assert not [e for e in events if e.name == "read" and e.thread.pid == run.pid]
     assert driver.stats().records > before
+    # Its programs were detached: they neither emitted nor filtered anything.
+    assert read_after == read_before
+    assert "syscalls:sys_enter_read" not in attached
+    assert "syscalls:sys_exit_read" not in attached
+    assert "syscalls:sys_exit_openat" in attached
 
 
 def test_the_service_process_itself_is_not_captured(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kindling.server.catalog import CATALOG
+from kindling.server.drivers import host
 from kindling.server.drivers.bcc import environment
 
 pytestmark = pytest.mark.kernel
@@ -18,9 +19,9 @@ DROP_CAPS = ["setpriv", "--bounding-set", "-sys_admin,-bpf,-perfmon"]
 
 def run_check(check: str) -> subprocess.CompletedProcess[str]:
     code = (
-        "from kindling.server.drivers.bcc import environment\n"
+        "from kindling.server.drivers import host\n"
         "from kindling.server.errors import StartupError\n"
-        f"try:\n    environment.{check}()\nexcept StartupError as e:\n    print(e)\n"
+        f"try:\n    host.{check}()\nexcept StartupError as e:\n    print(e)\n"
         "else:\n    print('ok')\n"
     )
     return subprocess.run(
@@ -29,10 +30,18 @@ def run_check(check: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_checks_pass_here() -> None:
-    environment.check_privileges()
-    environment.check_bpf_syscall()
-    environment.check_tracepoints(environment.ensure_tracefs(), CATALOG)
+    host.check_privileges()
+    host.check_bpf_syscall()
+    host.check_tracepoints(host.ensure_tracefs(), CATALOG)
     assert environment.check_kernel_headers().is_dir()
+
+
+def test_the_kernel_features_the_driver_chooses_from() -> None:
+    features = {f.name: f for f in host.kernel_features(host.ensure_tracefs())}
+    # This kernel (6.x, BTF) has both; the driver picks them by default.
+    assert features["ring_buffer"].available, features["ring_buffer"].detail
+    assert features["task_storage"].available, features["task_storage"].detail
+    assert features["perf_buffer"].available
 
 
 def test_bpf_syscall_check_without_capabilities() -> None:
@@ -57,3 +66,4 @@ def test_check_command_reports_features() -> None:
     assert denied.returncode == 1
     assert denied.stdout.startswith("checks: failed: loading eBPF programs needs root")
     assert "ring_buffer  missing    needs root to probe" in denied.stdout
+    assert "task_storage missing    needs root to probe" in denied.stdout

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.capture import ALL_IDS, Capture
+from support.capture import Capture
 
 from kindling.event.v1 import event_pb2
-from kindling.server.catalog import CATALOG
 from kindling.server.drivers.bcc.driver import BccDriver
 
 pytestmark = pytest.mark.kernel
@@ -32,20 +30,10 @@ print(log, r, w, a.fileno(), b.fileno(), flush=True)
 """
 
 
-@pytest.fixture(scope="module")
-def capture() -> Iterator[tuple[BccDriver, Capture]]:
-    cap = Capture()
-    driver = BccDriver(CATALOG)
-    driver.start(cap.sink)
-    driver.set_enabled_events(ALL_IDS)
-    yield driver, cap
-    driver.stop()
-
-
 def test_dup2_pipe_socketpair_close_range(
-    capture: tuple[BccDriver, Capture], tmp_path: Path
+    driver_capture: tuple[BccDriver, Capture], tmp_path: Path
 ) -> None:
-    driver, cap = capture
+    driver, cap = driver_capture
     assert not driver.unavailable_events()
     log = tmp_path / "log"
     log.write_text("")

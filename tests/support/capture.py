@@ -8,10 +8,16 @@ from collections.abc import Callable
 
 from kindling.event.v1 import event_pb2
 from kindling.server.catalog import CATALOG
-from kindling.server.drivers.base import RecordBatch
+from kindling.server.drivers.base import KernelFilter, RecordBatch
 from kindling.server.pipeline.events import EventBuilder
 
 ALL_IDS = frozenset(s.id for s in CATALOG.specs)
+
+
+def capture_everything(without: frozenset[int] = frozenset()) -> KernelFilter:
+    """A kernel filter that captures and delivers every event but `without`."""
+    ids = ALL_IDS - without
+    return KernelFilter(capture=ids, delivered=ids)
 
 
 class Capture:

@@ -1,20 +1,30 @@
 """A driver that records what the service asks of the kernel, for tests of
-the layers above the driver (the kernel tests cover the real one)."""
+the layers above the driver (the kernel tests check the real maps' effect)."""
 
 from __future__ import annotations
 
-from kindling.server.drivers.base import BatchSink, DriverStats, KernelFeature
+from kindling.server.drivers.base import (
+    NOTHING,
+    BatchSink,
+    DriverStats,
+    KernelFeature,
+    KernelFilter,
+)
 
 
-class MaskRecorder:
-    """Stands in for the kernel's event mask (the BPF map); the kernel tests
-    check the real map's effect."""
+class FilterRecorder:
+    """Stands in for the kernel: remembers the last kernel filter applied."""
 
     name = "recorder"
     transport = "none"
 
     def __init__(self) -> None:
-        self.mask: frozenset[int] | None = None
+        self.filter: KernelFilter = NOTHING
+        self.applied = 0
+
+    @property
+    def mask(self) -> frozenset[int]:
+        return self.filter.capture
 
     def features(self) -> list[KernelFeature]:
         return []
@@ -28,8 +38,12 @@ class MaskRecorder:
     def unavailable_events(self) -> frozenset[int]:
         return frozenset()
 
-    def set_enabled_events(self, event_ids: frozenset[int]) -> None:
-        self.mask = event_ids
+    def apply(self, kernel_filter: KernelFilter) -> None:
+        self.filter = kernel_filter
+        self.applied += 1
+
+    def attached(self) -> list[str]:
+        return []
 
     def stop(self) -> None:
         pass

@@ -13,6 +13,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every test that runs the kernel path runs once per transport.
+TRANSPORTS = ("ring_buffer", "perf_buffer")
 PROBE = Path(sys.executable).with_name("kindling-probe")
 TOOLS = ROOT / ".tools" / "bin"
 
@@ -33,6 +35,7 @@ class Service:
     socket: Path
     proc: subprocess.Popen[bytes]
     log_path: Path
+    transport: str = "auto"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -57,6 +60,13 @@ class Service:
                 raise AssertionError(f"{joined} subscriptions never joined:\n{self.log()}")
             time.sleep(0.02)
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the service never logged {text!r}:\n{self.log()}")
+            time.sleep(0.02)
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -69,16 +79,18 @@ class Service:
         return self.proc.returncode
 
 
-def start_service(directory: Path, *args: str, wait: bool = True) -> Service:
+def start_service(
+    directory: Path, *args: str, wait: bool = True, transport: str = "auto"
+) -> Service:
     socket = directory / "kindling.sock"
     log_path = directory / "service.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(PROBE), "serve", "--socket", str(socket), *args],
+            [str(PROBE), "serve", "--socket", str(socket), "--transport", transport, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    service = Service(socket=socket, proc=proc, log_path=log_path)
+    service = Service(socket=socket, proc=proc, log_path=log_path, transport=transport)
     if wait:
         try:
             service.wait_serving()

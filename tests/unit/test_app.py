@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from support.drivers import MaskRecorder
+from support.drivers import FilterRecorder
 from support.records import Rec, to_batch
 
 from kindling.probe.v1 import probe_pb2
@@ -19,7 +19,7 @@ from kindling.server.pipeline.filters import Selection
 async def test_a_pipeline_failure_is_reported_to_subscribers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = ProbeApp(ServeConfig(socket=tmp_path / "k.sock"), MaskRecorder())
+    app = ProbeApp(ServeConfig(socket=tmp_path / "k.sock"), FilterRecorder())
     subscription = Subscription(
         Selection(), asyncio.get_running_loop(), max_queued_events=10, max_batch_events=10
     )

@@ -14,6 +14,7 @@ from kindling.server.catalog import CATALOG
 from kindling.server.pipeline.broker import Broker, Subscription
 from kindling.server.pipeline.events import EventBatch
 from kindling.server.pipeline.filters import FilterError, Selection, compile_request
+from kindling.server.pipeline.plan import Demand
 
 ENVELOPE = b"\xc2\x3e\x04node"  # node_name = "node" (field 1000)
 
@@ -168,14 +169,36 @@ def test_invalid_filters_name_the_field(req: probe_pb2.SubscribeRequest, message
         compile_request(req, CATALOG)
 
 
-def test_wanted_events_for_kernel_pushdown() -> None:
+def test_demands_for_kernel_pushdown() -> None:
     all_ids = frozenset(s.id for s in CATALOG.specs)
     ids = CATALOG.ids
-    assert compile_request(request(), CATALOG).wanted_event_ids(all_ids) == all_ids
+    assert compile_request(request(), CATALOG).demands(all_ids) == [Demand(all_ids)]
     only = compile_request(request(allow=[(["read"], []), (["write"], [5])]), CATALOG)
-    assert only.wanted_event_ids(all_ids) == ids(["read", "write"])
+    assert only.demands(all_ids) == [
+        Demand(ids(["read"])),
+        Demand(ids(["write"]), pids=frozenset({5})),
+    ]
     deny_read = compile_request(request(deny=[(["read"], [])]), CATALOG)
-    assert deny_read.wanted_event_ids(all_ids) == all_ids - ids(["read"])
+    assert deny_read.demands(all_ids) == [Demand(all_ids - ids(["read"]))]
     # A deny filter limited to some pids cannot remove the event from the kernel.
     deny_some = compile_request(request(deny=[(["read"], [4])]), CATALOG)
-    assert deny_some.wanted_event_ids(all_ids) == all_ids
+    assert deny_some.demands(all_ids) == [Demand(all_ids)]
+    assert deny_some.denied_pids() == frozenset()
+    # A deny filter of pids alone denies those processes for every event.
+    deny_pid = compile_request(request(deny=[([], [4])]), CATALOG)
+    assert deny_pid.denied_pids() == {4}
+
+
+def test_cgroup_filters_select_threads_of_a_cgroup() -> None:
+    req = probe_pb2.SubscribeRequest(allow_list=[probe_pb2.EventFilter(cgroup_ids=[77])])
+    selection = compile_request(req, CATALOG)
+    batch = EventBatch.from_events(
+        [b"a", b"b"],
+        np.array([1, 1], dtype=np.uint16),
+        np.array([5, 5], dtype=np.uint32),
+        cgroup_ids=np.array([77, 78], dtype=np.uint64),
+    )
+    assert selection.mask(batch).tolist() == [True, False]
+    bad = probe_pb2.SubscribeRequest(allow_list=[probe_pb2.EventFilter(cgroup_ids=[0])])
+    with pytest.raises(FilterError, match=r"allow_list\[0\].cgroup_ids\[0\]: 0 is not a cgroup"):
+        compile_request(bad, CATALOG)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from kindling.event.v1 import event_pb2
 from kindling.server import catalog as cat
 from kindling.server.catalog import CATALOG
 from kindling.server.pipeline.events import EventBuilder
+from kindling.server.pipeline.plan import Demand, Region, TableScope
 from kindling.server.pipeline.procfs import ProcFS, container_id_from_cgroup
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
@@ -331,3 +333,83 @@ def test_runs_and_rows_build_the_same_events(tmp_path: Path, seed: int) -> None:
             )  # fmt: skip
         batch = to_batch(recs)
         assert by_run.build(batch).events == by_row.build(batch).events
+
+
+def _scope(fd_pids: set[int] | None, thread_pids: set[int] | None = None) -> TableScope:
+    def region(pids: set[int] | None) -> Region:
+        return Region.of(
+            [Demand(frozenset({1}), None if pids is None else frozenset(pids))], frozenset()
+        )
+
+    return TableScope(threads=region(thread_pids or fd_pids), fds=region(fd_pids))
+
+
+def test_events_outside_the_table_scope_are_neither_kept_nor_delivered(
+    builder: EventBuilder,
+) -> None:
+    builder.set_scope(_scope({9}), at_ns=0)
+    events = build(
+        builder,
+        Rec("openat", ts=1, pid=8, ret=3, path=b"/not/mine"),
+        Rec("openat", ts=2, pid=9, ret=3, path=b"/mine"),
+        *[Rec("read", ts=10 + i, pid=8 if i % 2 else 9, ret=1, arg0=3) for i in range(40)],
+    )
+    # Only pid 9 is in scope: pid 8's events (captured for someone else's
+    # sake) never reach a subscriber, and its fd 3 never entered the table.
+    assert {e.thread.pid for e in events} == {9}
+    assert [e.fd.path for e in events if e.name == "read"] == ["/mine"] * 20
+    builder.set_scope(_scope(None), at_ns=100)
+    (event,) = build(builder, Rec("read", ts=101, pid=8, ret=1, arg0=3))
+    assert event.fd.path == ""  # looked up afresh (this /proc has nothing), not stale
+
+
+def test_a_thread_only_scope_leaves_the_fd_table_alone(builder: EventBuilder) -> None:
+    # Someone wants process events of pid 8, and fd context only for pid 9.
+    builder.set_scope(_scope({9}, thread_pids={8, 9}), at_ns=0)
+    build(builder, Rec("openat", ts=1, pid=8, ret=3, path=b"/outside"))
+    builder.set_scope(_scope({8, 9}), at_ns=5)
+    (event,) = build(builder, Rec("read", ts=6, pid=8, ret=1, arg0=3))
+    assert event.fd.path == ""
+
+
+def test_a_narrower_scope_starts_the_tables_afresh_at_its_timestamp(
+    builder: EventBuilder,
+) -> None:
+    builder.set_scope(_scope({8, 9}), at_ns=0)
+    build(builder, Rec("openat", ts=1, pid=9, ret=3, path=b"/before"))
+    # The kernel stopped capturing pid 9's fd syscalls at 50 and started
+    # again at 60: what the table knew of it may be stale by then.
+    builder.set_scope(_scope({8}), at_ns=50)
+    builder.set_scope(_scope({8, 9}), at_ns=60)
+    events = build(
+        builder,
+        Rec("read", ts=40, pid=9, ret=1, arg0=3),
+        Rec("read", ts=55, pid=9, ret=1, arg0=3),
+        Rec("read", ts=70, pid=9, ret=1, arg0=3),
+    )
+    assert [(e.timestamp_ns, e.fd.path) for e in events] == [(40, "/before"), (70, "")]
+
+
+def test_a_seed_keeps_context_of_a_process_gone_before_its_events(tmp_path: Path) -> None:
+    """A subscription's processes are read from /proc when it starts: a
+    process that exits before its first event is processed keeps its
+    executable, parent and open files."""
+    target = tmp_path / "seeded.txt"
+    target.write_text("x")
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; f = open(sys.argv[1]); print(f.fileno(), flush=True);"
+         " sys.stdin.readline()", str(target)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stdin is not None
+    fd = int(child.stdout.readline())
+    builder = EventBuilder(CATALOG, ProcFS())
+    seed = builder.snapshot([child.pid], [child.pid])
+    builder.set_scope(TableScope.everyone(), at_ns=0, seed=seed)
+    child.stdin.write("\n")
+    child.stdin.close()
+    child.wait(timeout=10)
+    (event,) = build(builder, Rec("read", ts=1, pid=child.pid, ret=1, arg0=fd))
+    assert event.thread.exe == os.path.realpath(sys.executable)
+    assert event.thread.ppid == os.getpid()
+    assert event.fd.path == str(target)

@@ -27,7 +27,9 @@ def default_driver(config: ServeConfig, catalog: Catalog) -> Driver:
 
     return BccDriver(
         catalog,
-        page_count=config.perf_buffer_pages,
+        transport=config.transport,
+        perf_buffer_pages=config.perf_buffer_pages,
+        ring_buffer_pages=config.ring_buffer_pages,
         poll_interval_ms=config.poll_interval_ms,
     )
 
@@ -83,7 +85,7 @@ class ProbeApp:
                 STATS_INTERVAL_SECONDS,
                 (stats.records - last) / STATS_INTERVAL_SECONDS,
                 stats.kernel_lost,
-                stats.extra.get("late_records", 0),
+                stats.late_records,
                 len(self.broker.subscriptions),
             )
             last = stats.records

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kindling.event.v1 import event_pb2
+from kindling.server.record import KernelRecord, RecordFlag
 
 
 class AttrType(enum.Enum):
@@ -27,13 +28,25 @@ class AttrType(enum.Enum):
 
 
 class RecordField(enum.Enum):
-    """Where in a kernel record an attribute's value lives."""
+    """Where in a kernel record (record.KernelRecord) an attribute's value lives."""
 
     ARG0 = "arg0"
     ARG1 = "arg1"
     ARG2 = "arg2"
+    ARG3 = "arg3"
     FAMILY = "family"
-    PATH = "path"
+    PATH = "path"  # the string of a long record
+
+
+class Table(enum.Enum):
+    """Which of the service's context tables an event keeps right."""
+
+    NONE = "none"
+    # Process life cycle: the thread table, and the fd table across fork,
+    # exec and exit.
+    THREADS = "threads"
+    # Descriptors created, copied, replaced or closed: the fd table.
+    FDS = "fds"
 
 
 @dataclass(frozen=True)
@@ -56,29 +69,42 @@ class EventSpec:
     attributes: tuple[AttributeSpec, ...] = ()
     # The event carries fd context (the fd it used or created).
     fd_context: bool = False
-    # The thread and fd tables depend on the event, so the kernel always
-    # captures it; disabling it only stops its delivery.
-    state_changing: bool = False
+    # The context table the event keeps right: while any subscription needs
+    # that table, the kernel captures the event even when nobody wants it
+    # delivered.
+    table: Table = Table.NONE
     # The category follows the fd's type (NET for sockets, IPC for pipes).
     category_from_fd: bool = False
+    # Data moved through an fd (read, write): Configure's drop_failed_io
+    # drops calls that moved nothing (return value <= 0) in the kernel.
+    io: bool = False
     # For syscall events: the syscall whose enter/exit tracepoints produce it.
     syscall: str = ""
     # Kernels may lack its tracepoints (architecture, version); the service
     # then runs without it and GetInfo says so.
     optional: bool = False
+    # The tracepoints ("category:event") its programs attach to while it is
+    # captured, in attach order (a syscall's entry before its exit).
+    hooks: tuple[str, ...] = ()
+    # Tracepoints attached only while the event is delivered to a subscriber:
+    # they add attributes, not context.
+    delivery_hooks: tuple[str, ...] = ()
 
     @property
     def c_macro(self) -> str:
         return f"KINDLING_EV_{self.name.upper()}"
 
+    @property
+    def state_changing(self) -> bool:
+        return self.table is not Table.NONE
 
-# Record flag bits, mirrored from bpf/kindling.h.
-F_ENTER_SEEN = 0x01
-F_HAS_PATH = 0x02
-F_SRC_VALID = 0x04
-F_DST_VALID = 0x08
-F_EXIT_CODE = 0x10
-F_PATH_RAW = 0x20
+
+# Record flag bits (record.RecordFlag), for the attributes that depend on them.
+F_ENTER_SEEN = RecordFlag.ENTER_SEEN
+F_SRC_VALID = RecordFlag.SRC_VALID
+F_DST_VALID = RecordFlag.DST_VALID
+F_EXIT_CODE = RecordFlag.EXIT_CODE
+F_PATH_RAW = RecordFlag.PATH_RAW
 
 _SYSCALL_EXIT = event_pb2.SOURCE_SYSCALL_EXIT
 _TRACEPOINT = event_pb2.SOURCE_TRACEPOINT
@@ -91,12 +117,15 @@ def _syscall(
     description: str,
     *attributes: AttributeSpec,
     fd_context: bool = True,
-    state_changing: bool = True,
+    table: Table = Table.FDS,
     category_from_fd: bool = False,
+    io: bool = False,
     optional: bool = False,
+    also_hooks: tuple[str, ...] = (),
 ) -> EventSpec:
-    """A syscall exit event named after its syscall. Most of them carry fd
-    context and change the fd table, so those are the defaults."""
+    """A syscall exit event named after its syscall, from its entry and exit
+    tracepoints (and `also_hooks`, attached between them). Most of them carry
+    fd context and change the fd table, so those are the defaults."""
     return EventSpec(
         id=event_id,
         name=name,
@@ -106,10 +135,17 @@ def _syscall(
         description=description,
         attributes=attributes,
         fd_context=fd_context,
-        state_changing=state_changing,
+        table=table,
         category_from_fd=category_from_fd,
+        io=io,
         optional=optional,
+        hooks=(f"syscalls:sys_enter_{name}", *also_hooks, f"syscalls:sys_exit_{name}"),
     )
+
+
+# Completes the two ends of TCP connections for connect and accept.
+_TCP_STATE = "sock:inet_sock_set_state"
+_THREADS = Table.THREADS
 
 
 _A = AttributeSpec
@@ -143,7 +179,8 @@ def _specs() -> tuple[EventSpec, ...]:
                 _A("old_pid", _U32, _ARG0,
                    "The thread id that called execve, before exec made it the leader."),
             ),
-            state_changing=True,
+            table=_THREADS,
+            hooks=("sched:sched_process_exec",),
         ),
         EventSpec(
             id=2,
@@ -156,7 +193,9 @@ def _specs() -> tuple[EventSpec, ...]:
                 _A("child_pid", _U32, _ARG0, "The new process's id."),
                 _A("clone_flags", _U64, _ARG1, "The clone flags the process was created with."),
             ),
-            state_changing=True,
+            table=_THREADS,
+            # task_newtask gives the clone flags, which tell threads from processes.
+            hooks=("task:task_newtask", "sched:sched_process_fork"),
         ),
         EventSpec(
             id=3,
@@ -172,7 +211,9 @@ def _specs() -> tuple[EventSpec, ...]:
                     present_flag=F_EXIT_CODE,
                 ),
             ),
-            state_changing=True,
+            table=_THREADS,
+            hooks=("sched:sched_process_exit",),
+            delivery_hooks=("syscalls:sys_enter_exit_group",),
         ),
         _syscall(
             4, "openat", _FILE, f"openat {_NEW_FD}",
@@ -190,14 +231,14 @@ def _specs() -> tuple[EventSpec, ...]:
             6, "read", _FILE,
             "read returned the number of bytes read (category NET or IPC for sockets and pipes).",
             _A("size", _U64, _ARG1, "The bytes asked for."),
-            state_changing=False, category_from_fd=True,
+            table=Table.NONE, category_from_fd=True, io=True,
         ),
         _syscall(
             7, "write", _FILE,
             "write returned the number of bytes written (category NET or IPC for sockets and "
             "pipes).",
             _A("size", _U64, _ARG1, "The bytes asked to write."),
-            state_changing=False, category_from_fd=True,
+            table=Table.NONE, category_from_fd=True, io=True,
         ),
         _syscall(
             8, "socket", _NET, "socket returned; on success the fd context is the new socket.",
@@ -208,11 +249,14 @@ def _specs() -> tuple[EventSpec, ...]:
         _syscall(
             9, "connect", _NET,
             "connect returned; the fd context holds the connection's two ends.",
+            also_hooks=(_TCP_STATE,),
         ),
-        _syscall(10, "accept", _NET, f"accept {_ACCEPTED}", _LISTEN_FD),
+        _syscall(10, "accept", _NET, f"accept {_ACCEPTED}", _LISTEN_FD,
+                 also_hooks=(_TCP_STATE,)),
         _syscall(
             11, "accept4", _NET, f"accept4 {_ACCEPTED}",
             _LISTEN_FD, _A("flags", _I32, _ARG1, "The accept4 flags."),
+            also_hooks=(_TCP_STATE,),
         ),
         _syscall(12, "dup", _FILE, f"dup {_NEW_FD}", _OLD_FD, category_from_fd=True,
                  optional=True),
@@ -259,7 +303,13 @@ class Catalog:
         self.by_id = {s.id: s for s in self.specs}
         if len(self.by_name) != len(self.specs) or len(self.by_id) != len(self.specs):
             raise ValueError("event names and ids must be unique")
+        columns = {*KernelRecord._fields, RecordField.PATH.value}
         for spec in self.specs:
+            if not spec.hooks:
+                raise ValueError(f"{spec.name}: an event needs the tracepoints it comes from")
+            for attr in spec.attributes:
+                if attr.field.value not in columns:
+                    raise ValueError(f"{spec.name}.{attr.key}: no record field {attr.field.value}")
             kinds = [a.type is AttrType.STRING for a in spec.attributes]
             if kinds != sorted(kinds, reverse=True):
                 # The pipeline encodes strings per event and numbers per batch.
@@ -277,6 +327,22 @@ class Catalog:
     @property
     def syscalls(self) -> dict[str, EventSpec]:
         return {s.syscall: s for s in self.specs if s.syscall}
+
+    def hooks(self, ids: Iterable[int], delivered: Iterable[int] = ()) -> list[str]:
+        """The tracepoints to attach for capturing `ids` and delivering
+        `delivered`, without repeats, in attach order."""
+        wanted = set(delivered)
+        hooks: dict[str, None] = {}
+        for event_id in sorted(set(ids)):
+            spec = self.by_id[event_id]
+            hooks.update(dict.fromkeys(spec.hooks))
+            if event_id in wanted:
+                hooks.update(dict.fromkeys(spec.delivery_hooks))
+        return list(hooks)
+
+    @property
+    def all_hooks(self) -> list[str]:
+        return self.hooks(self.by_id, self.by_id)
 
     def c_defines(self, available_syscalls: Iterable[str] = ()) -> list[str]:
         """The -D flags that give the eBPF programs their event ids, and say

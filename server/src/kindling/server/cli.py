@@ -63,11 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="node name put on every response (default: $KINDLING_NODE_NAME or the host name)",
     )
     serve.add_argument(
+        "--transport",
+        choices=("auto", "ring_buffer", "perf_buffer"),
+        default=ServeConfig.transport,
+        help="how events leave the kernel: the BPF ring buffer (Linux 5.8+), per-CPU perf "
+        "buffers, or auto, the ring buffer where the kernel has it (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--ring-buffer-pages",
+        type=_power_of_two,
+        default=ServeConfig.ring_buffer_pages,
+        metavar="N",
+        help="size of each of the two ring buffers in pages, shared by all CPUs, a power of "
+        "two (default: %(default)s)",
+    )
+    serve.add_argument(
         "--perf-buffer-pages",
         type=_power_of_two,
         default=ServeConfig.perf_buffer_pages,
         metavar="N",
-        help="per-CPU kernel buffer size in pages, a power of two (default: %(default)s)",
+        help="size of each per-CPU perf buffer in pages, a power of two (default: %(default)s)",
     )
     serve.add_argument(
         "--poll-interval-ms",
@@ -157,6 +172,8 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServeConfig(
         socket=args.socket.absolute(),
         node_name=args.node_name,
+        transport=args.transport,
+        ring_buffer_pages=args.ring_buffer_pages,
         perf_buffer_pages=args.perf_buffer_pages,
         poll_interval_ms=args.poll_interval_ms,
         subscriber_queue_events=args.subscriber_queue_events,

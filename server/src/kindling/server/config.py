@@ -23,6 +23,12 @@ def default_node_name() -> str:
 class ServeConfig:
     socket: Path = DEFAULT_SOCKET
     node_name: str = ""
+    # How records leave the kernel: "auto" (the ring buffer where the kernel
+    # has it), "ring_buffer" or "perf_buffer".
+    transport: str = "auto"
+    # Size of each of the two ring buffers in pages, shared by all CPUs (a
+    # power of two).
+    ring_buffer_pages: int = 1024
     # Per-CPU perf buffer size in pages (a power of two).
     perf_buffer_pages: int = 256
     # Longest time a record waits in the kernel before the reader drains it.

@@ -22,7 +22,7 @@ from kindling.server.catalog import AttrType, Catalog
 from kindling.server.drivers.base import Driver
 from kindling.server.pipeline import wire
 from kindling.server.pipeline.broker import RESPONSE, Broker, Subscription
-from kindling.server.pipeline.capture import CaptureControl, ConfigError
+from kindling.server.pipeline.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.pipeline.clock import boot_time_ns
 from kindling.server.pipeline.filters import FilterError, compile_request
 
@@ -154,18 +154,62 @@ class ProbeService:
     async def configure(
         self, request: probe_pb2.ConfigureRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> probe_pb2.ConfigureResponse:
+        filters = None
+        if request.HasField("kernel_filters"):
+            given = request.kernel_filters
+            filters = KernelFiltersRequest(
+                deny_pids=list(given.deny_pids),
+                deny_comms=list(given.deny_comms),
+                drop_failed_io=given.drop_failed_io,
+            )
         try:
-            enabled = self._capture.configure(request.enable_events, request.disable_events)
+            enabled = self._capture.configure(
+                request.enable_events, request.disable_events, filters
+            )
         except ConfigError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         log.info("configured: capturing %s", ", ".join(enabled) or "no events")
-        return probe_pb2.ConfigureResponse(enabled_events=enabled)
+        return probe_pb2.ConfigureResponse(
+            enabled_events=enabled, kernel_filters=self._service_filters()
+        )
+
+    def _service_filters(self) -> probe_pb2.KernelFilters:
+        filters = self._capture.service_filters
+        return probe_pb2.KernelFilters(
+            deny_pids=sorted(filters.deny_pids),
+            deny_comms=sorted(c.decode(errors="replace") for c in filters.deny_comms),
+            drop_failed_io=filters.drop_failed_io,
+        )
+
+    def _scope(self) -> probe_pb2.KernelScope:
+        kernel = self._capture.plan.kernel
+        return probe_pb2.KernelScope(
+            events=[
+                probe_pb2.ScopedEvent(
+                    name=spec.name,
+                    delivered=spec.id in kernel.delivered,
+                    pid_scoped=spec.id in kernel.pid_scoped,
+                    cgroup_scoped=spec.id in kernel.cgroup_scoped,
+                    drop_failed=spec.id in kernel.drop_failed,
+                )
+                for spec in self._catalog.specs
+                if spec.id in kernel.capture
+            ],
+            allowed_pid_count=len(kernel.allow_pids),
+            allowed_cgroup_count=len(kernel.allow_cgroups),
+            kernel_filters=probe_pb2.KernelFilters(
+                deny_pids=sorted(kernel.deny_pids),
+                deny_comms=sorted(c.decode(errors="replace") for c in kernel.deny_comms),
+                drop_failed_io=self._capture.service_filters.drop_failed_io,
+            ),
+        )
 
     async def get_info(
         self, request: probe_pb2.GetInfoRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> probe_pb2.GetInfoResponse:
         configured = self._capture.configured
         unavailable = self._driver.unavailable_events()
+        counters = self._driver.stats().events
         response = probe_pb2.GetInfoResponse(
             service_version=__version__,
             contract_versions=CONTRACT_VERSIONS,
@@ -178,6 +222,18 @@ class ProbeService:
                 features=[
                     probe_pb2.KernelFeature(name=f.name, available=f.available, detail=f.detail)
                     for f in self._driver.features()
+                ],
+                attached=self._driver.attached(),
+                scope=self._scope(),
+                counters=[
+                    probe_pb2.KernelCounters(
+                        event=spec.name,
+                        emitted=counters[spec.id].emitted,
+                        filtered=counters[spec.id].filtered,
+                        lost=counters[spec.id].lost,
+                    )
+                    for spec in self._catalog.specs
+                    if spec.id in counters
                 ],
             ),
         )

@@ -3,6 +3,10 @@
 A driver captures kernel events and delivers them as RecordBatches, in
 timestamp order, from a thread of its own. The BCC driver is the one that
 talks to the kernel; others (a replay driver) can feed the same pipeline.
+
+What the kernel captures is a `KernelFilter`, merged by the service from
+every subscriber, Configure and the needs of its context tables; the driver
+turns it into map updates and attaches only the tracepoints it needs.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kindling.server.drivers.records import Paths, Records
+from kindling.server.record import Paths, Records
 
 
 @dataclass(frozen=True)
@@ -23,24 +27,78 @@ class KernelFeature:
 
 @dataclass
 class RecordBatch:
-    """Records ordered by timestamp, plus what the driver lost since the last batch."""
+    """Records ordered by timestamp, plus what the kernel lost since the last batch."""
 
     records: Records
     # Raw path bytes per record (None where the record has none).
     paths: Paths
-    # Events the kernel dropped because the buffer was full.
+    # Records the kernel dropped because its buffer was full.
     kernel_lost: int = 0
 
     def __len__(self) -> int:
         return len(self.records)
 
 
+@dataclass(frozen=True)
+class KernelFilter:
+    """What the kernel captures. Events not in `capture` have no program
+    attached; the others are filtered in the kernel before any work:
+
+    - an event in `pid_scoped` only for processes in `allow_pids`, one in
+      `cgroup_scoped` only for threads in `allow_cgroups`;
+    - nothing for processes in `deny_pids` or threads named in `deny_comms`;
+    - events in `drop_failed` only when the call returned more than 0.
+
+    `delivered` (a subset of `capture`) are the events some subscriber will
+    receive; the others only feed the context tables.
+    """
+
+    capture: frozenset[int] = frozenset()
+    delivered: frozenset[int] = frozenset()
+    pid_scoped: frozenset[int] = frozenset()
+    cgroup_scoped: frozenset[int] = frozenset()
+    drop_failed: frozenset[int] = frozenset()
+    allow_pids: frozenset[int] = frozenset()
+    allow_cgroups: frozenset[int] = frozenset()
+    deny_pids: frozenset[int] = frozenset()
+    deny_comms: frozenset[bytes] = frozenset()
+
+
+NOTHING = KernelFilter()
+
+
+@dataclass(frozen=True)
+class KernelLimits:
+    """How many entries the kernel's filter sets hold. A plan needing more
+    pids or cgroups leaves that filter to the service; deny sets are limited
+    where they are configured."""
+
+    allow_pids: int = 65536
+    allow_cgroups: int = 4096
+    deny_pids: int = 4096
+    deny_comms: int = 256
+
+
+@dataclass(frozen=True)
+class EventCounters:
+    """What the kernel did for one event since the driver started."""
+
+    emitted: int = 0  # records sent to the service
+    filtered: int = 0  # calls the kernel filters dropped
+    lost: int = 0  # records the kernel buffer had no room for
+
+
 @dataclass
 class DriverStats:
-    records: int = 0
+    records: int = 0  # records delivered to the pipeline
     kernel_lost: int = 0
     batches: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+    # Records that arrived later than the merge window allowed.
+    late_records: int = 0
+    # Records held back for the next drain (merge window).
+    pending_records: int = 0
+    # Kernel counters per event id.
+    events: dict[int, EventCounters] = field(default_factory=dict)
 
 
 BatchSink = Callable[[RecordBatch], None]
@@ -50,7 +108,11 @@ class Driver(Protocol):
     """A source of kernel records."""
 
     name: str
-    transport: str
+
+    @property
+    def transport(self) -> str:
+        """How records leave the kernel ("ring_buffer", "perf_buffer"); known once started."""
+        ...
 
     def features(self) -> list[KernelFeature]:
         """The kernel features the driver checked."""
@@ -64,10 +126,11 @@ class Driver(Protocol):
         ...
 
     def start(self, sink: BatchSink) -> None:
-        """Attach to the kernel and start delivering batches to `sink`.
+        """Load the programs and start delivering batches to `sink`.
 
         Raises StartupError with a sentence for the user when it cannot.
-        `sink` is called from the driver's own thread.
+        `sink` is called from the driver's own thread. Nothing is captured
+        until apply() asks for it.
         """
         ...
 
@@ -75,8 +138,13 @@ class Driver(Protocol):
         """Catalogue events this kernel cannot produce (missing tracepoints)."""
         ...
 
-    def set_enabled_events(self, event_ids: frozenset[int]) -> None:
-        """Capture only these events (the kernel drops the rest)."""
+    def apply(self, kernel_filter: KernelFilter) -> None:
+        """Capture what `kernel_filter` says from now on (map updates, never a
+        reload), attaching and detaching tracepoints as needed."""
+        ...
+
+    def attached(self) -> list[str]:
+        """The tracepoints attached now."""
         ...
 
     def stop(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kindling.server.drivers.records import Paths, Records, empty
+from kindling.server.record import Paths, Records, empty
 
 
 class TimestampMerger:

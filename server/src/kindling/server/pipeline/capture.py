@@ -1,39 +1,73 @@
-"""What the probe captures: the union of what subscribers want, limited by
-what Configure enabled, pushed down into the kernel's event mask.
+"""The control plane: what the probe captures, recomputed whenever a
+subscriber comes or goes or Configure changes something, and pushed into
+the kernel (as map updates and attachments, never a reload) and into the
+pipeline (which events are delivered, and whom the tables cover).
 
-Events the thread and fd tables depend on stay captured in the kernel even
-when nobody wants them delivered, so context stays right for later events.
+With no subscriber nothing is captured: no tracepoint is attached, and the
+traced processes pay nothing.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kindling.server.catalog import Catalog
-from kindling.server.drivers.base import Driver
+from kindling.server.drivers.base import Driver, KernelLimits
 from kindling.server.pipeline.broker import Broker
 from kindling.server.pipeline.events import EventBuilder
+from kindling.server.pipeline.plan import Plan, Region, ServiceFilters, plan
+
+# Processes a new subscription names are read from /proc when it starts, up
+# to this many; the others are read when their first event is processed.
+SEED_MAX_PIDS = 256
+# The kernel compares a thread's name with at most this many bytes.
+COMM_MAX_BYTES = 15
+SHOWN_CHARS = 40
 
 
 class ConfigError(ValueError):
     """A Configure request is invalid; the message names the offending field."""
 
 
+def shown(value: str) -> str:
+    """A value for an error message, cut short: requests can be large."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 4] + "...'"
+
+
+@dataclass(frozen=True)
+class KernelFiltersRequest:
+    """Configure's kernel filters, as the request gave them."""
+
+    deny_pids: Sequence[int]
+    deny_comms: Sequence[str]
+    drop_failed_io: bool
+
+
 class CaptureControl:
     def __init__(
-        self, catalog: Catalog, driver: Driver, builder: EventBuilder, broker: Broker
+        self,
+        catalog: Catalog,
+        driver: Driver,
+        builder: EventBuilder,
+        broker: Broker,
+        limits: KernelLimits | None = None,
     ) -> None:
         self._catalog = catalog
         self._driver = driver
         self._builder = builder
         self._broker = broker
+        self._limits = limits or KernelLimits()
         self._lock = threading.Lock()
         self._all = frozenset(s.id for s in catalog.specs)
-        self._state_ids = frozenset(s.id for s in catalog.specs if s.state_changing)
         self.configured: frozenset[int] = self._all
-        self.kernel_mask: frozenset[int] = self._all
-        self.delivered: frozenset[int] = self._all
+        self.service_filters = ServiceFilters()
+        self.plan: Plan = plan(
+            catalog, [], configured=self._all, service=self.service_filters, limits=self._limits
+        )
 
     def configured_names(self) -> list[str]:
         return [s.name for s in self._catalog.specs if s.id in self.configured]
@@ -44,13 +78,48 @@ class CaptureControl:
             spec = self._catalog.by_name.get(name)
             if spec is None:
                 raise ConfigError(
-                    f"{field}[{i}]: unknown event name {name!r}; known events are "
+                    f"{field}[{i}]: unknown event name {shown(name)}; known events are "
                     f"{', '.join(self._catalog.names)}"
                 )
+            if spec.id in ids:
+                raise ConfigError(f"{field}[{i}]: {name} is named twice; name each event once")
             ids.add(spec.id)
         return ids
 
-    def configure(self, enable: Sequence[str], disable: Sequence[str]) -> list[str]:
+    def _validate_filters(self, request: KernelFiltersRequest) -> ServiceFilters:
+        field = "kernel_filters"
+        if len(request.deny_pids) > self._limits.deny_pids:
+            raise ConfigError(f"{field}.deny_pids: at most {self._limits.deny_pids} processes")
+        if len(request.deny_comms) > self._limits.deny_comms:
+            raise ConfigError(f"{field}.deny_comms: at most {self._limits.deny_comms} names")
+        pids: set[int] = set()
+        for i, pid in enumerate(request.deny_pids):
+            if pid == 0:
+                raise ConfigError(f"{field}.deny_pids[{i}]: 0 is not a process id")
+            if pid in pids:
+                raise ConfigError(f"{field}.deny_pids[{i}]: {pid} is named twice")
+            pids.add(pid)
+        comms: set[bytes] = set()
+        for i, comm in enumerate(request.deny_comms):
+            raw = comm.encode()
+            if not raw:
+                raise ConfigError(f"{field}.deny_comms[{i}]: a thread name cannot be empty")
+            if len(raw) > COMM_MAX_BYTES:
+                raise ConfigError(
+                    f"{field}.deny_comms[{i}]: {shown(comm)} is longer than the "
+                    f"{COMM_MAX_BYTES} bytes of a thread name"
+                )
+            if raw in comms:
+                raise ConfigError(f"{field}.deny_comms[{i}]: {shown(comm)} is named twice")
+            comms.add(raw)
+        return ServiceFilters(frozenset(pids), frozenset(comms), request.drop_failed_io)
+
+    def configure(
+        self,
+        enable: Sequence[str],
+        disable: Sequence[str],
+        kernel_filters: KernelFiltersRequest | None = None,
+    ) -> list[str]:
         """Apply a Configure request, or raise ConfigError and change nothing."""
         enable_ids = self._validate(enable, "enable_events")
         disable_ids = self._validate(disable, "disable_events")
@@ -60,18 +129,55 @@ class CaptureControl:
             raise ConfigError(
                 f"enable_events and disable_events both name {names}; name each event once"
             )
+        filters = self._validate_filters(kernel_filters) if kernel_filters is not None else None
         with self._lock:
             self.configured = (self.configured | enable_ids) - disable_ids
+            if filters is not None:
+                self.service_filters = filters
         self.refresh()
         return self.configured_names()
 
     def refresh(self) -> None:
-        """Recompute the kernel mask and the delivered set after a change."""
+        """Recompute the plan after a change and push it down."""
         with self._lock:
-            wanted: set[int] = set()
-            for subscription in self._broker.subscriptions:
-                wanted |= subscription.selection.wanted_event_ids(self._all)
-            self.delivered = self.configured & wanted
-            self.kernel_mask = self._state_ids | self.delivered
-            self._builder.delivered = self.delivered
-            self._driver.set_enabled_events(self.kernel_mask)
+            subscriptions = self._broker.subscriptions
+            demands = [d for s in subscriptions for d in s.selection.demands(self._all)]
+            old = self.plan.tables
+            self.plan = plan(
+                self._catalog,
+                demands,
+                configured=self.configured,
+                service=self.service_filters,
+                subscriber_denied_pids=[s.selection.denied_pids() for s in subscriptions],
+                limits=self._limits,
+            )
+            self._builder.delivered = self.plan.kernel.delivered
+            self._driver.apply(self.plan.kernel)
+            # From here on the kernel captures by the new plan: so do the
+            # tables, from what /proc says now of the processes new to them.
+            at_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+            new = self.plan.tables
+            seed = self._builder.snapshot(
+                _newly_named(new.threads, old.threads)[:SEED_MAX_PIDS],
+                _newly_named(new.fds, old.fds)[:SEED_MAX_PIDS],
+            )
+            self._builder.set_scope(new, at_ns, seed)
+
+    @property
+    def kernel_mask(self) -> frozenset[int]:
+        return self.plan.kernel.capture
+
+    @property
+    def delivered(self) -> frozenset[int]:
+        return self.plan.kernel.delivered
+
+
+def _newly_named(new: Region, old: Region) -> list[int]:
+    """Processes a region names that the old one did not cover for sure."""
+    if (None, None) in old.parts:
+        return []
+    covered: set[int] = set()
+    for pids, cgroups in old.parts:
+        if pids is not None and cgroups is None:
+            covered |= pids
+    return sorted(pid for pids, _ in new.parts if pids is not None for pid in pids - covered)

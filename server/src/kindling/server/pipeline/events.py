@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,9 +28,9 @@ from kindling.event.v1 import event_pb2
 from kindling.server import catalog as cat
 from kindling.server.catalog import AttrType, Catalog, EventSpec
 from kindling.server.drivers.base import RecordBatch
-from kindling.server.drivers.records import Records
 from kindling.server.pipeline import wire
 from kindling.server.pipeline.assemble import PiecePool, Segments
+from kindling.server.pipeline.plan import TableScope
 from kindling.server.pipeline.procfs import CgroupIndex, ProcFS, cgroup2_mount
 from kindling.server.pipeline.state import (
     AF_INET,
@@ -41,10 +42,13 @@ from kindling.server.pipeline.state import (
     FdInfo,
     FdTable,
     ProcessTable,
+    TableSeed,
     family_fd_type,
     ip_text,
     socket_protocol,
 )
+from kindling.server.record import KernelRecord as Record
+from kindling.server.record import Records
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,7 @@ class EventBatch:
     offsets: npt.NDArray[np.int64]
     event_ids: npt.NDArray[np.uint16]
     pids: npt.NDArray[np.uint32]
+    cgroup_ids: npt.NDArray[np.uint64]
     kernel_lost: int = 0
     # Records the service failed to turn into events.
     failed: int = 0
@@ -106,10 +111,13 @@ class EventBatch:
         event_ids: npt.NDArray[np.uint16],
         pids: npt.NDArray[np.uint32],
         kernel_lost: int = 0,
+        cgroup_ids: npt.NDArray[np.uint64] | None = None,
     ) -> EventBatch:
         offsets = np.zeros(len(events) + 1, dtype=np.int64)
         np.cumsum([len(e) for e in events], out=offsets[1:])
-        return cls(b"".join(events), offsets, event_ids, pids, kernel_lost)
+        if cgroup_ids is None:
+            cgroup_ids = np.ones(len(events), dtype=np.uint64)
+        return cls(b"".join(events), offsets, event_ids, pids, cgroup_ids, kernel_lost)
 
     @classmethod
     def losses_only(cls, kernel_lost: int, failed: int) -> EventBatch:
@@ -118,6 +126,7 @@ class EventBatch:
             offsets=np.zeros(1, dtype=np.int64),
             event_ids=np.empty(0, dtype=np.uint16),
             pids=np.empty(0, dtype=np.uint32),
+            cgroup_ids=np.empty(0, dtype=np.uint64),
             kernel_lost=kernel_lost,
             failed=failed,
         )
@@ -141,32 +150,6 @@ def _sun_path(raw: bytes | None) -> str:
     if raw[0] == 0:
         return "@" + raw[1:].rstrip(b"\0").decode("utf-8", "replace")
     return _c_string(raw)
-
-
-class Record(NamedTuple):
-    """One record's values, in RECORD_DTYPE order (from records.tolist())."""
-
-    ts: int
-    latency_ns: int
-    ret: int
-    cgroup_id: int
-    arg0: int
-    arg1: int
-    arg2: int
-    pid: int
-    tid: int
-    uid: int
-    gid: int
-    event_id: int
-    cpu: int
-    family: int
-    flags: int
-    sport: int
-    dport: int
-    path_len: int
-    saddr: bytes
-    daddr: bytes
-    comm: bytes
 
 
 def source_endpoint(r: Record) -> tuple[str, int] | None:
@@ -327,9 +310,18 @@ class EventBuilder:
             procfs = ProcFS()
             cgroups = cgroups or CgroupIndex(cgroup2_mount())
         self.catalog = catalog
-        self.processes = ProcessTable(procfs, cgroups)
+        self._procfs = procfs
+        self._cgroups = cgroups or CgroupIndex(None)
+        self.processes = ProcessTable(procfs, self._cgroups)
         self.fds = FdTable(procfs)
         self.delivered: frozenset[int] = frozenset(s.id for s in catalog.specs)
+        # Whom the tables keep context for; by default everyone. The service
+        # follows what the kernel captures (plan.py) with set_scope().
+        self.scope = TableScope.everyone()
+        self._scope_changes: list[tuple[int, TableScope, TableSeed]] = []
+        self._scope_lock = threading.Lock()
+        self._fd_context = np.zeros(catalog.max_id + 1, dtype=bool)
+        self._fd_context[[s.id for s in catalog.specs if s.fd_context]] = True
         self.unknown_records = 0
         # Runs of plain events shorter than this go row by row: for them,
         # numpy's per-call cost outweighs its speed.
@@ -393,6 +385,17 @@ class EventBuilder:
 
     # -- batch ---------------------------------------------------------------
 
+    def set_scope(self, scope: TableScope, at_ns: int, seed: TableSeed | None = None) -> None:
+        """Keep tables for `scope` from records stamped `at_ns` on (when the
+        kernel started capturing for it), starting from `seed` (what /proc
+        said of newly covered processes then). Called from any thread."""
+        with self._scope_lock:
+            self._scope_changes.append((at_ns, scope, seed or TableSeed()))
+
+    def snapshot(self, process_pids: Iterable[int], fd_pids: Iterable[int]) -> TableSeed:
+        """A seed for set_scope(), from this builder's view of /proc."""
+        return TableSeed.take(self._procfs, process_pids, fd_pids)
+
     def build(self, batch: RecordBatch) -> EventBatch:
         """Update the tables from the batch and encode its deliverable events.
 
@@ -406,33 +409,12 @@ class EventBuilder:
         pool = PiecePool()
         # Per row: ids of its shared pieces in `pool` (-1: none).
         pieces = _RowPieces(n)
-        event_ids = records["event_id"]
         # One snapshot per batch: Configure may change it from another thread.
         delivered_ids = self.delivered
         delivered = np.fromiter(delivered_ids, dtype=np.uint16)
-        # Plan the batch in order: long runs of plain events go a run at a
-        # time; every other row (table changes, strings, short runs, where
-        # numpy's per-call cost outweighs its speed) goes one by one.
-        steps: list[tuple[int, int]] = []  # (start, stop) of a run, or (row, -1)
-        start = 0
-        for row in [*np.flatnonzero(~np.isin(event_ids, self._plain_ids)).tolist(), n]:
-            if row - start >= self.min_plain_run:
-                steps.append((start, row))
-            else:
-                steps.extend((plain, -1) for plain in range(start, row))
-            if row < n:
-                steps.append((row, -1))
-            start = row + 1
-        single_rows = [row for row, stop in steps if stop < 0]
-        values = iter(records[single_rows].tolist())
-        paths = iter(batch.paths[single_rows].tolist())
         singles = _SingleRows()
-        for row, stop in steps:
-            if stop < 0:
-                record = Record._make(next(values))
-                self._one_row(record, next(paths), row, delivered_ids, pool, singles)
-            else:
-                self._plain_run(records, row, stop, delivered, pool, pieces)
+        for start, stop in self._scope_segments(records["ts"]):
+            self._build_rows(batch, start, stop, delivered_ids, delivered, pool, pieces, singles)
         singles.store(pieces)
 
         kept = np.flatnonzero(pieces.keep)
@@ -454,8 +436,92 @@ class EventBuilder:
             offsets=offsets,
             event_ids=chosen["event_id"].astype(np.uint16, copy=False),
             pids=chosen["pid"].astype(np.uint32, copy=False),
+            cgroup_ids=chosen["cgroup_id"].astype(np.uint64, copy=False),
             kernel_lost=batch.kernel_lost,
         )
+
+    def _scope_segments(self, timestamps: npt.NDArray[np.uint64]) -> Iterator[tuple[int, int]]:
+        """The batch's rows in runs that share one table scope, applying each
+        scope change where its timestamp falls."""
+        with self._scope_lock:
+            changes, self._scope_changes = self._scope_changes, []
+        start = 0
+        for i, (at_ns, scope, seed) in enumerate(changes):
+            row = int(np.searchsorted(timestamps, at_ns, side="left"))
+            if row >= len(timestamps):
+                # Not reached yet: keep it (and what follows) for a later batch.
+                with self._scope_lock:
+                    self._scope_changes[:0] = changes[i:]
+                break
+            if row > start:
+                yield start, row
+                start = row
+            self._enter_scope(scope, seed)
+        if start < len(timestamps):
+            yield start, len(timestamps)
+
+    def _enter_scope(self, scope: TableScope, seed: TableSeed) -> None:
+        """Start keeping tables for a new scope; a table that no longer covers
+        everything it covered starts afresh (it would go stale there)."""
+        threads_kept, fds_kept = scope.contains(self.scope)
+        if not threads_kept:
+            self.processes = ProcessTable(self._procfs, self._cgroups)
+        if not fds_kept:
+            self.fds = FdTable(self._procfs)
+        for pid, process in seed.processes.items():
+            self.processes.seed(pid, process)
+        for pid, fds in seed.fds.items():
+            self.fds.seed(pid, fds)
+        self.scope = scope
+
+    def _build_rows(
+        self,
+        batch: RecordBatch,
+        first: int,
+        end: int,
+        delivered_ids: frozenset[int],
+        delivered: npt.NDArray[np.uint16],
+        pool: PiecePool,
+        pieces: _RowPieces,
+        singles: _SingleRows,
+    ) -> None:
+        """Rows first..end-1, which share the current table scope."""
+        records = batch.records[first:end]
+        n = end - first
+        event_ids = records["event_id"]
+        in_threads = self.scope.threads.mask(records)
+        in_fds = self.scope.fds.mask(records)
+        # Where a delivered event may be: the fd region for events with fd
+        # context, the thread region for the others.
+        in_scope = np.where(self._fd_context[event_ids], in_fds, in_threads)
+        # Plan the rows in order: long runs of plain events go a run at a
+        # time; every other row (table changes, strings, short runs, where
+        # numpy's per-call cost outweighs its speed) goes one by one.
+        steps: list[tuple[int, int]] = []  # (start, stop) of a run, or (row, -1)
+        start = 0
+        for row in [*np.flatnonzero(~np.isin(event_ids, self._plain_ids)).tolist(), n]:
+            if row - start >= self.min_plain_run:
+                steps.append((start, row))
+            else:
+                steps.extend((plain, -1) for plain in range(start, row))
+            if row < n:
+                steps.append((row, -1))
+            start = row + 1
+        single_rows = [row for row, stop in steps if stop < 0]
+        values = iter(records[single_rows].tolist())
+        paths = iter(batch.paths[first:end][single_rows].tolist())
+        threads_ok = iter(in_threads[single_rows].tolist())
+        fds_ok = iter(in_fds[single_rows].tolist())
+        for row, stop in steps:
+            if stop < 0:
+                record = Record._make(next(values))
+                path, thread_ok, fd_ok = next(paths), next(threads_ok), next(fds_ok)
+                if thread_ok:
+                    self._one_row(record, path, first + row, delivered_ids, fd_ok, pool, singles)
+            else:
+                self._plain_run(
+                    records[row:stop], first + row, delivered, in_scope[row:stop], pool, pieces
+                )
 
     def _one_row(
         self,
@@ -463,51 +529,70 @@ class EventBuilder:
         path: bytes | None,
         row: int,
         delivered: frozenset[int],
+        in_fds: bool,
         pool: PiecePool,
         singles: _SingleRows,
     ) -> None:
-        """An event that changes the tables (or carries strings), in order."""
+        """An event that changes the tables (or carries strings), in order,
+        from a thread the thread table keeps context for. Outside the fd
+        table's scope, it leaves the fd table as it is."""
         spec = self.catalog.by_id.get(record.event_id)
         if spec is None:
             self.unknown_records += 1
             return
         handler = self._handlers.get(spec.id)
-        fd, after = handler(record, path) if handler else (NO_FD, None)
-        if spec.id in delivered:
-            fd_field, fd_type = self.fds.context(record.pid, fd) if fd != NO_FD else (b"", 0)
-            strings = self._string_plans.get(spec.id)
-            singles.add(
-                row,
-                prefix=pool.add(self._prefix_for(spec, fd_type)),
-                thread=pool.add(
-                    self.processes.thread_field(
-                        record.pid, record.tid, record.uid, record.gid, record.comm,
-                        record.cgroup_id,
-                    )
-                ),
-                fd=pool.add(fd_field) if fd_field else -1,
-                strings=pool.add(_string_attributes(strings, path)) if strings else -1,
-            )  # fmt: skip
-        if after is not None:
-            after()
+        self.fds.frozen = not in_fds
+        try:
+            fd, after = handler(record, path) if handler else (NO_FD, None)
+            if spec.id in delivered and (in_fds or not spec.fd_context):
+                self._deliver_row(spec, record, path, fd, row, pool, singles)
+            if after is not None:
+                after()
+        finally:
+            self.fds.frozen = False
+
+    def _deliver_row(
+        self,
+        spec: EventSpec,
+        record: Record,
+        path: bytes | None,
+        fd: int,
+        row: int,
+        pool: PiecePool,
+        singles: _SingleRows,
+    ) -> None:
+        fd_field, fd_type = self.fds.context(record.pid, fd) if fd != NO_FD else (b"", 0)
+        strings = self._string_plans.get(spec.id)
+        singles.add(
+            row,
+            prefix=pool.add(self._prefix_for(spec, fd_type)),
+            thread=pool.add(
+                self.processes.thread_field(
+                    record.pid, record.tid, record.uid, record.gid, record.comm, record.cgroup_id
+                )
+            ),
+            fd=pool.add(fd_field) if fd_field else -1,
+            strings=pool.add(_string_attributes(strings, path)) if strings else -1,
+        )
 
     def _plain_run(
         self,
-        records: Records,
+        run: Records,
         start: int,
-        stop: int,
         delivered: npt.NDArray[np.uint16],
+        in_scope: npt.NDArray[np.bool_],
         pool: PiecePool,
         pieces: _RowPieces,
     ) -> None:
-        """Plain I/O events (read, write): nothing in the run changes the
-        tables, so each distinct thread and each distinct fd is looked up once."""
-        run = records[start:stop]
-        wanted = np.isin(run["event_id"], delivered)
+        """Plain I/O events (read, write) from row `start` on: nothing in the
+        run changes the tables, so each distinct thread and each distinct fd
+        is looked up once."""
+        wanted = np.isin(run["event_id"], delivered) & in_scope
         if not wanted.any():
             return
-        rows = start + np.flatnonzero(wanted)
-        sel = records[rows]
+        chosen = np.flatnonzero(wanted)
+        rows = start + chosen
+        sel = run[chosen]
         pieces.keep[rows] = True
 
         threads, which = _distinct(sel, ("pid", "tid", "uid", "gid", "comm", "cgroup_id"))

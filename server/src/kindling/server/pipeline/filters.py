@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +17,7 @@ import numpy.typing as npt
 from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import Catalog
 from kindling.server.pipeline.events import EventBatch
+from kindling.server.pipeline.plan import Demand
 
 MAX_FILTERS = 64
 MAX_VALUES = 4096
@@ -27,8 +29,9 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class CompiledFilter:
-    event_ids: npt.NDArray[np.uint16] | None  # None: any event
-    pids: npt.NDArray[np.uint32] | None  # None: any process
+    event_ids: npt.NDArray[np.uint16] | None = None  # None: any event
+    pids: npt.NDArray[np.uint32] | None = None  # None: any process
+    cgroups: npt.NDArray[np.uint64] | None = None  # None: any cgroup
 
     def mask(self, batch: EventBatch) -> npt.NDArray[np.bool_]:
         result = np.ones(len(batch), dtype=bool)
@@ -36,7 +39,20 @@ class CompiledFilter:
             result &= np.isin(batch.event_ids, self.event_ids)
         if self.pids is not None:
             result &= np.isin(batch.pids, self.pids)
+        if self.cgroups is not None:
+            result &= np.isin(batch.cgroup_ids, self.cgroups)
         return result
+
+    def demand(self, all_ids: frozenset[int]) -> Demand:
+        return Demand(
+            events=all_ids if self.event_ids is None else _ints(self.event_ids),
+            pids=None if self.pids is None else _ints(self.pids),
+            cgroups=None if self.cgroups is None else _ints(self.cgroups),
+        )
+
+
+def _ints(values: npt.NDArray[np.integer[Any]]) -> frozenset[int]:
+    return frozenset(int(v) for v in values.tolist())
 
 
 @dataclass(frozen=True)
@@ -55,22 +71,34 @@ class Selection:
             selected &= ~f.mask(batch)
         return selected
 
-    def wanted_event_ids(self, all_ids: frozenset[int]) -> frozenset[int]:
-        """Events this selection can ever select: what the kernel must capture."""
-        wanted: set[int] = set()
-        if not self.allow:
-            wanted = set(all_ids)
-        for f in self.allow:
-            wanted |= all_ids if f.event_ids is None else {int(i) for i in f.event_ids}
+    def demands(self, all_ids: frozenset[int]) -> list[Demand]:
+        """What this selection can ever select, one Demand per allow filter:
+        the kernel must capture at least that."""
+        denied: set[int] = set()
         for f in self.deny:
-            if f.pids is None and f.event_ids is not None:
-                wanted -= {int(i) for i in f.event_ids}
-        return frozenset(wanted)
+            if f.pids is None and f.cgroups is None and f.event_ids is not None:
+                denied |= _ints(f.event_ids)
+        demands = []
+        for f in self.allow or (CompiledFilter(),):
+            demand = f.demand(all_ids)
+            events = demand.events - denied
+            if events:
+                demands.append(Demand(events, demand.pids, demand.cgroups))
+        return demands
+
+    def denied_pids(self) -> frozenset[int]:
+        """Processes this selection never selects, whatever the event."""
+        denied: set[int] = set()
+        for f in self.deny:
+            if f.event_ids is None and f.cgroups is None and f.pids is not None:
+                denied |= _ints(f.pids)
+        return frozenset(denied)
 
 
 def _compile_filter(f: probe_pb2.EventFilter, where: str, catalog: Catalog) -> CompiledFilter:
-    if len(f.names) > MAX_VALUES or len(f.pids) > MAX_VALUES:
-        raise FilterError(f"{where}: at most {MAX_VALUES} names and {MAX_VALUES} pids per filter")
+    for field in ("names", "pids", "cgroup_ids"):
+        if len(getattr(f, field)) > MAX_VALUES:
+            raise FilterError(f"{where}.{field}: at most {MAX_VALUES} values per filter")
     ids: list[int] = []
     for i, name in enumerate(f.names):
         spec = catalog.by_name.get(name)
@@ -83,9 +111,13 @@ def _compile_filter(f: probe_pb2.EventFilter, where: str, catalog: Catalog) -> C
     for i, pid in enumerate(f.pids):
         if pid == 0:
             raise FilterError(f"{where}.pids[{i}]: 0 is not a process id")
+    for i, cgroup in enumerate(f.cgroup_ids):
+        if cgroup == 0:
+            raise FilterError(f"{where}.cgroup_ids[{i}]: 0 is not a cgroup id")
     return CompiledFilter(
         event_ids=np.array(sorted(set(ids)), dtype=np.uint16) if ids else None,
         pids=np.array(sorted(set(f.pids)), dtype=np.uint32) if len(f.pids) else None,
+        cgroups=np.array(sorted(set(f.cgroup_ids)), dtype=np.uint64) if len(f.cgroup_ids) else None,
     )
 
 

@@ -146,6 +146,20 @@ class ProcFS:
     def alive(self, pid: int) -> bool:
         return (self.root / str(pid)).is_dir()
 
+    def pids(self) -> list[int]:
+        """Every process now."""
+        try:
+            return [int(name) for name in os.listdir(self.root) if name.isdigit()]
+        except OSError:
+            return []
+
+    def fds(self, pid: int) -> list[int]:
+        """The fds a process has open now (none once it is gone)."""
+        try:
+            return sorted(int(name) for name in os.listdir(self.root / str(pid) / "fd"))
+        except OSError:
+            return []
+
     def fd_target(self, pid: int, fd: int) -> str | None:
         """What /proc/<pid>/fd/<fd> points to: a path, "socket:[inode]", ..."""
         try:

@@ -22,7 +22,13 @@ from typing import TypeVar
 
 from kindling.event.v1 import event_pb2
 from kindling.server.pipeline import wire
-from kindling.server.pipeline.procfs import TCP_LISTEN, CgroupIndex, ProcFS, SocketEntry
+from kindling.server.pipeline.procfs import (
+    TCP_LISTEN,
+    CgroupIndex,
+    ProcessSnapshot,
+    ProcFS,
+    SocketEntry,
+)
 
 AF_UNIX = 1
 AF_INET = 2
@@ -91,6 +97,10 @@ class ProcessTable:
             )
             self._processes[pid] = info
         return info
+
+    def seed(self, pid: int, snapshot: ProcessSnapshot) -> None:
+        """Start a process's entry from a snapshot of /proc."""
+        self._processes[pid] = ProcessInfo(snapshot.ppid, snapshot.exe, snapshot.container_id)
 
     def on_fork(self, parent_pid: int, child_pid: int) -> None:
         parent = self.get(parent_pid)
@@ -228,9 +238,13 @@ _ANON_TYPES = {
 
 
 class FdTable:
-    """File descriptors per process, with their encoded Event.fd fields."""
+    """File descriptors per process, with their encoded Event.fd fields.
+
+    While `frozen`, the table changes nothing and caches nothing: events of
+    processes it does not keep complete (outside its scope) only look up."""
 
     def __init__(self, procfs: ProcFS, limit: int = 65536) -> None:
+        self.frozen = False
         self._procfs = procfs
         self._by_pid: _BoundedDict[int, dict[int, FdInfo]] = _BoundedDict(limit)
         # pid -> fd -> (encoded field, fd type); dropped whenever the FdInfo changes.
@@ -243,6 +257,9 @@ class FdTable:
         return fds
 
     def get(self, pid: int, fd: int) -> FdInfo:
+        if self.frozen:
+            found = self._by_pid.get(pid, {}).get(fd)
+            return found if found is not None else (self._resolve(pid, fd) or FdInfo())
         fds = self._fds(pid)
         info = fds.get(fd)
         if info is None:
@@ -258,10 +275,14 @@ class FdTable:
         return info
 
     def set(self, pid: int, fd: int, info: FdInfo) -> None:
+        if self.frozen:
+            return
         self._fds(pid)[fd] = info
         self._forget_encoded(pid, fd)
 
     def remove(self, pid: int, fd: int) -> None:
+        if self.frozen:
+            return
         fds = self._by_pid.get(pid)
         if fds is not None:
             fds.pop(fd, None)
@@ -288,7 +309,7 @@ class FdTable:
     def close_range(self, pid: int, first: int, last: int, *, cloexec_only: bool) -> None:
         """close_range(first, last): forget those fds, or mark them close-on-exec."""
         fds = self._by_pid.get(pid)
-        if not fds:
+        if not fds or self.frozen:
             return
         for fd in [fd for fd in fds if first <= fd <= last]:
             if cloexec_only:
@@ -300,11 +321,15 @@ class FdTable:
     def on_fork(self, parent_pid: int, child_pid: int) -> None:
         # fork() duplicates the descriptor table: copy the mapping (entries are
         # replaced, never changed in place, so they can be shared).
+        if self.frozen:
+            return
         parent = self._by_pid.get(parent_pid)
         self._by_pid[child_pid] = dict(parent) if parent else {}
         self._encoded.pop(child_pid, None)
 
     def on_exec(self, pid: int) -> None:
+        if self.frozen:
+            return
         fds = self._by_pid.get(pid)
         if fds:
             for fd in [fd for fd, info in fds.items() if info.cloexec]:
@@ -312,55 +337,106 @@ class FdTable:
         self._encoded.pop(pid, None)
 
     def on_exit(self, pid: int) -> None:
+        if self.frozen:
+            return
         self._by_pid.pop(pid, None)
+        self._encoded.pop(pid, None)
+
+    def seed(self, pid: int, fds: dict[int, FdInfo]) -> None:
+        """Start a process's table from a snapshot of its open fds."""
+        if self.frozen:
+            return
+        self._by_pid[pid] = dict(fds)
         self._encoded.pop(pid, None)
 
     # -- lazy resolution from /proc ------------------------------------------
 
     def _resolve(self, pid: int, fd: int) -> FdInfo | None:
-        target = self._procfs.fd_target(pid, fd)
-        if target is None:
-            return None
-        if target.startswith("/"):
-            is_dir = self._procfs.is_directory(pid, fd)
-            return FdInfo(
-                type=event_pb2.FD_TYPE_DIRECTORY if is_dir else event_pb2.FD_TYPE_FILE,
-                path=target.removesuffix(" (deleted)"),
-            )
-        if target.startswith("pipe:"):
-            return FdInfo(type=event_pb2.FD_TYPE_PIPE)
-        if target.startswith("socket:["):
-            inode = int(target[len("socket:[") : -1])
-            return self._resolve_socket(pid, inode)
-        return FdInfo(type=_ANON_TYPES.get(target, event_pb2.FD_TYPE_OTHER))
+        return resolve_fd(self._procfs, pid, fd)
 
-    def _resolve_socket(self, pid: int, inode: int) -> FdInfo:
-        sockets = self._procfs.sockets(pid)
-        entry = sockets.get(inode)
-        if entry is None:
-            return FdInfo(type=event_pb2.FD_TYPE_OTHER_SOCKET)
-        if entry.kind == "unix":
-            return FdInfo(type=event_pb2.FD_TYPE_UNIX_SOCKET, unix_path=entry.unix_path)
-        info = FdInfo(
-            type=family_fd_type(entry.family),
-            protocol=event_pb2.L4_PROTOCOL_TCP
-            if entry.kind == "tcp"
-            else event_pb2.L4_PROTOCOL_UDP,
+
+@dataclass
+class TableSeed:
+    """What /proc said of some processes when the kernel started capturing
+    their events: the tables start from it, so context is right even for a
+    process that exits before the first of its events is processed."""
+
+    processes: dict[int, ProcessSnapshot] = field(default_factory=dict)
+    fds: dict[int, dict[int, FdInfo]] = field(default_factory=dict)
+
+    @classmethod
+    def take(cls, procfs: ProcFS, process_pids: Iterable[int], fd_pids: Iterable[int]) -> TableSeed:
+        seed = cls()
+        for pid in process_pids:
+            snapshot = procfs.process(pid)
+            if snapshot is not None:
+                seed.processes[pid] = snapshot
+        for pid in fd_pids:
+            if pid in seed.processes:
+                seed.fds[pid] = snapshot_fds(procfs, pid)
+        return seed
+
+
+def resolve_fd(
+    procfs: ProcFS, pid: int, fd: int, sockets: dict[int, SocketEntry] | None = None
+) -> FdInfo | None:
+    """What /proc says a process's fd is now (None when it is not open).
+    `sockets` is the process's socket table, when the caller has read it."""
+    target = procfs.fd_target(pid, fd)
+    if target is None:
+        return None
+    if target.startswith("/"):
+        is_dir = procfs.is_directory(pid, fd)
+        return FdInfo(
+            type=event_pb2.FD_TYPE_DIRECTORY if is_dir else event_pb2.FD_TYPE_FILE,
+            path=target.removesuffix(" (deleted)"),
         )
-        if entry.kind == "tcp" and entry.state == TCP_LISTEN:
-            info.listen_local = entry.local
-            info.role = event_pb2.SOCKET_ROLE_SERVER
-            return info
-        if entry.remote[1] == 0:
-            info.source = entry.local
-            return info
-        if _is_server_side(entry, sockets.values()):
-            info.role = event_pb2.SOCKET_ROLE_SERVER
-            info.source, info.destination = entry.remote, entry.local
-        else:
-            info.role = event_pb2.SOCKET_ROLE_CLIENT
-            info.source, info.destination = entry.local, entry.remote
+    if target.startswith("pipe:"):
+        return FdInfo(type=event_pb2.FD_TYPE_PIPE)
+    if target.startswith("socket:["):
+        inode = int(target[len("socket:[") : -1])
+        return _resolve_socket(procfs.sockets(pid) if sockets is None else sockets, inode)
+    return FdInfo(type=_ANON_TYPES.get(target, event_pb2.FD_TYPE_OTHER))
+
+
+def snapshot_fds(procfs: ProcFS, pid: int) -> dict[int, FdInfo]:
+    """Every fd a process has open now, as /proc describes it."""
+    numbers = procfs.fds(pid)
+    sockets: dict[int, SocketEntry] | None = None
+    found: dict[int, FdInfo] = {}
+    for fd in numbers:
+        if sockets is None and (procfs.fd_target(pid, fd) or "").startswith("socket:["):
+            sockets = procfs.sockets(pid)
+        info = resolve_fd(procfs, pid, fd, sockets)
+        if info is not None:
+            found[fd] = info
+    return found
+
+
+def _resolve_socket(sockets: dict[int, SocketEntry], inode: int) -> FdInfo:
+    entry = sockets.get(inode)
+    if entry is None:
+        return FdInfo(type=event_pb2.FD_TYPE_OTHER_SOCKET)
+    if entry.kind == "unix":
+        return FdInfo(type=event_pb2.FD_TYPE_UNIX_SOCKET, unix_path=entry.unix_path)
+    info = FdInfo(
+        type=family_fd_type(entry.family),
+        protocol=event_pb2.L4_PROTOCOL_TCP if entry.kind == "tcp" else event_pb2.L4_PROTOCOL_UDP,
+    )
+    if entry.kind == "tcp" and entry.state == TCP_LISTEN:
+        info.listen_local = entry.local
+        info.role = event_pb2.SOCKET_ROLE_SERVER
         return info
+    if entry.remote[1] == 0:
+        info.source = entry.local
+        return info
+    if _is_server_side(entry, sockets.values()):
+        info.role = event_pb2.SOCKET_ROLE_SERVER
+        info.source, info.destination = entry.remote, entry.local
+    else:
+        info.role = event_pb2.SOCKET_ROLE_CLIENT
+        info.source, info.destination = entry.local, entry.remote
+    return info
 
 
 def _is_server_side(entry: SocketEntry, all_sockets: Iterable[SocketEntry]) -> bool:

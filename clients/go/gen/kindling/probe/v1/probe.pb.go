@@ -231,7 +231,11 @@ type EventFilter struct {
 	Names []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
 	// Pids matches events caused by one of these process ids (thread group
 	// ids). Zero is not a valid process id.
-	Pids          []uint32 `protobuf:"varint,2,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	Pids []uint32 `protobuf:"varint,2,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	// Cgroup_ids matches events of threads in one of these cgroups (cgroup v2
+	// ids, as Thread.cgroup_id carries them): a container's cgroup selects
+	// the container. Zero is not a valid cgroup id.
+	CgroupIds     []uint64 `protobuf:"varint,3,rep,packed,name=cgroup_ids,json=cgroupIds,proto3" json:"cgroup_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,6 +280,13 @@ func (x *EventFilter) GetNames() []string {
 func (x *EventFilter) GetPids() []uint32 {
 	if x != nil {
 		return x.Pids
+	}
+	return nil
+}
+
+func (x *EventFilter) GetCgroupIds() []uint64 {
+	if x != nil {
+		return x.CgroupIds
 	}
 	return nil
 }
@@ -437,6 +448,9 @@ type ConfigureRequest struct {
 	EnableEvents []string `protobuf:"bytes,1,rep,name=enable_events,json=enableEvents,proto3" json:"enable_events,omitempty"`
 	// Disable_events names events to stop capturing.
 	DisableEvents []string `protobuf:"bytes,2,rep,name=disable_events,json=disableEvents,proto3" json:"disable_events,omitempty"`
+	// Kernel_filters, when set, replaces the filters the kernel applies for
+	// every subscriber; when unset, they stay as they are.
+	KernelFilters *KernelFilters `protobuf:"bytes,3,opt,name=kernel_filters,json=kernelFilters,proto3" json:"kernel_filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,19 +499,96 @@ func (x *ConfigureRequest) GetDisableEvents() []string {
 	return nil
 }
 
+func (x *ConfigureRequest) GetKernelFilters() *KernelFilters {
+	if x != nil {
+		return x.KernelFilters
+	}
+	return nil
+}
+
+// KernelFilters are filters the kernel applies for every subscriber, before
+// an event costs anything beyond the check.
+type KernelFilters struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Deny_pids names processes (thread group ids) whose events are never
+	// captured.
+	DenyPids []uint32 `protobuf:"varint,1,rep,packed,name=deny_pids,json=denyPids,proto3" json:"deny_pids,omitempty"`
+	// Deny_comms names threads, by their name (comm, at most 15 bytes), whose
+	// events are never captured: a suppression list for noisy programs.
+	DenyComms []string `protobuf:"bytes,2,rep,name=deny_comms,json=denyComms,proto3" json:"deny_comms,omitempty"`
+	// Drop_failed_io drops I/O calls (read, write) that moved no data: those
+	// that returned 0 or an error.
+	DropFailedIo  bool `protobuf:"varint,3,opt,name=drop_failed_io,json=dropFailedIo,proto3" json:"drop_failed_io,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KernelFilters) Reset() {
+	*x = KernelFilters{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelFilters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelFilters) ProtoMessage() {}
+
+func (x *KernelFilters) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelFilters.ProtoReflect.Descriptor instead.
+func (*KernelFilters) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *KernelFilters) GetDenyPids() []uint32 {
+	if x != nil {
+		return x.DenyPids
+	}
+	return nil
+}
+
+func (x *KernelFilters) GetDenyComms() []string {
+	if x != nil {
+		return x.DenyComms
+	}
+	return nil
+}
+
+func (x *KernelFilters) GetDropFailedIo() bool {
+	if x != nil {
+		return x.DropFailedIo
+	}
+	return false
+}
+
 // ConfigureResponse reports the configuration after a change.
 type ConfigureResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Enabled_events names every event the probe captures after the change, in
 	// catalogue order.
 	EnabledEvents []string `protobuf:"bytes,1,rep,name=enabled_events,json=enabledEvents,proto3" json:"enabled_events,omitempty"`
+	// Kernel_filters are the filters the kernel applies after the change.
+	KernelFilters *KernelFilters `protobuf:"bytes,2,opt,name=kernel_filters,json=kernelFilters,proto3" json:"kernel_filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +600,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,12 +613,19 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigureResponse) GetEnabledEvents() []string {
 	if x != nil {
 		return x.EnabledEvents
+	}
+	return nil
+}
+
+func (x *ConfigureResponse) GetKernelFilters() *KernelFilters {
+	if x != nil {
+		return x.KernelFilters
 	}
 	return nil
 }
@@ -541,7 +639,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +651,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +664,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
 }
 
 // GetInfoResponse describes the service.
@@ -591,7 +689,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +701,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +714,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetInfoResponse) GetServiceVersion() string {
@@ -666,20 +764,30 @@ type DriverInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name names the driver, for example "bcc".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Transport names how events leave the kernel, for example "perf_buffer".
+	// Transport names how events leave the kernel: "ring_buffer" (the BPF ring
+	// buffer) or "perf_buffer" (per-CPU perf buffers).
 	Transport string `protobuf:"bytes,2,opt,name=transport,proto3" json:"transport,omitempty"`
 	// Kernel_release is the release of the running kernel (uname -r).
 	KernelRelease string `protobuf:"bytes,3,opt,name=kernel_release,json=kernelRelease,proto3" json:"kernel_release,omitempty"`
 	// Features lists the kernel features the driver checked and whether each
 	// is available.
-	Features      []*KernelFeature `protobuf:"bytes,4,rep,name=features,proto3" json:"features,omitempty"`
+	Features []*KernelFeature `protobuf:"bytes,4,rep,name=features,proto3" json:"features,omitempty"`
+	// Attached lists the tracepoints the driver has attached now. A tracepoint
+	// is attached only while an event that comes from it is wanted: by a
+	// subscriber, or to keep the context of a wanted event right.
+	Attached []string `protobuf:"bytes,5,rep,name=attached,proto3" json:"attached,omitempty"`
+	// Scope is what the kernel captures now.
+	Scope *KernelScope `protobuf:"bytes,6,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Counters counts, per event, what the kernel did since the service
+	// started.
+	Counters      []*KernelCounters `protobuf:"bytes,7,rep,name=counters,proto3" json:"counters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +799,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +812,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -735,6 +843,261 @@ func (x *DriverInfo) GetFeatures() []*KernelFeature {
 	return nil
 }
 
+func (x *DriverInfo) GetAttached() []string {
+	if x != nil {
+		return x.Attached
+	}
+	return nil
+}
+
+func (x *DriverInfo) GetScope() *KernelScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *DriverInfo) GetCounters() []*KernelCounters {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+// KernelScope is what the kernel captures, merged from every subscriber's
+// filters, Configure and the context the service keeps for them.
+type KernelScope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events lists the events the kernel captures and how it filters each.
+	Events []*ScopedEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Allowed_pid_count is the number of processes pid-scoped events are
+	// captured for.
+	AllowedPidCount uint32 `protobuf:"varint,2,opt,name=allowed_pid_count,json=allowedPidCount,proto3" json:"allowed_pid_count,omitempty"`
+	// Allowed_cgroup_count is the number of cgroups cgroup-scoped events are
+	// captured for.
+	AllowedCgroupCount uint32 `protobuf:"varint,3,opt,name=allowed_cgroup_count,json=allowedCgroupCount,proto3" json:"allowed_cgroup_count,omitempty"`
+	// Kernel_filters are the filters applied for every subscriber, from
+	// Configure and from processes every subscriber denies.
+	KernelFilters *KernelFilters `protobuf:"bytes,4,opt,name=kernel_filters,json=kernelFilters,proto3" json:"kernel_filters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KernelScope) Reset() {
+	*x = KernelScope{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelScope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelScope) ProtoMessage() {}
+
+func (x *KernelScope) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
+func (*KernelScope) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *KernelScope) GetEvents() []*ScopedEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *KernelScope) GetAllowedPidCount() uint32 {
+	if x != nil {
+		return x.AllowedPidCount
+	}
+	return 0
+}
+
+func (x *KernelScope) GetAllowedCgroupCount() uint32 {
+	if x != nil {
+		return x.AllowedCgroupCount
+	}
+	return 0
+}
+
+func (x *KernelScope) GetKernelFilters() *KernelFilters {
+	if x != nil {
+		return x.KernelFilters
+	}
+	return nil
+}
+
+// ScopedEvent is one event the kernel captures.
+type ScopedEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is the event's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Delivered says whether a subscriber can receive the event; when false,
+	// it is captured only to keep the context of other events right.
+	Delivered bool `protobuf:"varint,2,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	// Pid_scoped says whether it is captured only for some processes.
+	PidScoped bool `protobuf:"varint,3,opt,name=pid_scoped,json=pidScoped,proto3" json:"pid_scoped,omitempty"`
+	// Cgroup_scoped says whether it is captured only for some cgroups.
+	CgroupScoped bool `protobuf:"varint,4,opt,name=cgroup_scoped,json=cgroupScoped,proto3" json:"cgroup_scoped,omitempty"`
+	// Drop_failed says whether calls that moved no data are dropped.
+	DropFailed    bool `protobuf:"varint,5,opt,name=drop_failed,json=dropFailed,proto3" json:"drop_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopedEvent) Reset() {
+	*x = ScopedEvent{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopedEvent) ProtoMessage() {}
+
+func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
+func (*ScopedEvent) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ScopedEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ScopedEvent) GetDelivered() bool {
+	if x != nil {
+		return x.Delivered
+	}
+	return false
+}
+
+func (x *ScopedEvent) GetPidScoped() bool {
+	if x != nil {
+		return x.PidScoped
+	}
+	return false
+}
+
+func (x *ScopedEvent) GetCgroupScoped() bool {
+	if x != nil {
+		return x.CgroupScoped
+	}
+	return false
+}
+
+func (x *ScopedEvent) GetDropFailed() bool {
+	if x != nil {
+		return x.DropFailed
+	}
+	return false
+}
+
+// KernelCounters counts what the kernel did for one event.
+type KernelCounters struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event is the event's name.
+	Event string `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// Emitted counts the records the kernel sent to the service.
+	Emitted uint64 `protobuf:"varint,2,opt,name=emitted,proto3" json:"emitted,omitempty"`
+	// Filtered counts the calls the kernel's filters dropped (by process,
+	// cgroup, thread name or failed I/O, and the service's own calls).
+	Filtered uint64 `protobuf:"varint,3,opt,name=filtered,proto3" json:"filtered,omitempty"`
+	// Lost counts the records the kernel buffer had no room for.
+	Lost          uint64 `protobuf:"varint,4,opt,name=lost,proto3" json:"lost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KernelCounters) Reset() {
+	*x = KernelCounters{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelCounters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelCounters) ProtoMessage() {}
+
+func (x *KernelCounters) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
+func (*KernelCounters) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *KernelCounters) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *KernelCounters) GetEmitted() uint64 {
+	if x != nil {
+		return x.Emitted
+	}
+	return 0
+}
+
+func (x *KernelCounters) GetFiltered() uint64 {
+	if x != nil {
+		return x.Filtered
+	}
+	return 0
+}
+
+func (x *KernelCounters) GetLost() uint64 {
+	if x != nil {
+		return x.Lost
+	}
+	return 0
+}
+
 // KernelFeature is one kernel capability the driver checked.
 type KernelFeature struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -750,7 +1113,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +1125,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +1138,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -825,7 +1188,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +1200,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +1213,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -925,7 +1288,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1300,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1313,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -982,10 +1345,12 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x10SubscribeRequest\x12=\n" +
 	"\n" +
 	"allow_list\x18\x01 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\tallowList\x12;\n" +
-	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\"7\n" +
+	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\"V\n" +
 	"\vEventFilter\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\x12\x12\n" +
-	"\x04pids\x18\x02 \x03(\rR\x04pids\"\xce\x01\n" +
+	"\x04pids\x18\x02 \x03(\rR\x04pids\x12\x1d\n" +
+	"\n" +
+	"cgroup_ids\x18\x03 \x03(\x04R\tcgroupIds\"\xce\x01\n" +
 	"\x11SubscribeResponse\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.kindling.event.v1.EventR\x06events\x12/\n" +
 	"\x06losses\x18\x02 \x03(\v2\x17.kindling.probe.v1.LossR\x06losses\x12\x1c\n" +
@@ -994,12 +1359,19 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x04Loss\x125\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1d.kindling.probe.v1.LossReasonR\x06reason\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x1b\n" +
-	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"^\n" +
+	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"\xa7\x01\n" +
 	"\x10ConfigureRequest\x12#\n" +
 	"\renable_events\x18\x01 \x03(\tR\fenableEvents\x12%\n" +
-	"\x0edisable_events\x18\x02 \x03(\tR\rdisableEvents\":\n" +
+	"\x0edisable_events\x18\x02 \x03(\tR\rdisableEvents\x12G\n" +
+	"\x0ekernel_filters\x18\x03 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\"q\n" +
+	"\rKernelFilters\x12\x1b\n" +
+	"\tdeny_pids\x18\x01 \x03(\rR\bdenyPids\x12\x1d\n" +
+	"\n" +
+	"deny_comms\x18\x02 \x03(\tR\tdenyComms\x12$\n" +
+	"\x0edrop_failed_io\x18\x03 \x01(\bR\fdropFailedIo\"\x83\x01\n" +
 	"\x11ConfigureResponse\x12%\n" +
-	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\"\x10\n" +
+	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\x12G\n" +
+	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\"\x10\n" +
 	"\x0eGetInfoRequest\"\xb0\x02\n" +
 	"\x0fGetInfoResponse\x12'\n" +
 	"\x0fservice_version\x18\x01 \x01(\tR\x0eserviceVersion\x12+\n" +
@@ -1007,13 +1379,34 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x06driver\x18\x03 \x01(\v2\x1d.kindling.probe.v1.DriverInfoR\x06driver\x12:\n" +
 	"\x06events\x18\x04 \x03(\v2\".kindling.probe.v1.EventDescriptorR\x06events\x12\x1b\n" +
 	"\tnode_name\x18\x05 \x01(\tR\bnodeName\x127\n" +
-	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\"\xa3\x01\n" +
+	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\"\xb4\x02\n" +
 	"\n" +
 	"DriverInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\ttransport\x18\x02 \x01(\tR\ttransport\x12%\n" +
 	"\x0ekernel_release\x18\x03 \x01(\tR\rkernelRelease\x12<\n" +
-	"\bfeatures\x18\x04 \x03(\v2 .kindling.probe.v1.KernelFeatureR\bfeatures\"Y\n" +
+	"\bfeatures\x18\x04 \x03(\v2 .kindling.probe.v1.KernelFeatureR\bfeatures\x12\x1a\n" +
+	"\battached\x18\x05 \x03(\tR\battached\x124\n" +
+	"\x05scope\x18\x06 \x01(\v2\x1e.kindling.probe.v1.KernelScopeR\x05scope\x12=\n" +
+	"\bcounters\x18\a \x03(\v2!.kindling.probe.v1.KernelCountersR\bcounters\"\xec\x01\n" +
+	"\vKernelScope\x126\n" +
+	"\x06events\x18\x01 \x03(\v2\x1e.kindling.probe.v1.ScopedEventR\x06events\x12*\n" +
+	"\x11allowed_pid_count\x18\x02 \x01(\rR\x0fallowedPidCount\x120\n" +
+	"\x14allowed_cgroup_count\x18\x03 \x01(\rR\x12allowedCgroupCount\x12G\n" +
+	"\x0ekernel_filters\x18\x04 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\"\xa4\x01\n" +
+	"\vScopedEvent\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tdelivered\x18\x02 \x01(\bR\tdelivered\x12\x1d\n" +
+	"\n" +
+	"pid_scoped\x18\x03 \x01(\bR\tpidScoped\x12#\n" +
+	"\rcgroup_scoped\x18\x04 \x01(\bR\fcgroupScoped\x12\x1f\n" +
+	"\vdrop_failed\x18\x05 \x01(\bR\n" +
+	"dropFailed\"p\n" +
+	"\x0eKernelCounters\x12\x14\n" +
+	"\x05event\x18\x01 \x01(\tR\x05event\x12\x18\n" +
+	"\aemitted\x18\x02 \x01(\x04R\aemitted\x12\x1a\n" +
+	"\bfiltered\x18\x03 \x01(\x04R\bfiltered\x12\x12\n" +
+	"\x04lost\x18\x04 \x01(\x04R\x04lost\"Y\n" +
 	"\rKernelFeature\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tavailable\x18\x02 \x01(\bR\tavailable\x12\x16\n" +
@@ -1070,7 +1463,7 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(LossReason)(0),               // 0: kindling.probe.v1.LossReason
 	(AttributeType)(0),            // 1: kindling.probe.v1.AttributeType
@@ -1079,44 +1472,54 @@ var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(*SubscribeResponse)(nil),     // 4: kindling.probe.v1.SubscribeResponse
 	(*Loss)(nil),                  // 5: kindling.probe.v1.Loss
 	(*ConfigureRequest)(nil),      // 6: kindling.probe.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),     // 7: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 8: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 9: kindling.probe.v1.GetInfoResponse
-	(*DriverInfo)(nil),            // 10: kindling.probe.v1.DriverInfo
-	(*KernelFeature)(nil),         // 11: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 12: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 13: kindling.probe.v1.AttributeDescriptor
-	(*v1.Event)(nil),              // 14: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(v1.Source)(0),                // 16: kindling.event.v1.Source
-	(v1.Category)(0),              // 17: kindling.event.v1.Category
+	(*KernelFilters)(nil),         // 7: kindling.probe.v1.KernelFilters
+	(*ConfigureResponse)(nil),     // 8: kindling.probe.v1.ConfigureResponse
+	(*GetInfoRequest)(nil),        // 9: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 10: kindling.probe.v1.GetInfoResponse
+	(*DriverInfo)(nil),            // 11: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 12: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 13: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 14: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 15: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 16: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 17: kindling.probe.v1.AttributeDescriptor
+	(*v1.Event)(nil),              // 18: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(v1.Source)(0),                // 20: kindling.event.v1.Source
+	(v1.Category)(0),              // 21: kindling.event.v1.Category
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
 	3,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
 	3,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
-	14, // 2: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	18, // 2: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
 	5,  // 3: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	15, // 4: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	19, // 4: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
-	10, // 6: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	12, // 7: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	15, // 8: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	11, // 9: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	16, // 10: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	17, // 11: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	13, // 12: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	1,  // 13: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	2,  // 14: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	6,  // 15: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	8,  // 16: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	4,  // 17: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	7,  // 18: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	9,  // 19: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	7,  // 6: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	7,  // 7: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	11, // 8: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	16, // 9: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	19, // 10: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	15, // 11: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	12, // 12: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	14, // 13: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	13, // 14: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	7,  // 15: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	20, // 16: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	21, // 17: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	17, // 18: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	1,  // 19: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	2,  // 20: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	6,  // 21: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	9,  // 22: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	4,  // 23: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	8,  // 24: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	10, // 25: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	23, // [23:26] is the sub-list for method output_type
+	20, // [20:23] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -1130,7 +1533,7 @@ func file_kindling_probe_v1_probe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

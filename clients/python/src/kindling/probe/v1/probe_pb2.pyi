@@ -155,6 +155,7 @@ class EventFilter(_message.Message):
 
     NAMES_FIELD_NUMBER: _builtins.int
     PIDS_FIELD_NUMBER: _builtins.int
+    CGROUP_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Names matches events whose name is one of these. Every name must be in
@@ -167,15 +168,23 @@ class EventFilter(_message.Message):
         ids). Zero is not a valid process id.
         """
 
+    @_builtins.property
+    def cgroup_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Cgroup_ids matches events of threads in one of these cgroups (cgroup v2
+        ids, as Thread.cgroup_id carries them): a container's cgroup selects
+        the container. Zero is not a valid cgroup id.
+        """
+
     def __init__(
         self,
         *,
         names: _abc.Iterable[_builtins.str] | None = ...,
         pids: _abc.Iterable[_builtins.int] | None = ...,
+        cgroup_ids: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["names", b"names", "pids", b"pids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup_ids", b"cgroup_ids", "names", b"names", "pids", b"pids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -279,6 +288,7 @@ class ConfigureRequest(_message.Message):
 
     ENABLE_EVENTS_FIELD_NUMBER: _builtins.int
     DISABLE_EVENTS_FIELD_NUMBER: _builtins.int
+    KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def enable_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Enable_events names events to start capturing."""
@@ -287,19 +297,68 @@ class ConfigureRequest(_message.Message):
     def disable_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Disable_events names events to stop capturing."""
 
+    @_builtins.property
+    def kernel_filters(self) -> Global___KernelFilters:
+        """Kernel_filters, when set, replaces the filters the kernel applies for
+        every subscriber; when unset, they stay as they are.
+        """
+
     def __init__(
         self,
         *,
         enable_events: _abc.Iterable[_builtins.str] | None = ...,
         disable_events: _abc.Iterable[_builtins.str] | None = ...,
+        kernel_filters: Global___KernelFilters | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["disable_events", b"disable_events", "enable_events", b"enable_events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disable_events", b"disable_events", "enable_events", b"enable_events", "kernel_filters", b"kernel_filters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConfigureRequest: _TypeAlias = ConfigureRequest  # noqa: Y015
+
+@_typing.final
+class KernelFilters(_message.Message):
+    """KernelFilters are filters the kernel applies for every subscriber, before
+    an event costs anything beyond the check.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DENY_PIDS_FIELD_NUMBER: _builtins.int
+    DENY_COMMS_FIELD_NUMBER: _builtins.int
+    DROP_FAILED_IO_FIELD_NUMBER: _builtins.int
+    drop_failed_io: _builtins.bool
+    """Drop_failed_io drops I/O calls (read, write) that moved no data: those
+    that returned 0 or an error.
+    """
+    @_builtins.property
+    def deny_pids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Deny_pids names processes (thread group ids) whose events are never
+        captured.
+        """
+
+    @_builtins.property
+    def deny_comms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Deny_comms names threads, by their name (comm, at most 15 bytes), whose
+        events are never captured: a suppression list for noisy programs.
+        """
+
+    def __init__(
+        self,
+        *,
+        deny_pids: _abc.Iterable[_builtins.int] | None = ...,
+        deny_comms: _abc.Iterable[_builtins.str] | None = ...,
+        drop_failed_io: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deny_comms", b"deny_comms", "deny_pids", b"deny_pids", "drop_failed_io", b"drop_failed_io"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KernelFilters: _TypeAlias = KernelFilters  # noqa: Y015
 
 @_typing.final
 class ConfigureResponse(_message.Message):
@@ -308,20 +367,26 @@ class ConfigureResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ENABLED_EVENTS_FIELD_NUMBER: _builtins.int
+    KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def enabled_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Enabled_events names every event the probe captures after the change, in
         catalogue order.
         """
 
+    @_builtins.property
+    def kernel_filters(self) -> Global___KernelFilters:
+        """Kernel_filters are the filters the kernel applies after the change."""
+
     def __init__(
         self,
         *,
         enabled_events: _abc.Iterable[_builtins.str] | None = ...,
+        kernel_filters: Global___KernelFilters | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled_events", b"enabled_events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled_events", b"enabled_events", "kernel_filters", b"kernel_filters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -406,16 +471,38 @@ class DriverInfo(_message.Message):
     TRANSPORT_FIELD_NUMBER: _builtins.int
     KERNEL_RELEASE_FIELD_NUMBER: _builtins.int
     FEATURES_FIELD_NUMBER: _builtins.int
+    ATTACHED_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    COUNTERS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name names the driver, for example "bcc"."""
     transport: _builtins.str
-    """Transport names how events leave the kernel, for example "perf_buffer"."""
+    """Transport names how events leave the kernel: "ring_buffer" (the BPF ring
+    buffer) or "perf_buffer" (per-CPU perf buffers).
+    """
     kernel_release: _builtins.str
     """Kernel_release is the release of the running kernel (uname -r)."""
     @_builtins.property
     def features(self) -> _containers.RepeatedCompositeFieldContainer[Global___KernelFeature]:
         """Features lists the kernel features the driver checked and whether each
         is available.
+        """
+
+    @_builtins.property
+    def attached(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Attached lists the tracepoints the driver has attached now. A tracepoint
+        is attached only while an event that comes from it is wanted: by a
+        subscriber, or to keep the context of a wanted event right.
+        """
+
+    @_builtins.property
+    def scope(self) -> Global___KernelScope:
+        """Scope is what the kernel captures now."""
+
+    @_builtins.property
+    def counters(self) -> _containers.RepeatedCompositeFieldContainer[Global___KernelCounters]:
+        """Counters counts, per event, what the kernel did since the service
+        started.
         """
 
     def __init__(
@@ -425,14 +512,139 @@ class DriverInfo(_message.Message):
         transport: _builtins.str = ...,
         kernel_release: _builtins.str = ...,
         features: _abc.Iterable[Global___KernelFeature] | None = ...,
+        attached: _abc.Iterable[_builtins.str] | None = ...,
+        scope: Global___KernelScope | None = ...,
+        counters: _abc.Iterable[Global___KernelCounters] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["features", b"features", "kernel_release", b"kernel_release", "name", b"name", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "features", b"features", "kernel_release", b"kernel_release", "name", b"name", "scope", b"scope", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DriverInfo: _TypeAlias = DriverInfo  # noqa: Y015
+
+@_typing.final
+class KernelScope(_message.Message):
+    """KernelScope is what the kernel captures, merged from every subscriber's
+    filters, Configure and the context the service keeps for them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    ALLOWED_PID_COUNT_FIELD_NUMBER: _builtins.int
+    ALLOWED_CGROUP_COUNT_FIELD_NUMBER: _builtins.int
+    KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
+    allowed_pid_count: _builtins.int
+    """Allowed_pid_count is the number of processes pid-scoped events are
+    captured for.
+    """
+    allowed_cgroup_count: _builtins.int
+    """Allowed_cgroup_count is the number of cgroups cgroup-scoped events are
+    captured for.
+    """
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScopedEvent]:
+        """Events lists the events the kernel captures and how it filters each."""
+
+    @_builtins.property
+    def kernel_filters(self) -> Global___KernelFilters:
+        """Kernel_filters are the filters applied for every subscriber, from
+        Configure and from processes every subscriber denies.
+        """
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___ScopedEvent] | None = ...,
+        allowed_pid_count: _builtins.int = ...,
+        allowed_cgroup_count: _builtins.int = ...,
+        kernel_filters: Global___KernelFilters | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_cgroup_count", b"allowed_cgroup_count", "allowed_pid_count", b"allowed_pid_count", "events", b"events", "kernel_filters", b"kernel_filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KernelScope: _TypeAlias = KernelScope  # noqa: Y015
+
+@_typing.final
+class ScopedEvent(_message.Message):
+    """ScopedEvent is one event the kernel captures."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    PID_SCOPED_FIELD_NUMBER: _builtins.int
+    CGROUP_SCOPED_FIELD_NUMBER: _builtins.int
+    DROP_FAILED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name is the event's name."""
+    delivered: _builtins.bool
+    """Delivered says whether a subscriber can receive the event; when false,
+    it is captured only to keep the context of other events right.
+    """
+    pid_scoped: _builtins.bool
+    """Pid_scoped says whether it is captured only for some processes."""
+    cgroup_scoped: _builtins.bool
+    """Cgroup_scoped says whether it is captured only for some cgroups."""
+    drop_failed: _builtins.bool
+    """Drop_failed says whether calls that moved no data are dropped."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        delivered: _builtins.bool = ...,
+        pid_scoped: _builtins.bool = ...,
+        cgroup_scoped: _builtins.bool = ...,
+        drop_failed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup_scoped", b"cgroup_scoped", "delivered", b"delivered", "drop_failed", b"drop_failed", "name", b"name", "pid_scoped", b"pid_scoped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScopedEvent: _TypeAlias = ScopedEvent  # noqa: Y015
+
+@_typing.final
+class KernelCounters(_message.Message):
+    """KernelCounters counts what the kernel did for one event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    EMITTED_FIELD_NUMBER: _builtins.int
+    FILTERED_FIELD_NUMBER: _builtins.int
+    LOST_FIELD_NUMBER: _builtins.int
+    event: _builtins.str
+    """Event is the event's name."""
+    emitted: _builtins.int
+    """Emitted counts the records the kernel sent to the service."""
+    filtered: _builtins.int
+    """Filtered counts the calls the kernel's filters dropped (by process,
+    cgroup, thread name or failed I/O, and the service's own calls).
+    """
+    lost: _builtins.int
+    """Lost counts the records the kernel buffer had no room for."""
+    def __init__(
+        self,
+        *,
+        event: _builtins.str = ...,
+        emitted: _builtins.int = ...,
+        filtered: _builtins.int = ...,
+        lost: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["emitted", b"emitted", "event", b"event", "filtered", b"filtered", "lost", b"lost"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KernelCounters: _TypeAlias = KernelCounters  # noqa: Y015
 
 @_typing.final
 class KernelFeature(_message.Message):

@@ -1,189 +1,347 @@
-"""The BCC driver: compiles the eBPF programs, attaches them to tracepoints and
-reads their records from per-CPU perf buffers.
+"""The BCC driver: the loader's programs, a transport that reads their
+records, and the kernel filter that decides what they capture.
 
-The reader never wakes once per event (BCC's default, which slows traced
-programs about 20x): the kernel wakes it only after `wakeup_events` records
-on a CPU, and otherwise it drains all buffers every `poll_interval_ms`. Each
-drain is decoded with one numpy view and merged across CPUs in timestamp
-order before it reaches the pipeline.
+The reader thread waits on the transport's buffers with epoll and drains
+them all every `poll_interval_ms`, or sooner when the kernel wakes it (which
+it does only every so many records, never per record). Each drain is decoded
+with one numpy view per buffer and merged across CPUs and buffers in
+timestamp order before it reaches the pipeline. With nothing captured, the
+reader sleeps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
+import select
 import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kindling.server.catalog import Catalog
-from kindling.server.drivers.base import BatchSink, DriverStats, KernelFeature, RecordBatch
-from kindling.server.drivers.bcc import environment, sources
+from kindling.server.drivers import host
+from kindling.server.drivers.base import (
+    NOTHING,
+    BatchSink,
+    DriverStats,
+    EventCounters,
+    KernelFeature,
+    KernelFilter,
+    RecordBatch,
+)
+from kindling.server.drivers.bcc import environment
+from kindling.server.drivers.bcc.attachments import Attachments
+from kindling.server.drivers.bcc.loader import (
+    BccLoader,
+    EventControl,
+    LoaderOptions,
+    Pairing,
+    TransportKind,
+)
 from kindling.server.drivers.merge import TimestampMerger
-from kindling.server.drivers.records import RECORD_BASE_SIZE, decode
+from kindling.server.drivers.transports.base import Drain, Transport, TransportError
+from kindling.server.drivers.transports.perfbuf import PerfBufferTransport, online_cpus
+from kindling.server.drivers.transports.ringbuf import RingBufferTransport
 from kindling.server.errors import StartupError
 
 log = logging.getLogger(__name__)
 
-# BCC wants bytes for names and program text.
-PERF_MAP = b"kindling_events"
-SELF_MAP = b"kindling_self"
-ENABLED_MAP = b"kindling_enabled"
-
-
-class _Collector:
-    """Raw samples of one drain, filled by the perf buffer callbacks."""
-
-    __slots__ = ("lost", "plain", "with_path")
-
-    def __init__(self) -> None:
-        self.plain: list[bytes] = []
-        self.with_path: list[bytes] = []
-        self.lost = 0
-
-    def take(self) -> tuple[list[bytes], list[bytes], int]:
-        taken = self.plain, self.with_path, self.lost
-        self.plain, self.with_path, self.lost = [], [], 0
-        return taken
+TRANSPORT_CHOICES = ("auto", *(kind.value for kind in TransportKind))
+RawSink = Callable[[Drain, int], None]
+# With nothing captured no record can arrive: check for stop this often.
+IDLE_POLL_SECONDS = 1.0
 
 
 class BccDriver:
     name = "bcc"
-    transport = "perf_buffer"
 
     def __init__(
         self,
         catalog: Catalog,
         *,
-        page_count: int = 256,
+        transport: str = "auto",
+        perf_buffer_pages: int = 256,
+        ring_buffer_pages: int = 1024,
         poll_interval_ms: int = 10,
         merge_slack_ms: float = 2.0,
         exclude_pid: int | None = None,
+        pairing: str = "auto",
     ) -> None:
-        if page_count < 1 or page_count & (page_count - 1):
-            raise ValueError("page_count must be a power of two")
+        for pages, option in ((perf_buffer_pages, "perf"), (ring_buffer_pages, "ring")):
+            if pages < 1 or pages & (pages - 1):
+                raise ValueError(f"{option} buffer pages must be a power of two")
+        if transport not in TRANSPORT_CHOICES:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORT_CHOICES)}")
         self._catalog = catalog
-        self._page_count = page_count
-        self._poll_interval_ms = poll_interval_ms
+        self._requested_transport = transport
+        self._requested_pairing = pairing
+        self._perf_pages = perf_buffer_pages
+        self._ring_pages = ring_buffer_pages
+        self._poll_seconds = poll_interval_ms / 1000
         self._merger = TimestampMerger(int(merge_slack_ms * 1_000_000))
         self._exclude_pid = os.getpid() if exclude_pid is None else exclude_pid
-        self._collector = _Collector()
-        self._bpf: Any = None
+        self._loader: BccLoader | None = None
+        self._attachments: Attachments | None = None
+        self._reader: Transport | None = None
         self._sink: BatchSink | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._enabled: frozenset[int] = frozenset(s.id for s in catalog.specs)
+        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._lock = threading.Lock()
+        self._filter = NOTHING
+        self._written = NOTHING
+        self._epochs: dict[int, int] = {}
         self._stats = DriverStats()
+        self._lost_seen = 0
+        self._raw_sink: RawSink | None = None
 
     # -- Driver protocol ---------------------------------------------------
 
+    @property
+    def transport(self) -> str:
+        if self._reader is not None:
+            return self._reader.name
+        return self._requested_transport
+
     def features(self) -> list[KernelFeature]:
-        return environment.kernel_features(environment.tracefs_root())
+        return host.kernel_features(host.tracefs_root())
 
     def preflight(self) -> None:
-        environment.check_privileges()
-        environment.check_bpf_syscall()
-        tracefs = environment.ensure_tracefs()
-        environment.check_tracepoints(tracefs, self._catalog)
+        host.check_privileges()
+        host.check_bpf_syscall()
+        tracefs = host.ensure_tracefs()
+        host.check_tracepoints(tracefs, self._catalog)
         environment.check_kernel_headers()
         environment.import_bcc()
+        if self._requested_transport == TransportKind.RING_BUFFER.value:
+            available, how = host.has_ring_buffer()
+            if not available:
+                raise StartupError(
+                    f"this kernel has no BPF ring buffer ({how}); it needs Linux 5.8 or later, "
+                    "or choose --transport perf_buffer (or auto)"
+                )
 
     def unavailable_events(self) -> frozenset[int]:
-        root = environment.tracefs_root()
+        root = host.tracefs_root()
         if root is None:
             return frozenset(s.id for s in self._catalog.specs)
-        have = environment.available_syscalls(root, self._catalog)
+        have = host.available_syscalls(root, self._catalog)
         return frozenset(s.id for s in self._catalog.specs if s.syscall and s.syscall not in have)
+
+    def start_raw(self, sink: RawSink) -> None:
+        """Start, handing `sink` each raw drain (in buffer order, not merged)
+        and the records the kernel lost since the last one: for tools that
+        only count, such as the benchmark's reference reader."""
+        self._raw_sink = sink
+        self.start(lambda batch: None)
+
+    def reader_thread_id(self) -> int | None:
+        """The reader thread's kernel thread id (for CPU accounting)."""
+        return self._thread.native_id if self._thread is not None else None
 
     def start(self, sink: BatchSink) -> None:
         self.preflight()
-        tracefs = environment.ensure_tracefs()
-        bcc = environment.import_bcc()
-
-        directory = sources.bpf_dir()
-        syscalls = environment.available_syscalls(tracefs, self._catalog)
-        cflags = [f"-I{directory}", *self._catalog.c_defines(syscalls), "-Wno-macro-redefined"]
-        if environment.has_exit_group_dead(tracefs):
-            cflags.append("-DKINDLING_HAVE_GROUP_DEAD")
-        started = time.monotonic()
-        try:
-            self._bpf = bcc.BPF(text=sources.program_text(directory).encode(), cflags=cflags)  # type: ignore[attr-defined]
-        except Exception as error:
-            raise StartupError(
-                f"the eBPF programs failed to compile or load ({error}); the compiler or "
-                "verifier output above says why, and `kindling-probe serve --log-level debug` "
-                "shows more"
-            ) from None
-        log.info("eBPF programs compiled and attached in %.2fs", time.monotonic() - started)
-
-        self._bpf[SELF_MAP][ctypes.c_int(0)] = ctypes.c_uint32(self._exclude_pid)
-        self._write_enabled(self._enabled)
-        collector = self._collector
-
-        def on_sample(_cpu: int, data: int, size: int) -> None:
-            # Hot path: one call per record. Keep it to a copy and an append.
-            if size == RECORD_BASE_SIZE:
-                collector.plain.append(ctypes.string_at(data, size))
-            else:
-                collector.with_path.append(ctypes.string_at(data, size))
-
-        def on_lost(lost: int) -> None:
-            collector.lost += lost
-
-        # Wake the reader once a CPU's buffer is about an eighth full.
-        capacity = self._page_count * os.sysconf("SC_PAGE_SIZE") // (RECORD_BASE_SIZE + 4)
-        wakeup_events = max(1, capacity // 8)
-        self._bpf[PERF_MAP].open_perf_buffer(
-            on_sample, page_cnt=self._page_count, lost_cb=on_lost, wakeup_events=wakeup_events
+        loader = BccLoader(
+            self._catalog,
+            LoaderOptions(
+                transport=self._choose_transport(),
+                pairing=self._choose_pairing(),
+                ring_pages=self._ring_pages,
+                exclude_pid=self._exclude_pid,
+            ),
         )
+        loader.load()
+        try:
+            self._reader = self._open_transport(loader)
+        except OSError as error:
+            loader.close()
+            raise StartupError(f"cannot open the kernel buffers ({error})") from None
+        self._loader = loader
+        self._attachments = Attachments(loader)
         self._sink = sink
-        self._thread = threading.Thread(target=self._run, name="kindling-bcc-reader", daemon=True)
+        with self._lock:
+            self._write(self._filter)
+        self._thread = threading.Thread(target=self._run, name="kindling-reader", daemon=True)
         self._thread.start()
 
-    def set_enabled_events(self, event_ids: frozenset[int]) -> None:
-        self._enabled = event_ids
-        if self._bpf is not None:
-            self._write_enabled(event_ids)
+    def apply(self, kernel_filter: KernelFilter) -> None:
+        with self._lock:
+            self._filter = kernel_filter
+            if self._loader is not None:
+                self._write(kernel_filter)
+        os.eventfd_write(self._wake, 1)  # the reader's poll interval may change
+
+    def attached(self) -> list[str]:
+        with self._lock:
+            return self._attachments.attached() if self._attachments is not None else []
 
     def stop(self) -> None:
         self._stopping.set()
+        os.eventfd_write(self._wake, 1)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if self._bpf is not None:
-            self._bpf.cleanup()
-            self._bpf = None
+        with self._lock:
+            if self._attachments is not None:
+                self._attachments.close()
+                self._attachments = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._loader is not None:
+            self._loader.close()
+            self._loader = None
 
     def stats(self) -> DriverStats:
-        self._stats.extra["late_records"] = self._merger.late
-        self._stats.extra["pending_records"] = self._merger.pending
+        self._stats.late_records = self._merger.late
+        self._stats.pending_records = self._merger.pending
+        loader = self._loader
+        if loader is not None and loader.counters is not None:
+            totals = loader.counters.totals().tolist()
+            self._stats.events = {
+                spec.id: EventCounters(*totals[spec.id]) for spec in self._catalog.specs
+            }
         return self._stats
 
-    # -- internals ---------------------------------------------------------
+    # -- choices made at start --------------------------------------------------
 
-    def _write_enabled(self, event_ids: frozenset[int]) -> None:
-        table = self._bpf[ENABLED_MAP]
-        for event_id in range(self._catalog.max_id + 1):
-            table[ctypes.c_int(event_id)] = ctypes.c_uint8(1 if event_id in event_ids else 0)
+    def _choose_transport(self) -> TransportKind:
+        if self._requested_transport != "auto":
+            return TransportKind(self._requested_transport)
+        available, _ = host.has_ring_buffer()
+        return TransportKind.RING_BUFFER if available else TransportKind.PERF_BUFFER
+
+    def _choose_pairing(self) -> Pairing:
+        if self._requested_pairing != "auto":
+            return Pairing(self._requested_pairing)
+        available, _ = host.has_task_storage()
+        return Pairing.TASK_STORAGE if available else Pairing.HASH
+
+    def _open_transport(self, loader: BccLoader) -> Transport:
+        if loader.options.transport is TransportKind.RING_BUFFER:
+            size = loader.ring_size()
+            return RingBufferTransport(
+                short=(loader.map_fd("kindling_short"), size),
+                long=(loader.map_fd("kindling_long"), size),
+            )
+        perf = PerfBufferTransport(online_cpus(), self._perf_pages)
+        for buffers, name in ((perf.short, "kindling_short"), (perf.long, "kindling_long")):
+            table = loader.table(name)
+            for buffer in buffers:
+                table[ctypes.c_int(buffer.cpu)] = ctypes.c_int(buffer.fd)
+        return perf
+
+    # -- the kernel filter ----------------------------------------------------------
+
+    def _write(self, new: KernelFilter) -> None:
+        """Turn the kernel filter into map updates and attachments (lock held).
+
+        The order keeps the kernel conservative while it changes: set entries
+        are added before the events that need them are scoped, and events gain
+        their control before their programs are attached. Programs no longer
+        needed are detached in the background: their events lose their
+        control at once, so they capture nothing on their way out."""
+        loader, attachments = self._loader, self._attachments
+        assert loader is not None
+        assert attachments is not None
+        old = self._written
+        usable = frozenset(self._catalog.by_id) - self.unavailable_events()
+        capture = new.capture & usable
+
+        _add(loader.table("kindling_pid_allow"), new.allow_pids - old.allow_pids)
+        _add(loader.table("kindling_cgroup_allow"), new.allow_cgroups - old.allow_cgroups)
+        _add(loader.table("kindling_pid_deny"), new.deny_pids - old.deny_pids)
+        _add(loader.table("kindling_comm_deny"), new.deny_comms - old.deny_comms)
+        self._write_config(loader, new)
+
+        control = loader.table("kindling_event_control")
+        for spec in self._catalog.specs:
+            bits = _control_bits(spec.id, capture, new)
+            was = _control_bits(spec.id, old.capture & usable, old)
+            if bits == was:
+                continue
+            if bits and not was:
+                self._epochs[spec.id] = self._epochs.get(spec.id, 0) + 1
+            leaf = control.Leaf()
+            leaf.bits = bits
+            leaf.epoch = self._epochs.get(spec.id, 0)
+            if bits:
+                control[ctypes.c_int(spec.id)] = leaf
+
+        wanted = [h for h in self._catalog.hooks(capture, new.delivered) if h in loader.hooks]
+        for hook in reversed(loader.attached):
+            if hook not in wanted:
+                attachments.detach(hook)
+        for hook in wanted:
+            attachments.attach(hook)
+
+        for spec in self._catalog.specs:
+            if spec.id not in capture and spec.id in old.capture:
+                leaf = control.Leaf()
+                leaf.epoch = self._epochs.get(spec.id, 0)
+                control[ctypes.c_int(spec.id)] = leaf
+
+        _remove(loader.table("kindling_pid_allow"), old.allow_pids - new.allow_pids)
+        _remove(loader.table("kindling_cgroup_allow"), old.allow_cgroups - new.allow_cgroups)
+        _remove(loader.table("kindling_pid_deny"), old.deny_pids - new.deny_pids)
+        _remove(loader.table("kindling_comm_deny"), old.deny_comms - new.deny_comms)
+        self._written = new
+
+    def _write_config(self, loader: BccLoader, new: KernelFilter) -> None:
+        config = loader.table("kindling_config")
+        leaf = config.Leaf()
+        leaf.self_pid = self._exclude_pid
+        leaf.deny_pids = 1 if new.deny_pids else 0
+        leaf.deny_comms = 1 if new.deny_comms else 0
+        config[ctypes.c_int(0)] = leaf
+
+    # -- the reader thread ------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._bpf.perf_buffer_poll(self._poll_interval_ms)
-            self._drain(final=False)
-        self._drain(final=True)
+        assert self._reader is not None
+        poller = select.epoll()
+        for fd in [*self._reader.fds(), self._wake]:
+            poller.register(fd, select.EPOLLIN)
+        try:
+            while not self._stopping.is_set():
+                timeout = self._poll_seconds if self._filter.capture else IDLE_POLL_SECONDS
+                for fd, _ in poller.poll(timeout):
+                    if fd == self._wake:
+                        os.eventfd_read(self._wake)
+                self._drain(final=False)
+            self._drain(final=True)
+        finally:
+            poller.close()
 
     def _drain(self, *, final: bool) -> None:
+        assert self._reader is not None
         drain_start = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        self._bpf.perf_buffer_consume()
-        plain, with_path, lost = self._collector.take()
-        records, paths = decode(plain, with_path)
-        records, paths = self._merger.push(records, paths, drain_start)
-        batch = RecordBatch(records, paths, kernel_lost=lost)
-        self._deliver(batch)
+        try:
+            drain = self._reader.drain()
+        except TransportError as error:
+            log.error("the kernel buffers hold records the reader cannot decode: %s", error)
+            return
+        lost = self._kernel_lost()
+        if self._raw_sink is not None:
+            self._raw_sink(drain, lost)
+            return
+        records, paths = self._merger.push(drain.records, drain.paths, drain_start)
+        self._deliver(RecordBatch(records, paths, kernel_lost=lost))
         if final:
             held, held_paths = self._merger.flush()
             self._deliver(RecordBatch(held, held_paths))
+
+    def _kernel_lost(self) -> int:
+        """Records the kernel counted lost since the last drain."""
+        counters = self._loader.counters if self._loader is not None else None
+        if counters is None:
+            return 0
+        total = int(counters.totals()[:, 2].sum())
+        lost, self._lost_seen = total - self._lost_seen, total
+        return lost
 
     def _deliver(self, batch: RecordBatch) -> None:
         if not len(batch) and not batch.kernel_lost:
@@ -197,3 +355,36 @@ class BccDriver:
         except Exception:
             # A pipeline bug must not stop capture; it is logged with context.
             log.exception("the pipeline failed on a batch of %d records", len(batch))
+
+
+def _control_bits(event_id: int, capture: frozenset[int], f: KernelFilter) -> int:
+    if event_id not in capture:
+        return 0
+    bits = EventControl.CAPTURE
+    if event_id in f.pid_scoped:
+        bits |= EventControl.PID_SCOPED
+    if event_id in f.cgroup_scoped:
+        bits |= EventControl.CGROUP_SCOPED
+    if event_id in f.drop_failed:
+        bits |= EventControl.DROP_FAILED
+    return int(bits)
+
+
+def _key(table: Any, value: int | bytes) -> Any:
+    if isinstance(value, bytes):
+        key = table.Key()
+        key.comm = value[:15]  # the kernel's names are at most 15 bytes and a NUL
+        return key
+    return table.Key(value)
+
+
+def _add(table: Any, keys: Iterable[int | bytes]) -> None:
+    one = table.Leaf(1)
+    for key in keys:
+        table[_key(table, key)] = one
+
+
+def _remove(table: Any, keys: Iterable[int | bytes]) -> None:
+    for key in keys:
+        with contextlib.suppress(KeyError):
+            del table[_key(table, key)]

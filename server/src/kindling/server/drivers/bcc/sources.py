@@ -10,8 +10,16 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-# Order matters: the header first, then the probe families.
-SOURCE_FILES = ("kindling.h", "process.bpf.c", "file.bpf.c", "net.bpf.c")
+# Order matters: the record (generated), how records leave the kernel, the
+# shared header, then the probe families.
+SOURCE_FILES = (
+    "kindling_record.h",
+    "transport.h",
+    "kindling.h",
+    "process.bpf.c",
+    "file.bpf.c",
+    "net.bpf.c",
+)
 
 
 def bpf_dir() -> Path:

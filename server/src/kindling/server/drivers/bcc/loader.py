@@ -1,0 +1,235 @@
+"""Compile and load the eBPF programs with BCC, attach them on demand, and
+give access to their maps.
+
+BCC attaches every TRACEPOINT_PROBE as soon as it loads a program text; the
+loader turns that off, so a tracepoint gets its program only while the
+driver asks for it. Programs are verified once, up front, which keeps an
+attach down to a system call.
+
+The bench reuses this loader (with its own transport reader), so what it
+measures is exactly what the service runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import logging
+import mmap
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kindling.server.catalog import Catalog
+from kindling.server.drivers import host
+from kindling.server.drivers.base import KernelLimits
+from kindling.server.drivers.bcc import environment, sources
+from kindling.server.errors import StartupError
+
+log = logging.getLogger(__name__)
+
+
+LIMITS = KernelLimits()
+
+
+class TransportKind(enum.Enum):
+    RING_BUFFER = "ring_buffer"
+    PERF_BUFFER = "perf_buffer"
+
+
+class Pairing(enum.Enum):
+    """Where a syscall's entry waits for its exit."""
+
+    TASK_STORAGE = "task_storage"
+    HASH = "lru_hash"
+
+
+class EventControl(enum.IntFlag):
+    """Bits of kindling_event_control.bits (KINDLING_EVC_* in C)."""
+
+    CAPTURE = 0x1
+    PID_SCOPED = 0x2
+    CGROUP_SCOPED = 0x4
+    DROP_FAILED = 0x8
+
+
+# Counter slots per CPU: a multiple of 2 keeps each CPU's row on its own
+# cache lines (32-byte counters).
+_COUNTER_FIELDS = ("emitted", "filtered", "lost", "reserved")
+
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    transport: TransportKind
+    pairing: Pairing
+    # Ring buffer: pages of each of the two buffers (shared by all CPUs).
+    ring_pages: int = 1024
+    # The service's own thread group id, never captured.
+    exclude_pid: int = 0
+
+
+class _Counters:
+    """The kernel counters, read from the counters map's mapped memory."""
+
+    def __init__(self, map_fd: int, cpus: int, row: int, events: int) -> None:
+        size = cpus * row * 8 * len(_COUNTER_FIELDS)
+        self._map = mmap.mmap(map_fd, (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE,
+                              mmap.MAP_SHARED, mmap.PROT_READ)  # fmt: skip
+        table = np.frombuffer(self._map, dtype="<u8", count=size // 8)
+        self._table = table.reshape(cpus, row, len(_COUNTER_FIELDS))[:, :events, :3]
+
+    def totals(self) -> npt.NDArray[np.uint64]:
+        """(events, 3): emitted, filtered and lost per event id, summed over CPUs."""
+        totals: npt.NDArray[np.uint64] = self._table.sum(axis=0, dtype=np.uint64)
+        return totals
+
+    def close(self) -> None:
+        del self._table
+        self._map.close()
+
+
+class BccLoader:
+    def __init__(self, catalog: Catalog, options: LoaderOptions) -> None:
+        self.catalog = catalog
+        self.options = options
+        self.bpf: Any = None
+        self.hooks: list[str] = []  # every hook this kernel and program text have
+        self._attached: dict[str, None] = {}  # in attach order
+        self._cpus = os.cpu_count() or 1
+        self._row = (catalog.max_id + 2) // 2 * 2
+        self.counters: _Counters | None = None
+
+    # -- compile and load ------------------------------------------------------
+
+    def cflags(self, tracefs: Path) -> list[str]:
+        directory = sources.bpf_dir()
+        syscalls = host.available_syscalls(tracefs, self.catalog)
+        flags = [
+            f"-I{directory}",
+            *self.catalog.c_defines(syscalls),
+            *(f"-DKINDLING_EVC_{bit.name}={bit.value}" for bit in EventControl),
+            f"-DKINDLING_MAX_ALLOW_PIDS={LIMITS.allow_pids}",
+            f"-DKINDLING_MAX_ALLOW_CGROUPS={LIMITS.allow_cgroups}",
+            f"-DKINDLING_MAX_DENY_PIDS={LIMITS.deny_pids}",
+            f"-DKINDLING_MAX_DENY_COMMS={LIMITS.deny_comms}",
+            f"-DKINDLING_MAX_CPUS={self._cpus}",
+            f"-DKINDLING_COUNTER_ROW={self._row}",
+            "-Wno-macro-redefined",
+        ]
+        if host.has_exit_group_dead(tracefs):
+            flags.append("-DKINDLING_HAVE_GROUP_DEAD")
+        if self.options.transport is TransportKind.RING_BUFFER:
+            pages = self.options.ring_pages
+            flags += [
+                "-DKINDLING_TRANSPORT_RINGBUF",
+                f"-DKINDLING_SHORT_PAGES={pages}",
+                f"-DKINDLING_LONG_PAGES={pages}",
+            ]
+        if self.options.pairing is Pairing.TASK_STORAGE:
+            flags.append("-DKINDLING_TASK_STORAGE")
+        return flags
+
+    def load(self) -> None:
+        """Compile the programs and verify them all, attaching none."""
+        tracefs = host.ensure_tracefs()
+        bcc: Any = environment.import_bcc()
+
+        class OnDemandBPF(bcc.BPF):  # type: ignore[misc]
+            def _trace_autoload(self) -> None:
+                """Attach nothing while loading: the driver attaches on demand."""
+
+        started = time.monotonic()
+        try:
+            self.bpf = OnDemandBPF(
+                text=sources.program_text().encode(), cflags=self.cflags(tracefs)
+            )
+            compiled = self._function_names()
+            self.hooks = [h for h in self.catalog.all_hooks if _function(h).encode() in compiled]
+            for hook in self.hooks:
+                self.bpf.load_func(_function(hook).encode(), bcc.BPF.TRACEPOINT)
+        except Exception as error:
+            raise StartupError(
+                f"the eBPF programs failed to compile or load ({error}); the compiler or "
+                "verifier output above says why, and `kindling-probe serve --log-level debug` "
+                "shows more"
+            ) from None
+        log.info(
+            "eBPF programs compiled and verified in %.2fs (%s, %s)",
+            time.monotonic() - started,
+            self.options.transport.value,
+            self.options.pairing.value,
+        )
+        config = self.table("kindling_config")
+        leaf = config.Leaf()
+        leaf.self_pid = self.options.exclude_pid
+        config[ctypes.c_int(0)] = leaf
+        self.counters = _Counters(
+            self.map_fd("kindling_counters"), self._cpus, self._row, self.catalog.max_id + 1
+        )
+
+    def _function_names(self) -> set[bytes]:
+        """The programs the text compiled to (optional syscalls may be left out)."""
+        from bcc import lib  # noqa: PLC0415  (bcc's ctypes bindings)
+
+        module = self.bpf.module
+        return {lib.bpf_function_name(module, i) for i in range(lib.bpf_num_functions(module))}
+
+    # -- attach on demand --------------------------------------------------------
+
+    def attach(self, hook: str) -> None:
+        if hook in self._attached:
+            return
+        self.bpf.attach_tracepoint(tp=hook.encode(), fn_name=_function(hook).encode())
+        self._attached[hook] = None
+
+    def release(self, hook: str) -> int | None:
+        """Take a hook's attachment away from BCC and return its perf event fd,
+        for close_attachment(). Closing it is what detaches the program, and
+        it waits for the kernel's RCU grace period (tens of milliseconds):
+        the driver does that off the caller's thread, many at once."""
+        if hook not in self._attached:
+            return None
+        del self._attached[hook]
+        return int(self.bpf.tracepoint_fds.pop(hook.encode()))
+
+    @staticmethod
+    def close_attachment(fd: int) -> None:
+        from bcc import lib  # noqa: PLC0415  (bcc's ctypes bindings)
+
+        if lib.bpf_close_perf_event_fd(fd) < 0:
+            log.warning("closing tracepoint attachment fd %d failed", fd)
+
+    @property
+    def attached(self) -> list[str]:
+        return list(self._attached)
+
+    # -- maps ------------------------------------------------------------------
+
+    def table(self, name: str) -> Any:
+        return self.bpf[name.encode()]
+
+    def map_fd(self, name: str) -> int:
+        return int(self.table(name).map_fd)
+
+    def ring_size(self) -> int:
+        return self.options.ring_pages * mmap.PAGESIZE
+
+    def close(self) -> None:
+        if self.counters is not None:
+            self.counters.close()
+            self.counters = None
+        if self.bpf is not None:
+            self.bpf.cleanup()
+            self.bpf = None
+        self._attached.clear()
+
+
+def _function(hook: str) -> str:
+    """The program BCC's TRACEPOINT_PROBE(category, event) defines for a hook."""
+    category, _, event = hook.partition(":")
+    return f"tracepoint__{category}__{event}"

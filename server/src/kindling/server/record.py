@@ -1,0 +1,207 @@
+"""The kernel record: the one definition of what every eBPF program emits.
+
+`KernelRecord` below is the specification. Everything else derives from it:
+
+- `bpf/kindling_record.h`, the C struct and flag bits the eBPF programs use
+  (`make generate` writes it; a unit test fails when it is out of date);
+- `RECORD_DTYPE`, the numpy view through which a drain is decoded at once;
+- the records the pipeline handles one at a time: `KernelRecord._make` over
+  `RECORD_DTYPE` rows;
+- the tests' record builder.
+
+So a new field is one edit here (and `make generate`). Fields are laid out in
+order, each at its natural alignment; the spec refuses implicit padding, so
+the C and numpy layouts cannot disagree.
+
+A record is `RECORD_SIZE` bytes. Records of events that can carry a string
+(a path, a unix socket name) are `RECORD_SIZE + PATH_MAX` bytes: the string
+follows the fixed part, and `path_len` says how many of its bytes are valid.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from dataclasses import dataclass
+from typing import Annotated, NamedTuple, get_type_hints
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class CType:
+    """A field's C type: `count` elements of `c_name` (an array when count > 1)."""
+
+    c_name: str
+    numpy: str
+    size: int
+    count: int = 1
+    doc: str = ""
+
+
+def _u64(doc: str) -> CType:
+    return CType("u64", "<u8", 8, doc=doc)
+
+
+def _s64(doc: str) -> CType:
+    return CType("s64", "<i8", 8, doc=doc)
+
+
+def _u32(doc: str) -> CType:
+    return CType("u32", "<u4", 4, doc=doc)
+
+
+def _u16(doc: str) -> CType:
+    return CType("u16", "<u2", 2, doc=doc)
+
+
+def _bytes(count: int, doc: str) -> CType:
+    return CType("u8", f"V{count}", 1, count, doc)
+
+
+def _chars(count: int, doc: str) -> CType:
+    return CType("char", f"S{count}", 1, count, doc)
+
+
+class KernelRecord(NamedTuple):
+    """One kernel record's fixed part, field by field, in layout order."""
+
+    ts: Annotated[int, _u64("CLOCK_BOOTTIME ns: at syscall exit, or when the tracepoint fired")]
+    latency_ns: Annotated[int, _u64("syscall exit - entry")]
+    ret: Annotated[int, _s64("syscall return value")]
+    cgroup_id: Annotated[int, _u64("cgroup v2 id of the thread")]
+    arg0: Annotated[int, _u64("event specific (see catalog.py)")]
+    arg1: Annotated[int, _u64("event specific")]
+    arg2: Annotated[int, _u64("event specific")]
+    arg3: Annotated[int, _u64("event specific")]
+    pid: Annotated[int, _u32("thread group id")]
+    tid: Annotated[int, _u32("thread id")]
+    uid: Annotated[int, _u32("")]
+    gid: Annotated[int, _u32("")]
+    event_id: Annotated[int, _u16("catalogue id")]
+    cpu: Annotated[int, _u16("")]
+    family: Annotated[int, _u16("address family of saddr/daddr")]
+    flags: Annotated[int, _u16("KINDLING_F_*")]
+    sport: Annotated[int, _u16("client port, host order")]
+    dport: Annotated[int, _u16("server port, host order")]
+    path_len: Annotated[int, _u32("valid bytes of path (a string's NUL included)")]
+    saddr: Annotated[bytes, _bytes(16, "client address (IPv4 in the first 4 bytes)")]
+    daddr: Annotated[bytes, _bytes(16, "server address")]
+    comm: Annotated[bytes, _chars(16, "thread name")]
+
+
+class RecordFlag(enum.IntFlag):
+    """Bits of KernelRecord.flags (KINDLING_F_<name> in C)."""
+
+    ENTER_SEEN = 0x01
+    HAS_PATH = 0x02
+    SRC_VALID = 0x04
+    DST_VALID = 0x08
+    EXIT_CODE = 0x10
+    PATH_RAW = 0x20
+
+
+FLAG_MEANINGS = {
+    RecordFlag.ENTER_SEEN: "latency_ns is valid",
+    RecordFlag.HAS_PATH: "path holds path_len valid bytes",
+    RecordFlag.SRC_VALID: "sport/saddr hold the client end",
+    RecordFlag.DST_VALID: "dport/daddr hold the server end",
+    RecordFlag.EXIT_CODE: "arg0 holds the exit code",
+    RecordFlag.PATH_RAW: "path holds raw sun_path bytes",
+}
+
+
+# Bytes of string a long record carries after the fixed part.
+PATH_MAX = 256
+
+
+def _layout() -> list[tuple[str, CType, int]]:
+    hints = get_type_hints(KernelRecord, include_extras=True)
+    offset = 0
+    fields = []
+    for name in KernelRecord._fields:
+        ctype = hints[name].__metadata__[0]
+        if offset % ctype.size:
+            raise TypeError(f"KernelRecord.{name} would need padding before it at {offset}")
+        fields.append((name, ctype, offset))
+        offset += ctype.size * ctype.count
+    if offset % 8:
+        raise TypeError(f"KernelRecord is {offset} bytes: keep it a multiple of 8")
+    return fields
+
+
+LAYOUT = _layout()
+RECORD_SIZE = LAYOUT[-1][2] + LAYOUT[-1][1].size * LAYOUT[-1][1].count
+LONG_RECORD_SIZE = RECORD_SIZE + PATH_MAX
+
+RECORD_DTYPE = np.dtype(
+    {
+        "names": [name for name, _, _ in LAYOUT],
+        "formats": [ctype.numpy for _, ctype, _ in LAYOUT],
+        "offsets": [offset for _, _, offset in LAYOUT],
+        "itemsize": RECORD_SIZE,
+    }
+)
+
+Records = npt.NDArray[np.void]
+# A long record's string as raw bytes, per record (None where it has none).
+Paths = npt.NDArray[np.object_]
+
+
+def empty() -> tuple[Records, Paths]:
+    return np.empty(0, dtype=RECORD_DTYPE), np.empty(0, dtype=object)
+
+
+GENERATED_HEADER = "bpf/kindling_record.h"
+
+
+def c_header() -> str:
+    """The text of bpf/kindling_record.h."""
+    lines = [
+        "/*",
+        " * The kernel record every eBPF program emits, and its flag bits.",
+        " * Generated from server/src/kindling/server/record.py by `make generate`;",
+        " * do not edit (a unit test fails when this file is out of date).",
+        " */",
+        "#ifndef KINDLING_RECORD_H",
+        "#define KINDLING_RECORD_H",
+        "",
+        f"#define KINDLING_PATH_MAX {PATH_MAX}",
+        f"#define KINDLING_RECORD_SIZE {RECORD_SIZE}",
+        f"#define KINDLING_LONG_RECORD_SIZE {LONG_RECORD_SIZE}",
+        "",
+        "/* kindling_record.flags */",
+    ]
+    for flag in RecordFlag:
+        lines.append(
+            f"#define KINDLING_F_{flag.name} 0x{flag.value:02x} /* {FLAG_MEANINGS[flag]} */"
+        )
+    lines += ["", "struct kindling_record {"]
+    for name, ctype, offset in LAYOUT:
+        declarator = f"{name}[{ctype.count}]" if ctype.count > 1 else name
+        doc = f": {ctype.doc}" if ctype.doc else ""
+        lines.append(f"\t{ctype.c_name} {declarator}; /* {offset:3}{doc} */")
+    lines += [
+        f"\tchar path[KINDLING_PATH_MAX]; /* {RECORD_SIZE:3}: long records only */",
+        "};",
+        "",
+    ]
+    for name, _, offset in LAYOUT:
+        lines.append(
+            f"_Static_assert(__builtin_offsetof(struct kindling_record, {name}) == {offset}, "
+            '"record layout");'
+        )
+    lines += [
+        "_Static_assert(__builtin_offsetof(struct kindling_record, path) == KINDLING_RECORD_SIZE,",
+        '\t       "record layout");',
+        "",
+        "#endif /* KINDLING_RECORD_H */",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # `python -m kindling.server.record > bpf/kindling_record.h` (make generate)
+    sys.stdout.write(c_header())
