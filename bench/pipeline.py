@@ -3,8 +3,9 @@ service runs on its reader thread, on synthetic records (no kernel needed).
 
     .venv/bin/python bench/pipeline.py [--events N] [--repeat R]
 
-Stages: decode (raw perf samples -> record array), build (thread/fd context
-and event encoding) and frame (per-subscriber sequence numbers). The records
+Stages: decode (raw buffer rows -> record array, merged in timestamp order),
+build (thread/fd context and event encoding) and frame (one subscriber's
+filter, sequence numbers and framing). The records
 are `write` and `read` syscall exits on a few fds of one process, plus a
 share of `openat` with paths (--opens), which changes the fd table and so
 breaks the runs the pipeline handles a column at a time.
@@ -21,15 +22,17 @@ import numpy as np
 
 from kindling.server.catalog import CATALOG
 from kindling.server.drivers.base import RecordBatch
-from kindling.server.drivers.records import RECORD_BASE_SIZE, RECORD_DTYPE, decode
-from kindling.server.pipeline.broker import frame_events
-from kindling.server.pipeline.events import EventBuilder
-from kindling.server.pipeline.procfs import cgroup2_mount
+from kindling.server.drivers.merge import TimestampMerger
+from kindling.server.drivers.transports.base import decode
+from kindling.server.pipeline.builder import EventBuilder
+from kindling.server.pipeline.enrich.procfs import cgroup2_mount
+from kindling.server.pipeline.fanout.broker import frame_events
+from kindling.server.record import LONG_RECORD_SIZE, PATH_MAX, RECORD_DTYPE, RECORD_SIZE
+
+Rows = np.ndarray  # (n, record size) uint8
 
 
-def synthetic_samples(
-    n: int, fds: list[int], opens: float = 0.1
-) -> tuple[list[bytes], list[bytes]]:
+def synthetic_rows(n: int, fds: list[int], opens: float = 0.1) -> tuple[Rows, Rows]:
     records = np.zeros(n, dtype=RECORD_DTYPE)
     rng = np.random.default_rng(7)
     io = (1 - opens) / 2
@@ -46,30 +49,32 @@ def synthetic_samples(
     records["cpu"] = rng.integers(0, 2, size=n)
     records["comm"] = b"app"
     records["cgroup_id"] = os.stat(cgroup2_mount() or "/").st_ino  # a cgroup that exists
-    plain, with_path = [], []
-    for i, name in enumerate(names):
-        raw = records[i : i + 1].tobytes()
-        assert len(raw) == RECORD_BASE_SIZE
-        if name == "openat":
-            with_path.append(raw + b"/var/lib/app/data.db\0\0\0\0")
-        else:
-            plain.append(raw)
-    return plain, with_path
+    path = b"/var/lib/app/data.db\0"
+    is_open = names == "openat"
+    records["path_len"] = np.where(is_open, len(path), 0)
+    records["flags"] |= np.where(is_open, 2, 0).astype(np.uint16)
+    raw = records.view(np.uint8).reshape(n, RECORD_SIZE)
+    short = np.ascontiguousarray(raw[~is_open])
+    long = np.zeros((int(is_open.sum()), LONG_RECORD_SIZE), dtype=np.uint8)
+    long[:, :RECORD_SIZE] = raw[is_open]
+    long[:, RECORD_SIZE : RECORD_SIZE + len(path)] = np.frombuffer(path, dtype=np.uint8)
+    assert LONG_RECORD_SIZE - RECORD_SIZE == PATH_MAX
+    return short, long
 
 
 def measure(n: int, batch_size: int, fds: list[int], opens: float) -> dict[str, float]:
     """Run n events through the stages in drains of batch_size records."""
-    plain, with_path = synthetic_samples(n, fds, opens)
+    short, long = synthetic_rows(n, fds, opens)
     builder = EventBuilder(CATALOG)
+    merger = TimestampMerger(0)
     spent = {"decode": 0.0, "build": 0.0, "frame": 0.0}
-    share = batch_size * len(plain) // n
+    share = batch_size * len(short) // n
     path_share = batch_size - share
     p = w = 0
-    while p < len(plain) or w < len(with_path):
+    while p < len(short) or w < len(long):
         start = time.perf_counter()
-        records, paths = decode(plain[p : p + share], with_path[w : w + path_share])
-        order = np.argsort(records["ts"], kind="stable")
-        records, paths = records[order], paths[order]
+        drain = decode([short[p : p + share]], [long[w : w + path_share]])
+        records, paths = merger.push(drain.records, drain.paths, 2**63)
         decoded = time.perf_counter()
         batch = builder.build(RecordBatch(records, paths))
         built = time.perf_counter()

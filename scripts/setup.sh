@@ -184,6 +184,21 @@ setup_venv() {
     echo "$link_dir" > "$site/kindling-bcc.pth"
 }
 
+# The compiled gather of the event encoder (see its gather.c): plain C, no
+# Python headers, loaded with ctypes; the service falls back to numpy without it.
+setup_native() {
+    local dir="server/src/kindling/server/pipeline/encode/native"
+    local lib="$dir/libkindling_native.so"
+    [[ -f "$lib" && "$lib" -nt "$dir/gather.c" ]] && return
+    if ! command -v cc >/dev/null; then
+        ((SYSTEM)) && apt_install gcc libc6-dev
+        command -v cc >/dev/null || { say "no C compiler: the event encoder uses numpy only"; return; }
+    fi
+    say "building $lib"
+    cc -O2 -Wall -Wextra -Werror -fPIC -shared -o "$lib.tmp" "$dir/gather.c"
+    mv "$lib.tmp" "$lib"
+}
+
 setup_go_command() {
     local bin="$TOOLS/bin/kindling-events"
     if [[ -x "$bin" ]] && [[ -z "$(find clients/go -name '*.go' -newer "$bin" -o -name go.mod -newer "$bin" | head -n1)" ]]; then
@@ -202,6 +217,7 @@ main() {
     go_install protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION"
     go_install grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
     setup_venv
+    setup_native
     setup_go_command
     # The Go toolchain in use, for the Makefile and tests.
     ln -sfn "$GO" "$TOOLS/bin/go"

@@ -12,7 +12,7 @@ import pytest
 from support.service import Service, start_service
 from support.streams import EventLog, pump, read_json_lines
 
-from kindling.server.pipeline.procfs import CgroupIndex, cgroup2_mount
+from kindling.server.pipeline.enrich.procfs import CgroupIndex, cgroup2_mount
 
 pytestmark = pytest.mark.kernel
 

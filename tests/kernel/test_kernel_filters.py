@@ -22,7 +22,7 @@ from kindling.event.v1 import event_pb2
 from kindling.server.catalog import CATALOG
 from kindling.server.drivers.base import NOTHING, EventCounters, KernelFilter
 from kindling.server.drivers.bcc.driver import BccDriver
-from kindling.server.pipeline.procfs import cgroup2_mount
+from kindling.server.pipeline.enrich.procfs import cgroup2_mount
 
 pytestmark = pytest.mark.kernel
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from kindling.event.v1 import event_pb2
 from kindling.server.catalog import CATALOG
 from kindling.server.drivers.base import KernelFilter, RecordBatch
-from kindling.server.pipeline.events import EventBuilder
+from kindling.server.pipeline.builder import EventBuilder
 
 ALL_IDS = frozenset(s.id for s in CATALOG.specs)
 

@@ -12,8 +12,8 @@ from support.records import Rec, to_batch
 from kindling.probe.v1 import probe_pb2
 from kindling.server.app import ProbeApp
 from kindling.server.config import ServeConfig
-from kindling.server.pipeline.broker import Subscription
-from kindling.server.pipeline.filters import Selection
+from kindling.server.pipeline.fanout.broker import Subscription
+from kindling.server.pipeline.fanout.filters import Selection
 
 
 async def test_a_pipeline_failure_is_reported_to_subscribers(

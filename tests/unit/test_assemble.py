@@ -1,12 +1,15 @@
-"""The segment gather builds exactly what joining the pieces in Python would."""
+"""The segment gather builds exactly what joining the pieces in Python would,
+with the compiled helper and with numpy alone."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kindling.server.pipeline.assemble import PiecePool, Segments
+from kindling.server.pipeline.encode import native
+from kindling.server.pipeline.encode.assemble import PiecePool, Segments
 
 ROWS = st.integers(min_value=1, max_value=20)
 
@@ -48,6 +51,9 @@ def test_gather_matches_python_join(data: st.DataObject, rows: int) -> None:
     segments.add(np.frombuffer(blob, dtype=np.uint8), blob_starts, blob_lengths)
     chosen = np.array(sorted(data.draw(st.sets(st.integers(0, rows - 1)))), dtype=np.int64)
     out, offsets = segments.gather(chosen)
+    numpy_out, numpy_offsets = segments.gather_numpy(chosen)
+    assert numpy_out == out
+    assert numpy_offsets.tolist() == offsets.tolist()
 
     unique = {i: p for p, i in zip(pieces, ids, strict=True)}
     expected = [
@@ -58,3 +64,15 @@ def test_gather_matches_python_join(data: st.DataObject, rows: int) -> None:
     ]
     assert [out[offsets[i] : offsets[i + 1]] for i in range(len(chosen))] == expected
     assert out == b"".join(expected)
+
+
+def test_the_compiled_gather_is_built() -> None:
+    """`make setup` builds it; without it the service falls back to numpy."""
+    assert native.gather is not None, f"{native.LIBRARY} is missing: run `make setup`"
+
+
+def test_a_segment_outside_its_source_is_refused() -> None:
+    segments = Segments(1)
+    segments.add(np.zeros(4, dtype=np.uint8), np.array([2]), np.array([3]))
+    with pytest.raises(ValueError, match="outside its source"):
+        segments.gather()

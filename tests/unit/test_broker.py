@@ -11,9 +11,9 @@ import pytest
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import CATALOG
-from kindling.server.pipeline.broker import Broker, Subscription
-from kindling.server.pipeline.events import EventBatch
-from kindling.server.pipeline.filters import FilterError, Selection, compile_request
+from kindling.server.pipeline.fanout.batch import EventBatch
+from kindling.server.pipeline.fanout.broker import Broker, Subscription
+from kindling.server.pipeline.fanout.filters import FilterError, Selection, compile_request
 from kindling.server.pipeline.plan import Demand
 
 ENVELOPE = b"\xc2\x3e\x04node"  # node_name = "node" (field 1000)

@@ -11,13 +11,13 @@ import pytest
 from support.drivers import FilterRecorder
 
 from kindling.probe.v1 import probe_pb2
+from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import CATALOG, Table
 from kindling.server.drivers.base import KernelLimits
-from kindling.server.pipeline.broker import Broker, Subscription
-from kindling.server.pipeline.capture import CaptureControl, ConfigError, KernelFiltersRequest
-from kindling.server.pipeline.events import EventBuilder
-from kindling.server.pipeline.filters import compile_request
-from kindling.server.pipeline.procfs import ProcFS
+from kindling.server.pipeline.builder import EventBuilder
+from kindling.server.pipeline.enrich.procfs import ProcFS
+from kindling.server.pipeline.fanout.broker import Broker, Subscription
+from kindling.server.pipeline.fanout.filters import compile_request
 
 ALL = frozenset(s.id for s in CATALOG.specs)
 THREAD_EVENTS = frozenset(s.id for s in CATALOG.specs if s.table is Table.THREADS)

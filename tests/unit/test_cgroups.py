@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from kindling.server.pipeline.procfs import CgroupIndex, ProcFS
-from kindling.server.pipeline.state import ProcessTable
+from kindling.server.pipeline.enrich.procfs import CgroupIndex, ProcFS
+from kindling.server.pipeline.enrich.tables import ProcessTable
 
 CONTAINER = "ab" * 32
 

@@ -14,9 +14,10 @@ from support.records import Rec, to_batch
 from kindling.event.v1 import event_pb2
 from kindling.server import catalog as cat
 from kindling.server.catalog import CATALOG
-from kindling.server.pipeline.events import EventBuilder
+from kindling.server.pipeline.builder import EventBuilder
+from kindling.server.pipeline.encode import native
+from kindling.server.pipeline.enrich.procfs import ProcFS, container_id_from_cgroup
 from kindling.server.pipeline.plan import Demand, Region, TableScope
-from kindling.server.pipeline.procfs import ProcFS, container_id_from_cgroup
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 SOCK_STREAM, SOCK_CLOEXEC = 1, 0o2000000
@@ -297,21 +298,21 @@ def test_an_fd_unknown_now_is_looked_up_again_later(tmp_path: Path) -> None:
         os.close(w2)
 
 
-EVENT_MIX = ["read", "write", "read", "write", "openat", "close", "dup2", "process_fork",
-             "process_exec", "process_exit", "pipe2", "socket", "connect"]  # fmt: skip
+EVENT_MIX = ["read", "write", "read", "write", "read", "write", "openat", "close", "dup2",
+             "dup3", "process_fork", "process_exec", "process_exit", "pipe2", "socket",
+             "connect", "accept4", "socketpair", "close_range"]  # fmt: skip
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_runs_and_rows_build_the_same_events(tmp_path: Path, seed: int) -> None:
-    """Plain I/O events go a run at a time; the result must be what handling
-    every event one by one gives, with table changes in between."""
+def test_a_batch_builds_what_one_event_at_a_time_builds(tmp_path: Path, seed: int) -> None:
+    """Plain events take their context from an as-of join over the batch's
+    table changes; the result must be what handling every event on its own,
+    with the changes applied in between, gives."""
     import random
 
     rng = random.Random(seed)
-    by_run = EventBuilder(CATALOG, ProcFS(tmp_path))
-    by_run.min_plain_run = 1
-    by_row = EventBuilder(CATALOG, ProcFS(tmp_path))
-    by_row.min_plain_run = 10**9
+    by_batch = EventBuilder(CATALOG, ProcFS(tmp_path))
+    one_by_one = EventBuilder(CATALOG, ProcFS(tmp_path))
     ts = 0
     for _ in range(4):  # state carries over between batches
         recs = []
@@ -331,8 +332,23 @@ def test_runs_and_rows_build_the_same_events(tmp_path: Path, seed: int) -> None:
                     path=b"/f%d" % rng.randrange(3) if name in ("openat", "process_exec") else None,
                 )
             )  # fmt: skip
-        batch = to_batch(recs)
-        assert by_run.build(batch).events == by_row.build(batch).events
+        batched = by_batch.build(to_batch(recs)).events
+        alone = [e for rec in recs for e in one_by_one.build(to_batch([rec])).events]
+        assert batched == alone
+
+
+def test_numpy_alone_encodes_what_the_compiled_gather_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recs = [
+        Rec("openat", ts=1, pid=9, ret=3, path=b"/var/log/app.log"),
+        *[Rec("write", ts=2 + i, pid=9, ret=10, arg0=3, arg1=i) for i in range(50)],
+        Rec("process_exit", ts=99, pid=9, flags=cat.F_EXIT_CODE, arg0=1),
+    ]
+    compiled = EventBuilder(CATALOG, ProcFS(tmp_path)).build(to_batch(recs)).events
+    monkeypatch.setattr(native, "gather", None)
+    plain = EventBuilder(CATALOG, ProcFS(tmp_path)).build(to_batch(recs)).events
+    assert plain == compiled
 
 
 def _scope(fd_pids: set[int] | None, thread_pids: set[int] | None = None) -> TableScope:

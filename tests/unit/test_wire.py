@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kindling.event.v1 import event_pb2
-from kindling.server.pipeline import wire
+from kindling.server.pipeline.encode import wire
+from kindling.server.pipeline.encode.assemble import Segments
 
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
 I64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -49,13 +50,10 @@ def test_column_encoding_matches_field_by_field(rows: list[tuple[int, int, int]]
     cpu = np.array([r[0] for r in rows], dtype=np.uint64)
     ret = np.array([r[1] for r in rows], dtype=np.int64).view(np.uint64)
     latency = np.array([r[2] for r in rows], dtype=np.uint64)
-    blob, offsets = wire.join_rows(
-        [
-            wire.varint_field_rows(cpu, 6),
-            wire.varint_field_rows(ret, 7),
-            wire.varint_field_rows(latency, 8),
-        ]
-    )
+    segments = Segments(len(rows))
+    for column, number in ((cpu, 6), (ret, 7), (latency, 8)):
+        segments.add_table(*wire.varint_field_rows(column, number))
+    blob, offsets = segments.gather()
     for i, (c, r, lat) in enumerate(rows):
         expected = wire.uint_field(6, c) + wire.int_field(7, r) + wire.uint_field(8, lat)
         assert blob[offsets[i] : offsets[i + 1]] == expected

@@ -9,12 +9,14 @@ import time
 
 from kindling.server.api.server import ApiServer
 from kindling.server.api.service import ProbeService
+from kindling.server.capture import CaptureControl
 from kindling.server.catalog import CATALOG, Catalog
 from kindling.server.config import ServeConfig
 from kindling.server.drivers.base import Driver, RecordBatch
-from kindling.server.pipeline.broker import Broker
-from kindling.server.pipeline.capture import CaptureControl
-from kindling.server.pipeline.events import EventBatch, EventBuilder
+from kindling.server.pipeline.builder import EventBuilder
+from kindling.server.pipeline.encode import native
+from kindling.server.pipeline.fanout.batch import EventBatch
+from kindling.server.pipeline.fanout.broker import Broker
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,12 @@ class ProbeApp:
                 self.driver.transport,
                 self.config.socket,
             )
+            if native.gather is None:
+                log.warning(
+                    "the compiled gather (%s) is not built: events are encoded with numpy "
+                    "alone, which costs more CPU; `make setup` builds it",
+                    native.LIBRARY,
+                )
             stats_task = asyncio.create_task(self._log_stats())
             await self._stop.wait()
             stats_task.cancel()

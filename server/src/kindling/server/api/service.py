@@ -18,19 +18,18 @@ from google.protobuf import timestamp_pb2
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
+from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import AttrType, Catalog
 from kindling.server.drivers.base import Driver
-from kindling.server.pipeline import wire
-from kindling.server.pipeline.broker import RESPONSE, Broker, Subscription
-from kindling.server.pipeline.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.pipeline.clock import boot_time_ns
-from kindling.server.pipeline.filters import FilterError, compile_request
+from kindling.server.pipeline.encode.framing import Envelope
+from kindling.server.pipeline.fanout.broker import Broker, Subscription
+from kindling.server.pipeline.fanout.filters import FilterError, compile_request
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = probe_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name
 CONTRACT_VERSIONS = ("kindling.event.v1", "kindling.probe.v1")
-_TIMESTAMP = wire.FieldNumbers(timestamp_pb2.Timestamp)
 
 _ATTR_TYPES = {
     AttrType.INT32: probe_pb2.ATTRIBUTE_TYPE_INT32,
@@ -40,27 +39,6 @@ _ATTR_TYPES = {
     AttrType.BOOL: probe_pb2.ATTRIBUTE_TYPE_BOOL,
     AttrType.STRING: probe_pb2.ATTRIBUTE_TYPE_STRING,
 }
-
-
-class Envelope:
-    """SubscribeResponse's common fields (node name, boot time), encoded once a second."""
-
-    def __init__(self, node_name: str, clock: Callable[[], float]) -> None:
-        self._node = wire.str_field(RESPONSE.node_name, node_name)
-        self._clock = clock
-        self._until = 0.0
-        self._bytes = b""
-
-    def __call__(self) -> bytes:
-        now = self._clock()
-        if now >= self._until:
-            boot = boot_time_ns()
-            stamp = wire.uint_field(_TIMESTAMP.seconds, boot // 1_000_000_000) + wire.uint_field(
-                _TIMESTAMP.nanos, boot % 1_000_000_000
-            )
-            self._bytes = self._node + wire.message_field(RESPONSE.boot_time, stamp)
-            self._until = now + 1.0
-        return self._bytes
 
 
 def boot_timestamp() -> timestamp_pb2.Timestamp:

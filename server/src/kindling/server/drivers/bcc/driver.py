@@ -303,8 +303,12 @@ class BccDriver:
     def _run(self) -> None:
         assert self._reader is not None
         poller = select.epoll()
-        for fd in [*self._reader.fds(), self._wake]:
-            poller.register(fd, select.EPOLLIN)
+        # Edge-triggered: the buffers stay readable while records keep coming,
+        # and level-triggered waits would then return at once, every time,
+        # turning the timer into a busy loop. An edge is a kernel wake-up.
+        for fd in self._reader.fds():
+            poller.register(fd, select.EPOLLIN | select.EPOLLET)
+        poller.register(self._wake, select.EPOLLIN)
         try:
             while not self._stopping.is_set():
                 timeout = self._poll_seconds if self._filter.capture else IDLE_POLL_SECONDS

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import Driver, KernelLimits
-from kindling.server.pipeline.broker import Broker
-from kindling.server.pipeline.events import EventBuilder
+from kindling.server.pipeline.builder import EventBuilder
+from kindling.server.pipeline.fanout.broker import Broker
 from kindling.server.pipeline.plan import Plan, Region, ServiceFilters, plan
 
 # Processes a new subscription names are read from /proc when it starts, up

@@ -115,6 +115,10 @@ def message_field(field_number: int, payload: bytes) -> bytes:
 # -- whole columns at once ---------------------------------------------------------
 
 _MAX_VARINT = 10
+# Values from these up need one more byte: 2**7, 2**14, ..., 2**63.
+_THRESHOLDS = np.array([1 << (7 * k) for k in range(1, _MAX_VARINT)], dtype=np.uint64)
+_SHIFTS = np.arange(0, 7 * _MAX_VARINT, 7, dtype=np.uint64)
+_COLUMNS = np.arange(_MAX_VARINT, dtype=np.int64)
 
 
 def varint_rows(
@@ -124,14 +128,10 @@ def varint_rows(
     each row's varint size. Signed values must be passed as their
     two's-complement uint64, as protobuf encodes negative integers."""
     v = values.astype(np.uint64, copy=False)
-    sizes = np.ones(len(v), dtype=np.int64)
-    for k in range(1, _MAX_VARINT):
-        sizes += v >= np.uint64(1 << (7 * k))
-    table = np.empty((len(v), _MAX_VARINT), dtype=np.uint8)
-    for k in range(_MAX_VARINT):
-        low7 = ((v >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
-        more = (sizes > k + 1).astype(np.uint8) << 7
-        table[:, k] = low7 | more
+    sizes = np.searchsorted(_THRESHOLDS, v, side="right").astype(np.int64) + 1
+    groups = (v[:, np.newaxis] >> _SHIFTS) & np.uint64(0x7F)
+    more = (sizes - 1)[:, np.newaxis] > _COLUMNS
+    table: npt.NDArray[np.uint8] = groups.astype(np.uint8) | (more.astype(np.uint8) << np.uint8(7))
     return table, sizes
 
 
@@ -150,20 +150,3 @@ def varint_field_rows(
     table[:, 1:] = varints
     lengths = np.where(values == 0, 0, sizes + 1)
     return table, lengths
-
-
-def join_rows(
-    parts: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]],
-) -> tuple[bytes, list[int]]:
-    """Concatenate each row's used bytes across tables, rows one after another.
-
-    Row i of the result is blob[offsets[i]:offsets[i + 1]].
-    """
-    table = np.hstack([t for t, _ in parts])
-    used = np.hstack(
-        [np.arange(t.shape[1])[np.newaxis, :] < lengths[:, np.newaxis] for t, lengths in parts]
-    )
-    row_lengths = np.sum([lengths for _, lengths in parts], axis=0)
-    offsets = np.zeros(len(table) + 1, dtype=np.int64)
-    np.cumsum(row_lengths, out=offsets[1:])
-    return table[used].tobytes(), offsets.tolist()

@@ -20,41 +20,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
-from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
-from kindling.server.pipeline import wire
-from kindling.server.pipeline.assemble import Segments
-from kindling.server.pipeline.events import EventBatch
-from kindling.server.pipeline.filters import Selection
+from kindling.server.pipeline.encode.framing import LossRecord, frame_events
+from kindling.server.pipeline.fanout.batch import EventBatch
+from kindling.server.pipeline.fanout.filters import Selection
 
-RESPONSE = wire.FieldNumbers(probe_pb2.SubscribeResponse)
-_LOSS = wire.FieldNumbers(probe_pb2.Loss)
-# Event.seq is written in front of the event's other fields, which keeps
-# field order as long as seq has the lowest number (it does: 1).
-_SEQ_TAG = wire.tag(wire.FieldNumbers(event_pb2.Event).seq, wire.WIRE_VARINT)
-_EVENTS_TAG = wire.tag(RESPONSE.events, wire.WIRE_LEN)
 _NO_ROWS = np.empty(0, dtype=np.int64)
 
 KERNEL_BUFFER_FULL = probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL
 SUBSCRIBER_QUEUE_FULL = probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
 SERVICE_ERROR = probe_pb2.LOSS_REASON_SERVICE_ERROR
-
-
-@dataclass
-class LossRecord:
-    reason: int
-    count: int
-    first_seq: int = 0
-
-    def encode(self) -> bytes:
-        payload = (
-            wire.uint_field(_LOSS.reason, self.reason)
-            + wire.uint_field(_LOSS.count, self.count)
-            + wire.uint_field(_LOSS.first_seq, self.first_seq)
-        )
-        return wire.message_field(RESPONSE.losses, payload)
 
 
 @dataclass
@@ -64,32 +40,6 @@ class SubscriptionStats:
     kernel_lost: int = 0
     failed: int = 0
     responses: int = 0
-
-
-def frame_events(
-    batch: EventBatch, indexes: npt.NDArray[np.int64], first_seq: int
-) -> tuple[bytes, npt.NDArray[np.int64]]:
-    """SubscribeResponse.events entries for the chosen events, numbered from
-    first_seq: for each, the events tag, the length, the seq field, then the
-    event's shared bytes. Built with one gather, no per-event Python.
-    Entry i is blob[offsets[i] : offsets[i + 1]]."""
-    count = len(indexes)
-    if not count:
-        return b"", np.zeros(1, dtype=np.int64)
-    starts = batch.offsets[indexes]
-    sizes = batch.offsets[indexes + 1] - starts
-    seqs = np.arange(first_seq, first_seq + count, dtype=np.uint64)
-    seq_table, seq_sizes = wire.varint_rows(seqs)
-    entry_sizes = sizes + 1 + seq_sizes  # seq tag + seq varint + the event
-    length_table, length_sizes = wire.varint_rows(entry_sizes.astype(np.uint64))
-    ones = np.ones(count, dtype=np.int64)
-    segments = Segments(count)
-    segments.add_table(np.full((count, 1), _EVENTS_TAG[0], dtype=np.uint8), ones)
-    segments.add_table(length_table, length_sizes)
-    segments.add_table(np.full((count, 1), _SEQ_TAG[0], dtype=np.uint8), ones)
-    segments.add_table(seq_table, seq_sizes)
-    segments.add(np.frombuffer(batch.blob, dtype=np.uint8), starts, sizes)
-    return segments.gather()
 
 
 class Subscription:

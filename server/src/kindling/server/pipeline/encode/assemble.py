@@ -10,8 +10,12 @@ with one fancy index costs a few per byte, with no per-row Python at all.
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import numpy.typing as npt
+
+from kindling.server.pipeline.encode import native
 
 Bytes = npt.NDArray[np.uint8]
 Ints = npt.NDArray[np.int64]
@@ -81,6 +85,48 @@ class Segments:
     def gather(self, rows: Ints | None = None) -> tuple[bytes, Ints]:
         """The chosen rows' bytes back to back, and where each row starts
         (row i is blob[offsets[i] : offsets[i + 1]])."""
+        if native.gather is not None and self._columns:
+            return self._gather_native(rows)
+        return self.gather_numpy(rows)
+
+    def _gather_native(self, rows: Ints | None) -> tuple[bytes, Ints]:
+        count = self.rows if rows is None else len(rows)
+        columns = len(self._columns)
+        starts, lengths, sources = [], [], []
+        total = 0
+        for source, given_starts, given_lengths in self._columns:
+            data = self._sources[source]
+            column_starts = np.ascontiguousarray(given_starts, dtype=np.int64)
+            column_lengths = np.ascontiguousarray(given_lengths, dtype=np.int64)
+            chosen = column_lengths if rows is None else column_lengths[rows]
+            used = chosen > 0
+            if used.any():
+                ends = (column_starts if rows is None else column_starts[rows])[used] + chosen[used]
+                if int(ends.max()) > len(data) or int(chosen.min()) < 0:
+                    raise ValueError("a segment lies outside its source")
+            total += int(chosen.sum())
+            starts.append(column_starts)
+            lengths.append(column_lengths)
+            sources.append(data)
+        out = np.empty(total, dtype=np.uint8)
+        offsets = np.empty(count + 1, dtype=np.int64)
+        chosen_rows = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
+        pointers = ctypes.c_void_p * columns
+        assert native.gather is not None
+        native.gather(
+            count,
+            chosen_rows.ctypes.data if chosen_rows is not None else None,
+            columns,
+            pointers(*(s.ctypes.data for s in sources)),
+            pointers(*(s.ctypes.data for s in starts)),
+            pointers(*(n.ctypes.data for n in lengths)),
+            out.ctypes.data,
+            offsets.ctypes.data,
+        )
+        return out.tobytes(), offsets
+
+    def gather_numpy(self, rows: Ints | None = None) -> tuple[bytes, Ints]:
+        """gather() with numpy only: an index with one entry per output byte."""
         if rows is None:
             rows = np.arange(self.rows, dtype=np.int64)
         bases = np.zeros(len(self._sources), dtype=np.int64)

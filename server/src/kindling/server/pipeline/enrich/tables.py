@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from kindling.event.v1 import event_pb2
-from kindling.server.pipeline import wire
-from kindling.server.pipeline.procfs import (
+from kindling.server.pipeline.encode import wire
+from kindling.server.pipeline.enrich.procfs import (
     TCP_LISTEN,
     CgroupIndex,
     ProcessSnapshot,
@@ -449,3 +449,26 @@ def _is_server_side(entry: SocketEntry, all_sockets: Iterable[SocketEntry]) -> b
         ):
             return True
     return False
+
+
+class Tables:
+    """The thread and fd tables of one builder. Either starts afresh when the
+    scope it keeps context for narrows (its entries could go stale)."""
+
+    def __init__(self, procfs: ProcFS, cgroups: CgroupIndex) -> None:
+        self.procfs = procfs
+        self.cgroups = cgroups
+        self.processes = ProcessTable(procfs, cgroups)
+        self.fds = FdTable(procfs)
+
+    def reset_threads(self) -> None:
+        self.processes = ProcessTable(self.procfs, self.cgroups)
+
+    def reset_fds(self) -> None:
+        self.fds = FdTable(self.procfs)
+
+    def seed(self, seed: TableSeed) -> None:
+        for pid, process in seed.processes.items():
+            self.processes.seed(pid, process)
+        for pid, fds in seed.fds.items():
+            self.fds.seed(pid, fds)

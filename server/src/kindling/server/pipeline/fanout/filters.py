@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import Catalog
-from kindling.server.pipeline.events import EventBatch
+from kindling.server.pipeline.fanout.batch import EventBatch
 from kindling.server.pipeline.plan import Demand
 
 MAX_FILTERS = 64

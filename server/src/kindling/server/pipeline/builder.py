@@ -1,0 +1,330 @@
+"""Turn a batch of kernel records into encoded kindling events.
+
+For a batch, in timestamp order:
+
+1. Events that change the thread and fd tables (exec, open, close...) are
+   applied one at a time: that is the only Python step per event, and only
+   for them.
+2. Every other event takes its context from the tables as they were at its
+   own place in the batch: an as-of join (enrich/asof.py) finds the last
+   change before it to its fd and its process, and the tables are consulted
+   once per distinct (key, change), right after that change.
+3. All events are encoded a column at a time and assembled with one gather
+   (encode/event.py), without their per-stream sequence numbers, which the
+   broker adds per subscriber.
+
+The tables keep context only for the threads the plan's TableScope covers
+(where the kernel captures every event that changes them); events outside
+it are neither applied nor delivered, and a scope that narrows starts its
+tables afresh, from the timestamp at which the kernel changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from kindling.server.catalog import Catalog
+from kindling.server.drivers.base import RecordBatch
+from kindling.server.pipeline.encode.assemble import PiecePool
+from kindling.server.pipeline.encode.event import EventEncoder, RowPieces
+from kindling.server.pipeline.enrich.asof import NONE, distinct, last_change
+from kindling.server.pipeline.enrich.handlers import NO_FD, TableUpdates
+from kindling.server.pipeline.enrich.procfs import CgroupIndex, ProcFS, cgroup2_mount
+from kindling.server.pipeline.enrich.tables import FdTable, ProcessTable, Tables, TableSeed
+from kindling.server.pipeline.fanout.batch import EventBatch
+from kindling.server.pipeline.plan import TableScope
+from kindling.server.record import KernelRecord
+
+_U32 = 0xFFFFFFFF
+
+
+class _Lookups:
+    """The context lookups plain events need, each at its moment: before the
+    batch's first change (NONE) or right after a given change row."""
+
+    def __init__(self) -> None:
+        self.fd: dict[int, list[int]] = {}
+        self.thread: dict[int, list[int]] = {}
+
+    def due(self, at: int) -> tuple[list[int], list[int]]:
+        return self.fd.pop(at, []), self.thread.pop(at, [])
+
+
+class _StateRows:
+    """Pieces of the state rows delivered, stored into RowPieces at once."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.prefix: list[int] = []
+        self.thread: list[int] = []
+        self.fd: list[int] = []
+        self.strings: list[int] = []
+
+    def store(self, pieces: RowPieces) -> None:
+        if not self.rows:
+            return
+        rows = np.array(self.rows, dtype=np.int64)
+        pieces.keep[rows] = True
+        pieces.prefix[rows] = self.prefix
+        pieces.thread[rows] = self.thread
+        pieces.fd[rows] = self.fd
+        pieces.strings[rows] = self.strings
+
+
+class EventBuilder:
+    def __init__(
+        self, catalog: Catalog, procfs: ProcFS | None = None, cgroups: CgroupIndex | None = None
+    ) -> None:
+        """Without arguments, reads the live /proc and cgroup2 mount."""
+        if procfs is None:
+            procfs = ProcFS()
+            cgroups = cgroups or CgroupIndex(cgroup2_mount())
+        self.catalog = catalog
+        self.tables = Tables(procfs, cgroups or CgroupIndex(None))
+        self.updates = TableUpdates(catalog, self.tables)
+        self.encoder = EventEncoder(catalog)
+        self.delivered: frozenset[int] = frozenset(s.id for s in catalog.specs)
+        self.unknown_records = 0
+        # Whom the tables keep context for; by default everyone. The service
+        # follows what the kernel captures (plan.py) with set_scope().
+        self.scope = TableScope.everyone()
+        self._scope_changes: list[tuple[int, TableScope, TableSeed]] = []
+        self._scope_lock = threading.Lock()
+        # Per event id, for whole columns at once.
+        size = catalog.max_id + 1
+        self._known = self._ids_mask(s.id for s in catalog.specs)
+        self._state = self._ids_mask(s.id for s in catalog.specs if s.state_changing)
+        self._fd_context = self._ids_mask(s.id for s in catalog.specs if s.fd_context)
+        self._strings = self._ids_mask(filter(self.encoder.has_strings, self._known.nonzero()[0]))
+        self._size = size
+
+    def _ids_mask(self, ids: Iterable[int]) -> npt.NDArray[np.bool_]:
+        mask = np.zeros(self.catalog.max_id + 1, dtype=bool)
+        mask[list(ids)] = True
+        return mask
+
+    @property
+    def processes(self) -> ProcessTable:
+        return self.tables.processes
+
+    @property
+    def fds(self) -> FdTable:
+        return self.tables.fds
+
+    # -- scope ---------------------------------------------------------------------
+
+    def set_scope(self, scope: TableScope, at_ns: int, seed: TableSeed | None = None) -> None:
+        """Keep tables for `scope` from records stamped `at_ns` on (when the
+        kernel started capturing for it), starting from `seed` (what /proc
+        said of newly covered processes then). Called from any thread."""
+        with self._scope_lock:
+            self._scope_changes.append((at_ns, scope, seed or TableSeed()))
+
+    def snapshot(self, process_pids: Iterable[int], fd_pids: Iterable[int]) -> TableSeed:
+        """A seed for set_scope(), from this builder's view of /proc."""
+        return TableSeed.take(self.tables.procfs, process_pids, fd_pids)
+
+    def _scope_segments(self, timestamps: npt.NDArray[np.uint64]) -> Iterator[tuple[int, int]]:
+        """The batch's rows in runs that share one table scope, applying each
+        scope change where its timestamp falls."""
+        with self._scope_lock:
+            changes, self._scope_changes = self._scope_changes, []
+        start = 0
+        for i, (at_ns, scope, seed) in enumerate(changes):
+            row = int(np.searchsorted(timestamps, at_ns, side="left"))
+            if row >= len(timestamps):
+                # Not reached yet: keep it (and what follows) for a later batch.
+                with self._scope_lock:
+                    self._scope_changes[:0] = changes[i:]
+                break
+            if row > start:
+                yield start, row
+                start = row
+            self._enter_scope(scope, seed)
+        if start < len(timestamps):
+            yield start, len(timestamps)
+
+    def _enter_scope(self, scope: TableScope, seed: TableSeed) -> None:
+        """Start keeping tables for a new scope; a table that no longer covers
+        everything it covered starts afresh (it would go stale there)."""
+        threads_kept, fds_kept = scope.contains(self.scope)
+        if not threads_kept:
+            self.tables.reset_threads()
+        if not fds_kept:
+            self.tables.reset_fds()
+        self.tables.seed(seed)
+        self.scope = scope
+
+    # -- a batch ---------------------------------------------------------------------
+
+    def build(self, batch: RecordBatch) -> EventBatch:
+        """Update the tables from the batch and encode its deliverable events."""
+        records = batch.records
+        pool = PiecePool()
+        pieces = RowPieces(len(records))
+        # One snapshot per batch: Configure may change it from another thread.
+        delivered = self._ids_mask(self.delivered)
+        for start, stop in self._scope_segments(records["ts"]):
+            self._enrich(batch, start, stop, delivered, pool, pieces)
+        blob, offsets, kept = self.encoder.encode(records, pieces, pool)
+        chosen = records[kept]
+        return EventBatch(
+            blob=blob,
+            offsets=offsets,
+            event_ids=chosen["event_id"].astype(np.uint16, copy=False),
+            pids=chosen["pid"].astype(np.uint32, copy=False),
+            cgroup_ids=chosen["cgroup_id"].astype(np.uint64, copy=False),
+            kernel_lost=batch.kernel_lost,
+        )
+
+    def _enrich(
+        self,
+        batch: RecordBatch,
+        first: int,
+        end: int,
+        delivered: npt.NDArray[np.bool_],
+        pool: PiecePool,
+        pieces: RowPieces,
+    ) -> None:
+        """Rows first..end-1, which share the current table scope: apply their
+        state changes and give every delivered row its pieces."""
+        records = batch.records[first:end]
+        event_ids = records["event_id"].astype(np.intp)
+        known = event_ids < self._size
+        event_ids = np.where(known, event_ids, 0)
+        known &= self._known[event_ids]
+        self.unknown_records += int(np.count_nonzero(~known))
+        in_threads = self.scope.threads.mask(records) & known
+        in_fds = self.scope.fds.mask(records) & known
+        fd_context = self._fd_context[event_ids]
+        # A delivered event lies in the fd region if it has fd context, in
+        # the thread region otherwise.
+        deliver = delivered[event_ids] & np.where(fd_context, in_fds, in_threads)
+        state = self._state[event_ids] & in_threads
+        state_rows = np.flatnonzero(state)
+        plain_rows = np.flatnonzero(deliver & ~state)
+
+        # Plain rows: which change each one's fd and thread context follow.
+        touched = self.updates.touched(records[state_rows], state_rows)
+        pids = records["pid"].astype(np.int64)
+        fd = (records["arg0"] & np.uint64(_U32)).astype(np.int64)
+        fd = np.where(fd >= 1 << 31, fd - (1 << 32), fd)
+        has_fd = fd_context & (fd >= 0)
+        fd_rows = plain_rows[has_fd[plain_rows]]
+        fd_keys_of_rows = pids[fd_rows] << 32 | fd[fd_rows]
+        fd_at = np.maximum(
+            last_change(fd_keys_of_rows, fd_rows, touched.fd_keys, touched.fd_rows),
+            last_change(pids[fd_rows], fd_rows, touched.process_fd_pids, touched.process_fd_rows),
+        )
+        thread_at = last_change(
+            pids[plain_rows], plain_rows, touched.process_pids, touched.process_rows
+        )
+        fd_keys, fd_which = distinct([pids[fd_rows], fd[fd_rows], fd_at, event_ids[fd_rows]])
+        plain = records[plain_rows]
+        thread_keys, thread_which = distinct(
+            [plain["pid"], plain["tid"], plain["uid"], plain["gid"], plain["comm"],
+             plain["cgroup_id"], thread_at]
+        )  # fmt: skip
+        lookups = _Lookups()
+        for i, key in enumerate(fd_keys):
+            lookups.fd.setdefault(key[2], []).append(i)
+        for i, key in enumerate(thread_keys):
+            lookups.thread.setdefault(key[-1], []).append(i)
+        fd_pieces = np.full(len(fd_keys), -1, dtype=np.int64)
+        fd_prefixes = np.full(len(fd_keys), -1, dtype=np.int64)
+        thread_pieces = np.full(len(thread_keys), -1, dtype=np.int64)
+
+        def look_up(at: int) -> None:
+            fd_due, thread_due = lookups.due(at)
+            for i in fd_due:
+                pid, number, _, event_id = fd_keys[i]
+                field, fd_type = self.tables.fds.context(pid, number)
+                fd_pieces[i] = pool.add(field)
+                fd_prefixes[i] = pool.add(
+                    self.encoder.prefix(self.catalog.by_id[event_id], fd_type)
+                )
+            for i in thread_due:
+                pid, tid, uid, gid, comm, cgroup_id, _ = thread_keys[i]
+                thread_pieces[i] = pool.add(
+                    self.tables.processes.thread_field(pid, tid, uid, gid, comm, cgroup_id)
+                )
+
+        look_up(NONE)
+        delivered_state = _StateRows()
+        self._apply_state_rows(
+            batch, first, state_rows, in_fds, deliver, pool, delivered_state, look_up
+        )
+        delivered_state.store(pieces)
+
+        rows = first + plain_rows
+        pieces.keep[rows] = True
+        pieces.thread[rows] = thread_pieces[thread_which]
+        pieces.fd[first + fd_rows] = fd_pieces[fd_which]
+        pieces.prefix[first + fd_rows] = fd_prefixes[fd_which]
+        no_fd = plain_rows[~has_fd[plain_rows]]
+        for event_id in np.unique(event_ids[no_fd]).tolist():
+            chosen = no_fd[event_ids[no_fd] == event_id]
+            prefix = self.encoder.prefix(self.catalog.by_id[event_id], 0)
+            pieces.prefix[first + chosen] = pool.add(prefix)
+        with_strings = plain_rows[self._strings[event_ids[plain_rows]]]
+        for row in with_strings.tolist():
+            strings = self.encoder.strings(int(event_ids[row]), batch.paths[first + row])
+            pieces.strings[first + row] = pool.add(strings)
+
+    def _apply_state_rows(
+        self,
+        batch: RecordBatch,
+        first: int,
+        state_rows: npt.NDArray[np.intp],
+        in_fds: npt.NDArray[np.bool_],
+        deliver: npt.NDArray[np.bool_],
+        pool: PiecePool,
+        out: _StateRows,
+        look_up: Callable[[int], None],
+    ) -> None:
+        """The state changes, one at a time and in order, each followed by
+        the lookups due right after it. Outside the fd table's scope a change
+        leaves the fd table as it is."""
+        rows = state_rows.tolist()
+        values = batch.records[first:][state_rows].tolist()
+        paths = batch.paths[first:][state_rows].tolist()
+        fds_ok = in_fds[state_rows].tolist()
+        wanted = deliver[state_rows].tolist()
+        for row, value, path, fd_ok, deliver_it in zip(
+            rows, values, paths, fds_ok, wanted, strict=True
+        ):
+            record = KernelRecord._make(value)
+            fds = self.tables.fds
+            fds.frozen = not fd_ok
+            try:
+                fd, after = self.updates.apply(record, path)
+                if deliver_it:
+                    self._deliver_state(record, path, fd, first + row, pool, out)
+                if after is not None:
+                    after()
+            finally:
+                fds.frozen = False
+            look_up(row)
+
+    def _deliver_state(
+        self,
+        r: KernelRecord,
+        path: bytes | None,
+        fd: int,
+        row: int,
+        pool: PiecePool,
+        out: _StateRows,
+    ) -> None:
+        spec = self.catalog.by_id[r.event_id]
+        fd_field, fd_type = self.tables.fds.context(r.pid, fd) if fd != NO_FD else (b"", 0)
+        thread = self.tables.processes.thread_field(r.pid, r.tid, r.uid, r.gid, r.comm, r.cgroup_id)
+        out.rows.append(row)
+        out.prefix.append(pool.add(self.encoder.prefix(spec, fd_type)))
+        out.thread.append(pool.add(thread))
+        out.fd.append(pool.add(fd_field) if fd_field else -1)
+        strings = self.encoder.strings(spec.id, path) if self.encoder.has_strings(spec.id) else b""
+        out.strings.append(pool.add(strings) if strings else -1)

@@ -1,0 +1,196 @@
+"""Encode kindling events (without their per-stream seq) for the rows of a
+record batch, a column at a time.
+
+An event is a concatenation of segments in field order: the timestamp, a
+prefix shared by all events of a type (name, source, category), cpu, return
+value and latency, the thread and fd sub-messages (shared by all events of a
+thread or an fd, built by the tables), string attributes (per event) and
+numeric attributes (a column per attribute). Scalars and numeric attributes
+are varint tables; shared pieces live once in a PiecePool; one gather makes
+the bytes of every kept event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kindling.event.v1 import event_pb2
+from kindling.server.catalog import AttrType, Catalog, EventSpec
+from kindling.server.pipeline.encode import wire
+from kindling.server.pipeline.encode.assemble import PiecePool, Segments
+from kindling.server.record import Records
+
+_EVENT = wire.FieldNumbers(event_pb2.Event)
+_ATTRIBUTE = wire.FieldNumbers(event_pb2.Attribute)
+# AttrType's values are the names of the Attribute.value oneof's cases.
+_ONEOF_FIELD = {kind: getattr(_ATTRIBUTE, kind.value) for kind in AttrType}
+_ATTRIBUTES_TAG = wire.tag(_EVENT.attributes, wire.WIRE_LEN)
+
+_NET_FD_TYPES = frozenset(
+    {
+        event_pb2.FD_TYPE_IPV4_SOCKET,
+        event_pb2.FD_TYPE_IPV6_SOCKET,
+        event_pb2.FD_TYPE_NETLINK_SOCKET,
+        event_pb2.FD_TYPE_OTHER_SOCKET,
+    }
+)
+_IPC_FD_TYPES = frozenset({event_pb2.FD_TYPE_UNIX_SOCKET, event_pb2.FD_TYPE_PIPE})
+
+
+class RowPieces:
+    """For each row of a batch: whether it is delivered, and the pool ids of
+    its shared pieces (-1 where it has none)."""
+
+    def __init__(self, rows: int) -> None:
+        self.keep = np.zeros(rows, dtype=bool)
+        self.prefix = np.full(rows, -1, dtype=np.int64)
+        self.thread = np.full(rows, -1, dtype=np.int64)
+        self.fd = np.full(rows, -1, dtype=np.int64)
+        self.strings = np.full(rows, -1, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _AttributePlan:
+    """How to encode one attribute, worked out once per catalogue entry."""
+
+    column: str  # a KernelRecord field, or "path"
+    kind: AttrType
+    key_and_tag: bytes  # Attribute.key field + the value's oneof tag
+    present_flag: int
+
+
+def _plans(spec: EventSpec) -> list[_AttributePlan]:
+    plans = []
+    for attr in spec.attributes:
+        wire_type = wire.WIRE_LEN if attr.type is AttrType.STRING else wire.WIRE_VARINT
+        plans.append(
+            _AttributePlan(
+                column=attr.field.value,
+                kind=attr.type,
+                key_and_tag=(
+                    wire.str_field(_ATTRIBUTE.key, attr.key)
+                    + wire.tag(_ONEOF_FIELD[attr.type], wire_type)
+                ),
+                present_flag=attr.present_flag,
+            )
+        )
+    return plans
+
+
+def _numeric_values(records: Records, plan: _AttributePlan) -> npt.NDArray[np.uint64]:
+    """An attribute's column as protobuf encodes it: two's-complement uint64."""
+    raw: npt.NDArray[np.uint64] = records[plan.column].astype(np.uint64, copy=False)
+    if plan.kind is AttrType.INT32:
+        return raw.astype(np.uint32).view(np.int32).astype(np.int64).view(np.uint64)
+    if plan.kind is AttrType.UINT32:
+        return raw & np.uint64(0xFFFFFFFF)
+    if plan.kind is AttrType.BOOL:
+        nonzero: npt.NDArray[np.bool_] = raw != 0
+        return nonzero.astype(np.uint64)
+    return raw
+
+
+class EventEncoder:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._prefix: dict[tuple[int, int], bytes] = {}
+        self._strings: dict[int, list[_AttributePlan]] = {}
+        self._numbers: dict[int, list[_AttributePlan]] = {}
+        for spec in catalog.specs:
+            for plan in _plans(spec):
+                kind = self._strings if plan.kind is AttrType.STRING else self._numbers
+                kind.setdefault(spec.id, []).append(plan)
+
+    def prefix(self, spec: EventSpec, fd_type: int) -> bytes:
+        """The name, source and category fields; the category of some events
+        follows their fd's type (NET for sockets, IPC for pipes)."""
+        category = spec.category
+        if spec.category_from_fd:
+            if fd_type in _NET_FD_TYPES:
+                category = event_pb2.CATEGORY_NET
+            elif fd_type in _IPC_FD_TYPES:
+                category = event_pb2.CATEGORY_IPC
+        prefix = self._prefix.get((spec.id, category))
+        if prefix is None:
+            prefix = self._prefix[(spec.id, category)] = (
+                wire.str_field(_EVENT.name, spec.name)
+                + wire.uint_field(_EVENT.source, spec.source)
+                + wire.uint_field(_EVENT.category, category)
+            )
+        return prefix
+
+    def has_strings(self, event_id: int) -> bool:
+        return event_id in self._strings
+
+    def strings(self, event_id: int, path: bytes | None) -> bytes:
+        """An event's string attributes (the record's path, as text)."""
+        out = []
+        for plan in self._strings.get(event_id, ()):
+            text = wire.utf8(path.split(b"\0", 1)[0] if path else b"")
+            payload = plan.key_and_tag + wire.varint(len(text)) + text
+            out.append(_ATTRIBUTES_TAG + wire.varint(len(payload)) + payload)
+        return b"".join(out)
+
+    def encode(
+        self, records: Records, pieces: RowPieces, pool: PiecePool
+    ) -> tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The kept rows' events back to back, where each starts (event i is
+        blob[offsets[i] : offsets[i + 1]]) and which rows they are."""
+        kept = np.flatnonzero(pieces.keep)
+        rows = records[kept]
+        segments = Segments(len(kept))
+        shared = pool.buffer()
+        segments.add_table(*wire.varint_field_rows(rows["ts"], _EVENT.timestamp_ns))
+        segments.add_pieces(shared, pieces.prefix[kept])
+        segments.add_table(*wire.varint_field_rows(rows["cpu"].astype(np.uint64), _EVENT.cpu))
+        returns = rows["ret"].view(np.uint64)
+        segments.add_table(*wire.varint_field_rows(returns, _EVENT.return_value))
+        segments.add_table(*wire.varint_field_rows(rows["latency_ns"], _EVENT.latency_ns))
+        segments.add_pieces(shared, pieces.thread[kept])
+        segments.add_pieces(shared, pieces.fd[kept])
+        segments.add_pieces(shared, pieces.strings[kept])
+        self._numeric_attributes(rows, segments)
+        blob, offsets = segments.gather()
+        return blob, offsets, kept
+
+    def _numeric_attributes(self, records: Records, segments: Segments) -> None:
+        """Add each row's numeric Attribute fields as segment columns.
+
+        Each event type's attributes are encoded for its own rows only (one
+        numpy pass per attribute); since a row has one type, the types share
+        columns: column k holds every row's k-th numeric attribute."""
+        n = len(records)
+        event_ids = records["event_id"]
+        flags = records["flags"]
+        columns: list[
+            tuple[list[npt.NDArray[np.uint8]], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+        ] = []
+        for event_id in np.unique(event_ids).tolist():
+            plans = self._numbers.get(event_id)
+            if not plans:
+                continue
+            rows = np.flatnonzero(event_ids == event_id)
+            sub = records[rows]
+            for k, plan in enumerate(plans):
+                if k == len(columns):
+                    columns.append(([], np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)))
+                tables, starts, lengths = columns[k]
+                varints, sizes = wire.varint_rows(_numeric_values(sub, plan))
+                key = np.frombuffer(plan.key_and_tag, dtype=np.uint8)
+                table = np.empty((len(rows), 2 + len(key) + varints.shape[1]), dtype=np.uint8)
+                table[:, 0] = _ATTRIBUTES_TAG[0]
+                table[:, 1] = len(key) + sizes  # always < 128: a one-byte length
+                table[:, 2 : 2 + len(key)] = key
+                table[:, 2 + len(key) :] = varints
+                used = 2 + len(key) + sizes
+                if plan.present_flag:
+                    used = np.where((flags[rows] & plan.present_flag) != 0, used, 0)
+                base = sum(len(t) for t in tables)
+                starts[rows] = base + np.arange(len(rows), dtype=np.int64) * table.shape[1]
+                lengths[rows] = used
+                tables.append(table.reshape(-1))
+        for tables, starts, lengths in columns:
+            segments.add(np.concatenate(tables), starts, lengths)

@@ -1,0 +1,333 @@
+"""What each state-changing event means for the thread and fd tables.
+
+Each handler is registered for its event by name with what it touches, so
+the builder knows, before running any handler, which table keys a batch's
+changes affect (see asof.py). A handler updates the tables and returns the
+fd whose context its own event carries (or NO_FD) and an action to run after
+that event is encoded (a close describes the fd it closed).
+
+Syscall events are stamped when the syscall returns, so the tables see them
+in return order. Where two threads of a process race on one fd number (one
+closes fd 3 while another's openat gets fd 3), return order can differ from
+the kernel's own order, and the fd's context can be wrong until its next
+open or close.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kindling.event.v1 import event_pb2
+from kindling.server.catalog import Catalog
+from kindling.server.pipeline.enrich.tables import (
+    AF_INET,
+    AF_INET6,
+    AF_UNIX,
+    O_CLOEXEC,
+    O_DIRECTORY,
+    SOCK_CLOEXEC,
+    FdInfo,
+    Tables,
+    family_fd_type,
+    ip_text,
+    socket_protocol,
+)
+from kindling.server.record import KernelRecord, RecordFlag, Records
+
+NO_FD = -1
+CLOSE_RANGE_CLOEXEC = 1 << 2
+_U32 = 0xFFFFFFFF
+
+After = Callable[[], None] | None
+Update = tuple[int, After]
+
+
+class Touch(enum.Flag):
+    """The table entries a handler may change."""
+
+    NOTHING = 0
+    FD_RET = enum.auto()  # the fd the call returned, when it succeeded
+    FD_ARG0 = enum.auto()  # the fd in arg0
+    FD_ARG1 = enum.auto()  # the fd in arg1
+    PROCESS_FDS = enum.auto()  # every fd of the process
+    PROCESS = enum.auto()  # the process's entry (executable, parent)
+    CHILD = enum.auto()  # the new process in arg0: its entry and every fd
+
+
+Handler = Callable[["TableUpdates", KernelRecord, bytes | None], Update]
+_REGISTRY: dict[str, tuple[Handler, Touch]] = {}
+
+
+def updates(*names: str, touches: Touch) -> Callable[[Handler], Handler]:
+    """Register a handler for the events with these names."""
+
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            _REGISTRY[name] = (handler, touches)
+        return handler
+
+    return register
+
+
+def signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def c_string(raw: bytes | None) -> str:
+    if not raw:
+        return ""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def sun_path(raw: bytes | None) -> str:
+    """A unix socket path from raw sun_path bytes; abstract names get '@'."""
+    if not raw:
+        return ""
+    if raw[0] == 0:
+        return "@" + raw[1:].rstrip(b"\0").decode("utf-8", "replace")
+    return c_string(raw)
+
+
+def source_endpoint(r: KernelRecord) -> tuple[str, int] | None:
+    if not r.flags & RecordFlag.SRC_VALID:
+        return None
+    return ip_text(r.family, r.saddr), r.sport
+
+
+def destination_endpoint(r: KernelRecord) -> tuple[str, int] | None:
+    if not r.flags & RecordFlag.DST_VALID:
+        return None
+    return ip_text(r.family, r.daddr), r.dport
+
+
+@dataclass
+class Touched:
+    """The table keys a run of state changes affects, each with its row.
+    fd keys are pid << 32 | fd."""
+
+    fd_keys: npt.NDArray[np.int64]
+    fd_rows: npt.NDArray[np.int64]
+    process_fd_pids: npt.NDArray[np.int64]  # every fd of these processes
+    process_fd_rows: npt.NDArray[np.int64]
+    process_pids: npt.NDArray[np.int64]  # these processes' entries
+    process_rows: npt.NDArray[np.int64]
+
+
+class TableUpdates:
+    """The registered handlers, bound to one builder's tables."""
+
+    def __init__(self, catalog: Catalog, tables: Tables) -> None:
+        self.tables = tables
+        missing = [s.name for s in catalog.specs if s.state_changing and s.name not in _REGISTRY]
+        if missing:
+            raise ValueError(f"state-changing events without a table update: {missing}")
+        self.handlers: dict[int, Handler] = {}
+        touches = np.zeros(catalog.max_id + 1, dtype=np.int64)
+        for spec in catalog.specs:
+            if spec.state_changing:
+                handler, touch = _REGISTRY[spec.name]
+                self.handlers[spec.id] = handler
+                touches[spec.id] = touch.value
+        self._touches = touches
+        # Siblings whose arguments mean something else.
+        self._accept4 = catalog.by_name["accept4"].id if "accept4" in catalog.by_name else -1
+        self._dup3 = catalog.by_name["dup3"].id if "dup3" in catalog.by_name else -1
+        self._socketpair = (
+            catalog.by_name["socketpair"].id if "socketpair" in catalog.by_name else -1
+        )
+
+    def apply(self, r: KernelRecord, path: bytes | None) -> Update:
+        return self.handlers[r.event_id](self, r, path)
+
+    def touched(self, records: Records, rows: npt.NDArray[np.int64]) -> Touched:
+        """What the state changes in `records` (at `rows`) touch."""
+        touch = self._touches[records["event_id"]]
+        pids = records["pid"].astype(np.int64)
+        fd_keys, fd_rows = [], []
+
+        def fds(flag: Touch, values: npt.NDArray[Any], valid: npt.NDArray[np.bool_]) -> None:
+            chosen = ((touch & flag.value) != 0) & valid
+            fd_keys.append(pids[chosen] << 32 | (values[chosen] & _U32))
+            fd_rows.append(rows[chosen])
+
+        ret = records["ret"]
+        arg0 = records["arg0"].astype(np.int64)
+        arg1 = records["arg1"].astype(np.int64)
+        fds(Touch.FD_RET, ret, ret >= 0)
+        fds(Touch.FD_ARG0, arg0, np.ones(len(rows), dtype=bool))
+        fds(Touch.FD_ARG1, arg1, np.ones(len(rows), dtype=bool))
+        own = (touch & (Touch.PROCESS_FDS | Touch.PROCESS).value) != 0
+        child = (touch & Touch.CHILD.value) != 0
+        process = (touch & Touch.PROCESS.value) != 0
+        return Touched(
+            fd_keys=np.concatenate(fd_keys),
+            fd_rows=np.concatenate(fd_rows),
+            process_fd_pids=np.concatenate((pids[own], arg0[child] & _U32)),
+            process_fd_rows=np.concatenate((rows[own], rows[child])),
+            process_pids=np.concatenate((pids[process], arg0[child] & _U32)),
+            process_rows=np.concatenate((rows[process], rows[child])),
+        )
+
+    # -- the handlers ------------------------------------------------------------
+
+    @updates("process_exec", touches=Touch.PROCESS | Touch.PROCESS_FDS)
+    def _exec(self, r: KernelRecord, path: bytes | None) -> Update:
+        self.tables.processes.on_exec(r.pid, c_string(path))
+        self.tables.fds.on_exec(r.pid)
+        return NO_FD, None
+
+    @updates("process_fork", touches=Touch.CHILD)
+    def _fork(self, r: KernelRecord, path: bytes | None) -> Update:
+        child = r.arg0 & _U32
+        self.tables.processes.on_fork(r.pid, child)
+        self.tables.fds.on_fork(r.pid, child)
+        return NO_FD, None
+
+    @updates("process_exit", touches=Touch.PROCESS | Touch.PROCESS_FDS)
+    def _exit(self, r: KernelRecord, path: bytes | None) -> Update:
+        tables = self.tables
+
+        def forget() -> None:
+            tables.processes.on_exit(r.pid)
+            tables.fds.on_exit(r.pid)
+
+        return NO_FD, forget
+
+    @updates("openat", touches=Touch.FD_RET)
+    def _openat(self, r: KernelRecord, path: bytes | None) -> Update:
+        if r.ret < 0:
+            return NO_FD, None
+        flags = r.arg1
+        info = FdInfo(
+            type=event_pb2.FD_TYPE_DIRECTORY if flags & O_DIRECTORY else event_pb2.FD_TYPE_FILE,
+            path=c_string(path),
+            cloexec=bool(flags & O_CLOEXEC),
+        )
+        self.tables.fds.set(r.pid, r.ret, info)
+        return r.ret, None
+
+    @updates("close", touches=Touch.FD_ARG0)
+    def _close(self, r: KernelRecord, path: bytes | None) -> Update:
+        fd = signed(r.arg0, 32)
+        if fd < 0:
+            return NO_FD, None
+        if r.ret != 0:
+            return fd, None
+        pid, fds = r.pid, self.tables.fds
+        return fd, lambda: fds.remove(pid, fd)
+
+    @updates("socket", touches=Touch.FD_RET)
+    def _socket(self, r: KernelRecord, path: bytes | None) -> Update:
+        if r.ret < 0:
+            return NO_FD, None
+        family, sock_type = r.arg0, r.arg1
+        info = FdInfo(
+            type=family_fd_type(family),
+            protocol=socket_protocol(family, sock_type),
+            cloexec=bool(sock_type & SOCK_CLOEXEC),
+        )
+        self.tables.fds.set(r.pid, r.ret, info)
+        return r.ret, None
+
+    @updates("connect", touches=Touch.FD_ARG0)
+    def _connect(self, r: KernelRecord, path: bytes | None) -> Update:
+        fd = signed(r.arg0, 32)
+        if fd < 0:
+            return NO_FD, None
+        fds = self.tables.fds
+        old = fds.get(r.pid, fd)
+        info = dataclasses.replace(old, role=event_pb2.SOCKET_ROLE_CLIENT, listen_local=None)
+        if r.family in (AF_INET, AF_INET6):
+            if info.type in (event_pb2.FD_TYPE_UNSPECIFIED, event_pb2.FD_TYPE_OTHER_SOCKET):
+                info.type = family_fd_type(r.family)
+            info.destination = destination_endpoint(r) or info.destination
+            source = source_endpoint(r)
+            if source is not None:
+                info.source = source
+                # The client end came from the TCP state tracepoint.
+                info.protocol = event_pb2.L4_PROTOCOL_TCP
+        elif r.family == AF_UNIX:
+            info.type = event_pb2.FD_TYPE_UNIX_SOCKET
+            info.unix_path = sun_path(path)
+        fds.set(r.pid, fd, info)
+        return fd, None
+
+    @updates("accept", "accept4", touches=Touch.FD_RET)
+    def _accept(self, r: KernelRecord, path: bytes | None) -> Update:
+        if r.ret < 0:
+            return NO_FD, None
+        fds = self.tables.fds
+        listener = fds.get(r.pid, signed(r.arg0, 32))
+        family = r.family
+        if family in (AF_INET, AF_INET6):
+            fd_type = family_fd_type(family)
+        elif family == AF_UNIX:
+            fd_type = event_pb2.FD_TYPE_UNIX_SOCKET
+        else:
+            fd_type = listener.type
+        protocol = listener.protocol
+        if not protocol and fd_type in (
+            event_pb2.FD_TYPE_IPV4_SOCKET,
+            event_pb2.FD_TYPE_IPV6_SOCKET,
+        ):
+            protocol = event_pb2.L4_PROTOCOL_TCP  # accept() implies a stream socket
+        info = FdInfo(
+            type=fd_type,
+            protocol=protocol,
+            role=event_pb2.SOCKET_ROLE_SERVER,
+            source=source_endpoint(r),
+            destination=destination_endpoint(r) or listener.listen_local,
+            unix_path=sun_path(path) or listener.unix_path,
+            cloexec=r.event_id == self._accept4 and bool(r.arg1 & SOCK_CLOEXEC),
+        )
+        fds.set(r.pid, r.ret, info)
+        return r.ret, None
+
+    @updates("dup", "dup2", "dup3", touches=Touch.FD_RET)
+    def _dup(self, r: KernelRecord, path: bytes | None) -> Update:
+        if r.ret < 0:
+            return NO_FD, None
+        fds = self.tables.fds
+        old = fds.get(r.pid, signed(r.arg0, 32))
+        cloexec = r.event_id == self._dup3 and bool(r.arg2 & O_CLOEXEC)
+        fds.set(r.pid, r.ret, dataclasses.replace(old, cloexec=cloexec))
+        return r.ret, None
+
+    @updates("pipe", "pipe2", "socketpair", touches=Touch.FD_ARG0 | Touch.FD_ARG1)
+    def _fd_pair(self, r: KernelRecord, path: bytes | None) -> Update:
+        """pipe, pipe2 and socketpair: two new fds in arg0 and arg1."""
+        if r.ret != 0:
+            return NO_FD, None
+        first, second = signed(r.arg0, 32), signed(r.arg1, 32)
+        if r.event_id == self._socketpair:
+            info = FdInfo(
+                type=family_fd_type(r.family),
+                protocol=socket_protocol(r.family, r.arg2),
+                cloexec=bool(r.arg2 & SOCK_CLOEXEC),
+            )
+        else:
+            info = FdInfo(type=event_pb2.FD_TYPE_PIPE, cloexec=bool(r.arg2 & O_CLOEXEC))
+        fds = self.tables.fds
+        fds.set(r.pid, first, info)
+        fds.set(r.pid, second, info)
+        return first, None
+
+    @updates("close_range", touches=Touch.PROCESS_FDS)
+    def _close_range(self, r: KernelRecord, path: bytes | None) -> Update:
+        if r.ret != 0:
+            return NO_FD, None
+        first, last, flags = r.arg0 & _U32, r.arg1 & _U32, r.arg2 & _U32
+        pid, fds = r.pid, self.tables.fds
+
+        def close() -> None:
+            fds.close_range(pid, first, last, cloexec_only=bool(flags & CLOSE_RANGE_CLOEXEC))
+
+        return NO_FD, close
