@@ -8,10 +8,12 @@
  * can subscribe to this pid before anything is measured (EOF instead of a
  * byte means "abort": it exits 3 without writing). Then, for SECONDS, it
  * issues at each 1 ms tick the writes that are due so far (RATE per second),
- * busy-waiting on clock_gettime in between: with a vDSO clock (tsc, kvm-clock)
- * that is no syscall, so the measured window holds write() calls only. When
- * it falls behind it keeps writing back to back until the window ends, so
+ * and sleeps until the next tick (clock_nanosleep: the probe only traces
+ * what it is asked to, so the sleep costs nothing traced, and the CPU it
+ * does not use is left to the service and its subscriber). When it falls
+ * behind it keeps writing back to back until the window ends, so
  * "achieved < RATE" means this process (with tracing on) could not go faster.
+ * A RATE far above what one core can do (1e9) writes flat out.
  *
  * Afterwards it prints one line "calls=N seconds=S rate=R" on stdout. It
  * prints with writev(), not write(): the probe traces write(), and the
@@ -36,6 +38,13 @@ static int64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sleep_until(int64_t ns)
+{
+	struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
 }
 
 /* Report an error on stderr, also without write(). */
@@ -83,10 +92,11 @@ int main(int argc, char **argv)
 		int64_t offset = tick * TICK_NS;
 		if (offset > window_ns)
 			offset = window_ns;
-		int64_t t;
-		do
+		int64_t t = now_ns() - start;
+		if (t < offset) {
+			sleep_until(start + offset);
 			t = now_ns() - start;
-		while (t < offset);
+		}
 		if (t >= late)
 			break;
 		/* Calls due by this tick since the start. */

@@ -63,8 +63,10 @@ struct kindling_inflight {
 	u64 arg1;
 	u64 arg2;
 	u64 uptr;       /* user pointer read at exit: a path or a sockaddr */
+	u32 tgid;
 	u32 event_id;   /* 0 once the exit used it */
 	u32 epoch;
+	u32 reserved;
 };
 
 /* One end of a TCP connection; zero-filled so it can be a hash key. */
@@ -84,12 +86,18 @@ struct kindling_event_control {
 	u32 epoch;
 };
 BPF_ARRAY(kindling_event_control, struct kindling_event_control, KINDLING_EVENT_COUNT);
-/* Thread group ids the pid-scoped events are captured for. */
-BPF_HASH(kindling_pid_allow, u32, u8, KINDLING_MAX_ALLOW_PIDS);
-/* cgroup v2 ids the cgroup-scoped events are captured for. */
-BPF_HASH(kindling_cgroup_allow, u64, u8, KINDLING_MAX_ALLOW_CGROUPS);
-/* Thread group ids and thread names nothing is captured for. */
-BPF_HASH(kindling_pid_deny, u32, u8, KINDLING_MAX_DENY_PIDS);
+/* Sets of thread group ids as bitmaps: bit (pid & 63) of word pid >> 6, for
+ * every pid up to the kernel's pid_max. The verifier inlines array lookups;
+ * a hash lookup would cost a call on every filtered syscall. */
+/* The processes pid-scoped events are captured for. */
+BPF_ARRAY(kindling_pid_allow, u64, KINDLING_PID_WORDS);
+/* The processes nothing is captured for. */
+BPF_ARRAY(kindling_pid_deny, u64, KINDLING_PID_WORDS);
+/* The cgroups (v2 ids, the same bitmap layout) cgroup-scoped events are
+ * captured for; the service scopes by cgroup only when every allowed id has
+ * a bit here. */
+BPF_ARRAY(kindling_cgroup_allow, u64, KINDLING_CGROUP_WORDS);
+/* Thread names nothing is captured for. */
 BPF_HASH(kindling_comm_deny, struct kindling_comm, u8, KINDLING_MAX_DENY_COMMS);
 /* Counters per CPU and event, at [cpu * KINDLING_COUNTER_ROW + event id]: each
  * CPU writes only its own row, so no atomics are needed, and the service
@@ -97,9 +105,9 @@ BPF_HASH(kindling_comm_deny, struct kindling_comm, u8, KINDLING_MAX_DENY_COMMS);
 BPF_F_TABLE("array", u32, struct kindling_counters, kindling_counters,
 	    KINDLING_MAX_CPUS * KINDLING_COUNTER_ROW, BPF_F_MMAPABLE);
 
+BPF_ARRAY(kindling_inflight_slots, struct kindling_inflight, KINDLING_TID_SLOTS);
 #ifdef KINDLING_TASK_STORAGE
-/* Task-local storage: found through the task itself, no hash lookup, and
- * freed with the task. */
+/* Task-local storage: found through the task itself and freed with it. */
 BPF_TASK_STORAGE(kindling_inflight, struct kindling_inflight);
 #else
 BPF_TABLE("lru_hash", u32, struct kindling_inflight, kindling_inflight, 65536);
@@ -112,6 +120,27 @@ static __always_inline u16 kindling_ntohs(u16 v)
 #else
 	return v;
 #endif
+}
+
+static __always_inline int kindling_pid_allowed(u32 tgid)
+{
+	u32 word = tgid >> 6;
+	u64 *bits = kindling_pid_allow.lookup(&word);
+	return bits && (*bits >> (tgid & 63) & 1);
+}
+
+static __always_inline int kindling_pid_denied(u32 tgid)
+{
+	u32 word = tgid >> 6;
+	u64 *bits = kindling_pid_deny.lookup(&word);
+	return bits && (*bits >> (tgid & 63) & 1);
+}
+
+static __always_inline int kindling_cgroup_allowed(u64 cgroup)
+{
+	u32 word = cgroup >> 6;
+	u64 *bits = cgroup >> 6 < KINDLING_CGROUP_WORDS ? kindling_cgroup_allow.lookup(&word) : 0;
+	return bits && (*bits >> (cgroup & 63) & 1);
 }
 
 static __always_inline struct kindling_counters *kindling_counters_of(u32 event_id)
@@ -138,15 +167,13 @@ static __always_inline struct kindling_event_control *kindling_wanted(u32 event_
 	if (!control || !config || !(control->bits & KINDLING_EVC_CAPTURE) ||
 	    config->self_pid == tgid)
 		return 0;
-	if ((control->bits & KINDLING_EVC_PID_SCOPED) && !kindling_pid_allow.lookup(&tgid))
+	if ((control->bits & KINDLING_EVC_PID_SCOPED) && !kindling_pid_allowed(tgid))
 		goto filtered;
-	if (config->deny_pids && kindling_pid_deny.lookup(&tgid))
+	if (config->deny_pids && kindling_pid_denied(tgid))
 		goto filtered;
-	if (control->bits & KINDLING_EVC_CGROUP_SCOPED) {
-		u64 cgroup = bpf_get_current_cgroup_id();
-		if (!kindling_cgroup_allow.lookup(&cgroup))
-			goto filtered;
-	}
+	if ((control->bits & KINDLING_EVC_CGROUP_SCOPED) &&
+	    !kindling_cgroup_allowed(bpf_get_current_cgroup_id()))
+		goto filtered;
 	if (config->deny_comms) {
 		struct kindling_comm comm = {};
 		bpf_get_current_comm(&comm.comm, sizeof(comm.comm));
@@ -211,14 +238,38 @@ static __always_inline void kindling_record_commit(void *ctx, struct kindling_re
 		r->path_len = len;
 		r->flags |= KINDLING_F_HAS_PATH;
 	}
-	int error = kindling_commit(ctx, r, is_long);
 	struct kindling_counters *c = kindling_counters_of(event_id);
+	/* Wake the reader every so many records of an event on this CPU. */
+	int wake = c && (c->emitted + 1) % KINDLING_WAKEUP_RECORDS == 0;
+	int error = kindling_commit(ctx, r, is_long, wake);
 	if (!c)
 		return;
 	if (error)
 		c->lost++;
 	else
 		c->emitted++;
+}
+
+/* Where a thread's entry waits for its exit. Threads whose id is below
+ * KINDLING_TID_SLOTS have a slot of their own in an array, found by the
+ * inlined array lookup; the others (kernels with a large pid_max) use
+ * task-local storage where the kernel has it, or an LRU hash. Measured on the
+ * machine this was written on: an array slot costs nothing worth counting,
+ * task storage and hash lookups about 200 ns each, per entry and per exit. */
+static __always_inline struct kindling_inflight *kindling_inflight_slot(u32 tid, int create)
+{
+	if (tid < KINDLING_TID_SLOTS)
+		return kindling_inflight_slots.lookup(&tid);
+#ifdef KINDLING_TASK_STORAGE
+	return kindling_inflight.task_storage_get((void *)bpf_get_current_task_btf(), 0,
+						  create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+#else
+	if (create) {
+		struct kindling_inflight blank = {};
+		kindling_inflight.update(&tid, &blank);
+	}
+	return kindling_inflight.lookup(&tid);
+#endif
 }
 
 /* Remember a syscall's entry so its exit can be paired with it in the
@@ -230,26 +281,17 @@ static __always_inline int kindling_syscall_enter(u32 event_id, u64 arg0, u64 ar
 	struct kindling_event_control *control = kindling_wanted(event_id, pid_tgid);
 	if (!control)
 		return 0;
-#ifdef KINDLING_TASK_STORAGE
-	struct kindling_inflight *f = kindling_inflight.task_storage_get(
-		(void *)bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct kindling_inflight *f = kindling_inflight_slot((u32)pid_tgid, 1);
 	if (!f)
 		return 0;
-#else
-	struct kindling_inflight slot = {};
-	struct kindling_inflight *f = &slot;
-#endif
 	f->ts = bpf_ktime_get_boot_ns();
 	f->arg0 = arg0;
 	f->arg1 = arg1;
 	f->arg2 = arg2;
 	f->uptr = uptr;
+	f->tgid = pid_tgid >> 32;
 	f->event_id = event_id;
 	f->epoch = control->epoch;
-#ifndef KINDLING_TASK_STORAGE
-	u32 tid = (u32)pid_tgid;
-	kindling_inflight.update(&tid, f);
-#endif
 	return 0;
 }
 
@@ -261,25 +303,21 @@ static __always_inline struct kindling_record *
 kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, int is_long)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-#ifdef KINDLING_TASK_STORAGE
-	struct kindling_inflight *f =
-		kindling_inflight.task_storage_get((void *)bpf_get_current_task_btf(), 0, 0);
+	struct kindling_event_control *control = kindling_event_control.lookup(&event_id);
+	/* The entry's filters, again: cheap, and a filtered call then skips the
+	 * lookup of an entry it never stored. */
+	if (!control || !(control->bits & KINDLING_EVC_CAPTURE))
+		return 0;
+	if ((control->bits & KINDLING_EVC_PID_SCOPED) && !kindling_pid_allowed(pid_tgid >> 32))
+		return 0;
+	struct kindling_inflight *f = kindling_inflight_slot((u32)pid_tgid, 0);
 	if (!f || f->event_id != event_id)
 		return 0;
 	__builtin_memcpy(entry, f, sizeof(*entry));
 	f->event_id = 0;
-#else
-	u32 tid = (u32)pid_tgid;
-	struct kindling_inflight *f = kindling_inflight.lookup(&tid);
-	if (!f)
-		return 0;
-	__builtin_memcpy(entry, f, sizeof(*entry));
-	kindling_inflight.delete(&tid);
-	if (entry->event_id != event_id)
-		return 0;
-#endif
-	struct kindling_event_control *control = kindling_event_control.lookup(&event_id);
-	if (!control || entry->epoch != control->epoch)
+	/* An entry of another epoch, or left by a thread that died in its
+	 * syscall and whose id was reused, is not this call's. */
+	if (entry->epoch != control->epoch || entry->tgid != pid_tgid >> 32)
 		return 0;
 	if ((control->bits & KINDLING_EVC_DROP_FAILED) && ret <= 0) {
 		kindling_count_filtered(event_id);

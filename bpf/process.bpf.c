@@ -73,10 +73,11 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	u32 tid = (u32)pid_tgid;
 	u32 tgid = pid_tgid >> 32;
-#ifndef KINDLING_TASK_STORAGE
-	/* A thread that dies inside a syscall never reaches its exit. */
-	kindling_inflight.delete(&tid);
-#endif
+	/* A thread that dies inside a syscall never reaches its exit: free its
+	 * slot for the next thread with its id. */
+	struct kindling_inflight *slot = kindling_inflight_slot(tid, 0);
+	if (slot)
+		slot->event_id = 0;
 #ifdef KINDLING_HAVE_GROUP_DEAD
 	if (!args->group_dead)
 		return 0;

@@ -11,8 +11,9 @@
  *
  * The reader is never woken per record (that costs the traced process about
  * 20x): it drains on a timer, and is woken early only every
- * KINDLING_WAKEUP_RECORDS records per CPU (ring buffer) or once a perf buffer
- * is filled to its watermark (set by the reader).
+ * KINDLING_WAKEUP_RECORDS records of an event per CPU (ring buffer; the
+ * caller says when) or once a perf buffer is filled to its watermark (set by
+ * the reader).
  *
  * The programs use kindling_reserve() and kindling_commit() only; `is_long`
  * must be a constant at each call site.
@@ -20,7 +21,7 @@
 #ifndef KINDLING_TRANSPORT_H
 #define KINDLING_TRANSPORT_H
 
-#ifndef KINDLING_WAKEUP_RECORDS
+#ifndef KINDLING_WAKEUP_RECORDS /* set by the driver for the ring buffer's size */
 #define KINDLING_WAKEUP_RECORDS 1024
 #endif
 
@@ -28,8 +29,6 @@
 
 BPF_RINGBUF_OUTPUT(kindling_short, KINDLING_SHORT_PAGES);
 BPF_RINGBUF_OUTPUT(kindling_long, KINDLING_LONG_PAGES);
-/* Records committed on this CPU, to wake the reader every so many. */
-BPF_PERCPU_ARRAY(kindling_committed, u64, 1);
 
 static __always_inline struct kindling_record *kindling_reserve(int is_long)
 {
@@ -39,13 +38,10 @@ static __always_inline struct kindling_record *kindling_reserve(int is_long)
 }
 
 /* Returns 0 (a reserved record can always be committed). */
-static __always_inline int kindling_commit(void *ctx, struct kindling_record *r, int is_long)
+static __always_inline int kindling_commit(void *ctx, struct kindling_record *r, int is_long,
+					   int wake)
 {
-	u32 zero = 0;
-	u64 flags = BPF_RB_NO_WAKEUP;
-	u64 *committed = kindling_committed.lookup(&zero);
-	if (committed && ++*committed % KINDLING_WAKEUP_RECORDS == 0)
-		flags = BPF_RB_FORCE_WAKEUP;
+	u64 flags = wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (is_long)
 		kindling_long.ringbuf_submit(r, flags);
 	else
@@ -67,7 +63,8 @@ static __always_inline struct kindling_record *kindling_reserve(int is_long)
 }
 
 /* Returns 0, or a negative error when the buffer was full. */
-static __always_inline int kindling_commit(void *ctx, struct kindling_record *r, int is_long)
+static __always_inline int kindling_commit(void *ctx, struct kindling_record *r, int is_long,
+					   int wake)
 {
 	if (is_long)
 		return kindling_long.perf_submit(ctx, r, KINDLING_LONG_RECORD_SIZE);

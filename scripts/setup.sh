@@ -171,7 +171,11 @@ go_install() { # name module version
 
 setup_venv() {
     say "syncing .venv from uv.lock"
-    UV_PYTHON_DOWNLOADS=never "$TOOLS/uv/bin/uv" sync --frozen --quiet --python "$(python_bin)"
+    # Bytecode compiled now: where PYTHONDONTWRITEBYTECODE is set, every start
+    # would otherwise compile numpy and grpc again (seconds, and stalls at the
+    # first use of a lazily imported module).
+    UV_PYTHON_DOWNLOADS=never "$TOOLS/uv/bin/uv" sync --frozen --quiet --compile-bytecode \
+        --python "$(python_bin)"
     # Expose Debian's bcc (python3-bpfcc) and nothing else from the system
     # site-packages: a .pth entry for a folder that holds only a bcc link.
     local site link_dir
@@ -184,18 +188,18 @@ setup_venv() {
     echo "$link_dir" > "$site/kindling-bcc.pth"
 }
 
-# The compiled gather of the event encoder (see its gather.c): plain C, no
+# The compiled helpers of the event encoder (see their encode.c): plain C, no
 # Python headers, loaded with ctypes; the service falls back to numpy without it.
 setup_native() {
     local dir="server/src/kindling/server/pipeline/encode/native"
     local lib="$dir/libkindling_native.so"
-    [[ -f "$lib" && "$lib" -nt "$dir/gather.c" ]] && return
+    [[ -f "$lib" && "$lib" -nt "$dir/encode.c" ]] && return
     if ! command -v cc >/dev/null; then
         ((SYSTEM)) && apt_install gcc libc6-dev
         command -v cc >/dev/null || { say "no C compiler: the event encoder uses numpy only"; return; }
     fi
     say "building $lib"
-    cc -O2 -Wall -Wextra -Werror -fPIC -shared -o "$lib.tmp" "$dir/gather.c"
+    cc -O2 -Wall -Wextra -Werror -fPIC -shared -o "$lib.tmp" "$dir/encode.c"
     mv "$lib.tmp" "$lib"
 }
 

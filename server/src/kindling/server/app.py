@@ -13,7 +13,7 @@ from kindling.server.capture import CaptureControl
 from kindling.server.catalog import CATALOG, Catalog
 from kindling.server.config import ServeConfig
 from kindling.server.drivers.base import Driver, RecordBatch
-from kindling.server.pipeline.builder import EventBuilder
+from kindling.server.pipeline.builder import EventBuilder, warm_up
 from kindling.server.pipeline.encode import native
 from kindling.server.pipeline.fanout.batch import EventBatch
 from kindling.server.pipeline.fanout.broker import Broker
@@ -99,6 +99,7 @@ class ProbeApp:
         self.capture.refresh()
         # Fail before taking the socket when the driver cannot run at all.
         await loop.run_in_executor(None, self.driver.preflight)
+        await loop.run_in_executor(None, warm_up, self.catalog)
         await self.api.start()
         driver_started = False
         try:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kindling.server.catalog import Catalog
-from kindling.server.drivers.base import Driver, KernelLimits
+from kindling.server.drivers.base import PID_LIMIT, Driver, KernelLimits
 from kindling.server.pipeline.builder import EventBuilder
 from kindling.server.pipeline.fanout.broker import Broker
 from kindling.server.pipeline.plan import Plan, Region, ServiceFilters, plan
@@ -94,8 +94,11 @@ class CaptureControl:
             raise ConfigError(f"{field}.deny_comms: at most {self._limits.deny_comms} names")
         pids: set[int] = set()
         for i, pid in enumerate(request.deny_pids):
-            if pid == 0:
-                raise ConfigError(f"{field}.deny_pids[{i}]: 0 is not a process id")
+            if pid == 0 or pid >= PID_LIMIT:
+                raise ConfigError(
+                    f"{field}.deny_pids[{i}]: {pid} is not a process id "
+                    f"(they run from 1 to {PID_LIMIT - 1})"
+                )
             if pid in pids:
                 raise ConfigError(f"{field}.deny_pids[{i}]: {pid} is named twice")
             pids.add(pid)

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, NamedTuple, get_type_hints
+from typing import Annotated, Any, NamedTuple, get_type_hints
 
 import numpy as np
 import numpy.typing as npt
@@ -149,8 +150,32 @@ Records = npt.NDArray[np.void]
 Paths = npt.NDArray[np.object_]
 
 
+# The same bytes without fields. numpy copies a structured array with field
+# offsets field by field, 5 to 25 times slower than plain items of the same
+# size (for 3000 records: 630 us against 28 us to reorder): bulk moves of
+# records (take, concatenate) go through this view.
+RECORD_BYTES = np.dtype((np.void, RECORD_SIZE))
+
+
 def empty() -> tuple[Records, Paths]:
     return np.empty(0, dtype=RECORD_DTYPE), np.empty(0, dtype=object)
+
+
+def take(records: Records, index: npt.NDArray[Any]) -> Records:
+    """records[index] (an index array or a mask), at the speed of plain bytes."""
+    taken: Records = records.view(RECORD_BYTES)[index].view(RECORD_DTYPE)
+    return taken
+
+
+def concatenate(parts: Sequence[Records]) -> Records:
+    joined: Records = np.concatenate([p.view(RECORD_BYTES) for p in parts]).view(RECORD_DTYPE)
+    return joined
+
+
+def from_rows(rows: npt.NDArray[np.uint8]) -> Records:
+    """Records from a (n, >= RECORD_SIZE) byte table whose rows start with them."""
+    fixed = np.ascontiguousarray(rows[:, :RECORD_SIZE])
+    return fixed.reshape(-1).view(RECORD_DTYPE)
 
 
 GENERATED_HEADER = "bpf/kindling_record.h"

@@ -67,14 +67,21 @@ class KernelFilter:
 NOTHING = KernelFilter()
 
 
+# Linux never hands out a process id at or above this (PID_MAX_LIMIT on
+# 64-bit kernels): the kernel's process sets are bitmaps of that many bits.
+PID_LIMIT = 4194304
+
+
 @dataclass(frozen=True)
 class KernelLimits:
     """How many entries the kernel's filter sets hold. A plan needing more
     pids or cgroups leaves that filter to the service; deny sets are limited
     where they are configured."""
 
-    allow_pids: int = 65536
-    allow_cgroups: int = 4096
+    allow_pids: int = PID_LIMIT
+    # Cgroup scoping holds cgroups whose ids are below this (ids count the
+    # cgroups created since boot).
+    cgroup_ids: int = 1 << 22
     deny_pids: int = 4096
     deny_comms: int = 256
 

@@ -142,6 +142,14 @@ def check_tracepoints(root: Path, catalog: Catalog) -> None:
         )
 
 
+def pid_max() -> int:
+    """One more than the highest process or thread id this kernel hands out."""
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return 4194304  # the most a 64-bit kernel allows
+
+
 def has_exit_group_dead(root: Path) -> bool:
     """sched_process_exit gained `group_dead` in Linux 6.x; older kernels lack it."""
     fmt = root / "events" / "sched" / "sched_process_exit" / "format"

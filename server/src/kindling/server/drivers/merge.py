@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kindling.server.record import Paths, Records, empty
+from kindling.server.record import Paths, Records, concatenate, empty, take
 
 
 class TimestampMerger:
@@ -28,13 +28,15 @@ class TimestampMerger:
     def push(self, records: Records, paths: Paths, drain_start_ns: int) -> tuple[Records, Paths]:
         """Add a drain's records; return those now safe to release, in order."""
         if len(self._held):
-            records = np.concatenate((self._held, records))
+            records = concatenate((self._held, records))
             paths = np.concatenate((self._held_paths, paths))
         if not len(records):
             return records, paths
-        order = np.argsort(records["ts"], kind="stable")
-        records = records[order]
-        paths = paths[order]
+        timestamps = records["ts"]
+        if np.any(timestamps[1:] < timestamps[:-1]):
+            order = np.argsort(timestamps, kind="stable")
+            records = take(records, order)
+            paths = paths[order]
         cut = int(np.searchsorted(records["ts"], drain_start_ns - self._slack_ns, side="right"))
         self._held, self._held_paths = records[cut:], paths[cut:]
         out, out_paths = records[:cut], paths[:cut]

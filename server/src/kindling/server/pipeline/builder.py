@@ -21,8 +21,10 @@ tables afresh, from the timestamp at which the kernel changed.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +39,7 @@ from kindling.server.pipeline.enrich.procfs import CgroupIndex, ProcFS, cgroup2_
 from kindling.server.pipeline.enrich.tables import FdTable, ProcessTable, Tables, TableSeed
 from kindling.server.pipeline.fanout.batch import EventBatch
 from kindling.server.pipeline.plan import TableScope
-from kindling.server.record import KernelRecord
+from kindling.server.record import KernelRecord, take
 
 _U32 = 0xFFFFFFFF
 
@@ -171,13 +173,12 @@ class EventBuilder:
         for start, stop in self._scope_segments(records["ts"]):
             self._enrich(batch, start, stop, delivered, pool, pieces)
         blob, offsets, kept = self.encoder.encode(records, pieces, pool)
-        chosen = records[kept]
         return EventBatch(
             blob=blob,
             offsets=offsets,
-            event_ids=chosen["event_id"].astype(np.uint16, copy=False),
-            pids=chosen["pid"].astype(np.uint32, copy=False),
-            cgroup_ids=chosen["cgroup_id"].astype(np.uint64, copy=False),
+            event_ids=records["event_id"][kept],
+            pids=records["pid"][kept],
+            cgroup_ids=records["cgroup_id"][kept],
             kernel_lost=batch.kernel_lost,
         )
 
@@ -209,7 +210,7 @@ class EventBuilder:
         plain_rows = np.flatnonzero(deliver & ~state)
 
         # Plain rows: which change each one's fd and thread context follow.
-        touched = self.updates.touched(records[state_rows], state_rows)
+        touched = self.updates.touched(take(records, state_rows), state_rows)
         pids = records["pid"].astype(np.int64)
         fd = (records["arg0"] & np.uint64(_U32)).astype(np.int64)
         fd = np.where(fd >= 1 << 31, fd - (1 << 32), fd)
@@ -224,7 +225,7 @@ class EventBuilder:
             pids[plain_rows], plain_rows, touched.process_pids, touched.process_rows
         )
         fd_keys, fd_which = distinct([pids[fd_rows], fd[fd_rows], fd_at, event_ids[fd_rows]])
-        plain = records[plain_rows]
+        plain = take(records, plain_rows)
         thread_keys, thread_which = distinct(
             [plain["pid"], plain["tid"], plain["uid"], plain["gid"], plain["comm"],
              plain["cgroup_id"], thread_at]
@@ -290,7 +291,7 @@ class EventBuilder:
         the lookups due right after it. Outside the fd table's scope a change
         leaves the fd table as it is."""
         rows = state_rows.tolist()
-        values = batch.records[first:][state_rows].tolist()
+        values = take(batch.records[first:], state_rows).tolist()
         paths = batch.paths[first:][state_rows].tolist()
         fds_ok = in_fds[state_rows].tolist()
         wanted = deliver[state_rows].tolist()
@@ -328,3 +329,21 @@ class EventBuilder:
         out.fd.append(pool.add(fd_field) if fd_field else -1)
         strings = self.encoder.strings(spec.id, path) if self.encoder.has_strings(spec.id) else b""
         out.strings.append(pool.add(strings) if strings else -1)
+
+
+def warm_up(catalog: Catalog) -> None:
+    """Run every stage once on a throwaway builder, so that first calls (and
+    the modules numpy imports lazily) cost their time before the service
+    reports SERVING rather than while a first subscriber's events wait."""
+    from kindling.server.pipeline.encode.framing import frame_events  # noqa: PLC0415
+    from kindling.server.record import RECORD_DTYPE  # noqa: PLC0415
+
+    records = np.zeros(64, dtype=RECORD_DTYPE)
+    records["ts"] = np.arange(1, 65)
+    records["pid"] = records["tid"] = 1
+    ids = [s.id for s in catalog.specs]
+    records["event_id"] = [ids[i % len(ids)] for i in range(64)]
+    with tempfile.TemporaryDirectory() as empty:
+        builder = EventBuilder(catalog, ProcFS(Path(empty)))
+        batch = builder.build(RecordBatch(records, np.full(64, None, dtype=object)))
+    frame_events(batch, np.arange(len(batch), dtype=np.int64), 1)

@@ -182,7 +182,7 @@ def plan(
     allow_cgroups = frozenset().union(*(d.cgroups for d in needed if d.cgroups is not None))
     if len(allow_pids) > limits.allow_pids:
         pid_scoped, allow_pids = set(), frozenset()
-    if len(allow_cgroups) > limits.allow_cgroups:
+    if allow_cgroups and max(allow_cgroups) >= limits.cgroup_ids:
         cgroup_scoped, allow_cgroups = set(), frozenset()
 
     deny_pids = service.deny_pids

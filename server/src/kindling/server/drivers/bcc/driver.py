@@ -251,9 +251,11 @@ class BccDriver:
         usable = frozenset(self._catalog.by_id) - self.unavailable_events()
         capture = new.capture & usable
 
-        _add(loader.table("kindling_pid_allow"), new.allow_pids - old.allow_pids)
-        _add(loader.table("kindling_cgroup_allow"), new.allow_cgroups - old.allow_cgroups)
-        _add(loader.table("kindling_pid_deny"), new.deny_pids - old.deny_pids)
+        pid_allow, pid_deny = loader.table("kindling_pid_allow"), loader.table("kindling_pid_deny")
+        _write_pids(pid_allow, old.allow_pids, old.allow_pids | new.allow_pids)
+        _write_pids(pid_deny, old.deny_pids, old.deny_pids | new.deny_pids)
+        cgroup_allow = loader.table("kindling_cgroup_allow")
+        _write_pids(cgroup_allow, old.allow_cgroups, old.allow_cgroups | new.allow_cgroups)
         _add(loader.table("kindling_comm_deny"), new.deny_comms - old.deny_comms)
         self._write_config(loader, new)
 
@@ -284,9 +286,9 @@ class BccDriver:
                 leaf.epoch = self._epochs.get(spec.id, 0)
                 control[ctypes.c_int(spec.id)] = leaf
 
-        _remove(loader.table("kindling_pid_allow"), old.allow_pids - new.allow_pids)
-        _remove(loader.table("kindling_cgroup_allow"), old.allow_cgroups - new.allow_cgroups)
-        _remove(loader.table("kindling_pid_deny"), old.deny_pids - new.deny_pids)
+        _write_pids(pid_allow, old.allow_pids | new.allow_pids, new.allow_pids)
+        _write_pids(pid_deny, old.deny_pids | new.deny_pids, new.deny_pids)
+        _write_pids(cgroup_allow, old.allow_cgroups | new.allow_cgroups, new.allow_cgroups)
         _remove(loader.table("kindling_comm_deny"), old.deny_comms - new.deny_comms)
         self._written = new
 
@@ -372,6 +374,24 @@ def _control_bits(event_id: int, capture: frozenset[int], f: KernelFilter) -> in
     if event_id in f.drop_failed:
         bits |= EventControl.DROP_FAILED
     return int(bits)
+
+
+def _bitmap_words(ids: Iterable[int]) -> dict[int, int]:
+    words: dict[int, int] = {}
+    for value in ids:
+        words[value >> 6] = words.get(value >> 6, 0) | 1 << (value & 63)
+    return words
+
+
+def _write_pids(table: Any, was: frozenset[int], now: frozenset[int]) -> None:
+    """Turn a bitmap of ids (kindling.h) holding `was` into one holding `now`,
+    writing only the words that change."""
+    if was == now:
+        return
+    old, new = _bitmap_words(was), _bitmap_words(now)
+    for word in {pid >> 6 for pid in was ^ now}:
+        if old.get(word, 0) != new.get(word, 0):
+            table[ctypes.c_int(word)] = ctypes.c_uint64(new.get(word, 0))
 
 
 def _key(table: Any, value: int | bytes) -> Any:

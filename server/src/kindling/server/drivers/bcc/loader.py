@@ -27,9 +27,11 @@ import numpy.typing as npt
 
 from kindling.server.catalog import Catalog
 from kindling.server.drivers import host
-from kindling.server.drivers.base import KernelLimits
+from kindling.server.drivers.base import PID_LIMIT, KernelLimits
 from kindling.server.drivers.bcc import environment, sources
+from kindling.server.drivers.transports.ringbuf import stride as ringbuf_stride
 from kindling.server.errors import StartupError
+from kindling.server.record import RECORD_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,16 @@ class TransportKind(enum.Enum):
 
 
 class Pairing(enum.Enum):
-    """Where a syscall's entry waits for its exit."""
+    """Where a syscall's entry waits for its exit when its thread id is too
+    large for the array of slots (see kindling_inflight_slot in kindling.h)."""
 
     TASK_STORAGE = "task_storage"
     HASH = "lru_hash"
+
+
+# Entry slots indexed by thread id: 56 bytes each, so at most 14 MB. Threads
+# with larger ids (kernels with a pid_max above it) use the fallback.
+MAX_TID_SLOTS = 1 << 18
 
 
 class EventControl(enum.IntFlag):
@@ -103,6 +111,9 @@ class BccLoader:
         self._cpus = os.cpu_count() or 1
         self._row = (catalog.max_id + 2) // 2 * 2
         self.counters: _Counters | None = None
+        # Process sets are bitmaps of this many 64-bit words (see kindling.h).
+        self.pid_words = PID_LIMIT // 64
+        self.tid_slots = min(host.pid_max(), MAX_TID_SLOTS)
 
     # -- compile and load ------------------------------------------------------
 
@@ -113,9 +124,9 @@ class BccLoader:
             f"-I{directory}",
             *self.catalog.c_defines(syscalls),
             *(f"-DKINDLING_EVC_{bit.name}={bit.value}" for bit in EventControl),
-            f"-DKINDLING_MAX_ALLOW_PIDS={LIMITS.allow_pids}",
-            f"-DKINDLING_MAX_ALLOW_CGROUPS={LIMITS.allow_cgroups}",
-            f"-DKINDLING_MAX_DENY_PIDS={LIMITS.deny_pids}",
+            f"-DKINDLING_PID_WORDS={self.pid_words}",
+            f"-DKINDLING_CGROUP_WORDS={LIMITS.cgroup_ids // 64}",
+            f"-DKINDLING_TID_SLOTS={self.tid_slots}",
             f"-DKINDLING_MAX_DENY_COMMS={LIMITS.deny_comms}",
             f"-DKINDLING_MAX_CPUS={self._cpus}",
             f"-DKINDLING_COUNTER_ROW={self._row}",
@@ -129,10 +140,20 @@ class BccLoader:
                 "-DKINDLING_TRANSPORT_RINGBUF",
                 f"-DKINDLING_SHORT_PAGES={pages}",
                 f"-DKINDLING_LONG_PAGES={pages}",
+                f"-DKINDLING_WAKEUP_RECORDS={self.wakeup_records()}",
             ]
         if self.options.pairing is Pairing.TASK_STORAGE:
             flags.append("-DKINDLING_TASK_STORAGE")
         return flags
+
+    def wakeup_records(self) -> int:
+        """Records of an event per CPU after which the ring buffer wakes the
+        reader early: all CPUs together then fill a quarter of the short
+        ring. The reader otherwise drains on its timer, in batches as large
+        as the interval allows (the pipeline's cost per event falls with the
+        batch size)."""
+        records = self.ring_size() // ringbuf_stride(RECORD_SIZE)
+        return max(64, records // (4 * self._cpus))
 
     def load(self) -> None:
         """Compile the programs and verify them all, attaching none."""
@@ -159,9 +180,11 @@ class BccLoader:
                 "shows more"
             ) from None
         log.info(
-            "eBPF programs compiled and verified in %.2fs (%s, %s)",
+            "eBPF programs compiled and verified in %.2fs (%s; syscall entries in %d slots, "
+            "then %s)",
             time.monotonic() - started,
             self.options.transport.value,
+            self.tid_slots,
             self.options.pairing.value,
         )
         config = self.table("kindling_config")

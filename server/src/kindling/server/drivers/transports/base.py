@@ -22,6 +22,8 @@ from kindling.server.record import (
     RECORD_SIZE,
     Paths,
     Records,
+    concatenate,
+    from_rows,
 )
 
 RawRows = npt.NDArray[np.uint8]  # (n, record size) bytes, one record per row
@@ -63,21 +65,24 @@ class Transport(Protocol):
 
 def decode(short: list[RawRows], long: list[RawRows]) -> Drain:
     """Records from rows of raw short and long records (any number of buffers)."""
-    rows = [r for r in short if len(r)]
+    short_rows = [r for r in short if len(r)]
     long_rows = [r for r in long if len(r)]
-    n_short = sum(len(r) for r in rows)
-    n_long = sum(len(r) for r in long_rows)
-    records = np.empty(n_short + n_long, dtype=RECORD_DTYPE)
-    paths: Paths = np.full(n_short + n_long, None, dtype=object)
-    if n_short:
-        records[:n_short] = np.concatenate(rows).reshape(-1).view(RECORD_DTYPE)
-    if n_long:
-        both = np.concatenate(long_rows)
-        fixed = np.ascontiguousarray(both[:, :RECORD_SIZE])
-        tail = records[n_short:]
-        tail[:] = fixed.reshape(-1).view(RECORD_DTYPE)
-        lengths = np.minimum(tail["path_len"], PATH_MAX).tolist()
+    parts: list[Records] = [from_rows(r) for r in short_rows]
+    n_short = sum(len(r) for r in short_rows)
+    lengths: list[int] = []
+    strings = None
+    if long_rows:
+        both = long_rows[0] if len(long_rows) == 1 else np.concatenate(long_rows)
+        head = from_rows(both)
+        parts.append(head)
+        lengths = np.minimum(head["path_len"], PATH_MAX).tolist()
         strings = both[:, RECORD_SIZE:LONG_RECORD_SIZE]
+    if not parts:
+        records = np.empty(0, dtype=RECORD_DTYPE)
+    else:
+        records = parts[0] if len(parts) == 1 else concatenate(parts)
+    paths: Paths = np.full(len(records), None, dtype=object)
+    if strings is not None:
         paths[n_short:] = [
             strings[i, :length].tobytes() if length else None for i, length in enumerate(lengths)
         ]

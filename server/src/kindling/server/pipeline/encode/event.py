@@ -21,7 +21,7 @@ from kindling.event.v1 import event_pb2
 from kindling.server.catalog import AttrType, Catalog, EventSpec
 from kindling.server.pipeline.encode import wire
 from kindling.server.pipeline.encode.assemble import PiecePool, Segments
-from kindling.server.record import Records
+from kindling.server.record import Records, take
 
 _EVENT = wire.FieldNumbers(event_pb2.Event)
 _ATTRIBUTE = wire.FieldNumbers(event_pb2.Attribute)
@@ -140,7 +140,7 @@ class EventEncoder:
         """The kept rows' events back to back, where each starts (event i is
         blob[offsets[i] : offsets[i + 1]]) and which rows they are."""
         kept = np.flatnonzero(pieces.keep)
-        rows = records[kept]
+        rows = take(records, kept)
         segments = Segments(len(kept))
         shared = pool.buffer()
         segments.add_table(*wire.varint_field_rows(rows["ts"], _EVENT.timestamp_ns))
@@ -173,7 +173,7 @@ class EventEncoder:
             if not plans:
                 continue
             rows = np.flatnonzero(event_ids == event_id)
-            sub = records[rows]
+            sub = take(records, rows)
             for k, plan in enumerate(plans):
                 if k == len(columns):
                     columns.append(([], np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)))

@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf.message import Message
 
+from kindling.server.pipeline.encode import native
+
 WIRE_VARINT = 0
 WIRE_LEN = 2
 
@@ -127,6 +129,19 @@ def varint_rows(
     """Encode a column of uint64 values as varints: a (n, 10) byte table and
     each row's varint size. Signed values must be passed as their
     two's-complement uint64, as protobuf encodes negative integers."""
+    v = values.astype(np.uint64, copy=False)
+    if native.varints is not None and v.ndim == 1 and v.strides[0] > 0:
+        table = np.empty((len(v), _MAX_VARINT), dtype=np.uint8)
+        sizes = np.empty(len(v), dtype=np.int64)
+        native.varints(len(v), v.ctypes.data, v.strides[0], table.ctypes.data, sizes.ctypes.data)
+        return table, sizes
+    return varint_rows_numpy(v)
+
+
+def varint_rows_numpy(
+    values: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """varint_rows() with numpy only."""
     v = values.astype(np.uint64, copy=False)
     sizes = np.searchsorted(_THRESHOLDS, v, side="right").astype(np.int64) + 1
     groups = (v[:, np.newaxis] >> _SHIFTS) & np.uint64(0x7F)

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import Catalog
+from kindling.server.drivers.base import PID_LIMIT
 from kindling.server.pipeline.fanout.batch import EventBatch
 from kindling.server.pipeline.plan import Demand
 
@@ -109,8 +110,10 @@ def _compile_filter(f: probe_pb2.EventFilter, where: str, catalog: Catalog) -> C
             )
         ids.append(spec.id)
     for i, pid in enumerate(f.pids):
-        if pid == 0:
-            raise FilterError(f"{where}.pids[{i}]: 0 is not a process id")
+        if pid == 0 or pid >= PID_LIMIT:
+            raise FilterError(
+                f"{where}.pids[{i}]: {pid} is not a process id (they run from 1 to {PID_LIMIT - 1})"
+            )
     for i, cgroup in enumerate(f.cgroup_ids):
         if cgroup == 0:
             raise FilterError(f"{where}.cgroup_ids[{i}]: 0 is not a cgroup id")

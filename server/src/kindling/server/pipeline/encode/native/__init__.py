@@ -1,31 +1,33 @@
-"""The compiled gather (gather.c), when `make setup` has built it.
+"""The compiled helpers of the event encoder (encode.c), when `make setup`
+has built them.
 
-`gather` is None without the library: assemble.py then uses numpy, which
-gives the same bytes, slower (see gather.c for the figures).
+`gather` and `varints` are None without the library: the encoder then uses
+numpy, which writes the same bytes, slower (encode.c has the figures).
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
 from pathlib import Path
-
-log = logging.getLogger(__name__)
+from typing import Any
 
 LIBRARY = Path(__file__).with_name("libkindling_native.so")
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 
 
-def _load() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _load() -> tuple[Any, Any]:
     try:
         library = ctypes.CDLL(str(LIBRARY))
     except OSError:
-        return None
-    function = library.kindling_gather
-    function.argtypes = [_I64, _P, _I64, _P, _P, _P, _P, _P]
-    function.restype = _I64
-    return function
+        return None, None
+    gather = library.kindling_gather
+    gather.argtypes = [_I64, _P, _I64, _P, _P, _P, _P, _P]
+    gather.restype = _I64
+    varints = library.kindling_varints
+    varints.argtypes = [_I64, _P, _I64, _P, _P]
+    varints.restype = None
+    return gather, varints
 
 
-gather = _load()
+gather, varints = _load()
