@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kindling.server.pipeline.enrich.asof import NONE, distinct, last_change
+from kindling.server.pipeline.enrich.asof import LATER, NONE, distinct, last_change, next_event
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.booleans()), max_size=60))
@@ -42,3 +42,20 @@ def test_distinct_by_runs_and_by_sorting_agree(rows: list[tuple[int, int]]) -> N
     # Every row maps to its own value, numbered by first appearance.
     assert [values[i] for i in which.tolist()] == rows
     assert values == list(dict.fromkeys(rows))
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20)), max_size=30),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20)), max_size=30),
+)
+def test_next_event_is_the_first_later_event_of_the_same_key(
+    queries: list[tuple[int, int]], events: list[tuple[int, int]]
+) -> None:
+    def column(pairs: list[tuple[int, int]], i: int) -> np.ndarray:
+        return np.array([p[i] for p in pairs], dtype=np.int64)
+
+    got = next_event(column(queries, 0), column(queries, 1), column(events, 0), column(events, 1))
+    expected = [
+        min((r for k, r in events if k == key and r >= row), default=LATER) for key, row in queries
+    ]
+    assert got.tolist() == expected

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.records import Rec, to_batch
@@ -303,16 +304,22 @@ EVENT_MIX = ["read", "write", "read", "write", "read", "write", "openat", "close
              "connect", "accept4", "socketpair", "close_range"]  # fmt: skip
 
 
+@pytest.mark.parametrize("delivered", [None, ("read", "write"), ("read", "dup2", "close")])
 @pytest.mark.parametrize("seed", range(5))
-def test_a_batch_builds_what_one_event_at_a_time_builds(tmp_path: Path, seed: int) -> None:
+def test_a_batch_builds_what_one_event_at_a_time_builds(
+    tmp_path: Path, seed: int, delivered: tuple[str, ...] | None
+) -> None:
     """Plain events take their context from an as-of join over the batch's
-    table changes; the result must be what handling every event on its own,
-    with the changes applied in between, gives."""
+    table changes, and changes overwritten unread are skipped; the result must
+    be what handling every event on its own, with every change applied in
+    between, gives."""
     import random
 
     rng = random.Random(seed)
     by_batch = EventBuilder(CATALOG, ProcFS(tmp_path))
     one_by_one = EventBuilder(CATALOG, ProcFS(tmp_path))
+    if delivered is not None:
+        by_batch.delivered = one_by_one.delivered = CATALOG.ids(delivered)
     ts = 0
     for _ in range(4):  # state carries over between batches
         recs = []
@@ -430,3 +437,49 @@ def test_a_seed_keeps_context_of_a_process_gone_before_its_events(tmp_path: Path
     assert event.thread.exe == os.path.realpath(sys.executable)
     assert event.thread.ppid == os.getpid()
     assert event.fd.path == str(target)
+
+
+def test_changes_overwritten_before_anything_reads_them_are_not_applied(
+    builder: EventBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server opening and closing a file per request: only the batch's last
+    change to each fd number is applied, and context stays right."""
+    applied: list[str] = []
+    apply = builder.updates.apply
+
+    def counting(r: Any, path: bytes | None) -> Any:
+        applied.append(CATALOG.by_id[r.event_id].name)
+        return apply(r, path)
+
+    monkeypatch.setattr(builder.updates, "apply", counting)
+    builder.delivered = CATALOG.ids(["read"])
+    recs = []
+    for i in range(100):
+        recs.append(Rec("openat", ts=2 * i + 1, pid=9, ret=12, path=b"/srv/file-%d" % i))
+        recs.append(Rec("close", ts=2 * i + 2, pid=9, ret=0, arg0=12))
+    recs.append(Rec("openat", ts=1000, pid=9, ret=12, path=b"/srv/last"))
+    recs.append(Rec("read", ts=1001, pid=9, ret=5, arg0=12))
+    recs.append(Rec("openat", ts=1002, pid=9, ret=13, path=b"/srv/kept"))
+    events = build(builder, *recs)
+    assert [e.fd.path for e in events] == ["/srv/last"]
+    assert applied == ["openat", "openat"]  # the one the read needs, and fd 13's
+    (later,) = build(builder, Rec("read", ts=2000, pid=9, ret=1, arg0=13))
+    assert later.fd.path == "/srv/kept"
+
+
+def test_a_fork_between_two_opens_keeps_the_first(builder: EventBuilder) -> None:
+    """fork copies the caller's whole fd table: a change before it is read by
+    it, even when a later change overwrites the same fd in the parent."""
+    builder.delivered = CATALOG.ids(["read"])
+    events = build(
+        builder,
+        Rec("openat", ts=1, pid=9, ret=5, path=b"/before-fork"),
+        Rec("process_fork", ts=2, pid=9, arg0=20),
+        Rec("openat", ts=3, pid=9, ret=5, path=b"/after-fork"),
+        Rec("read", ts=4, pid=20, ret=1, arg0=5),
+        Rec("read", ts=5, pid=9, ret=1, arg0=5),
+    )
+    assert [(e.thread.pid, e.fd.path) for e in events] == [
+        (20, "/before-fork"),
+        (9, "/after-fork"),
+    ]

@@ -33,15 +33,13 @@ from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import RecordBatch
 from kindling.server.pipeline.encode.assemble import PiecePool
 from kindling.server.pipeline.encode.event import EventEncoder, RowPieces
-from kindling.server.pipeline.enrich.asof import NONE, distinct, last_change
-from kindling.server.pipeline.enrich.handlers import NO_FD, TableUpdates
+from kindling.server.pipeline.enrich.asof import NONE, distinct, last_change, next_event
+from kindling.server.pipeline.enrich.handlers import NO_FD, TableUpdates, Touched, signed_column
 from kindling.server.pipeline.enrich.procfs import CgroupIndex, ProcFS, cgroup2_mount
 from kindling.server.pipeline.enrich.tables import FdTable, ProcessTable, Tables, TableSeed
 from kindling.server.pipeline.fanout.batch import EventBatch
 from kindling.server.pipeline.plan import TableScope
-from kindling.server.record import KernelRecord, take
-
-_U32 = 0xFFFFFFFF
+from kindling.server.record import KernelRecord, Records, take
 
 
 class _Lookups:
@@ -212,8 +210,7 @@ class EventBuilder:
         # Plain rows: which change each one's fd and thread context follow.
         touched = self.updates.touched(take(records, state_rows), state_rows)
         pids = records["pid"].astype(np.int64)
-        fd = (records["arg0"] & np.uint64(_U32)).astype(np.int64)
-        fd = np.where(fd >= 1 << 31, fd - (1 << 32), fd)
+        fd = signed_column(records["arg0"])
         has_fd = fd_context & (fd >= 0)
         fd_rows = plain_rows[has_fd[plain_rows]]
         fd_keys_of_rows = pids[fd_rows] << 32 | fd[fd_rows]
@@ -255,10 +252,14 @@ class EventBuilder:
                 )
 
         look_up(NONE)
+        skip = _overwritten(touched, records, state_rows, deliver, fd_keys_of_rows, fd_rows)
+        needed = state_rows[~skip]
         delivered_state = _StateRows()
         self._apply_state_rows(
-            batch, first, state_rows, in_fds, deliver, pool, delivered_state, look_up
+            batch, first, needed, in_fds, deliver, pool, delivered_state, look_up
         )
+        for at in sorted({*lookups.fd, *lookups.thread}):
+            look_up(at)  # none is left, unless the overwrite analysis missed a read
         delivered_state.store(pieces)
 
         rows = first + plain_rows
@@ -329,6 +330,47 @@ class EventBuilder:
         out.fd.append(pool.add(fd_field) if fd_field else -1)
         strings = self.encoder.strings(spec.id, path) if self.encoder.has_strings(spec.id) else b""
         out.strings.append(pool.add(strings) if strings else -1)
+
+
+def _overwritten(
+    touched: Touched,
+    records: Records,
+    state_rows: npt.NDArray[np.intp],
+    deliver: npt.NDArray[np.bool_],
+    query_keys: npt.NDArray[np.int64],
+    query_rows: npt.NDArray[np.intp],
+) -> npt.NDArray[np.bool_]:
+    """Which state rows can be skipped: their changes are overwritten by a
+    later change of the same fds before anything reads those fds, and they
+    are not delivered themselves. A server that opens and closes a file per
+    request makes two changes per request to the same few fd numbers; only
+    the last of each batch needs applying.
+
+    Reads are the plain events' lookups, the fds that handlers read (dup,
+    accept, connect) and every fd a delivered state event may describe; a
+    change or read of a process's whole table (exec, exit, fork, close_range)
+    is a barrier no change of that process before it may be skipped across."""
+    delivered_rows = state_rows[deliver[state_rows]]
+    shown = take(records, delivered_rows)
+    pids = shown["pid"].astype(np.int64)
+    shown_keys, shown_rows = [], []
+    for column in (shown["ret"], signed_column(shown["arg0"]), signed_column(shown["arg1"])):
+        valid = column >= 0
+        shown_keys.append(pids[valid] << 32 | column[valid])
+        shown_rows.append(delivered_rows[valid])
+    reads_keys = np.concatenate((query_keys, touched.read_keys, *shown_keys))
+    reads_rows = np.concatenate((query_rows, touched.read_rows, *shown_rows))
+    after = touched.fd_rows + 1
+    next_change = next_event(touched.fd_keys, after, touched.fd_keys, touched.fd_rows)
+    next_read = next_event(touched.fd_keys, after, reads_keys, reads_rows)
+    next_barrier = next_event(
+        touched.fd_keys >> 32, after, touched.barrier_pids, touched.barrier_rows
+    )
+    kept_changes = (next_change >= next_read) | (next_change >= next_barrier)
+    must_run = np.isin(state_rows, touched.fd_rows[kept_changes])
+    must_run |= np.isin(state_rows, touched.barrier_rows) | deliver[state_rows]
+    skippable: npt.NDArray[np.bool_] = ~must_run
+    return skippable
 
 
 def warm_up(catalog: Catalog) -> None:

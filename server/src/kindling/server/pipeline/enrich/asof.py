@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 Ints = npt.NDArray[np.int64]
 NONE = -1  # no change before the event: the table as the batch found it
+LATER = np.iinfo(np.int64).max  # nothing after it in the batch
 # distinct() sorts when rows change this often.
 SORT_ABOVE_RUNS = 64
 
@@ -50,6 +51,37 @@ def last_change(
     result = np.empty(len(order), dtype=np.int64)
     result[order] = found
     return result[changes:]
+
+
+def next_event(
+    query_keys: npt.NDArray[Any],
+    query_rows: Ints,
+    event_keys: npt.NDArray[Any],
+    event_rows: Ints,
+) -> Ints:
+    """For each query, the first event row after its own row with the same
+    key, or LATER (no such event). A query and an event may share a row: the
+    event then counts as after it."""
+    queries, events = len(query_rows), len(event_rows)
+    if not events or not queries:
+        return np.full(queries, LATER, dtype=np.int64)
+    keys = np.concatenate((query_keys, event_keys))
+    rows = np.concatenate((query_rows, event_rows)).astype(np.int64, copy=False)
+    is_event = np.zeros(queries + events, dtype=bool)
+    is_event[queries:] = True
+    # By key, then row, queries before events of the same row.
+    order = np.lexsort((is_event, rows, keys))
+    keys, rows, is_event = keys[order], rows[order], is_event[order]
+    position = np.arange(len(order))
+    # The first event at or after each position, and where its key's run ends.
+    first = np.minimum.accumulate(np.where(is_event, position, len(order))[::-1])[::-1]
+    ends = np.ones(len(order), dtype=bool)
+    ends[:-1] = keys[1:] != keys[:-1]
+    run_end = np.minimum.accumulate(np.where(ends, position, len(order))[::-1])[::-1]
+    found = np.where(first <= run_end, rows[np.minimum(first, len(order) - 1)], LATER)
+    result = np.empty(len(order), dtype=np.int64)
+    result[order] = found
+    return result[:queries]
 
 
 def distinct(columns: list[npt.NDArray[Any]]) -> tuple[list[tuple[Any, ...]], npt.NDArray[np.intp]]:

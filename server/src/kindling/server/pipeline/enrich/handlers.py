@@ -19,7 +19,6 @@ import dataclasses
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,15 +49,19 @@ Update = tuple[int, After]
 
 
 class Touch(enum.Flag):
-    """The table entries a handler may change."""
+    """The table entries a handler changes or reads. Changes are exact (a
+    failed close changes nothing): the builder skips changes that a later
+    one overwrites before anything reads them."""
 
     NOTHING = 0
-    FD_RET = enum.auto()  # the fd the call returned, when it succeeded
-    FD_ARG0 = enum.auto()  # the fd in arg0
-    FD_ARG1 = enum.auto()  # the fd in arg1
-    PROCESS_FDS = enum.auto()  # every fd of the process
-    PROCESS = enum.auto()  # the process's entry (executable, parent)
-    CHILD = enum.auto()  # the new process in arg0: its entry and every fd
+    FD_RET = enum.auto()  # sets the fd the call returned, when it succeeded
+    FD_ARG0 = enum.auto()  # sets or removes the fd in arg0
+    FD_ARG1 = enum.auto()  # sets the fd in arg1
+    ON_ZERO = enum.auto()  # ... the arg0/arg1 changes only when the call returned 0
+    READS_ARG0 = enum.auto()  # reads the fd in arg0 (dup, accept, connect)
+    PROCESS_FDS = enum.auto()  # changes (and reads) every fd of the process
+    PROCESS = enum.auto()  # changes the process's entry (executable, parent)
+    CHILD = enum.auto()  # creates the process in arg0, copying every fd of the caller
 
 
 Handler = Callable[["TableUpdates", KernelRecord, bytes | None], Update]
@@ -74,6 +77,13 @@ def updates(*names: str, touches: Touch) -> Callable[[Handler], Handler]:
         return handler
 
     return register
+
+
+def signed_column(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """A column of 32-bit signed values (fds) stored in u64 record fields."""
+    low = (values & np.uint64(_U32)).astype(np.int64)
+    signed_values: npt.NDArray[np.int64] = np.where(low >= 1 << 31, low - (1 << 32), low)
+    return signed_values
 
 
 def signed(value: int, bits: int) -> int:
@@ -110,14 +120,20 @@ def destination_endpoint(r: KernelRecord) -> tuple[str, int] | None:
 
 @dataclass
 class Touched:
-    """The table keys a run of state changes affects, each with its row.
-    fd keys are pid << 32 | fd."""
+    """What a run of state changes touches, each with its row. fd keys are
+    pid << 32 | fd."""
 
-    fd_keys: npt.NDArray[np.int64]
+    fd_keys: npt.NDArray[np.int64]  # fds set or removed
     fd_rows: npt.NDArray[np.int64]
-    process_fd_pids: npt.NDArray[np.int64]  # every fd of these processes
+    read_keys: npt.NDArray[np.int64]  # fds read
+    read_rows: npt.NDArray[np.int64]
+    process_fd_pids: npt.NDArray[np.int64]  # every fd of these processes changed
     process_fd_rows: npt.NDArray[np.int64]
-    process_pids: npt.NDArray[np.int64]  # these processes' entries
+    # Processes whose whole fd table is changed or read (exec, exit, fork,
+    # close_range): no change of theirs before these rows may be skipped.
+    barrier_pids: npt.NDArray[np.int64]
+    barrier_rows: npt.NDArray[np.int64]
+    process_pids: npt.NDArray[np.int64]  # these processes' entries changed
     process_rows: npt.NDArray[np.int64]
 
 
@@ -151,27 +167,33 @@ class TableUpdates:
         """What the state changes in `records` (at `rows`) touch."""
         touch = self._touches[records["event_id"]]
         pids = records["pid"].astype(np.int64)
-        fd_keys, fd_rows = [], []
-
-        def fds(flag: Touch, values: npt.NDArray[Any], valid: npt.NDArray[np.bool_]) -> None:
-            chosen = ((touch & flag.value) != 0) & valid
-            fd_keys.append(pids[chosen] << 32 | (values[chosen] & _U32))
-            fd_rows.append(rows[chosen])
-
         ret = records["ret"]
-        arg0 = records["arg0"].astype(np.int64)
-        arg1 = records["arg1"].astype(np.int64)
-        fds(Touch.FD_RET, ret, ret >= 0)
-        fds(Touch.FD_ARG0, arg0, np.ones(len(rows), dtype=bool))
-        fds(Touch.FD_ARG1, arg1, np.ones(len(rows), dtype=bool))
-        own = (touch & (Touch.PROCESS_FDS | Touch.PROCESS).value) != 0
-        child = (touch & Touch.CHILD.value) != 0
-        process = (touch & Touch.PROCESS.value) != 0
+        arg0 = signed_column(records["arg0"])
+        arg1 = signed_column(records["arg1"])
+
+        def has(flag: Touch) -> npt.NDArray[np.bool_]:
+            present: npt.NDArray[np.bool_] = (touch & flag.value) != 0
+            return present
+
+        succeeded = np.where(has(Touch.ON_ZERO), ret == 0, True)
+        parts = [
+            (has(Touch.FD_RET) & (ret >= 0), ret),
+            (has(Touch.FD_ARG0) & succeeded & (arg0 >= 0), arg0),
+            (has(Touch.FD_ARG1) & succeeded & (arg1 >= 0), arg1),
+        ]
+        reads = has(Touch.READS_ARG0) & (arg0 >= 0)
+        own = has(Touch.PROCESS_FDS)
+        child = has(Touch.CHILD)
+        process = has(Touch.PROCESS)
         return Touched(
-            fd_keys=np.concatenate(fd_keys),
-            fd_rows=np.concatenate(fd_rows),
+            fd_keys=np.concatenate([pids[m] << 32 | values[m] for m, values in parts]),
+            fd_rows=np.concatenate([rows[m] for m, _ in parts]),
+            read_keys=pids[reads] << 32 | arg0[reads],
+            read_rows=rows[reads],
             process_fd_pids=np.concatenate((pids[own], arg0[child] & _U32)),
             process_fd_rows=np.concatenate((rows[own], rows[child])),
+            barrier_pids=np.concatenate((pids[own | child], arg0[child] & _U32)),
+            barrier_rows=np.concatenate((rows[own | child], rows[child])),
             process_pids=np.concatenate((pids[process], arg0[child] & _U32)),
             process_rows=np.concatenate((rows[process], rows[child])),
         )
@@ -214,7 +236,7 @@ class TableUpdates:
         self.tables.fds.set(r.pid, r.ret, info)
         return r.ret, None
 
-    @updates("close", touches=Touch.FD_ARG0)
+    @updates("close", touches=Touch.FD_ARG0 | Touch.ON_ZERO)
     def _close(self, r: KernelRecord, path: bytes | None) -> Update:
         fd = signed(r.arg0, 32)
         if fd < 0:
@@ -237,7 +259,7 @@ class TableUpdates:
         self.tables.fds.set(r.pid, r.ret, info)
         return r.ret, None
 
-    @updates("connect", touches=Touch.FD_ARG0)
+    @updates("connect", touches=Touch.FD_ARG0 | Touch.READS_ARG0)
     def _connect(self, r: KernelRecord, path: bytes | None) -> Update:
         fd = signed(r.arg0, 32)
         if fd < 0:
@@ -260,7 +282,7 @@ class TableUpdates:
         fds.set(r.pid, fd, info)
         return fd, None
 
-    @updates("accept", "accept4", touches=Touch.FD_RET)
+    @updates("accept", "accept4", touches=Touch.FD_RET | Touch.READS_ARG0)
     def _accept(self, r: KernelRecord, path: bytes | None) -> Update:
         if r.ret < 0:
             return NO_FD, None
@@ -291,7 +313,7 @@ class TableUpdates:
         fds.set(r.pid, r.ret, info)
         return r.ret, None
 
-    @updates("dup", "dup2", "dup3", touches=Touch.FD_RET)
+    @updates("dup", "dup2", "dup3", touches=Touch.FD_RET | Touch.READS_ARG0)
     def _dup(self, r: KernelRecord, path: bytes | None) -> Update:
         if r.ret < 0:
             return NO_FD, None
@@ -301,7 +323,7 @@ class TableUpdates:
         fds.set(r.pid, r.ret, dataclasses.replace(old, cloexec=cloexec))
         return r.ret, None
 
-    @updates("pipe", "pipe2", "socketpair", touches=Touch.FD_ARG0 | Touch.FD_ARG1)
+    @updates("pipe", "pipe2", "socketpair", touches=Touch.FD_ARG0 | Touch.FD_ARG1 | Touch.ON_ZERO)
     def _fd_pair(self, r: KernelRecord, path: bytes | None) -> Update:
         """pipe, pipe2 and socketpair: two new fds in arg0 and arg1."""
         if r.ret != 0:
