@@ -59,11 +59,11 @@ def test_check_command_reports_features() -> None:
     ok = subprocess.run([str(probe), "check"], capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("checks: passed\n")
-    assert "  tracepoints  available" in ok.stdout
+    assert "  tracepoints   available" in ok.stdout
     denied = subprocess.run(
         [*DROP_CAPS, str(probe), "check"], capture_output=True, text=True, check=False
     )
     assert denied.returncode == 1
     assert denied.stdout.startswith("checks: failed: loading eBPF programs needs root")
-    assert "ring_buffer  missing    needs root to probe" in denied.stdout
-    assert "task_storage missing    needs root to probe" in denied.stdout
+    assert "ring_buffer   missing    needs root to probe" in denied.stdout
+    assert "task_storage  missing    needs root to probe" in denied.stdout

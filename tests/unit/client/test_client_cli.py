@@ -315,7 +315,7 @@ def test_socket_from_the_environment(
 def test_help(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     r = kindling(capsys, *args)
     assert (r.code, r.err) == (0, "")
-    assert "\nexample:\n  kindling " in r.out
+    assert "\nexample:\n  kindling " in r.out or "\nexamples:\n  kindling " in r.out
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -513,6 +513,30 @@ def test_configure(fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]) ->
     ]
 
 
+def test_configure_kernel_filters(
+    fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_probe.configure = lambda request, context: probe_pb2.ConfigureResponse(
+        enabled_events=["read"], kernel_filters=request.kernel_filters
+    )
+    r = kindling(
+        capsys, "configure", "--socket", fake_probe.socket,
+        "--deny-pid", "7", "--deny-comm", "sshd", "--drop-failed-io",
+    )  # fmt: skip
+    assert (r.code, r.err) == (0, "")
+    assert r.lines == ["read", "kernel filters: deny pids 7; deny names sshd; drop failed I/O"]
+    assert fake_probe.configure_requests == [
+        probe_pb2.ConfigureRequest(
+            kernel_filters=probe_pb2.KernelFilters(
+                deny_pids=[7], deny_comms=["sshd"], drop_failed_io=True
+            )
+        )
+    ]
+    r = kindling(capsys, "configure", "--socket", fake_probe.socket, "--no-kernel-filters")
+    assert r.lines == ["read", "kernel filters: none"]
+    assert fake_probe.configure_requests[-1].HasField("kernel_filters")
+
+
 def test_configure_disabling_everything(
     fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -615,3 +639,43 @@ def test_service_going_away_gives_one_line(fake_probe: FakeProbe) -> None:
         f"kindling: the kindling probe service at {fake_probe.socket} stopped ("
     )
     assert err.count(b"\n") == 1
+
+
+def test_info_shows_what_the_kernel_captures(
+    fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = probe_pb2.GetInfoResponse(
+        driver=probe_pb2.DriverInfo(
+            name="bcc",
+            transport="ring_buffer",
+            attached=["syscalls:sys_enter_write", "syscalls:sys_exit_write"],
+            scope=probe_pb2.KernelScope(
+                events=[
+                    probe_pb2.ScopedEvent(name="write", delivered=True, pid_scoped=True),
+                    probe_pb2.ScopedEvent(name="close", pid_scoped=True),
+                ],
+                allowed_pid_count=1,
+                kernel_filters=probe_pb2.KernelFilters(deny_comms=["cron"]),
+            ),
+            counters=[
+                probe_pb2.KernelCounters(event="write", emitted=10, filtered=3),
+                probe_pb2.KernelCounters(event="read"),
+            ],
+        )
+    )
+    fake_probe.get_info = lambda request, context: info
+    r = kindling(capsys, "info", "--socket", fake_probe.socket)
+    assert (r.code, r.err) == (0, "")
+    start = r.lines.index("tracepoints:       2 attached")
+    assert r.lines[start : start + 10] == [
+        "tracepoints:       2 attached",
+        "kernel filters:    deny names cron",
+        "captured:          2 events (1 processes, 0 cgroups for the scoped ones)",
+        "  NAME   DELIVERED     SCOPE",
+        "  write  yes           pids",
+        "  close  no (context)  pids",
+        "kernel counters:",
+        "  EVENT  EMITTED  FILTERED  LOST",
+        "  write  10       3         0",
+        "events:            0 of 0 enabled",
+    ]

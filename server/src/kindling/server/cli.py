@@ -150,7 +150,7 @@ def _check() -> int:
     print("kernel features:")
     for feature in driver.features():
         state = "available" if feature.available else "missing"
-        print(f"  {feature.name:<12} {state:<9}  {feature.detail}")
+        print(f"  {feature.name:<13} {state:<9}  {feature.detail}")
     unavailable = driver.unavailable_events() if failure is None else frozenset()
     if unavailable:
         names = ", ".join(CATALOG.by_id[i].name for i in sorted(unavailable))

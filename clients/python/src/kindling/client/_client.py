@@ -287,18 +287,26 @@ class ProbeClient:
         enable: Iterable[str] = (),
         disable: Iterable[str] = (),
         *,
+        kernel_filters: probe_pb2.KernelFilters | None = None,
         timeout: float | None = None,
     ) -> probe_pb2.ConfigureResponse:
         """Start capturing the ``enable`` events and stop capturing the ``disable`` ones.
 
+        ``kernel_filters``, when given, replaces the filters the kernel
+        applies for every subscriber (processes and thread names it never
+        captures, and whether it drops I/O that moved no data).
+
         The change applies to all subscribers. The response lists every event
-        captured afterwards, in catalogue order. An invalid request (an
-        unknown name, or a name in both lists) raises
+        captured afterwards, in catalogue order, and the kernel filters. An
+        invalid request (an unknown name, a name in both lists, a thread name
+        longer than 15 bytes) raises
         :class:`~kindling.client.errors.InvalidRequest` and changes nothing.
         """
         request = probe_pb2.ConfigureRequest(
             enable_events=list(enable), disable_events=list(disable)
         )
+        if kernel_filters is not None:
+            request.kernel_filters.CopyFrom(kernel_filters)
         return self._unary(self._stub.Configure, request, timeout)
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:

@@ -327,6 +327,8 @@ def info_text(info: probe_pb2.GetInfoResponse) -> list[str]:
         )
     else:
         lines.append("kernel features:   -")
+    if driver.HasField("scope"):
+        lines += _scope_text(driver)
     enabled = sum(1 for e in info.events if e.enabled)
     lines.append(f"events:            {enabled} of {len(info.events)} enabled")
     if info.events:
@@ -350,6 +352,50 @@ def info_text(info: probe_pb2.GetInfoResponse) -> list[str]:
     return lines
 
 
+def _kernel_filters_text(filters: probe_pb2.KernelFilters) -> str:
+    show = quote_if_unprintable
+    parts = []
+    if filters.deny_pids:
+        parts.append("deny pids " + " ".join(str(p) for p in filters.deny_pids))
+    if filters.deny_comms:
+        parts.append("deny names " + " ".join(map(show, filters.deny_comms)))
+    if filters.drop_failed_io:
+        parts.append("drop failed I/O")
+    return "; ".join(parts) or "none"
+
+
+def _scope_text(driver: probe_pb2.DriverInfo) -> list[str]:
+    """What the kernel captures now, and its counters."""
+    show = quote_if_unprintable
+    scope = driver.scope
+    attached = len(driver.attached)
+    lines = [
+        f"tracepoints:       {attached} attached" if attached else
+        "tracepoints:       none attached (nothing is wanted: the kernel does no work)",
+        f"kernel filters:    {_kernel_filters_text(scope.kernel_filters)}",
+    ]  # fmt: skip
+    if scope.events:
+        lines.append(
+            f"captured:          {len(scope.events)} events "
+            f"({scope.allowed_pid_count} processes, {scope.allowed_cgroup_count} cgroups "
+            "for the scoped ones)"
+        )
+        rows = [["NAME", "DELIVERED", "SCOPE"]]
+        for e in scope.events:
+            scoped = [w for w, on in (("pids", e.pid_scoped), ("cgroups", e.cgroup_scoped),
+                                      ("drop-failed", e.drop_failed)) if on]  # fmt: skip
+            rows.append([show(e.name), "yes" if e.delivered else "no (context)",
+                         " ".join(scoped) or "everyone"])  # fmt: skip
+        lines += _table(rows)
+    counted = [c for c in driver.counters if c.emitted or c.filtered or c.lost]
+    if counted:
+        lines.append("kernel counters:")
+        rows = [["EVENT", "EMITTED", "FILTERED", "LOST"]]
+        rows += [[show(c.event), str(c.emitted), str(c.filtered), str(c.lost)] for c in counted]
+        lines += _table(rows)
+    return lines
+
+
 def _info(args: argparse.Namespace) -> int:
     with ProbeClient(args.socket) as client:
         info = client.get_info()
@@ -366,12 +412,25 @@ def _info(args: argparse.Namespace) -> int:
 # --- kindling configure -------------------------------------------------------------
 
 
+def _kernel_filters(args: argparse.Namespace) -> probe_pb2.KernelFilters | None:
+    if not (args.deny_pid or args.deny_comm or args.drop_failed_io or args.no_kernel_filters):
+        return None
+    return probe_pb2.KernelFilters(
+        deny_pids=args.deny_pid or [],
+        deny_comms=args.deny_comm or [],
+        drop_failed_io=args.drop_failed_io,
+    )
+
+
 def _configure(args: argparse.Namespace) -> int:
+    filters = _kernel_filters(args)
     with ProbeClient(args.socket) as client:
-        response = client.configure(args.enable or [], args.disable or [])
+        response = client.configure(args.enable or [], args.disable or [], kernel_filters=filters)
     out = _Output(sys.stdout)
     for name in response.enabled_events:
         out.line(quote_if_unprintable(name))
+    if filters is not None:
+        out.line(f"kernel filters: {_kernel_filters_text(response.kernel_filters)}")
     out.flush()
     if not response.enabled_events:
         _notice("no events are enabled now")
@@ -541,10 +600,14 @@ def build_parser() -> _Parser:
         "configure",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
-        help="enable or disable events",
+        help="enable or disable events; set the kernel filters",
         description="Change which events the kindling probe service captures, for all\n"
-        "subscribers, and print the events enabled afterwards, one per line.",
-        epilog="example:\n  kindling configure --enable connect --disable read --disable write",
+        "subscribers, and print the events enabled afterwards, one per line.\n\n"
+        "Any of --deny-pid, --deny-comm, --drop-failed-io and --no-kernel-filters\n"
+        "replaces the filters the kernel applies for everyone with the ones given\n"
+        "(and prints them): what they filter never leaves the kernel.",
+        epilog="examples:\n  kindling configure --enable connect --disable read --disable write\n"
+        "  kindling configure --deny-comm sshd --deny-comm cron --drop-failed-io",
     )
     _add_socket(configure)
     configure.add_argument(
@@ -561,6 +624,31 @@ def build_parser() -> _Parser:
         metavar="NAME",
         help="stop capturing this event; repeat for more events",
     )
+    configure.add_argument(
+        "--deny-pid",
+        action="append",
+        type=_pid,
+        metavar="PID",
+        help="never capture this process's events; repeat for more processes",
+    )
+    configure.add_argument(
+        "--deny-comm",
+        action="append",
+        type=_non_empty("thread name"),
+        metavar="NAME",
+        help="never capture events of threads with this name (at most 15 bytes); repeat "
+        "for more names",
+    )
+    configure.add_argument(
+        "--drop-failed-io",
+        action="store_true",
+        help="drop reads and writes that moved no data, in the kernel",
+    )
+    configure.add_argument(
+        "--no-kernel-filters",
+        action="store_true",
+        help="clear the kernel filters (unless others are given with this)",
+    )
     parser.commands = {"events": events, "info": info, "configure": configure}
     return parser
 
@@ -570,8 +658,10 @@ def _parse(parser: _Parser, argv: Sequence[str] | None) -> argparse.Namespace:
     command = parser.commands[args.command]
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command == "configure" and not (args.enable or args.disable):
-        command.error("give at least one --enable or --disable")
+    if args.command == "configure" and not (
+        args.enable or args.disable or _kernel_filters(args) is not None
+    ):
+        command.error("give at least one --enable, --disable or kernel filter option")
     return args
 
 
