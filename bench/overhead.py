@@ -149,17 +149,24 @@ def measure(
     ]  # fmt: skip
     try:
         for round_ in range(repeats):
+            # Every other round runs in reverse order, so that a drift within
+            # a round weighs on every scenario alike.
+            reverse = round_ % 2 == 1
+            if reverse:
+                for scenario in reversed(without):
+                    one_run(children, scenario, seconds)
             service = Service(children, workdir, transport)
             current[:] = [service]
             try:
                 service.wait_serving()
-                service.wait_idle()
-                for scenario in with_service:
+                service.settle()
+                for scenario in reversed(with_service) if reverse else with_service:
                     one_run(children, scenario, seconds)
             finally:
                 service.stop()
-            for scenario in without:
-                one_run(children, scenario, seconds)
+            if not reverse:
+                for scenario in without:
+                    one_run(children, scenario, seconds)
             say(
                 f"  overhead round {round_ + 1}/{repeats}: "
                 + ", ".join(

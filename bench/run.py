@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rates:
         rates = [int(r.replace("_", "")) for r in args.rates.split(",")]
     seconds: float = args.seconds or (1.0 if args.quick else 3.0)
-    repeats: int = args.repeats or (2 if args.quick else 5)
+    repeats: int = args.repeats or (2 if args.quick else 6)
     output: Path = args.output or (QUICK_RESULTS_FILE if args.quick else RESULTS_FILE)
     if os.geteuid() != 0:
         say("bench: needs root (it loads eBPF programs); run it with sudo")

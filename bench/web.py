@@ -30,6 +30,7 @@ from harness import (
 )
 
 NGINX_CONF = """
+user root;
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -54,6 +55,7 @@ PORT = 18080
 FILE_BYTES = 1400
 CONNECTIONS = 16
 REQUESTS = re.compile(r"Requests/sec:\s+([0-9.]+)")
+NOT_OK = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 P99 = re.compile(r"^\s+99%\s+([0-9.]+)(us|ms|s)\s*$", re.MULTILINE)
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
@@ -116,6 +118,10 @@ def wrk(seconds: float) -> WrkResult:
     rps, p99 = REQUESTS.search(out), P99.search(out)
     if rps is None or p99 is None:
         raise BenchError("wrk printed no result", out)
+    not_ok = NOT_OK.search(out)
+    if not_ok:
+        # An error page is cheaper than the file: the figure would mislead.
+        raise BenchError(f"nginx answered {not_ok[1]} requests with an error", out)
     return WrkResult(float(rps[1]), float(p99[1]) * UNITS[p99[2]])
 
 
@@ -152,18 +158,29 @@ def measure(
     try:
         wrk(1.0)  # warm up: first connections, page cache
         for round_ in range(repeats):
-            scenarios["untraced"].runs.append(wrk(seconds))
+            # Every other round runs in reverse order, so that a drift within
+            # a round (the VM's neighbours) weighs on every scenario alike.
+            reverse = round_ % 2 == 1
+            if not reverse:
+                scenarios["untraced"].runs.append(wrk(seconds))
             service = Service(children, workdir, transport)
             try:
                 service.wait_serving()
-                service.wait_idle()
-                scenarios["service_idle"].runs.append(wrk(seconds))
-                for key, pid in (("delivered", nginx.worker), ("filtered", idle.pid)):
-                    scenarios[key].notes.append(
-                        _subscribed(children, service, pid, names, seconds, scenarios[key])
-                    )
+                service.settle()
+                keys = ["service_idle", "delivered", "filtered"]
+                for key in reversed(keys) if reverse else keys:
+                    scenario = scenarios[key]
+                    if key == "service_idle":
+                        scenario.runs.append(wrk(seconds))
+                    else:
+                        pid = nginx.worker if key == "delivered" else idle.pid
+                        scenario.notes.append(
+                            _subscribed(children, service, pid, names, seconds, scenario)
+                        )
             finally:
                 service.stop()
+            if reverse:
+                scenarios["untraced"].runs.append(wrk(seconds))
             say(
                 f"  nginx round {round_ + 1}/{repeats}: "
                 + ", ".join(
