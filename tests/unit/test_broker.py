@@ -11,7 +11,7 @@ import pytest
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import CATALOG
-from kindling.server.pipeline.fanout.batch import EventBatch
+from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.pipeline.fanout.broker import Broker, Subscription
 from kindling.server.pipeline.fanout.filters import FilterError, Selection, compile_request
 from kindling.server.pipeline.plan import Demand

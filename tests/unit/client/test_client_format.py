@@ -502,9 +502,14 @@ def test_json_is_one_line_and_parses_back(event: ev.Event) -> None:
     text = format_json(event)
     assert "\n" not in text
     parsed = json_format.Parse(text, ev.Event())
+    # NaN, and the sign of a negative zero (written "-0", as Go writes it),
+    # do not survive a JSON round trip.
     assert parsed.SerializeToString(deterministic=True) == event.SerializeToString(
         deterministic=True
-    ) or any(math.isnan(a.double_value) for a in event.attributes)
+    ) or any(
+        math.isnan(a.double_value) or (a.double_value == 0 and math.copysign(1, a.double_value) < 0)
+        for a in event.attributes
+    )
 
 
 @given(_EVENTS)

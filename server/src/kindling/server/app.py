@@ -15,7 +15,7 @@ from kindling.server.config import ServeConfig
 from kindling.server.drivers.base import Driver, RecordBatch
 from kindling.server.pipeline.builder import EventBuilder, warm_up
 from kindling.server.pipeline.encode import native
-from kindling.server.pipeline.fanout.batch import EventBatch
+from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.pipeline.fanout.broker import Broker
 
 log = logging.getLogger(__name__)

@@ -32,12 +32,12 @@ import numpy.typing as npt
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import RecordBatch
 from kindling.server.pipeline.encode.assemble import PiecePool
+from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.pipeline.encode.event import EventEncoder, RowPieces
 from kindling.server.pipeline.enrich.asof import NONE, distinct, last_change, next_event
 from kindling.server.pipeline.enrich.handlers import NO_FD, TableUpdates, Touched, signed_column
 from kindling.server.pipeline.enrich.procfs import CgroupIndex, ProcFS, cgroup2_mount
 from kindling.server.pipeline.enrich.tables import FdTable, ProcessTable, Tables, TableSeed
-from kindling.server.pipeline.fanout.batch import EventBatch
 from kindling.server.pipeline.plan import TableScope
 from kindling.server.record import KernelRecord, Records, take
 

@@ -1,5 +1,6 @@
 """The BCC driver: the loader's programs, a transport that reads their
-records, and the kernel filter that decides what they capture.
+records, and the kernel filter that decides what they capture (written into
+the programs' maps by kernel_maps.py).
 
 The reader thread waits on the transport's buffers with epoll and drains
 them all every `poll_interval_ms`, or sooner when the kernel wakes it (which
@@ -11,15 +12,13 @@ reader sleeps.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import os
 import select
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
 from kindling.server.catalog import Catalog
 from kindling.server.drivers import host
@@ -34,9 +33,9 @@ from kindling.server.drivers.base import (
 )
 from kindling.server.drivers.bcc import environment
 from kindling.server.drivers.bcc.attachments import Attachments
+from kindling.server.drivers.bcc.kernel_maps import KernelMaps
 from kindling.server.drivers.bcc.loader import (
     BccLoader,
-    EventControl,
     LoaderOptions,
     Pairing,
     TransportKind,
@@ -92,8 +91,7 @@ class BccDriver:
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._lock = threading.Lock()
         self._filter = NOTHING
-        self._written = NOTHING
-        self._epochs: dict[int, int] = {}
+        self._maps: KernelMaps | None = None
         self._stats = DriverStats()
         self._lost_seen = 0
         self._raw_sink: RawSink | None = None
@@ -161,17 +159,24 @@ class BccDriver:
             raise StartupError(f"cannot open the kernel buffers ({error})") from None
         self._loader = loader
         self._attachments = Attachments(loader)
+        self._maps = KernelMaps(
+            self._catalog,
+            loader,
+            self._attachments,
+            exclude_pid=self._exclude_pid,
+            unavailable=self.unavailable_events(),
+        )
         self._sink = sink
         with self._lock:
-            self._write(self._filter)
+            self._maps.write(self._filter)
         self._thread = threading.Thread(target=self._run, name="kindling-reader", daemon=True)
         self._thread.start()
 
     def apply(self, kernel_filter: KernelFilter) -> None:
         with self._lock:
             self._filter = kernel_filter
-            if self._loader is not None:
-                self._write(kernel_filter)
+            if self._maps is not None:
+                self._maps.write(kernel_filter)
         os.eventfd_write(self._wake, 1)  # the reader's poll interval may change
 
     def attached(self) -> list[str]:
@@ -185,6 +190,7 @@ class BccDriver:
             self._thread.join(timeout=5)
             self._thread = None
         with self._lock:
+            self._maps = None
             if self._attachments is not None:
                 self._attachments.close()
                 self._attachments = None
@@ -233,72 +239,6 @@ class BccDriver:
             for buffer in buffers:
                 table[ctypes.c_int(buffer.cpu)] = ctypes.c_int(buffer.fd)
         return perf
-
-    # -- the kernel filter ----------------------------------------------------------
-
-    def _write(self, new: KernelFilter) -> None:
-        """Turn the kernel filter into map updates and attachments (lock held).
-
-        The order keeps the kernel conservative while it changes: set entries
-        are added before the events that need them are scoped, and events gain
-        their control before their programs are attached. Programs no longer
-        needed are detached in the background: their events lose their
-        control at once, so they capture nothing on their way out."""
-        loader, attachments = self._loader, self._attachments
-        assert loader is not None
-        assert attachments is not None
-        old = self._written
-        usable = frozenset(self._catalog.by_id) - self.unavailable_events()
-        capture = new.capture & usable
-
-        pid_allow, pid_deny = loader.table("kindling_pid_allow"), loader.table("kindling_pid_deny")
-        _write_pids(pid_allow, old.allow_pids, old.allow_pids | new.allow_pids)
-        _write_pids(pid_deny, old.deny_pids, old.deny_pids | new.deny_pids)
-        cgroup_allow = loader.table("kindling_cgroup_allow")
-        _write_pids(cgroup_allow, old.allow_cgroups, old.allow_cgroups | new.allow_cgroups)
-        _add(loader.table("kindling_comm_deny"), new.deny_comms - old.deny_comms)
-        self._write_config(loader, new)
-
-        control = loader.table("kindling_event_control")
-        for spec in self._catalog.specs:
-            bits = _control_bits(spec.id, capture, new)
-            was = _control_bits(spec.id, old.capture & usable, old)
-            if bits == was:
-                continue
-            if bits and not was:
-                self._epochs[spec.id] = self._epochs.get(spec.id, 0) + 1
-            leaf = control.Leaf()
-            leaf.bits = bits
-            leaf.epoch = self._epochs.get(spec.id, 0)
-            if bits:
-                control[ctypes.c_int(spec.id)] = leaf
-
-        wanted = [h for h in self._catalog.hooks(capture, new.delivered) if h in loader.hooks]
-        for hook in reversed(loader.attached):
-            if hook not in wanted:
-                attachments.detach(hook)
-        for hook in wanted:
-            attachments.attach(hook)
-
-        for spec in self._catalog.specs:
-            if spec.id not in capture and spec.id in old.capture:
-                leaf = control.Leaf()
-                leaf.epoch = self._epochs.get(spec.id, 0)
-                control[ctypes.c_int(spec.id)] = leaf
-
-        _write_pids(pid_allow, old.allow_pids | new.allow_pids, new.allow_pids)
-        _write_pids(pid_deny, old.deny_pids | new.deny_pids, new.deny_pids)
-        _write_pids(cgroup_allow, old.allow_cgroups | new.allow_cgroups, new.allow_cgroups)
-        _remove(loader.table("kindling_comm_deny"), old.deny_comms - new.deny_comms)
-        self._written = new
-
-    def _write_config(self, loader: BccLoader, new: KernelFilter) -> None:
-        config = loader.table("kindling_config")
-        leaf = config.Leaf()
-        leaf.self_pid = self._exclude_pid
-        leaf.deny_pids = 1 if new.deny_pids else 0
-        leaf.deny_comms = 1 if new.deny_comms else 0
-        config[ctypes.c_int(0)] = leaf
 
     # -- the reader thread ------------------------------------------------------------
 
@@ -361,54 +301,3 @@ class BccDriver:
         except Exception:
             # A pipeline bug must not stop capture; it is logged with context.
             log.exception("the pipeline failed on a batch of %d records", len(batch))
-
-
-def _control_bits(event_id: int, capture: frozenset[int], f: KernelFilter) -> int:
-    if event_id not in capture:
-        return 0
-    bits = EventControl.CAPTURE
-    if event_id in f.pid_scoped:
-        bits |= EventControl.PID_SCOPED
-    if event_id in f.cgroup_scoped:
-        bits |= EventControl.CGROUP_SCOPED
-    if event_id in f.drop_failed:
-        bits |= EventControl.DROP_FAILED
-    return int(bits)
-
-
-def _bitmap_words(ids: Iterable[int]) -> dict[int, int]:
-    words: dict[int, int] = {}
-    for value in ids:
-        words[value >> 6] = words.get(value >> 6, 0) | 1 << (value & 63)
-    return words
-
-
-def _write_pids(table: Any, was: frozenset[int], now: frozenset[int]) -> None:
-    """Turn a bitmap of ids (kindling.h) holding `was` into one holding `now`,
-    writing only the words that change."""
-    if was == now:
-        return
-    old, new = _bitmap_words(was), _bitmap_words(now)
-    for word in {pid >> 6 for pid in was ^ now}:
-        if old.get(word, 0) != new.get(word, 0):
-            table[ctypes.c_int(word)] = ctypes.c_uint64(new.get(word, 0))
-
-
-def _key(table: Any, value: int | bytes) -> Any:
-    if isinstance(value, bytes):
-        key = table.Key()
-        key.comm = value[:15]  # the kernel's names are at most 15 bytes and a NUL
-        return key
-    return table.Key(value)
-
-
-def _add(table: Any, keys: Iterable[int | bytes]) -> None:
-    one = table.Leaf(1)
-    for key in keys:
-        table[_key(table, key)] = one
-
-
-def _remove(table: Any, keys: Iterable[int | bytes]) -> None:
-    for key in keys:
-        with contextlib.suppress(KeyError):
-            del table[_key(table, key)]

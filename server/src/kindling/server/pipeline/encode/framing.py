@@ -20,7 +20,7 @@ from kindling.probe.v1 import probe_pb2
 from kindling.server.pipeline.clock import boot_time_ns
 from kindling.server.pipeline.encode import wire
 from kindling.server.pipeline.encode.assemble import Segments
-from kindling.server.pipeline.fanout.batch import EventBatch
+from kindling.server.pipeline.encode.batch import EventBatch
 
 RESPONSE = wire.FieldNumbers(probe_pb2.SubscribeResponse)
 _LOSS = wire.FieldNumbers(probe_pb2.Loss)

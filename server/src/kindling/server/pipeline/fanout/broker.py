@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kindling.probe.v1 import probe_pb2
+from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.pipeline.encode.framing import LossRecord, frame_events
-from kindling.server.pipeline.fanout.batch import EventBatch
 from kindling.server.pipeline.fanout.filters import Selection
 
 _NO_ROWS = np.empty(0, dtype=np.int64)

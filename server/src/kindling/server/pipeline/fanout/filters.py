@@ -17,7 +17,7 @@ import numpy.typing as npt
 from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import PID_LIMIT
-from kindling.server.pipeline.fanout.batch import EventBatch
+from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.pipeline.plan import Demand
 
 MAX_FILTERS = 64
