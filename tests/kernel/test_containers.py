@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.cgroups import temporary_cgroup
 from support.service import Service, start_service
 from support.streams import EventLog, pump, read_json_lines
 
@@ -21,15 +22,8 @@ CONTAINER = uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex digits, like docker's
 
 @pytest.fixture
 def container_cgroup() -> Iterator[Path]:
-    mount = cgroup2_mount()
-    if mount is None:
-        pytest.skip("no cgroup2 hierarchy is mounted")
-    path = mount / f"kindling-test-docker-{CONTAINER}.scope"
-    path.mkdir()
-    try:
+    with temporary_cgroup("", name=f"kindling-test-docker-{CONTAINER}.scope") as path:
         yield path
-    finally:
-        path.rmdir()
 
 
 def test_the_index_maps_cgroup_ids_to_container_ids(container_cgroup: Path) -> None:

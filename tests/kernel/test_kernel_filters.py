@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 from support.capture import Capture
+from support.cgroups import temporary_cgroup
 
 from kindling.event.v1 import event_pb2
 from kindling.server.catalog import CATALOG
 from kindling.server.drivers.base import NOTHING, EventCounters, KernelFilter
 from kindling.server.drivers.bcc.driver import BccDriver
-from kindling.server.pipeline.enrich.procfs import cgroup2_mount
 
 pytestmark = pytest.mark.kernel
 
@@ -108,97 +108,62 @@ def only_openat(**scope: object) -> KernelFilter:
     return KernelFilter(capture=ids, delivered=ids, **scope)  # type: ignore[arg-type]
 
 
-def test_a_pid_filter_keeps_other_processes_in_the_kernel(
-    driver: tuple[BccDriver, Capture], tmp_path: Path
-) -> None:
+def filtered_in_kernel(
+    driver: tuple[BccDriver, Capture], kernel_filter: KernelFilter, wanted: Opener, other: Opener
+) -> list[event_pb2.Event]:
+    """Run both openers under a filter for `openat`: the wanted one's opens
+    arrive, the other's never leave the kernel (its counters count them)."""
     drv, capture = driver
-    wanted, other = opener(tmp_path), opener(tmp_path)
-    drv.apply(only_openat(pid_scoped=frozenset({OPENAT}), allow_pids=frozenset({wanted.pid})))
+    drv.apply(kernel_filter)
     before = counters(drv, OPENAT)
     try:
         run_and_collect(capture, wanted, [other])
         after = counters(drv, OPENAT)
     finally:
         drv.apply(NOTHING)
-    assert len(opens_of(capture, wanted)) == 2
+    mine = opens_of(capture, wanted)
+    assert len(mine) == 2
     assert opens_of(capture, other) == []
-    assert {e.thread.pid for e in capture.events if e.name == "openat"} == {wanted.pid}
     # The other process's two opens (and everyone else's) were filtered.
     assert after.filtered - before.filtered >= 2
     assert after.emitted - before.emitted >= 2
+    return mine
+
+
+def test_a_pid_filter_keeps_other_processes_in_the_kernel(
+    driver: tuple[BccDriver, Capture], tmp_path: Path
+) -> None:
+    wanted, other = opener(tmp_path), opener(tmp_path)
+    scope = only_openat(pid_scoped=frozenset({OPENAT}), allow_pids=frozenset({wanted.pid}))
+    filtered_in_kernel(driver, scope, wanted, other)
+    _, capture = driver
+    assert {e.thread.pid for e in capture.events if e.name == "openat"} == {wanted.pid}
 
 
 def test_a_pid_deny_keeps_that_process_in_the_kernel(
     driver: tuple[BccDriver, Capture], tmp_path: Path
 ) -> None:
-    drv, capture = driver
     wanted, denied = opener(tmp_path), opener(tmp_path)
-    drv.apply(only_openat(deny_pids=frozenset({denied.pid})))
-    before = counters(drv, OPENAT)
-    try:
-        run_and_collect(capture, wanted, [denied])
-        after = counters(drv, OPENAT)
-    finally:
-        drv.apply(NOTHING)
-    assert len(opens_of(capture, wanted)) == 2
-    assert opens_of(capture, denied) == []
-    assert after.filtered - before.filtered >= 2
+    filtered_in_kernel(driver, only_openat(deny_pids=frozenset({denied.pid})), wanted, denied)
 
 
 def test_a_comm_deny_keeps_those_threads_in_the_kernel(
     driver: tuple[BccDriver, Capture], tmp_path: Path
 ) -> None:
-    drv, capture = driver
     wanted, quiet = opener(tmp_path), opener(tmp_path, name="kindling-quiet")
-    drv.apply(only_openat(deny_comms=frozenset({b"kindling-quiet"})))
-    before = counters(drv, OPENAT)
-    try:
-        run_and_collect(capture, wanted, [quiet])
-        after = counters(drv, OPENAT)
-    finally:
-        drv.apply(NOTHING)
-    assert len(opens_of(capture, wanted)) == 2
-    assert opens_of(capture, quiet) == []
-    assert after.filtered - before.filtered >= 2
-
-
-@pytest.fixture
-def cgroup() -> Iterator[Path]:
-    mount = cgroup2_mount()
-    if mount is None:
-        pytest.skip("no cgroup2 hierarchy is mounted")
-    path = mount / f"kindling-test-{uuid.uuid4().hex[:12]}"
-    path.mkdir()
-    try:
-        yield path
-    finally:
-        # Its processes have exited; the kernel frees the cgroup after them.
-        for _ in range(50):
-            try:
-                path.rmdir()
-                break
-            except OSError:
-                time.sleep(0.05)
+    scope = only_openat(deny_comms=frozenset({b"kindling-quiet"}))
+    filtered_in_kernel(driver, scope, wanted, quiet)
 
 
 def test_a_cgroup_filter_keeps_other_cgroups_in_the_kernel(
-    driver: tuple[BccDriver, Capture], tmp_path: Path, cgroup: Path
+    driver: tuple[BccDriver, Capture], tmp_path: Path
 ) -> None:
-    drv, capture = driver
-    inside, outside = opener(tmp_path, cgroup=cgroup), opener(tmp_path)
-    cgroup_id = cgroup.stat().st_ino
-    drv.apply(only_openat(cgroup_scoped=frozenset({OPENAT}), allow_cgroups=frozenset({cgroup_id})))
-    before = counters(drv, OPENAT)
-    try:
-        run_and_collect(capture, inside, [outside])
-        after = counters(drv, OPENAT)
-    finally:
-        drv.apply(NOTHING)
-    mine = opens_of(capture, inside)
-    assert len(mine) == 2
+    with temporary_cgroup("kindling-test") as cgroup:
+        inside, outside = opener(tmp_path, cgroup=cgroup), opener(tmp_path)
+        cgroup_id = cgroup.stat().st_ino
+        scope = only_openat(cgroup_scoped=frozenset({OPENAT}), allow_cgroups=frozenset({cgroup_id}))
+        mine = filtered_in_kernel(driver, scope, inside, outside)
     assert {e.thread.cgroup_id for e in mine} == {cgroup_id}
-    assert opens_of(capture, outside) == []
-    assert after.filtered - before.filtered >= 2
 
 
 def test_failed_io_is_dropped_in_the_kernel_on_request(

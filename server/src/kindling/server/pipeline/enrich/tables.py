@@ -203,29 +203,29 @@ def ip_text(family: int, raw: bytes) -> str:
     return ""
 
 
-def family_fd_type(family: int, sock_type: int = 0) -> int:
-    if family == AF_INET:
-        return event_pb2.FD_TYPE_IPV4_SOCKET
-    if family == AF_INET6:
-        return event_pb2.FD_TYPE_IPV6_SOCKET
-    if family == AF_UNIX:
-        return event_pb2.FD_TYPE_UNIX_SOCKET
-    if family == AF_NETLINK:
-        return event_pb2.FD_TYPE_NETLINK_SOCKET
-    return event_pb2.FD_TYPE_OTHER_SOCKET
+_FAMILY_FD_TYPES = {
+    AF_INET: event_pb2.FD_TYPE_IPV4_SOCKET,
+    AF_INET6: event_pb2.FD_TYPE_IPV6_SOCKET,
+    AF_UNIX: event_pb2.FD_TYPE_UNIX_SOCKET,
+    AF_NETLINK: event_pb2.FD_TYPE_NETLINK_SOCKET,
+}
+_SOCKET_PROTOCOLS = {
+    SOCK_STREAM: event_pb2.L4_PROTOCOL_TCP,
+    SOCK_DGRAM: event_pb2.L4_PROTOCOL_UDP,
+    SOCK_RAW: event_pb2.L4_PROTOCOL_RAW,
+}
+
+
+def family_fd_type(family: int) -> int:
+    """The fd type of a socket of an address family (AF_*)."""
+    return _FAMILY_FD_TYPES.get(family, event_pb2.FD_TYPE_OTHER_SOCKET)
 
 
 def socket_protocol(family: int, sock_type: int) -> int:
+    """The L4 protocol of an IP socket of a type (SOCK_*, flags included)."""
     if family not in (AF_INET, AF_INET6):
         return event_pb2.L4_PROTOCOL_UNSPECIFIED
-    kind = sock_type & SOCK_TYPE_MASK
-    if kind == SOCK_STREAM:
-        return event_pb2.L4_PROTOCOL_TCP
-    if kind == SOCK_DGRAM:
-        return event_pb2.L4_PROTOCOL_UDP
-    if kind == SOCK_RAW:
-        return event_pb2.L4_PROTOCOL_RAW
-    return event_pb2.L4_PROTOCOL_UNSPECIFIED
+    return _SOCKET_PROTOCOLS.get(sock_type & SOCK_TYPE_MASK, event_pb2.L4_PROTOCOL_UNSPECIFIED)
 
 
 _ANON_TYPES = {
