@@ -74,9 +74,9 @@ def measure(n: int, batch_size: int, fds: list[int], opens: float) -> dict[str, 
     while p < len(short) or w < len(long):
         start = time.perf_counter()
         drain = decode([short[p : p + share]], [long[w : w + path_share]])
-        records, paths = merger.push(drain.records, drain.paths, 2**63)
+        records, tails = merger.push(drain.records, drain.tails, 2**63)
         decoded = time.perf_counter()
-        batch = builder.build(RecordBatch(records, paths))
+        batch = builder.build(RecordBatch(records, tails))
         built = time.perf_counter()
         frame_events(batch, np.arange(len(batch), dtype=np.int64), 1)
         framed = time.perf_counter()

@@ -34,9 +34,6 @@
 #define KINDLING_AF_INET  2
 #define KINDLING_AF_INET6 10
 
-#define KINDLING_SHORT 0
-#define KINDLING_LONG 1
-
 /* Service-wide settings, written by the service: [0]. */
 struct kindling_config {
 	u32 self_pid;   /* the service's thread group id: its syscalls never feed back */
@@ -186,13 +183,13 @@ filtered:
 	return 0;
 }
 
-/* Start a record in the transport's buffer, every fixed field written (no
- * memset: the caller sets what the event carries). Returns NULL, counted as
- * lost, when the buffer is full. */
+/* Start a record of a class (transport.h) in the transport's buffer, every
+ * fixed field written (no memset: the caller sets what the event carries).
+ * Returns NULL, counted as lost, when the buffer is full. */
 static __always_inline struct kindling_record *kindling_record_begin(u32 event_id, u64 pid_tgid,
-								     int is_long)
+								     int cls)
 {
-	struct kindling_record *r = kindling_reserve(is_long);
+	struct kindling_record *r = kindling_reserve(cls);
 	if (!r) {
 		struct kindling_counters *c = kindling_counters_of(event_id);
 		if (c)
@@ -219,6 +216,7 @@ static __always_inline struct kindling_record *kindling_record_begin(u32 event_i
 	r->sport = 0;
 	r->dport = 0;
 	r->path_len = 0;
+	r->data_len = 0;
 	__builtin_memset(r->saddr, 0, sizeof(r->saddr));
 	__builtin_memset(r->daddr, 0, sizeof(r->daddr));
 	bpf_get_current_comm(&r->comm, sizeof(r->comm));
@@ -226,12 +224,13 @@ static __always_inline struct kindling_record *kindling_record_begin(u32 event_i
 }
 
 /* Send a record; path_len counts the path bytes (with a string's NUL), or
- * is 0. Long records only. */
+ * is 0 (long and data records only). A data record's data_len is set by
+ * the caller. */
 static __always_inline void kindling_record_commit(void *ctx, struct kindling_record *r,
-						   int is_long, long path_len)
+						   int cls, long path_len)
 {
 	u32 event_id = r->event_id;
-	if (is_long && path_len > 0) {
+	if (cls != KINDLING_SHORT && path_len > 0) {
 		u32 len = (u32)path_len;
 		if (len > KINDLING_PATH_MAX)
 			len = KINDLING_PATH_MAX;
@@ -241,7 +240,7 @@ static __always_inline void kindling_record_commit(void *ctx, struct kindling_re
 	struct kindling_counters *c = kindling_counters_of(event_id);
 	/* Wake the reader every so many records of an event on this CPU. */
 	int wake = c && (c->emitted + 1) % KINDLING_WAKEUP_RECORDS == 0;
-	int error = kindling_commit(ctx, r, is_long, wake);
+	int error = kindling_commit(ctx, r, cls, wake);
 	if (!c)
 		return;
 	if (error)
@@ -300,7 +299,7 @@ static __always_inline int kindling_syscall_enter(u32 event_id, u64 arg0, u64 ar
  * event was filtered, or capture started mid-syscall), when the event drops
  * failed calls and this one failed, or when the buffer is full. */
 static __always_inline struct kindling_record *
-kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, int is_long)
+kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, int cls)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kindling_event_control *control = kindling_event_control.lookup(&event_id);
@@ -323,7 +322,7 @@ kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, i
 		kindling_count_filtered(event_id);
 		return 0;
 	}
-	struct kindling_record *r = kindling_record_begin(event_id, pid_tgid, is_long);
+	struct kindling_record *r = kindling_record_begin(event_id, pid_tgid, cls);
 	if (!r)
 		return 0;
 	r->ret = ret;

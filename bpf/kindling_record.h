@@ -9,6 +9,11 @@
 #define KINDLING_PATH_MAX 256
 #define KINDLING_RECORD_SIZE 144
 #define KINDLING_LONG_RECORD_SIZE 400
+/* The data area's size (a multiple of 8, at most 4096) comes from the service. */
+#ifndef KINDLING_DATA_CAPACITY
+#error "KINDLING_DATA_CAPACITY must come from the service"
+#endif
+#define KINDLING_DATA_RECORD_SIZE (KINDLING_LONG_RECORD_SIZE + KINDLING_DATA_CAPACITY)
 
 /* kindling_record.flags */
 #define KINDLING_F_ENTER_SEEN 0x01 /* latency_ns is valid */
@@ -17,6 +22,7 @@
 #define KINDLING_F_DST_VALID 0x08 /* dport/daddr hold the server end */
 #define KINDLING_F_EXIT_CODE 0x10 /* arg0 holds the exit code */
 #define KINDLING_F_PATH_RAW 0x20 /* path holds raw sun_path bytes */
+#define KINDLING_F_DATA_TRUNCATED 0x40 /* data was cut to the data area's size */
 
 struct kindling_record {
 	u64 ts; /*   0: CLOCK_BOOTTIME ns: at syscall exit, or when the tracepoint fired */
@@ -37,11 +43,13 @@ struct kindling_record {
 	u16 flags; /*  86: KINDLING_F_* */
 	u16 sport; /*  88: client port, host order */
 	u16 dport; /*  90: server port, host order */
-	u32 path_len; /*  92: valid bytes of path (a string's NUL included) */
+	u16 path_len; /*  92: valid bytes of path (a string's NUL included) */
+	u16 data_len; /*  94: valid bytes of data (data records) */
 	u8 saddr[16]; /*  96: client address (IPv4 in the first 4 bytes) */
 	u8 daddr[16]; /* 112: server address */
 	char comm[16]; /* 128: thread name */
-	char path[KINDLING_PATH_MAX]; /* 144: long records only */
+	char path[KINDLING_PATH_MAX]; /* 144: long and data records */
+	u8 data[KINDLING_DATA_CAPACITY]; /* 400: data records only */
 };
 
 _Static_assert(__builtin_offsetof(struct kindling_record, ts) == 0, "record layout");
@@ -63,10 +71,13 @@ _Static_assert(__builtin_offsetof(struct kindling_record, flags) == 86, "record 
 _Static_assert(__builtin_offsetof(struct kindling_record, sport) == 88, "record layout");
 _Static_assert(__builtin_offsetof(struct kindling_record, dport) == 90, "record layout");
 _Static_assert(__builtin_offsetof(struct kindling_record, path_len) == 92, "record layout");
+_Static_assert(__builtin_offsetof(struct kindling_record, data_len) == 94, "record layout");
 _Static_assert(__builtin_offsetof(struct kindling_record, saddr) == 96, "record layout");
 _Static_assert(__builtin_offsetof(struct kindling_record, daddr) == 112, "record layout");
 _Static_assert(__builtin_offsetof(struct kindling_record, comm) == 128, "record layout");
 _Static_assert(__builtin_offsetof(struct kindling_record, path) == KINDLING_RECORD_SIZE,
+	       "record layout");
+_Static_assert(__builtin_offsetof(struct kindling_record, data) == KINDLING_LONG_RECORD_SIZE,
 	       "record layout");
 
 #endif /* KINDLING_RECORD_H */

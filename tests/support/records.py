@@ -13,21 +13,31 @@ import numpy as np
 
 from kindling.server.catalog import CATALOG
 from kindling.server.drivers.base import RecordBatch
-from kindling.server.record import RECORD_DTYPE, KernelRecord, RecordFlag
+from kindling.server.record import DATA, PATH, RECORD_DTYPE, KernelRecord, RecordFlag, no_tails
 
 DEFAULTS: dict[str, Any] = {"pid": 100, "comm": b"app", "cgroup_id": 1}
 
 
 class Rec:
-    """One record: an event name, a timestamp, a path for long records, and
-    any record fields (addresses as text); the thread id defaults to the pid."""
+    """One record: an event name, a timestamp, a path for long records, data
+    for data records, and any record fields (addresses as text); the thread
+    id defaults to the pid."""
 
-    def __init__(self, event: str, ts: int, *, path: bytes | None = None, **fields: Any) -> None:
+    def __init__(
+        self,
+        event: str,
+        ts: int,
+        *,
+        path: bytes | None = None,
+        data: bytes | None = None,
+        **fields: Any,
+    ) -> None:
         unknown = set(fields) - set(KernelRecord._fields)
         if unknown:
             raise TypeError(f"not record fields: {sorted(unknown)}")
         self.event = event
         self.path = path
+        self.data = data
         self.fields = {**DEFAULTS, **fields, "ts": ts}
 
     def __getattr__(self, name: str) -> Any:
@@ -61,5 +71,9 @@ def to_batch(recs: Sequence[Rec], kernel_lost: int = 0) -> RecordBatch:
         if r.path is not None:
             row["flags"] |= RecordFlag.HAS_PATH
             row["path_len"] = len(r.path)
-    paths = np.array([r.path for r in recs] + [None], dtype=object)[:-1]
-    return RecordBatch(records, paths, kernel_lost=kernel_lost)
+        if r.data is not None:
+            row["data_len"] = len(r.data)
+    tails = no_tails(len(recs))
+    tails[:, PATH] = [r.path for r in recs]
+    tails[:, DATA] = [r.data for r in recs]
+    return RecordBatch(records, tails, kernel_lost=kernel_lost)

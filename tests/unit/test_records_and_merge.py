@@ -36,6 +36,7 @@ def test_the_c_header_agrees_with_the_numpy_layout(tmp_path: Path) -> None:
             "#include <stddef.h>",
             "typedef unsigned char u8; typedef unsigned short u16; typedef unsigned int u32;",
             "typedef unsigned long long u64; typedef long long s64;",
+            "#define KINDLING_DATA_CAPACITY 64",
             record.c_header(),
             "int main(void) {",
             *(
@@ -68,14 +69,21 @@ def test_the_spec_refuses_implicit_padding() -> None:
     assert "would need padding before it" in result.stderr
 
 
+DATA_CAPACITY = 64
+
+
 def _raw(rec: Rec, long: bool = False) -> bytes:
-    """A record's bytes as the kernel writes them: long when it has a path."""
+    """A record's bytes as the kernel writes them: long when it has a path,
+    data when it has data, with stale bytes after the valid ones."""
     batch = to_batch([rec])
     head = batch.records.tobytes()
     assert len(head) == RECORD_SIZE
-    if rec.path is None and not long:
+    if rec.path is None and rec.data is None and not long:
         return head
-    return head + (rec.path or b"").ljust(record.PATH_MAX, b"\xaa")  # stale bytes after it
+    raw = head + (rec.path or b"").ljust(record.PATH_MAX, b"\xaa")
+    if rec.data is None:
+        return raw
+    return raw + rec.data.ljust(DATA_CAPACITY, b"\xbb")
 
 
 def _rows(raws: list[bytes], size: int) -> np.ndarray:
@@ -88,20 +96,40 @@ def test_decode_short_and_long_records() -> None:
         _raw(Rec("openat", ts=5, pid=8, ret=4, path=b"/etc/hostname\0")),
         _raw(Rec("connect", ts=6, pid=8, ret=0), long=True),  # a long record, no string
     ]
-    drain = decode([_rows(short, RECORD_SIZE)], [_rows(long, LONG_RECORD_SIZE)])
+    data = [
+        _raw(Rec("write", ts=7, pid=9, ret=5, data=b"hello")),
+        _raw(Rec("write", ts=8, pid=9, ret=2, path=b"\0sock", data=b"hi")),
+    ]
+    size = record.data_record_size(DATA_CAPACITY)
+    drain = decode(
+        [_rows(short, RECORD_SIZE)], [_rows(long, LONG_RECORD_SIZE)], [_rows(data, size)]
+    )
     assert drain.records.dtype == RECORD_DTYPE
-    assert drain.records["pid"].tolist() == [7, 8, 8]
-    assert drain.records["ret"].tolist() == [42, 4, 0]
-    assert drain.records["comm"].tolist() == [b"app"] * 3
-    # Only path_len bytes are the path: the rest of the slot is stale.
-    assert drain.paths.tolist() == [None, b"/etc/hostname\0", None]
+    assert drain.records["pid"].tolist() == [7, 8, 8, 9, 9]
+    assert drain.records["ret"].tolist() == [42, 4, 0, 5, 2]
+    assert drain.records["comm"].tolist() == [b"app"] * 5
+    # Only path_len and data_len bytes are valid: the rest of the slot is stale.
+    assert drain.tails.tolist() == [
+        [None, None],
+        [b"/etc/hostname\0", None],
+        [None, None],
+        [None, b"hello"],
+        [b"\0sock", b"hi"],
+    ]
 
 
 def test_decode_nothing() -> None:
     empty = np.empty((0, RECORD_SIZE), dtype=np.uint8)
     drain = decode([empty], [np.empty((0, LONG_RECORD_SIZE), dtype=np.uint8)])
     assert len(drain) == 0
-    assert len(drain.paths) == 0
+    assert drain.tails.shape == (0, 2)
+
+
+def test_data_areas_are_bounded() -> None:
+    assert record.data_record_size(512) == LONG_RECORD_SIZE + 512
+    for bad in (0, 12, record.DATA_MAX + 8):
+        with pytest.raises(ValueError, match="data area"):
+            record.data_record_size(bad)
 
 
 def _ring_window(records: list[bytes], headers: list[int]) -> np.ndarray:
@@ -164,7 +192,7 @@ def test_online_cpus_reads_kernel_cpu_lists(tmp_path: Path) -> None:
 
 def _batch(*timestamps: int) -> tuple[np.ndarray, np.ndarray]:
     b = to_batch([Rec("read", ts=t, pid=t) for t in timestamps])
-    return b.records, b.paths
+    return b.records, b.tails
 
 
 def test_merge_orders_across_cpus_and_holds_back_recent_records() -> None:
@@ -189,15 +217,15 @@ def test_merge_counts_records_later_than_the_slack() -> None:
     assert merger.late == 1
 
 
-def test_merge_keeps_paths_aligned_and_flushes() -> None:
+def test_merge_keeps_tails_aligned_and_flushes() -> None:
     merger = TimestampMerger(slack_ns=0)
-    b = to_batch([Rec("openat", ts=30, path=b"/b"), Rec("openat", ts=10, path=b"/a")])
-    out, out_paths = merger.push(b.records, b.paths, drain_start_ns=20)
+    b = to_batch([Rec("openat", ts=30, path=b"/b"), Rec("openat", ts=10, path=b"/a", data=b"x")])
+    out, out_tails = merger.push(b.records, b.tails, drain_start_ns=20)
     assert out["ts"].tolist() == [10]
-    assert out_paths.tolist() == [b"/a"]
-    held, held_paths = merger.flush()
+    assert out_tails.tolist() == [[b"/a", b"x"]]
+    held, held_tails = merger.flush()
     assert held["ts"].tolist() == [30]
-    assert held_paths.tolist() == [b"/b"]
+    assert held_tails.tolist() == [[b"/b", None]]
     assert merger.pending == 0
 
 

@@ -13,9 +13,20 @@ So a new field is one edit here (and `make generate`). Fields are laid out in
 order, each at its natural alignment; the spec refuses implicit padding, so
 the C and numpy layouts cannot disagree.
 
-A record is `RECORD_SIZE` bytes. Records of events that can carry a string
-(a path, a unix socket name) are `RECORD_SIZE + PATH_MAX` bytes: the string
-follows the fixed part, and `path_len` says how many of its bytes are valid.
+Records come in three classes, each a fixed size, so that a buffer of one
+class decodes with one numpy view:
+
+- short records, `RECORD_SIZE` bytes: the fixed part only;
+- long records, `LONG_RECORD_SIZE`: the fixed part, then a path area of
+  `PATH_MAX` bytes for a string (a path, a unix socket name), of which
+  `path_len` bytes are valid;
+- data records, `data_record_size(capacity)`: a long record followed by a
+  data area of `capacity` bytes (set when the programs are compiled), of
+  which `data_len` bytes are valid: the payload of an I/O call, an exec's
+  arguments, a second path.
+
+What follows the fixed part is the record's tail: in the pipeline, the
+valid bytes of its path and of its data (`Tails`, one row per record).
 """
 
 from __future__ import annotations
@@ -86,7 +97,8 @@ class KernelRecord(NamedTuple):
     flags: Annotated[int, _u16("KINDLING_F_*")]
     sport: Annotated[int, _u16("client port, host order")]
     dport: Annotated[int, _u16("server port, host order")]
-    path_len: Annotated[int, _u32("valid bytes of path (a string's NUL included)")]
+    path_len: Annotated[int, _u16("valid bytes of path (a string's NUL included)")]
+    data_len: Annotated[int, _u16("valid bytes of data (data records)")]
     saddr: Annotated[bytes, _bytes(16, "client address (IPv4 in the first 4 bytes)")]
     daddr: Annotated[bytes, _bytes(16, "server address")]
     comm: Annotated[bytes, _chars(16, "thread name")]
@@ -101,6 +113,7 @@ class RecordFlag(enum.IntFlag):
     DST_VALID = 0x08
     EXIT_CODE = 0x10
     PATH_RAW = 0x20
+    DATA_TRUNCATED = 0x40
 
 
 FLAG_MEANINGS = {
@@ -110,11 +123,14 @@ FLAG_MEANINGS = {
     RecordFlag.DST_VALID: "dport/daddr hold the server end",
     RecordFlag.EXIT_CODE: "arg0 holds the exit code",
     RecordFlag.PATH_RAW: "path holds raw sun_path bytes",
+    RecordFlag.DATA_TRUNCATED: "data was cut to the data area's size",
 }
 
 
 # Bytes of string a long record carries after the fixed part.
 PATH_MAX = 256
+# The largest data area the programs may be compiled with.
+DATA_MAX = 4096
 
 
 def _layout() -> list[tuple[str, CType, int]]:
@@ -136,6 +152,14 @@ LAYOUT = _layout()
 RECORD_SIZE = LAYOUT[-1][2] + LAYOUT[-1][1].size * LAYOUT[-1][1].count
 LONG_RECORD_SIZE = RECORD_SIZE + PATH_MAX
 
+
+def data_record_size(capacity: int) -> int:
+    """The size of a data record whose data area holds `capacity` bytes."""
+    if not 0 < capacity <= DATA_MAX or capacity % 8:
+        raise ValueError(f"a data area holds 8 to {DATA_MAX} bytes, in multiples of 8")
+    return LONG_RECORD_SIZE + capacity
+
+
 RECORD_DTYPE = np.dtype(
     {
         "names": [name for name, _, _ in LAYOUT],
@@ -146,8 +170,9 @@ RECORD_DTYPE = np.dtype(
 )
 
 Records = npt.NDArray[np.void]
-# A long record's string as raw bytes, per record (None where it has none).
-Paths = npt.NDArray[np.object_]
+# Per record, its tail: (path, data) as raw bytes, None where it has none.
+Tails = npt.NDArray[np.object_]
+PATH, DATA = 0, 1
 
 
 # The same bytes without fields. numpy copies a structured array with field
@@ -157,8 +182,13 @@ Paths = npt.NDArray[np.object_]
 RECORD_BYTES = np.dtype((np.void, RECORD_SIZE))
 
 
-def empty() -> tuple[Records, Paths]:
-    return np.empty(0, dtype=RECORD_DTYPE), np.empty(0, dtype=object)
+def no_tails(count: int) -> Tails:
+    tails: Tails = np.full((count, 2), None, dtype=object)
+    return tails
+
+
+def empty() -> tuple[Records, Tails]:
+    return np.empty(0, dtype=RECORD_DTYPE), no_tails(0)
 
 
 def take(records: Records, index: npt.NDArray[Any]) -> Records:
@@ -195,6 +225,11 @@ def c_header() -> str:
         f"#define KINDLING_PATH_MAX {PATH_MAX}",
         f"#define KINDLING_RECORD_SIZE {RECORD_SIZE}",
         f"#define KINDLING_LONG_RECORD_SIZE {LONG_RECORD_SIZE}",
+        f"/* The data area's size (a multiple of 8, at most {DATA_MAX}) comes from the service. */",
+        "#ifndef KINDLING_DATA_CAPACITY",
+        '#error "KINDLING_DATA_CAPACITY must come from the service"',
+        "#endif",
+        "#define KINDLING_DATA_RECORD_SIZE (KINDLING_LONG_RECORD_SIZE + KINDLING_DATA_CAPACITY)",
         "",
         "/* kindling_record.flags */",
     ]
@@ -208,7 +243,8 @@ def c_header() -> str:
         doc = f": {ctype.doc}" if ctype.doc else ""
         lines.append(f"\t{ctype.c_name} {declarator}; /* {offset:3}{doc} */")
     lines += [
-        f"\tchar path[KINDLING_PATH_MAX]; /* {RECORD_SIZE:3}: long records only */",
+        f"\tchar path[KINDLING_PATH_MAX]; /* {RECORD_SIZE:3}: long and data records */",
+        f"\tu8 data[KINDLING_DATA_CAPACITY]; /* {LONG_RECORD_SIZE:3}: data records only */",
         "};",
         "",
     ]
@@ -219,6 +255,9 @@ def c_header() -> str:
         )
     lines += [
         "_Static_assert(__builtin_offsetof(struct kindling_record, path) == KINDLING_RECORD_SIZE,",
+        '\t       "record layout");',
+        "_Static_assert(__builtin_offsetof(struct kindling_record, data) == "
+        "KINDLING_LONG_RECORD_SIZE,",
         '\t       "record layout");',
         "",
         "#endif /* KINDLING_RECORD_H */",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kindling.server.record import Paths, Records
+from kindling.server.record import DATA, PATH, Records, Tails
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,25 @@ class RecordBatch:
     """Records ordered by timestamp, plus what the kernel lost since the last batch."""
 
     records: Records
-    # Raw path bytes per record (None where the record has none).
-    paths: Paths
+    # Per record, the raw bytes of its path and of its data (record.py).
+    tails: Tails
     # Records the kernel dropped because its buffer was full.
     kernel_lost: int = 0
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def paths(self) -> Tails:
+        """Each record's path bytes (None where it has none)."""
+        paths: Tails = self.tails[:, PATH]
+        return paths
+
+    @property
+    def data(self) -> Tails:
+        """Each record's data bytes (None where it has none)."""
+        data: Tails = self.tails[:, DATA]
+        return data
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kindling.server.record import Paths, Records, concatenate, empty, take
+from kindling.server.record import Records, Tails, concatenate, empty, take
 
 
 class TimestampMerger:
@@ -19,38 +19,38 @@ class TimestampMerger:
         if slack_ns < 0:
             raise ValueError("slack_ns must not be negative")
         self._slack_ns = slack_ns
-        self._held, self._held_paths = empty()
+        self._held, self._held_tails = empty()
         # Everything released so far is at or before this; used to count
         # records that arrive later than the slack allowed.
         self._released_until = 0
         self.late = 0
 
-    def push(self, records: Records, paths: Paths, drain_start_ns: int) -> tuple[Records, Paths]:
+    def push(self, records: Records, tails: Tails, drain_start_ns: int) -> tuple[Records, Tails]:
         """Add a drain's records; return those now safe to release, in order."""
         if len(self._held):
             records = concatenate((self._held, records))
-            paths = np.concatenate((self._held_paths, paths))
+            tails = np.concatenate((self._held_tails, tails))
         if not len(records):
-            return records, paths
+            return records, tails
         timestamps = records["ts"]
         if np.any(timestamps[1:] < timestamps[:-1]):
             order = np.argsort(timestamps, kind="stable")
             records = take(records, order)
-            paths = paths[order]
+            tails = tails[order]
         cut = int(np.searchsorted(records["ts"], drain_start_ns - self._slack_ns, side="right"))
-        self._held, self._held_paths = records[cut:], paths[cut:]
-        out, out_paths = records[:cut], paths[:cut]
+        self._held, self._held_tails = records[cut:], tails[cut:]
+        out, out_tails = records[:cut], tails[:cut]
         if cut:
             late = int(np.count_nonzero(out["ts"] < self._released_until))
             self.late += late
             self._released_until = max(self._released_until, int(out["ts"][-1]))
-        return out, out_paths
+        return out, out_tails
 
-    def flush(self) -> tuple[Records, Paths]:
+    def flush(self) -> tuple[Records, Tails]:
         """Release everything held back (at shutdown)."""
-        out, out_paths = self._held, self._held_paths
-        self._held, self._held_paths = empty()
-        return out, out_paths
+        out, out_tails = self._held, self._held_tails
+        self._held, self._held_tails = empty()
+        return out, out_tails
 
     @property
     def pending(self) -> int:

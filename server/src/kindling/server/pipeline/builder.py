@@ -378,7 +378,7 @@ def warm_up(catalog: Catalog) -> None:
     the modules numpy imports lazily) cost their time before the service
     reports SERVING rather than while a first subscriber's events wait."""
     from kindling.server.pipeline.encode.framing import frame_events  # noqa: PLC0415
-    from kindling.server.record import RECORD_DTYPE  # noqa: PLC0415
+    from kindling.server.record import RECORD_DTYPE, no_tails  # noqa: PLC0415
 
     records = np.zeros(64, dtype=RECORD_DTYPE)
     records["ts"] = np.arange(1, 65)
@@ -387,5 +387,5 @@ def warm_up(catalog: Catalog) -> None:
     records["event_id"] = [ids[i % len(ids)] for i in range(64)]
     with tempfile.TemporaryDirectory() as empty:
         builder = EventBuilder(catalog, ProcFS(Path(empty)))
-        batch = builder.build(RecordBatch(records, np.full(64, None, dtype=object)))
+        batch = builder.build(RecordBatch(records, no_tails(64)))
     frame_events(batch, np.arange(len(batch), dtype=np.int64), 1)

@@ -41,7 +41,12 @@ from kindling.server.drivers.bcc.loader import (
     TransportKind,
 )
 from kindling.server.drivers.merge import TimestampMerger
-from kindling.server.drivers.transports.base import Drain, Transport, TransportError
+from kindling.server.drivers.transports.base import (
+    BUFFER_NAMES,
+    Drain,
+    Transport,
+    TransportError,
+)
 from kindling.server.drivers.transports.perfbuf import PerfBufferTransport, online_cpus
 from kindling.server.drivers.transports.ringbuf import RingBufferTransport
 from kindling.server.errors import StartupError
@@ -227,14 +232,14 @@ class BccDriver:
         return Pairing.TASK_STORAGE if available else Pairing.HASH
 
     def _open_transport(self, loader: BccLoader) -> Transport:
+        sizes = loader.options.record_sizes
         if loader.options.transport is TransportKind.RING_BUFFER:
             size = loader.ring_size()
             return RingBufferTransport(
-                short=(loader.map_fd("kindling_short"), size),
-                long=(loader.map_fd("kindling_long"), size),
+                [(loader.map_fd(name), size) for name in BUFFER_NAMES], sizes
             )
-        perf = PerfBufferTransport(online_cpus(), self._perf_pages)
-        for buffers, name in ((perf.short, "kindling_short"), (perf.long, "kindling_long")):
+        perf = PerfBufferTransport(online_cpus(), self._perf_pages, sizes)
+        for buffers, name in zip(perf.by_class, BUFFER_NAMES, strict=True):
             table = loader.table(name)
             for buffer in buffers:
                 table[ctypes.c_int(buffer.cpu)] = ctypes.c_int(buffer.fd)
@@ -274,11 +279,11 @@ class BccDriver:
         if self._raw_sink is not None:
             self._raw_sink(drain, lost)
             return
-        records, paths = self._merger.push(drain.records, drain.paths, drain_start)
-        self._deliver(RecordBatch(records, paths, kernel_lost=lost))
+        records, tails = self._merger.push(drain.records, drain.tails, drain_start)
+        self._deliver(RecordBatch(records, tails, kernel_lost=lost))
         if final:
-            held, held_paths = self._merger.flush()
-            self._deliver(RecordBatch(held, held_paths))
+            held, held_tails = self._merger.flush()
+            self._deliver(RecordBatch(held, held_tails))
 
     def _kernel_lost(self) -> int:
         """Records the kernel counted lost since the last drain."""

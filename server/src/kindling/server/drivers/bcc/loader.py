@@ -29,6 +29,7 @@ from kindling.server.catalog import Catalog
 from kindling.server.drivers import host
 from kindling.server.drivers.base import PID_LIMIT, KernelLimits
 from kindling.server.drivers.bcc import environment, sources
+from kindling.server.drivers.transports.base import RecordSizes
 from kindling.server.drivers.transports.ringbuf import stride as ringbuf_stride
 from kindling.server.errors import StartupError
 from kindling.server.record import RECORD_SIZE
@@ -79,6 +80,13 @@ class LoaderOptions:
     ring_pages: int = 1024
     # The service's own thread group id, never captured.
     exclude_pid: int = 0
+    # Bytes of a data record's data area (record.py): the most payload an
+    # event can carry.
+    data_capacity: int = 512
+
+    @property
+    def record_sizes(self) -> RecordSizes:
+        return RecordSizes(self.data_capacity)
 
 
 class _Counters:
@@ -130,6 +138,7 @@ class BccLoader:
             f"-DKINDLING_MAX_DENY_COMMS={LIMITS.deny_comms}",
             f"-DKINDLING_MAX_CPUS={self._cpus}",
             f"-DKINDLING_COUNTER_ROW={self._row}",
+            f"-DKINDLING_DATA_CAPACITY={self.options.data_capacity}",
             "-Wno-macro-redefined",
         ]
         if host.has_exit_group_dead(tracefs):
@@ -140,6 +149,7 @@ class BccLoader:
                 "-DKINDLING_TRANSPORT_RINGBUF",
                 f"-DKINDLING_SHORT_PAGES={pages}",
                 f"-DKINDLING_LONG_PAGES={pages}",
+                f"-DKINDLING_DATA_PAGES={pages}",
                 f"-DKINDLING_WAKEUP_RECORDS={self.wakeup_records()}",
             ]
         if self.options.pairing is Pairing.TASK_STORAGE:

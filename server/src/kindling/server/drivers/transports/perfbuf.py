@@ -26,8 +26,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from kindling.server.drivers.transports.base import Drain, RawRows, TransportError, decode
-from kindling.server.record import LONG_RECORD_SIZE, RECORD_SIZE
+from kindling.server.drivers.transports.base import (
+    Drain,
+    RawRows,
+    RecordSizes,
+    TransportError,
+    decode,
+)
 
 PERF_TYPE_SOFTWARE = 1
 PERF_COUNT_SW_BPF_OUTPUT = 10
@@ -173,17 +178,17 @@ class PerfBuffer:
 
 
 class PerfBufferTransport:
-    """Per-CPU perf buffers for short and for long records."""
+    """Per-CPU perf buffers for each of the three record classes."""
 
     name = "perf_buffer"
 
-    def __init__(self, cpus: Sequence[int], pages: int) -> None:
-        self.short: list[PerfBuffer] = []
-        self.long: list[PerfBuffer] = []
+    def __init__(self, cpus: Sequence[int], pages: int, sizes: RecordSizes) -> None:
+        # by_class[k] holds class k's buffer on each CPU, in RecordSizes order.
+        self.by_class: list[list[PerfBuffer]] = [[] for _ in sizes.sizes]
         try:
             for cpu in cpus:
-                self.short.append(PerfBuffer(cpu, pages, RECORD_SIZE))
-                self.long.append(PerfBuffer(cpu, pages, LONG_RECORD_SIZE))
+                for buffers, record_size in zip(self.by_class, sizes.sizes, strict=True):
+                    buffers.append(PerfBuffer(cpu, pages, record_size))
         except BaseException:
             self.close()
             raise
@@ -192,24 +197,24 @@ class PerfBufferTransport:
         return [b.fd for b in self._buffers()]
 
     def _buffers(self) -> Iterable[PerfBuffer]:
-        yield from self.short
-        yield from self.long
+        for buffers in self.by_class:
+            yield from buffers
 
     def drain(self) -> Drain:
-        short, long, lost = [], [], 0
-        for buffer in self.short:
-            rows, n = buffer.read()
-            short.append(rows)
-            lost += n
-        for buffer in self.long:
-            rows, n = buffer.read()
-            long.append(rows)
-            lost += n
-        drain = decode(short, long)
+        rows: list[list[RawRows]] = []
+        lost = 0
+        for buffers in self.by_class:
+            rows.append([])
+            for buffer in buffers:
+                taken, n = buffer.read()
+                rows[-1].append(taken)
+                lost += n
+        short, long, data = rows
+        drain = decode(short, long, data)
         drain.buffer_lost = lost
         return drain
 
     def close(self) -> None:
         for buffer in self._buffers():
             buffer.close()
-        self.short, self.long = [], []
+        self.by_class = []

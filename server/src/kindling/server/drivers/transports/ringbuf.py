@@ -16,11 +16,17 @@ consumer position once.
 from __future__ import annotations
 
 import mmap
+from collections.abc import Sequence
 
 import numpy as np
 
-from kindling.server.drivers.transports.base import Drain, RawRows, TransportError, decode
-from kindling.server.record import LONG_RECORD_SIZE, RECORD_SIZE
+from kindling.server.drivers.transports.base import (
+    Drain,
+    RawRows,
+    RecordSizes,
+    TransportError,
+    decode,
+)
 
 HEADER_SIZE = 8
 BUSY = 1 << 31
@@ -91,21 +97,25 @@ class RingBuffer:
 
 
 class RingBufferTransport:
-    """The two ring buffers (short and long records) shared by all CPUs."""
+    """The ring buffers of the three record classes, shared by all CPUs."""
 
     name = "ring_buffer"
 
-    def __init__(self, short: tuple[int, int], long: tuple[int, int]) -> None:
-        """Each argument is a ring buffer map's (fd, data size in bytes)."""
-        self._short = RingBuffer(short[0], short[1], RECORD_SIZE)
-        self._long = RingBuffer(long[0], long[1], LONG_RECORD_SIZE)
+    def __init__(self, buffers: Sequence[tuple[int, int]], sizes: RecordSizes) -> None:
+        """`buffers` holds each class's ring buffer map as (fd, data size in
+        bytes), in RecordSizes order."""
+        self._rings = [
+            RingBuffer(fd, size, record_size)
+            for (fd, size), record_size in zip(buffers, sizes.sizes, strict=True)
+        ]
 
     def fds(self) -> list[int]:
-        return [self._short.fd, self._long.fd]
+        return [ring.fd for ring in self._rings]
 
     def drain(self) -> Drain:
-        return decode([self._short.read()], [self._long.read()])
+        short, long, data = ([ring.read()] for ring in self._rings)
+        return decode(short, long, data)
 
     def close(self) -> None:
-        self._short.close()
-        self._long.close()
+        for ring in self._rings:
+            ring.close()
