@@ -1,7 +1,8 @@
 /*
- * File descriptor syscalls: openat, close, read, write and the fd-table ones
- * (dup*, pipe*, socketpair, close_range), each emitted once
- * at its exit, paired in the kernel with its entry (arguments and latency).
+ * File descriptor syscalls: openat, close and the fd-table ones (dup*,
+ * pipe*, socketpair, close_range), each emitted once at its exit, paired in
+ * the kernel with its entry (arguments and latency). Reads and writes are
+ * in io.bpf.c.
  */
 #include "kindling.h"
 
@@ -29,20 +30,6 @@ TRACEPOINT_PROBE(syscalls, sys_enter_close)
 }
 
 KINDLING_SIMPLE_EXIT(close, KINDLING_EV_CLOSE)
-
-TRACEPOINT_PROBE(syscalls, sys_enter_read)
-{
-	return kindling_syscall_enter(KINDLING_EV_READ, args->fd, args->count, 0, 0);
-}
-
-KINDLING_SIMPLE_EXIT(read, KINDLING_EV_READ)
-
-TRACEPOINT_PROBE(syscalls, sys_enter_write)
-{
-	return kindling_syscall_enter(KINDLING_EV_WRITE, args->fd, args->count, 0, 0);
-}
-
-KINDLING_SIMPLE_EXIT(write, KINDLING_EV_WRITE)
 
 /*
  * Syscalls that only change which object an fd number refers to. They keep

@@ -39,7 +39,7 @@ struct kindling_config {
 	u32 self_pid;   /* the service's thread group id: its syscalls never feed back */
 	u32 deny_pids;  /* 1 when kindling_pid_deny has entries */
 	u32 deny_comms; /* 1 when kindling_comm_deny has entries */
-	u32 reserved;
+	u32 snaplen;    /* the most payload bytes an event carries (payload.h) */
 };
 
 struct kindling_counters {
@@ -59,12 +59,19 @@ struct kindling_inflight {
 	u64 arg0;
 	u64 arg1;
 	u64 arg2;
-	u64 uptr;       /* user pointer read at exit: a path or a sockaddr */
+	u64 arg3;
+	u64 arg4;
+	u64 arg5;
+	u64 uptr;       /* user pointer read at exit: a path, a buffer, a sockaddr */
+	u64 uptr2;      /* a second one: a sockaddr, a second path */
 	u32 tgid;
 	u32 event_id;   /* 0 once the exit used it */
 	u32 epoch;
-	u32 reserved;
+	u32 flags;      /* KINDLING_IF_*: what the call did on its way */
 };
+
+/* kindling_inflight.flags */
+#define KINDLING_IF_SOCKET 0x1 /* the call moved data through a socket */
 
 /* One end of a TCP connection; zero-filled so it can be a hash key. */
 struct kindling_endpoint {
@@ -272,9 +279,10 @@ static __always_inline struct kindling_inflight *kindling_inflight_slot(u32 tid,
 }
 
 /* Remember a syscall's entry so its exit can be paired with it in the
- * kernel: one record per syscall, carrying the arguments and the latency. */
-static __always_inline int kindling_syscall_enter(u32 event_id, u64 arg0, u64 arg1, u64 arg2,
-						  u64 uptr)
+ * kernel: one record per syscall, carrying the arguments and the latency.
+ * Returns the entry's slot, arguments zeroed, for the caller to fill; NULL
+ * when the call is not captured. */
+static __always_inline struct kindling_inflight *kindling_syscall_begin(u32 event_id)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kindling_event_control *control = kindling_wanted(event_id, pid_tgid);
@@ -284,22 +292,40 @@ static __always_inline int kindling_syscall_enter(u32 event_id, u64 arg0, u64 ar
 	if (!f)
 		return 0;
 	f->ts = bpf_ktime_get_boot_ns();
-	f->arg0 = arg0;
-	f->arg1 = arg1;
-	f->arg2 = arg2;
-	f->uptr = uptr;
+	f->arg0 = 0;
+	f->arg1 = 0;
+	f->arg2 = 0;
+	f->arg3 = 0;
+	f->arg4 = 0;
+	f->arg5 = 0;
+	f->uptr = 0;
+	f->uptr2 = 0;
 	f->tgid = pid_tgid >> 32;
 	f->event_id = event_id;
 	f->epoch = control->epoch;
+	f->flags = 0;
+	return f;
+}
+
+static __always_inline int kindling_syscall_enter(u32 event_id, u64 arg0, u64 arg1, u64 arg2,
+						  u64 uptr)
+{
+	struct kindling_inflight *f = kindling_syscall_begin(event_id);
+	if (f) {
+		f->arg0 = arg0;
+		f->arg1 = arg1;
+		f->arg2 = arg2;
+		f->uptr = uptr;
+	}
 	return 0;
 }
 
-/* Pair a syscall exit with its entry and start its record; the entry's
- * values are copied to *entry. Returns NULL when the entry was not seen (the
- * event was filtered, or capture started mid-syscall), when the event drops
- * failed calls and this one failed, or when the buffer is full. */
-static __always_inline struct kindling_record *
-kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, int cls)
+/* Pair a syscall exit with its entry, whose values are copied to *entry.
+ * Returns the event's control when the call is to be emitted; NULL when the
+ * entry was not seen (the event was filtered, or capture started
+ * mid-syscall) or when the event drops failed calls and this one failed. */
+static __always_inline struct kindling_event_control *
+kindling_syscall_paired(u32 event_id, long ret, struct kindling_inflight *entry)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kindling_event_control *control = kindling_event_control.lookup(&event_id);
@@ -322,7 +348,16 @@ kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, i
 		kindling_count_filtered(event_id);
 		return 0;
 	}
-	struct kindling_record *r = kindling_record_begin(event_id, pid_tgid, cls);
+	return control;
+}
+
+/* Start the record of a paired syscall exit, in a record class. Returns
+ * NULL when the buffer is full. */
+static __always_inline struct kindling_record *
+kindling_syscall_record(u32 event_id, long ret, struct kindling_inflight *entry, int cls)
+{
+	struct kindling_record *r =
+		kindling_record_begin(event_id, bpf_get_current_pid_tgid(), cls);
 	if (!r)
 		return 0;
 	r->ret = ret;
@@ -332,6 +367,16 @@ kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, i
 	r->arg1 = entry->arg1;
 	r->arg2 = entry->arg2;
 	return r;
+}
+
+/* Pair a syscall exit with its entry and start its record: NULL when the
+ * call is not emitted (see kindling_syscall_paired) or the buffer is full. */
+static __always_inline struct kindling_record *
+kindling_syscall_exit(u32 event_id, long ret, struct kindling_inflight *entry, int cls)
+{
+	if (!kindling_syscall_paired(event_id, ret, entry))
+		return 0;
+	return kindling_syscall_record(event_id, ret, entry, cls);
 }
 
 /* The exit of a syscall whose record needs nothing beyond its entry's

@@ -23,6 +23,7 @@
 #define KINDLING_F_EXIT_CODE 0x10 /* arg0 holds the exit code */
 #define KINDLING_F_PATH_RAW 0x20 /* path holds raw sun_path bytes */
 #define KINDLING_F_DATA_TRUNCATED 0x40 /* data was cut to the data area's size */
+#define KINDLING_F_ON_SOCKET 0x80 /* the call moved data through a socket */
 
 struct kindling_record {
 	u64 ts; /*   0: CLOCK_BOOTTIME ns: at syscall exit, or when the tracepoint fired */
@@ -32,7 +33,7 @@ struct kindling_record {
 	u64 arg0; /*  32: event specific (see catalog.py) */
 	u64 arg1; /*  40: event specific */
 	u64 arg2; /*  48: event specific */
-	u64 arg3; /*  56: event specific */
+	u64 arg3; /*  56: event specific; with a payload, the bytes the call moved */
 	u32 pid; /*  64: thread group id */
 	u32 tid; /*  68: thread id */
 	u32 uid; /*  72 */

@@ -15,20 +15,6 @@
 #define KINDLING_TCP_SYN_SENT 2
 #define KINDLING_TCP_SYN_RECV 3
 #define KINDLING_TCP_CLOSE 7
-#define KINDLING_UNIX_PATH_MAX 108
-
-struct kindling_sockaddr_in {
-	u16 family;
-	u16 port;
-	u8 addr[4];
-};
-
-struct kindling_sockaddr_in6 {
-	u16 family;
-	u16 port;
-	u32 flowinfo;
-	u8 addr[16];
-};
 
 /* thread id -> socket (kernel address, used only as a key) while connecting */
 BPF_TABLE("lru_hash", u32, u64, kindling_connecting, 16384);
@@ -73,55 +59,6 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 	return 0;
 }
 
-/* Read a user sockaddr into the record's client (to_src) or server end.
- * Returns the number of sun_path bytes copied to r->path for unix sockets. */
-static __always_inline long kindling_read_sockaddr(struct kindling_record *r, u64 uptr,
-						   long addrlen, int to_src)
-{
-	u16 family = 0;
-	if (!uptr || bpf_probe_read_user(&family, sizeof(family), (void *)uptr))
-		return 0;
-	r->family = family;
-	if (family == KINDLING_AF_INET) {
-		struct kindling_sockaddr_in sa = {};
-		if (bpf_probe_read_user(&sa, sizeof(sa), (void *)uptr))
-			return 0;
-		if (to_src) {
-			__builtin_memcpy(r->saddr, sa.addr, 4);
-			r->sport = kindling_ntohs(sa.port);
-			r->flags |= KINDLING_F_SRC_VALID;
-		} else {
-			__builtin_memcpy(r->daddr, sa.addr, 4);
-			r->dport = kindling_ntohs(sa.port);
-			r->flags |= KINDLING_F_DST_VALID;
-		}
-	} else if (family == KINDLING_AF_INET6) {
-		struct kindling_sockaddr_in6 sa = {};
-		if (bpf_probe_read_user(&sa, sizeof(sa), (void *)uptr))
-			return 0;
-		if (to_src) {
-			__builtin_memcpy(r->saddr, sa.addr, 16);
-			r->sport = kindling_ntohs(sa.port);
-			r->flags |= KINDLING_F_SRC_VALID;
-		} else {
-			__builtin_memcpy(r->daddr, sa.addr, 16);
-			r->dport = kindling_ntohs(sa.port);
-			r->flags |= KINDLING_F_DST_VALID;
-		}
-	} else if (family == KINDLING_AF_UNIX) {
-		long n = addrlen - 2;
-		if (n <= 0)
-			return 0;
-		if (n > KINDLING_UNIX_PATH_MAX)
-			n = KINDLING_UNIX_PATH_MAX;
-		if (bpf_probe_read_user(r->path, n & 127, (void *)(uptr + 2)))
-			return 0;
-		r->flags |= KINDLING_F_PATH_RAW;
-		return n;
-	}
-	return 0;
-}
-
 TRACEPOINT_PROBE(syscalls, sys_enter_socket)
 {
 	return kindling_syscall_enter(KINDLING_EV_SOCKET, (u64)(u32)args->family,
@@ -147,7 +84,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_connect)
 		kindling_syscall_exit(KINDLING_EV_CONNECT, args->ret, &entry, KINDLING_LONG);
 	if (!r)
 		return 0;
-	long n = kindling_read_sockaddr(r, entry.uptr, (long)(int)entry.arg1, 0);
+	long n = kindling_read_sockaddr(r, entry.uptr, (long)(int)entry.arg1, 0, 1);
 	u32 tid = r->tid;
 	u64 *sk = kindling_connecting.lookup(&tid);
 	if (sk) {
@@ -174,7 +111,7 @@ static __always_inline int kindling_accept_exit(void *ctx, u32 event_id, long re
 	if (ret >= 0 && entry.uptr && entry.arg2) {
 		int addrlen = 0;
 		bpf_probe_read_user(&addrlen, sizeof(addrlen), (void *)entry.arg2);
-		n = kindling_read_sockaddr(r, entry.uptr, addrlen, 1);
+		n = kindling_read_sockaddr(r, entry.uptr, addrlen, 1, 1);
 		if (r->flags & KINDLING_F_SRC_VALID) {
 			struct kindling_endpoint peer = {};
 			__builtin_memcpy(peer.addr, r->saddr, 16);

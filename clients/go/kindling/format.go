@@ -55,7 +55,9 @@ func FormatJSON(ev *eventv1.Event) ([]byte, error) {
 // the event. ret= and lat= appear only for syscall exit events, and lat=
 // only when the latency is known (see [FormatLatency]). The fd part appears
 // only when the event has a file descriptor; it is described by
-// [FormatFd]. Each attribute follows as key=value (see [FormatAttribute]).
+// [FormatFd]. Each attribute follows as key=value (see [FormatAttribute]),
+// then the payload, when the event carries one, as payload="..." (quoted by
+// [strconv.Quote]) and, when it was cut, payload_length=<bytes moved>.
 // Parts that are empty are left out, with no extra spaces.
 func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
 	var parts []string
@@ -84,6 +86,12 @@ func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
 	}
 	for _, a := range ev.GetAttributes() {
 		add(a.GetKey() + "=" + FormatAttribute(a))
+	}
+	if length := ev.GetPayloadLength(); length > 0 {
+		add("payload=" + strconv.Quote(string(ev.GetPayload())))
+		if uint64(len(ev.GetPayload())) < length {
+			add("payload_length=" + strconv.FormatUint(length, 10))
+		}
 	}
 	return strings.Join(parts, " ")
 }

@@ -136,6 +136,23 @@ func TestFormatCompact(t *testing.T) {
 			ev:   &eventv1.Event{Name: "tick"},
 			want: "2024-05-01T12:00:00.000000Z tick",
 		},
+		{
+			name: "payload, cut",
+			ev: &eventv1.Event{
+				Name: "read", Source: eventv1.Source_SOURCE_SYSCALL_EXIT, ReturnValue: 4000,
+				Thread: thread("nginx", 5), Fd: &eventv1.Fd{Num: 9},
+				Payload: []byte("GET / HTTP/1.1\r\n\x00\xff\xe2\x82\xac\"x"), PayloadLength: 4000,
+			},
+			want: `2024-05-01T12:00:00.000000Z read nginx[5/5] ret=4000 fd=9 payload="GET / HTTP/1.1\r\n\x00\xff€\"x" payload_length=4000`,
+		},
+		{
+			name: "payload, whole",
+			ev: &eventv1.Event{
+				Name: "write", Source: eventv1.Source_SOURCE_SYSCALL_EXIT, ReturnValue: 2,
+				Thread: thread("redis", 6), Payload: []byte("ok"), PayloadLength: 2,
+			},
+			want: `2024-05-01T12:00:00.000000Z write redis[6/6] ret=2 payload="ok"`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

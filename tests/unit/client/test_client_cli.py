@@ -90,12 +90,17 @@ def test_filters_reach_the_request(
     assert r.code == 0, r.err
     r = kindling(capsys, "events", "--socket", fake_probe.socket, "--count", "1")
     assert r.code == 0, r.err
+    r = kindling(
+        capsys, "events", "--socket", fake_probe.socket, "--count", "1", "--payload", "sockets"
+    )
+    assert r.code == 0, r.err
 
     assert fake_probe.requests == [
         probe_pb2.SubscribeRequest(
             allow_list=[probe_pb2.EventFilter(names=["connect", "accept4"], pids=[42, 43])]
         ),
         probe_pb2.SubscribeRequest(),
+        probe_pb2.SubscribeRequest(payload=probe_pb2.PAYLOAD_MODE_SOCKETS),
     ]
 
 
@@ -345,9 +350,12 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         ["events", "--name", ""],
         ["events", "--socket", ""],
         ["events", "--cou", "1"],  # no abbreviations
+        ["events", "--payload", "files"],
         ["info", "-o", "yaml"],
         ["configure"],
         ["configure", "--enable", ""],
+        ["configure", "--snaplen", "-1"],
+        ["configure", "--snaplen", "lots"],
     ],
 )
 def test_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
@@ -537,6 +545,18 @@ def test_configure_kernel_filters(
     assert fake_probe.configure_requests[-1].HasField("kernel_filters")
 
 
+def test_configure_snaplen(fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_probe.configure = lambda request, context: probe_pb2.ConfigureResponse(
+        enabled_events=["read"], snaplen=request.snaplen
+    )
+    r = kindling(capsys, "configure", "--socket", fake_probe.socket, "--snaplen", "0")
+    assert (r.code, r.err) == (0, "")
+    assert r.lines == ["read", "payload snaplen: 0 bytes"]
+    (request,) = fake_probe.configure_requests
+    assert request.HasField("snaplen")
+    assert request.snaplen == 0
+
+
 def test_configure_disabling_everything(
     fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -651,7 +671,12 @@ def test_info_shows_what_the_kernel_captures(
             attached=["syscalls:sys_enter_write", "syscalls:sys_exit_write"],
             scope=probe_pb2.KernelScope(
                 events=[
-                    probe_pb2.ScopedEvent(name="write", delivered=True, pid_scoped=True),
+                    probe_pb2.ScopedEvent(
+                        name="write",
+                        delivered=True,
+                        pid_scoped=True,
+                        payload=probe_pb2.PAYLOAD_MODE_SOCKETS,
+                    ),
                     probe_pb2.ScopedEvent(name="close", pid_scoped=True),
                 ],
                 allowed_pid_count=1,
@@ -661,18 +686,21 @@ def test_info_shows_what_the_kernel_captures(
                 probe_pb2.KernelCounters(event="write", emitted=10, filtered=3),
                 probe_pb2.KernelCounters(event="read"),
             ],
+            snaplen=256,
+            max_snaplen=512,
         )
     )
     fake_probe.get_info = lambda request, context: info
     r = kindling(capsys, "info", "--socket", fake_probe.socket)
     assert (r.code, r.err) == (0, "")
     start = r.lines.index("tracepoints:       2 attached")
-    assert r.lines[start : start + 10] == [
+    assert r.lines[start : start + 11] == [
         "tracepoints:       2 attached",
         "kernel filters:    deny names cron",
+        "payload snaplen:   256 bytes (at most 512)",
         "captured:          2 events (1 processes, 0 cgroups for the scoped ones)",
         "  NAME   DELIVERED     SCOPE",
-        "  write  yes           pids",
+        "  write  yes           pids payload-sockets",
         "  close  no (context)  pids",
         "kernel counters:",
         "  EVENT  EMITTED  FILTERED  LOST",

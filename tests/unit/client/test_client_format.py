@@ -172,6 +172,30 @@ COMPACT_CASES = {
         "2024-05-01T12:00:02.500000Z process_exec bash[300/301] filename=/usr/bin/ls",
     ),
     "no thread": (ev.Event(name="tick"), "2024-05-01T12:00:00.000000Z tick"),
+    "payload, cut": (
+        ev.Event(
+            name="read",
+            source=ev.SOURCE_SYSCALL_EXIT,
+            return_value=4000,
+            thread=thread("nginx", 5),
+            fd=ev.Fd(num=9),
+            payload=b'GET / HTTP/1.1\r\n\x00\xff\xe2\x82\xac"x',
+            payload_length=4000,
+        ),
+        "2024-05-01T12:00:00.000000Z read nginx[5/5] ret=4000 fd=9 "
+        'payload="GET / HTTP/1.1\\r\\n\\x00\\xff€\\"x" payload_length=4000',
+    ),
+    "payload, whole": (
+        ev.Event(
+            name="write",
+            source=ev.SOURCE_SYSCALL_EXIT,
+            return_value=2,
+            thread=thread("redis", 6),
+            payload=b"ok",
+            payload_length=2,
+        ),
+        '2024-05-01T12:00:00.000000Z write redis[6/6] ret=2 payload="ok"',
+    ),
 }
 
 

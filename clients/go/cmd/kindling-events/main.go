@@ -63,6 +63,8 @@ Flags:
                      from $KINDLING_SOCKET, else /run/kindling.sock)
   --name NAME        print only events with this name; repeat for more names
   --pid PID          print only events of this process id; repeat for more pids
+  --payload WHICH    show the bytes I/O events moved: sockets (calls on sockets)
+                     or all (calls on any descriptor) (default none)
   -o FORMAT          output format: compact (one human-readable line per event)
                      or json (one protobuf JSON object per line) (default compact)
   --count N          exit after printing N events (default 0: no limit)
@@ -87,8 +89,16 @@ type options struct {
 	names   []string
 	pids    []uint32
 	format  string
+	payload string
 	count   int
 	timeout float64
+}
+
+// payloadModes are the --payload choices.
+var payloadModes = map[string]probev1.PayloadMode{
+	"none":    probev1.PayloadMode_PAYLOAD_MODE_UNSPECIFIED,
+	"sockets": probev1.PayloadMode_PAYLOAD_MODE_SOCKETS,
+	"all":     probev1.PayloadMode_PAYLOAD_MODE_ALL,
 }
 
 // stringList is a repeatable string flag.
@@ -136,6 +146,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 	flags.Var(&names, "name", "")
 	flags.Var(&pids, "pid", "")
 	flags.StringVar(&opts.format, "o", "compact", "")
+	flags.StringVar(&opts.payload, "payload", "none", "")
 	flags.IntVar(&opts.count, "count", 0, "")
 	flags.Float64Var(&opts.timeout, "timeout", 0, "")
 
@@ -156,6 +167,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 		return usageError(fmt.Sprintf("unexpected argument %q", flags.Arg(0)))
 	case opts.format != "compact" && opts.format != "json":
 		return usageError(fmt.Sprintf("invalid output format %q: use -o compact or -o json", opts.format))
+	case payloadModes[opts.payload] == 0 && opts.payload != "none":
+		return usageError(fmt.Sprintf("invalid payload choice %q: use --payload sockets or --payload all", opts.payload))
 	case opts.count < 0:
 		return usageError("--count must not be negative")
 	case opts.timeout < 0 || math.IsNaN(opts.timeout) || math.IsInf(opts.timeout, 0):
@@ -203,7 +216,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer timer.Stop()
 	}
 
-	req := &probev1.SubscribeRequest{}
+	req := &probev1.SubscribeRequest{Payload: payloadModes[opts.payload]}
 	if len(opts.names) > 0 || len(opts.pids) > 0 {
 		req.AllowList = []*probev1.EventFilter{{Names: opts.names, Pids: opts.pids}}
 	}

@@ -124,10 +124,14 @@ func TestFiltersReachRequest(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
+	r = runCmd(t, "-socket", srv.Socket, "--count", "1", "--payload", "sockets")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
 
 	reqs := svc.Requests()
-	if len(reqs) != 2 {
-		t.Fatalf("service received %d requests, want 2", len(reqs))
+	if len(reqs) != 3 {
+		t.Fatalf("service received %d requests, want 3", len(reqs))
 	}
 	want := &probev1.SubscribeRequest{AllowList: []*probev1.EventFilter{{
 		Names: []string{"connect", "accept4"},
@@ -138,6 +142,10 @@ func TestFiltersReachRequest(t *testing.T) {
 	}
 	if !proto.Equal(reqs[1], &probev1.SubscribeRequest{}) {
 		t.Errorf("request without filters = %v, want an empty request", reqs[1])
+	}
+	wantPayload := &probev1.SubscribeRequest{Payload: probev1.PayloadMode_PAYLOAD_MODE_SOCKETS}
+	if !proto.Equal(reqs[2], wantPayload) {
+		t.Errorf("request with --payload = %v, want %v", reqs[2], wantPayload)
 	}
 }
 
@@ -361,6 +369,7 @@ func TestUsage(t *testing.T) {
 		"missing value":     {"--name"},
 		"empty name":        {"--name", ""},
 		"empty socket path": {"--socket", ""},
+		"bad payload":       {"--payload", "files"},
 	}
 	for name, args := range bad {
 		r := runCmd(t, args...)

@@ -33,6 +33,7 @@ def default_driver(config: ServeConfig, catalog: Catalog) -> Driver:
         perf_buffer_pages=config.perf_buffer_pages,
         ring_buffer_pages=config.ring_buffer_pages,
         poll_interval_ms=config.poll_interval_ms,
+        data_capacity=config.max_snaplen,
     )
 
 
@@ -45,7 +46,14 @@ class ProbeApp:
         self.driver = driver
         self.builder = EventBuilder(catalog)
         self.broker = Broker()
-        self.capture = CaptureControl(catalog, driver, self.builder, self.broker)
+        self.capture = CaptureControl(
+            catalog,
+            driver,
+            self.builder,
+            self.broker,
+            snaplen=config.snaplen,
+            max_snaplen=config.max_snaplen,
+        )
         self.broker.on_change = self.capture.refresh
         self.service = ProbeService(
             catalog=catalog,

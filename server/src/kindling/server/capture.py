@@ -9,6 +9,7 @@ traced processes pay nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import PID_LIMIT, Driver, KernelLimits
 from kindling.server.pipeline.builder import EventBuilder
 from kindling.server.pipeline.fanout.broker import Broker
-from kindling.server.pipeline.plan import Plan, Region, ServiceFilters, plan
+from kindling.server.pipeline.plan import DEFAULT_SNAPLEN, Plan, Region, ServiceFilters, plan
 
 # Processes a new subscription names are read from /proc when it starts, up
 # to this many; the others are read when their first event is processed.
@@ -55,8 +56,12 @@ class CaptureControl:
         builder: EventBuilder,
         broker: Broker,
         limits: KernelLimits | None = None,
+        *,
+        snaplen: int = DEFAULT_SNAPLEN,
+        max_snaplen: int = DEFAULT_SNAPLEN,
     ) -> None:
         self._catalog = catalog
+        self.max_snaplen = max_snaplen
         self._driver = driver
         self._builder = builder
         self._broker = broker
@@ -64,7 +69,7 @@ class CaptureControl:
         self._lock = threading.Lock()
         self._all = frozenset(s.id for s in catalog.specs)
         self.configured: frozenset[int] = self._all
-        self.service_filters = ServiceFilters()
+        self.service_filters = ServiceFilters(snaplen=snaplen)
         self.plan: Plan = plan(
             catalog, [], configured=self._all, service=self.service_filters, limits=self._limits
         )
@@ -115,15 +120,27 @@ class CaptureControl:
             if raw in comms:
                 raise ConfigError(f"{field}.deny_comms[{i}]: {shown(comm)} is named twice")
             comms.add(raw)
-        return ServiceFilters(frozenset(pids), frozenset(comms), request.drop_failed_io)
+        return dataclasses.replace(
+            self.service_filters,
+            deny_pids=frozenset(pids),
+            deny_comms=frozenset(comms),
+            drop_failed_io=request.drop_failed_io,
+        )
 
     def configure(
         self,
         enable: Sequence[str],
         disable: Sequence[str],
         kernel_filters: KernelFiltersRequest | None = None,
+        snaplen: int | None = None,
     ) -> list[str]:
         """Apply a Configure request, or raise ConfigError and change nothing."""
+        if snaplen is not None and not 0 <= snaplen <= self.max_snaplen:
+            raise ConfigError(
+                f"snaplen: {snaplen} is more than the {self.max_snaplen} bytes the kernel's "
+                "records were made for; start the service with a larger "
+                "`kindling-probe serve --snaplen` for more"
+            )
         enable_ids = self._validate(enable, "enable_events")
         disable_ids = self._validate(disable, "disable_events")
         both = enable_ids & disable_ids
@@ -137,6 +154,8 @@ class CaptureControl:
             self.configured = (self.configured | enable_ids) - disable_ids
             if filters is not None:
                 self.service_filters = filters
+            if snaplen is not None:
+                self.service_filters = dataclasses.replace(self.service_filters, snaplen=snaplen)
         self.refresh()
         return self.configured_names()
 

@@ -35,7 +35,15 @@ class RecordField(enum.Enum):
     ARG2 = "arg2"
     ARG3 = "arg3"
     FAMILY = "family"
+    DPORT = "dport"
     PATH = "path"  # the string of a long record
+    # The peer address a call named, as text: an IP address (daddr), or a
+    # unix socket's name (the path area).
+    PEER = "peer"
+
+
+# Fields that are computed from a record rather than read from one column.
+COMPUTED_FIELDS = frozenset({RecordField.PATH, RecordField.PEER})
 
 
 class Table(enum.Enum):
@@ -78,7 +86,10 @@ class EventSpec:
     # Data moved through an fd (read, write): Configure's drop_failed_io
     # drops calls that moved nothing (return value <= 0) in the kernel.
     io: bool = False
-    # For syscall events: the syscall whose enter/exit tracepoints produce it.
+    # It can carry the bytes the call moved (Event.payload), when asked.
+    payload: bool = False
+    # For syscall events: the syscall whose enter/exit tracepoints produce it
+    # (its name, unless the tracepoints are named otherwise: sendfile64).
     syscall: str = ""
     # Kernels may lack its tracepoints (architecture, version); the service
     # then runs without it and GetInfo says so.
@@ -89,6 +100,9 @@ class EventSpec:
     # Tracepoints attached only while the event is delivered to a subscriber:
     # they add attributes, not context.
     delivery_hooks: tuple[str, ...] = ()
+    # Tracepoints attached only while its payload is captured (they tell
+    # calls on sockets from others); the kernel may lack them.
+    payload_hooks: tuple[str, ...] = ()
 
     @property
     def c_macro(self) -> str:
@@ -122,14 +136,18 @@ def _syscall(
     io: bool = False,
     optional: bool = False,
     also_hooks: tuple[str, ...] = (),
+    syscall: str = "",
+    payload: bool = False,
+    payload_hooks: tuple[str, ...] = (),
 ) -> EventSpec:
     """A syscall exit event named after its syscall, from its entry and exit
     tracepoints (and `also_hooks`, attached between them). Most of them carry
     fd context and change the fd table, so those are the defaults."""
+    syscall = syscall or name
     return EventSpec(
         id=event_id,
         name=name,
-        syscall=name,
+        syscall=syscall,
         source=_SYSCALL_EXIT,
         category=category,
         description=description,
@@ -138,9 +156,35 @@ def _syscall(
         table=table,
         category_from_fd=category_from_fd,
         io=io,
+        payload=payload,
         optional=optional,
-        hooks=(f"syscalls:sys_enter_{name}", *also_hooks, f"syscalls:sys_exit_{name}"),
+        hooks=(f"syscalls:sys_enter_{syscall}", *also_hooks, f"syscalls:sys_exit_{syscall}"),
+        payload_hooks=payload_hooks,
     )
+
+
+# Tell calls on sockets from others, for payloads of sockets only.
+_SENT = ("sock:sock_send_length",)
+_RECEIVED = ("sock:sock_recv_length",)
+
+
+def _io(
+    event_id: int,
+    name: str,
+    description: str,
+    *attributes: AttributeSpec,
+    payload_hooks: tuple[str, ...] = (),
+    syscall: str = "",
+    category: event_pb2.Category.ValueType = event_pb2.CATEGORY_FILE,
+    payload: bool = True,
+) -> EventSpec:
+    """An I/O call: fd context from its fd (arg0), a category that follows
+    the fd's type, and a payload where the probe can read its buffers."""
+    return _syscall(
+        event_id, name, category, description, *attributes,
+        table=Table.NONE, category_from_fd=True, io=True, optional=name not in ("read", "write"),
+        payload=payload, payload_hooks=payload_hooks, syscall=syscall,
+    )  # fmt: skip
 
 
 # Completes the two ends of TCP connections for connect and accept.
@@ -160,8 +204,34 @@ _PIPE_FDS = (
     _A("write_fd", _I32, _ARG1, "The write end's fd."),
 )
 _LISTEN_FD = _A("listen_fd", _I32, _ARG0, "The listening socket's fd.")
+_PEER = (
+    AttributeSpec(
+        "peer_address",
+        _STR,
+        RecordField.PEER,
+        "The address the call sent to or received from: an IP address, or a unix "
+        'socket\'s name ("@" starts abstract names); absent when the call named none, '
+        "as on connected sockets.",
+        present_flag=F_DST_VALID | RecordFlag.HAS_PATH,
+    ),
+    AttributeSpec(
+        "peer_port",
+        _U32,
+        RecordField.DPORT,
+        "The port of peer_address, for IP addresses.",
+        present_flag=F_DST_VALID,
+    ),
+)
+_SEND_FLAGS = _A("flags", _I32, _ARG2, "The MSG_* flags.")
+_MSG_FLAGS = _A("flags", _I32, _ARG1, "The MSG_* flags.")
+_VLEN = _A("vlen", _U32, _ARG1, "The number of messages offered; the payload is the first's.")
+_MMSG_FLAGS = _A("flags", _I32, _ARG2, "The MSG_* flags.")
 _SOCK_TYPE_ARG1 = _A("type", _I32, _ARG1, "The socket type and flags.")
 _ACCEPTED = "returned; on success the fd context is the accepted connection."
+_READ = "returned the number of bytes read (category NET or IPC for sockets and pipes)."
+_WRITTEN = "returned the number of bytes written (category NET or IPC for sockets and pipes)."
+_SENT_BYTES = "returned the number of bytes sent (category IPC for unix sockets)."
+_RECEIVED_BYTES = "returned the number of bytes received (category IPC for unix sockets)."
 _NEW_FD = "returned; on success the fd context is the new descriptor."
 
 
@@ -227,19 +297,10 @@ def _specs() -> tuple[EventSpec, ...]:
             5, "close", _FILE, "close returned; the fd context describes the descriptor closed.",
             category_from_fd=True,
         ),
-        _syscall(
-            6, "read", _FILE,
-            "read returned the number of bytes read (category NET or IPC for sockets and pipes).",
-            _A("size", _U64, _ARG1, "The bytes asked for."),
-            table=Table.NONE, category_from_fd=True, io=True,
-        ),
-        _syscall(
-            7, "write", _FILE,
-            "write returned the number of bytes written (category NET or IPC for sockets and "
-            "pipes).",
-            _A("size", _U64, _ARG1, "The bytes asked to write."),
-            table=Table.NONE, category_from_fd=True, io=True,
-        ),
+        _io(6, "read", f"read {_READ}", _A("size", _U64, _ARG1, "The bytes asked for."),
+            payload_hooks=_RECEIVED),
+        _io(7, "write", f"write {_WRITTEN}",
+            _A("size", _U64, _ARG1, "The bytes asked to write."), payload_hooks=_SENT),
         _syscall(
             8, "socket", _NET, "socket returned; on success the fd context is the new socket.",
             _A("domain", _I32, _ARG0, "The address family (AF_*)."),
@@ -291,6 +352,34 @@ def _specs() -> tuple[EventSpec, ...]:
             _A("flags", _U32, _ARG2, "The close_range flags."),
             fd_context=False, optional=True,
         ),
+        _io(19, "readv", f"readv {_READ}",
+            _A("iovcnt", _U32, _ARG1, "The number of buffers."), payload_hooks=_RECEIVED),
+        _io(20, "writev", f"writev {_WRITTEN}",
+            _A("iovcnt", _U32, _ARG1, "The number of buffers."), payload_hooks=_SENT),
+        _io(21, "pread64", f"pread64 {_READ}",
+            _A("size", _U64, _ARG1, "The bytes asked for."),
+            _A("offset", AttrType.INT64, _ARG2, "The file offset read from."),
+            payload_hooks=_RECEIVED),
+        _io(22, "pwrite64", f"pwrite64 {_WRITTEN}",
+            _A("size", _U64, _ARG1, "The bytes asked to write."),
+            _A("offset", AttrType.INT64, _ARG2, "The file offset written at."),
+            payload_hooks=_SENT),
+        _io(23, "sendto", f"sendto {_SENT_BYTES}", *_PEER,
+            _A("size", _U64, _ARG1, "The bytes asked to send."), _SEND_FLAGS, category=_NET),
+        _io(24, "recvfrom", f"recvfrom {_RECEIVED_BYTES}", *_PEER,
+            _A("size", _U64, _ARG1, "The bytes asked for."), _SEND_FLAGS, category=_NET),
+        _io(25, "sendmsg", f"sendmsg {_SENT_BYTES}", *_PEER, _MSG_FLAGS, category=_NET),
+        _io(26, "recvmsg", f"recvmsg {_RECEIVED_BYTES}", *_PEER, _MSG_FLAGS, category=_NET),
+        _io(27, "sendmmsg", "sendmmsg returned the number of messages sent.",
+            *_PEER, _VLEN, _MMSG_FLAGS, category=_NET),
+        _io(28, "recvmmsg", "recvmmsg returned the number of messages received.",
+            *_PEER, _VLEN, _MMSG_FLAGS, category=_NET),
+        _io(29, "sendfile",
+            "sendfile returned the number of bytes copied from in_fd to the fd (out_fd) in "
+            "the kernel; it carries no payload.",
+            _A("in_fd", _I32, _ARG1, "The descriptor read from."),
+            _A("count", _U64, _ARG2, "The bytes asked to copy."),
+            syscall="sendfile64", payload=False),
     )  # fmt: skip
 
 
@@ -303,7 +392,7 @@ class Catalog:
         self.by_id = {s.id: s for s in self.specs}
         if len(self.by_name) != len(self.specs) or len(self.by_id) != len(self.specs):
             raise ValueError("event names and ids must be unique")
-        columns = {*KernelRecord._fields, RecordField.PATH.value}
+        columns = {*KernelRecord._fields, *(f.value for f in COMPUTED_FIELDS)}
         for spec in self.specs:
             if not spec.hooks:
                 raise ValueError(f"{spec.name}: an event needs the tracepoints it comes from")
@@ -328,28 +417,47 @@ class Catalog:
     def syscalls(self) -> dict[str, EventSpec]:
         return {s.syscall: s for s in self.specs if s.syscall}
 
-    def hooks(self, ids: Iterable[int], delivered: Iterable[int] = ()) -> list[str]:
-        """The tracepoints to attach for capturing `ids` and delivering
-        `delivered`, without repeats, in attach order."""
-        wanted = set(delivered)
+    def hooks(
+        self, ids: Iterable[int], delivered: Iterable[int] = (), payload: Iterable[int] = ()
+    ) -> list[str]:
+        """The tracepoints to attach for capturing `ids`, delivering
+        `delivered` and capturing the payload of `payload`, without repeats,
+        in attach order."""
+        wanted, with_payload = set(delivered), set(payload)
         hooks: dict[str, None] = {}
         for event_id in sorted(set(ids)):
             spec = self.by_id[event_id]
             hooks.update(dict.fromkeys(spec.hooks))
             if event_id in wanted:
                 hooks.update(dict.fromkeys(spec.delivery_hooks))
+            if event_id in with_payload:
+                hooks.update(dict.fromkeys(spec.payload_hooks))
         return list(hooks)
 
     @property
     def all_hooks(self) -> list[str]:
-        return self.hooks(self.by_id, self.by_id)
+        return self.hooks(self.by_id, self.by_id, self.by_id)
 
-    def c_defines(self, available_syscalls: Iterable[str] = ()) -> list[str]:
+    def unavailable(self, available_hooks: Iterable[str]) -> frozenset[int]:
+        """The events this kernel cannot produce: some tracepoint they come
+        from is missing (hooks that only add to them may be)."""
+        have = set(available_hooks)
+        return frozenset(s.id for s in self.specs if not have.issuperset(s.hooks))
+
+    def c_defines(self, available_hooks: Iterable[str] = ()) -> list[str]:
         """The -D flags that give the eBPF programs their event ids, and say
-        which optional syscalls this kernel can trace."""
+        which tracepoints this kernel has: KINDLING_HAVE_SYS_<syscall> for a
+        syscall's pair, KINDLING_HAVE_<CATEGORY>_<EVENT> for the others."""
+        have = set(available_hooks)
         flags = [f"-D{s.c_macro}={s.id}" for s in self.specs]
         flags.append(f"-DKINDLING_EVENT_COUNT={self.max_id + 1}")
-        flags.extend(f"-DKINDLING_HAVE_SYS_{name.upper()}" for name in sorted(available_syscalls))
+        missing = self.unavailable(have)
+        syscalls = sorted({s.syscall for s in self.specs if s.syscall and s.id not in missing})
+        flags.extend(f"-DKINDLING_HAVE_SYS_{name.upper()}" for name in syscalls)
+        for hook in sorted(have):
+            category, _, event = hook.partition(":")
+            if category != "syscalls":
+                flags.append(f"-DKINDLING_HAVE_{category.upper()}_{event.upper()}")
         return flags
 
 

@@ -10,7 +10,12 @@ from pathlib import Path
 
 from kindling.server import __version__
 from kindling.server.catalog import CATALOG
-from kindling.server.config import ServeConfig, default_node_name, default_socket
+from kindling.server.config import (
+    SNAPLEN_LIMIT,
+    ServeConfig,
+    default_node_name,
+    default_socket,
+)
 from kindling.server.errors import StartupError
 
 PROG = "kindling-probe"
@@ -23,6 +28,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be greater than zero")
+    return value
+
+
+def _snaplen(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= SNAPLEN_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and {SNAPLEN_LIMIT}")
     return value
 
 
@@ -74,8 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_power_of_two,
         default=ServeConfig.ring_buffer_pages,
         metavar="N",
-        help="size of each of the two ring buffers in pages, shared by all CPUs, a power of "
+        help="size of each of the three ring buffers in pages, shared by all CPUs, a power of "
         "two (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--snaplen",
+        type=_snaplen,
+        default=ServeConfig.snaplen,
+        metavar="BYTES",
+        help="the most payload bytes an I/O event carries, for subscribers that ask for "
+        f"payloads; Configure can change it up to this (or {ServeConfig.snaplen}, whichever is "
+        f"more); at most {SNAPLEN_LIMIT} (default: %(default)s)",
     )
     serve.add_argument(
         "--perf-buffer-pages",
@@ -178,6 +202,7 @@ def _serve(args: argparse.Namespace) -> int:
         poll_interval_ms=args.poll_interval_ms,
         subscriber_queue_events=args.subscriber_queue_events,
         max_batch_events=args.max_batch_events,
+        snaplen=args.snaplen,
     )
 
     async def main() -> None:

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kindling.server.pipeline.plan import DEFAULT_SNAPLEN
+from kindling.server.record import DATA_MAX
+
 DEFAULT_SOCKET = Path("/run/kindling.sock")
 SOCKET_ENV = "KINDLING_SOCKET"
 NODE_NAME_ENV = "KINDLING_NODE_NAME"
@@ -26,7 +29,7 @@ class ServeConfig:
     # How records leave the kernel: "auto" (the ring buffer where the kernel
     # has it), "ring_buffer" or "perf_buffer".
     transport: str = "auto"
-    # Size of each of the two ring buffers in pages, shared by all CPUs (a
+    # Size of each of the three ring buffers in pages, shared by all CPUs (a
     # power of two).
     ring_buffer_pages: int = 1024
     # Per-CPU perf buffer size in pages (a power of two).
@@ -39,3 +42,15 @@ class ServeConfig:
     # less per event (measured: 2048 against 512 saved a fifth of the
     # service's and a seventh of a Go subscriber's CPU at 300k events/s).
     max_batch_events: int = 2048
+    # The most payload bytes an event carries; Configure may change it,
+    # up to max_snaplen.
+    snaplen: int = DEFAULT_SNAPLEN
+
+    @property
+    def max_snaplen(self) -> int:
+        """The payload room of the kernel's data records: the snaplen asked
+        for, and no less than the default (exec arguments use it too)."""
+        return max(DEFAULT_SNAPLEN, (self.snaplen + 7) // 8 * 8)
+
+
+SNAPLEN_LIMIT = DATA_MAX

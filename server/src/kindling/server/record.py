@@ -86,7 +86,7 @@ class KernelRecord(NamedTuple):
     arg0: Annotated[int, _u64("event specific (see catalog.py)")]
     arg1: Annotated[int, _u64("event specific")]
     arg2: Annotated[int, _u64("event specific")]
-    arg3: Annotated[int, _u64("event specific")]
+    arg3: Annotated[int, _u64("event specific; with a payload, the bytes the call moved")]
     pid: Annotated[int, _u32("thread group id")]
     tid: Annotated[int, _u32("thread id")]
     uid: Annotated[int, _u32("")]
@@ -114,6 +114,7 @@ class RecordFlag(enum.IntFlag):
     EXIT_CODE = 0x10
     PATH_RAW = 0x20
     DATA_TRUNCATED = 0x40
+    ON_SOCKET = 0x80
 
 
 FLAG_MEANINGS = {
@@ -124,6 +125,7 @@ FLAG_MEANINGS = {
     RecordFlag.EXIT_CODE: "arg0 holds the exit code",
     RecordFlag.PATH_RAW: "path holds raw sun_path bytes",
     RecordFlag.DATA_TRUNCATED: "data was cut to the data area's size",
+    RecordFlag.ON_SOCKET: "the call moved data through a socket",
 }
 
 

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from kindling.client._client import (
         DEFAULT_SOCKET,
         MAX_RECEIVE_MESSAGE_LENGTH,
+        PAYLOAD_MODES,
         SOCKET_ENV,
+        PayloadChoice,
         ProbeClient,
         Subscription,
         default_socket,
@@ -44,10 +46,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SOCKET",
     "MAX_RECEIVE_MESSAGE_LENGTH",
+    "PAYLOAD_MODES",
     "SOCKET_ENV",
     "DeadlineExceeded",
     "InvalidRequest",
     "KindlingError",
+    "PayloadChoice",
     "ProbeClient",
     "RequestFailed",
     "ServiceNotFound",
@@ -61,7 +65,9 @@ _ERRORS = "kindling.client.errors"
 _MODULES = {
     "DEFAULT_SOCKET": _CLIENT,
     "MAX_RECEIVE_MESSAGE_LENGTH": _CLIENT,
+    "PAYLOAD_MODES": _CLIENT,
     "SOCKET_ENV": _CLIENT,
+    "PayloadChoice": _CLIENT,
     "ProbeClient": _CLIENT,
     "Subscription": _CLIENT,
     "default_socket": _CLIENT,

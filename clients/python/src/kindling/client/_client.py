@@ -8,7 +8,7 @@ import stat
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -45,6 +45,15 @@ MAX_RECEIVE_MESSAGE_LENGTH = 16 * 1024 * 1024
 
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
+
+
+PayloadChoice = Literal["none", "sockets", "all"]
+#: SubscribeRequest.payload for each of subscribe()'s ``payload`` choices.
+PAYLOAD_MODES: dict[str, probe_pb2.PayloadMode.ValueType] = {
+    "none": probe_pb2.PAYLOAD_MODE_UNSPECIFIED,
+    "sockets": probe_pb2.PAYLOAD_MODE_SOCKETS,
+    "all": probe_pb2.PAYLOAD_MODE_ALL,
+}
 
 
 def default_socket() -> str:
@@ -228,13 +237,16 @@ class ProbeClient:
         *,
         names: Iterable[str] = (),
         pids: Iterable[int] = (),
+        payload: PayloadChoice = "none",
         timeout: float | None = None,
     ) -> Subscription:
         """Open a stream of the events that ``request`` selects.
 
         Without a request, ``names`` and ``pids`` build one allow-list filter
         (an event must have one of the names, if any, and one of the pids, if
-        any); with neither, every event is selected. ``timeout`` is a gRPC
+        any); with neither, every event is selected. ``payload`` asks for the
+        bytes I/O events moved (``Event.payload``): "sockets" for calls on
+        sockets, "all" for calls on any descriptor. ``timeout`` is a gRPC
         deadline in seconds for the whole stream, after which iteration
         raises :class:`~kindling.client.errors.DeadlineExceeded`; to stop a
         stream early without an error, call :meth:`Subscription.cancel`.
@@ -244,12 +256,14 @@ class ProbeClient:
         seen when iterating.
         """
         names, pids = list(names), list(pids)
+        if payload not in PAYLOAD_MODES:
+            raise ValueError(f"payload must be one of {', '.join(PAYLOAD_MODES)}, not {payload!r}")
         if request is None:
-            request = probe_pb2.SubscribeRequest()
+            request = probe_pb2.SubscribeRequest(payload=PAYLOAD_MODES[payload])
             if names or pids:
                 request.allow_list.add(names=names, pids=pids)
-        elif names or pids:
-            raise ValueError("pass either a request or names and pids, not both")
+        elif names or pids or payload != "none":
+            raise ValueError("pass either a request or names, pids and payload, not both")
         call = self._stub.Subscribe(request, timeout=timeout)
         return Subscription(call, self._socket, self._closed)
 
@@ -259,6 +273,7 @@ class ProbeClient:
         *,
         names: Iterable[str] = (),
         pids: Iterable[int] = (),
+        payload: PayloadChoice = "none",
         timeout: float | None = None,
         on_loss: Callable[[probe_pb2.Loss], None] | None = None,
     ) -> Iterator[tuple[event_pb2.Event, probe_pb2.SubscribeResponse]]:
@@ -270,7 +285,9 @@ class ProbeClient:
         is cancelled when the iterator is closed, for example by leaving a
         ``for`` loop early.
         """
-        with self.subscribe(request, names=names, pids=pids, timeout=timeout) as subscription:
+        with self.subscribe(
+            request, names=names, pids=pids, payload=payload, timeout=timeout
+        ) as subscription:
             for response in subscription:
                 if on_loss is not None:
                     for loss in response.losses:
@@ -288,13 +305,16 @@ class ProbeClient:
         disable: Iterable[str] = (),
         *,
         kernel_filters: probe_pb2.KernelFilters | None = None,
+        snaplen: int | None = None,
         timeout: float | None = None,
     ) -> probe_pb2.ConfigureResponse:
         """Start capturing the ``enable`` events and stop capturing the ``disable`` ones.
 
         ``kernel_filters``, when given, replaces the filters the kernel
         applies for every subscriber (processes and thread names it never
-        captures, and whether it drops I/O that moved no data).
+        captures, and whether it drops I/O that moved no data). ``snaplen``,
+        when given, sets the most payload bytes an event carries (0 turns
+        payloads off), up to the service's ``max_snaplen``.
 
         The change applies to all subscribers. The response lists every event
         captured afterwards, in catalogue order, and the kernel filters. An
@@ -307,6 +327,8 @@ class ProbeClient:
         )
         if kernel_filters is not None:
             request.kernel_filters.CopyFrom(kernel_filters)
+        if snaplen is not None:
+            request.snaplen = snaplen
         return self._unary(self._stub.Configure, request, timeout)
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:

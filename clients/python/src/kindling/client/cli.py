@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, NoReturn, TextIO
 import kindling.client._grpc_logging  # noqa: F401  (must run before grpc is imported)
 from kindling.client import (
     DEFAULT_SOCKET,
+    PAYLOAD_MODES,
     SOCKET_ENV,
     InvalidRequest,
     ProbeClient,
@@ -239,7 +240,7 @@ def _events(args: argparse.Namespace) -> int:
             timer.daemon = True
             timer.start()
         try:
-            request = probe_pb2.SubscribeRequest()
+            request = probe_pb2.SubscribeRequest(payload=PAYLOAD_MODES[args.payload])
             if names or pids:
                 request.allow_list.add(names=names, pids=pids)
             out = _Output(sys.stdout)
@@ -352,6 +353,9 @@ def info_text(info: probe_pb2.GetInfoResponse) -> list[str]:
     return lines
 
 
+_PAYLOAD_NAMES = {mode: name for name, mode in PAYLOAD_MODES.items()}
+
+
 def _kernel_filters_text(filters: probe_pb2.KernelFilters) -> str:
     show = quote_if_unprintable
     parts = []
@@ -373,6 +377,7 @@ def _scope_text(driver: probe_pb2.DriverInfo) -> list[str]:
         f"tracepoints:       {attached} attached" if attached else
         "tracepoints:       none attached (nothing is wanted: the kernel does no work)",
         f"kernel filters:    {_kernel_filters_text(scope.kernel_filters)}",
+        f"payload snaplen:   {driver.snaplen} bytes (at most {driver.max_snaplen})",
     ]  # fmt: skip
     if scope.events:
         lines.append(
@@ -384,6 +389,8 @@ def _scope_text(driver: probe_pb2.DriverInfo) -> list[str]:
         for e in scope.events:
             scoped = [w for w, on in (("pids", e.pid_scoped), ("cgroups", e.cgroup_scoped),
                                       ("drop-failed", e.drop_failed)) if on]  # fmt: skip
+            if e.payload:
+                scoped.append(f"payload-{_PAYLOAD_NAMES[e.payload]}")
             rows.append([show(e.name), "yes" if e.delivered else "no (context)",
                          " ".join(scoped) or "everyone"])  # fmt: skip
         lines += _table(rows)
@@ -425,12 +432,16 @@ def _kernel_filters(args: argparse.Namespace) -> probe_pb2.KernelFilters | None:
 def _configure(args: argparse.Namespace) -> int:
     filters = _kernel_filters(args)
     with ProbeClient(args.socket) as client:
-        response = client.configure(args.enable or [], args.disable or [], kernel_filters=filters)
+        response = client.configure(
+            args.enable or [], args.disable or [], kernel_filters=filters, snaplen=args.snaplen
+        )
     out = _Output(sys.stdout)
     for name in response.enabled_events:
         out.line(quote_if_unprintable(name))
     if filters is not None:
         out.line(f"kernel filters: {_kernel_filters_text(response.kernel_filters)}")
+    if args.snaplen is not None:
+        out.line(f"payload snaplen: {response.snaplen} bytes")
     out.flush()
     if not response.enabled_events:
         _notice("no events are enabled now")
@@ -459,10 +470,25 @@ def _non_empty(what: str) -> Callable[[str], str]:
     return parse
 
 
+def _payload_choice(text: str) -> str:
+    if text not in PAYLOAD_MODES:
+        raise argparse.ArgumentTypeError(
+            f"invalid payload choice {text!r}: use --payload sockets or --payload all"
+        )
+    return text
+
+
 def _pid(text: str) -> int:
     value = int(text) if re.fullmatch(r"[0-9]+", text) else 0
     if not 0 < value <= _MAX_PID:
         raise argparse.ArgumentTypeError(f"{text!r} is not a process id (a positive integer)")
+    return value
+
+
+def _bytes_count(text: str) -> int:
+    value = _count(text)
+    if value >= 1 << 32:
+        raise argparse.ArgumentTypeError(f"{value} is more than {(1 << 32) - 1}")
     return value
 
 
@@ -551,6 +577,14 @@ def build_parser() -> _Parser:
         type=_pid,
         metavar="PID",
         help="print only events of this process id; repeat for more pids",
+    )
+    events.add_argument(
+        "--payload",
+        type=_payload_choice,
+        default="none",
+        metavar="WHICH",
+        help="show the bytes I/O events moved: sockets (calls on sockets) or all (calls on "
+        "any descriptor) (default: none)",
     )
     events.add_argument(
         "-o",
@@ -649,6 +683,13 @@ def build_parser() -> _Parser:
         action="store_true",
         help="clear the kernel filters (unless others are given with this)",
     )
+    configure.add_argument(
+        "--snaplen",
+        type=_bytes_count,
+        metavar="BYTES",
+        help="the most payload bytes an event carries from now on (0: no payloads), up to "
+        "the service's maximum (kindling info shows both)",
+    )
     parser.commands = {"events": events, "info": info, "configure": configure}
     return parser
 
@@ -659,9 +700,9 @@ def _parse(parser: _Parser, argv: Sequence[str] | None) -> argparse.Namespace:
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "configure" and not (
-        args.enable or args.disable or _kernel_filters(args) is not None
+        args.enable or args.disable or _kernel_filters(args) is not None or args.snaplen is not None
     ):
-        command.error("give at least one --enable, --disable or kernel filter option")
+        command.error("give at least one --enable, --disable, --snaplen or kernel filter option")
     return args
 
 

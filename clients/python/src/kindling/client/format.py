@@ -215,6 +215,21 @@ def quote(text: str) -> str:
     return "".join(out)
 
 
+def quote_bytes(data: bytes) -> str:
+    """Quote ``data`` the way Go's ``strconv.Quote(string(data))`` does: as
+    :func:`quote` quotes its UTF-8 text, with each byte that is not part of
+    valid UTF-8 shown as ``\\xNN``."""
+    out = ['"']
+    for char in data.decode("utf-8", "surrogateescape"):
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as surrogateescape keeps it
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(quote(char)[1:-1])
+    out.append('"')
+    return "".join(out)
+
+
 _SHORT_ESCAPES = {
     "\a": "\\a",
     "\b": "\\b",
@@ -297,8 +312,10 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
     appear only for syscall exit events, and ``lat=`` only when the latency is
     known (see :func:`format_latency`). The fd part appears only when the
     event has a file descriptor; it is described by :func:`format_fd`. Each
-    attribute follows as key=value (see :func:`format_attribute`). Empty parts
-    are left out, with no extra spaces.
+    attribute follows as key=value (see :func:`format_attribute`), then the
+    payload, when the event carries one, as ``payload="..."`` (see
+    :func:`quote_bytes`) and, when it was cut, ``payload_length=<bytes moved>``.
+    Empty parts are left out, with no extra spaces.
     """
     parts: list[str] = []
 
@@ -325,6 +342,10 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
         add(format_fd(event.fd))
     for attribute in event.attributes:
         add(f"{attribute.key}={format_attribute(attribute)}")
+    if event.payload_length:
+        add("payload=" + quote_bytes(event.payload))
+        if len(event.payload) < event.payload_length:
+            add(f"payload_length={event.payload_length}")
     return " ".join(parts)
 
 

@@ -20,7 +20,7 @@ from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import AttrType, Catalog
-from kindling.server.drivers.base import Driver
+from kindling.server.drivers.base import Driver, KernelFilter
 from kindling.server.pipeline.clock import boot_time_ns
 from kindling.server.pipeline.encode.framing import Envelope
 from kindling.server.pipeline.fanout.broker import Broker, Subscription
@@ -39,6 +39,14 @@ _ATTR_TYPES = {
     AttrType.BOOL: probe_pb2.ATTRIBUTE_TYPE_BOOL,
     AttrType.STRING: probe_pb2.ATTRIBUTE_TYPE_STRING,
 }
+
+
+def _payload_mode(event_id: int, kernel: KernelFilter) -> probe_pb2.PayloadMode.ValueType:
+    if event_id in kernel.payload_any_fd:
+        return probe_pb2.PAYLOAD_MODE_ALL
+    if event_id in kernel.payload:
+        return probe_pb2.PAYLOAD_MODE_SOCKETS
+    return probe_pb2.PAYLOAD_MODE_UNSPECIFIED
 
 
 def boot_timestamp() -> timestamp_pb2.Timestamp:
@@ -142,13 +150,18 @@ class ProbeService:
             )
         try:
             enabled = self._capture.configure(
-                request.enable_events, request.disable_events, filters
+                request.enable_events,
+                request.disable_events,
+                filters,
+                snaplen=request.snaplen if request.HasField("snaplen") else None,
             )
         except ConfigError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         log.info("configured: capturing %s", ", ".join(enabled) or "no events")
         return probe_pb2.ConfigureResponse(
-            enabled_events=enabled, kernel_filters=self._service_filters()
+            enabled_events=enabled,
+            kernel_filters=self._service_filters(),
+            snaplen=self._capture.service_filters.snaplen,
         )
 
     def _service_filters(self) -> probe_pb2.KernelFilters:
@@ -169,6 +182,7 @@ class ProbeService:
                     pid_scoped=spec.id in kernel.pid_scoped,
                     cgroup_scoped=spec.id in kernel.cgroup_scoped,
                     drop_failed=spec.id in kernel.drop_failed,
+                    payload=_payload_mode(spec.id, kernel),
                 )
                 for spec in self._catalog.specs
                 if spec.id in kernel.capture
@@ -213,6 +227,8 @@ class ProbeService:
                     for spec in self._catalog.specs
                     if spec.id in counters
                 ],
+                snaplen=self._capture.service_filters.snaplen,
+                max_snaplen=self._capture.max_snaplen,
             ),
         )
         for spec in self._catalog.specs:

@@ -62,7 +62,9 @@ class KernelFilter:
     - events in `drop_failed` only when the call returned more than 0.
 
     `delivered` (a subset of `capture`) are the events some subscriber will
-    receive; the others only feed the context tables.
+    receive; the others only feed the context tables. Events in `payload`
+    carry the first `snaplen` bytes their calls moved through sockets, and
+    those in `payload_any_fd` through any descriptor.
     """
 
     capture: frozenset[int] = frozenset()
@@ -74,6 +76,9 @@ class KernelFilter:
     allow_cgroups: frozenset[int] = frozenset()
     deny_pids: frozenset[int] = frozenset()
     deny_comms: frozenset[bytes] = frozenset()
+    payload: frozenset[int] = frozenset()
+    payload_any_fd: frozenset[int] = frozenset()
+    snaplen: int = 0
 
 
 NOTHING = KernelFilter()

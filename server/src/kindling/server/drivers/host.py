@@ -33,14 +33,9 @@ def tracepoint_exists(root: Path, hook: str) -> bool:
     return (root / "events" / category / event).is_dir()
 
 
-def _has_syscall(root: Path, name: str) -> bool:
-    events = root / "events" / "syscalls"
-    return (events / f"sys_enter_{name}").is_dir() and (events / f"sys_exit_{name}").is_dir()
-
-
-def available_syscalls(root: Path, catalog: Catalog) -> set[str]:
-    """The catalogue's syscalls whose tracepoints this kernel has."""
-    return {name for name in catalog.syscalls if _has_syscall(root, name)}
+def available_hooks(root: Path, catalog: Catalog) -> set[str]:
+    """The catalogue's tracepoints that this kernel has."""
+    return {hook for hook in catalog.all_hooks if tracepoint_exists(root, hook)}
 
 
 def effective_capabilities() -> int:

@@ -33,13 +33,13 @@ from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import RecordBatch
 from kindling.server.pipeline.encode.assemble import PiecePool
 from kindling.server.pipeline.encode.batch import EventBatch
-from kindling.server.pipeline.encode.event import EventEncoder, RowPieces
+from kindling.server.pipeline.encode.event import EventEncoder, RowPieces, StringSource
 from kindling.server.pipeline.enrich.asof import NONE, distinct, last_change, next_event
 from kindling.server.pipeline.enrich.handlers import NO_FD, TableUpdates, Touched, signed_column
 from kindling.server.pipeline.enrich.procfs import CgroupIndex, ProcFS, cgroup2_mount
 from kindling.server.pipeline.enrich.tables import FdTable, ProcessTable, Tables, TableSeed
 from kindling.server.pipeline.plan import TableScope
-from kindling.server.record import KernelRecord, Records, take
+from kindling.server.record import KernelRecord, RecordFlag, Records, take
 
 
 class _Lookups:
@@ -99,7 +99,6 @@ class EventBuilder:
         self._known = self._ids_mask(s.id for s in catalog.specs)
         self._state = self._ids_mask(s.id for s in catalog.specs if s.state_changing)
         self._fd_context = self._ids_mask(s.id for s in catalog.specs if s.fd_context)
-        self._strings = self._ids_mask(filter(self.encoder.has_strings, self._known.nonzero()[0]))
         self._size = size
 
     def _ids_mask(self, ids: Iterable[int]) -> npt.NDArray[np.bool_]:
@@ -170,7 +169,8 @@ class EventBuilder:
         delivered = self._ids_mask(self.delivered)
         for start, stop in self._scope_segments(records["ts"]):
             self._enrich(batch, start, stop, delivered, pool, pieces)
-        blob, offsets, kept = self.encoder.encode(records, pieces, pool)
+        blob, offsets, kept, payload_sizes = self.encoder.encode(records, batch.data, pieces, pool)
+        with_payload = payload_sizes > 0
         return EventBatch(
             blob=blob,
             offsets=offsets,
@@ -178,6 +178,8 @@ class EventBuilder:
             pids=records["pid"][kept],
             cgroup_ids=records["cgroup_id"][kept],
             kernel_lost=batch.kernel_lost,
+            payload_sizes=payload_sizes if with_payload.any() else None,
+            payload_on_socket=(records["flags"][kept] & RecordFlag.ON_SOCKET) != 0,
         )
 
     def _enrich(
@@ -272,10 +274,21 @@ class EventBuilder:
             chosen = no_fd[event_ids[no_fd] == event_id]
             prefix = self.encoder.prefix(self.catalog.by_id[event_id], 0)
             pieces.prefix[first + chosen] = pool.add(prefix)
-        with_strings = plain_rows[self._strings[event_ids[plain_rows]]]
+        flags = records["flags"]
+        with_strings = plain_rows[
+            self.encoder.needs_strings(event_ids[plain_rows], flags[plain_rows])
+        ]
         for row in with_strings.tolist():
-            strings = self.encoder.strings(int(event_ids[row]), batch.paths[first + row])
-            pieces.strings[first + row] = pool.add(strings)
+            record = records[row]
+            source = StringSource(
+                batch.paths[first + row],
+                int(record["family"]),
+                record["daddr"].tobytes(),
+                int(record["flags"]),
+            )
+            pieces.strings[first + row] = pool.add(
+                self.encoder.strings(int(event_ids[row]), source)
+            )
 
     def _apply_state_rows(
         self,
@@ -328,7 +341,10 @@ class EventBuilder:
         out.prefix.append(pool.add(self.encoder.prefix(spec, fd_type)))
         out.thread.append(pool.add(thread))
         out.fd.append(pool.add(fd_field) if fd_field else -1)
-        strings = self.encoder.strings(spec.id, path) if self.encoder.has_strings(spec.id) else b""
+        strings = b""
+        if self.encoder.has_strings(spec.id):
+            source = StringSource(path, r.family, r.daddr, r.flags)
+            strings = self.encoder.strings(spec.id, source)
         out.strings.append(pool.add(strings) if strings else -1)
 
 

@@ -19,6 +19,7 @@ tables are complete, so the pipeline never keeps context it cannot keep right.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,22 +31,40 @@ from kindling.server.drivers.base import KernelFilter, KernelLimits
 from kindling.server.record import Records
 
 
+class PayloadMode(enum.IntEnum):
+    """Which I/O calls carry their payload (probe.v1.PayloadMode's values)."""
+
+    NONE = 0
+    SOCKETS = 1
+    ALL = 2
+
+
 @dataclass(frozen=True)
 class Demand:
-    """Events a subscription can select, and for whom (None: anyone)."""
+    """Events a subscription can select, and for whom (None: anyone), and
+    for which descriptors it wants their payloads."""
 
     events: frozenset[int]
     pids: frozenset[int] | None = None
     cgroups: frozenset[int] | None = None
+    payload: PayloadMode = PayloadMode.NONE
+
+
+# The snaplen a service starts with: room for an HTTP/1.x request line and
+# its first headers (curl and most client libraries send 100-250 bytes of
+# request head, browsers more), a whole classic DNS message (at most 512
+# bytes over UDP) and the start of a Redis command or a MySQL query packet.
+DEFAULT_SNAPLEN = 512
 
 
 @dataclass(frozen=True)
 class ServiceFilters:
-    """The kernel filters Configure sets for every subscriber."""
+    """The kernel filters and settings Configure sets for every subscriber."""
 
     deny_pids: frozenset[int] = frozenset()
     deny_comms: frozenset[bytes] = frozenset()
     drop_failed_io: bool = False
+    snaplen: int = DEFAULT_SNAPLEN
 
 
 @dataclass(frozen=True)
@@ -156,7 +175,9 @@ def plan(
     denies for every event: the kernel skips the ones every subscription
     denies."""
     delivery = [
-        Demand(d.events & configured, d.pids, d.cgroups) for d in demands if d.events & configured
+        Demand(d.events & configured, d.pids, d.cgroups, d.payload)
+        for d in demands
+        if d.events & configured
     ]
     fd_context = {s.id for s in catalog.specs if s.fd_context}
     thread_events = frozenset(s.id for s in catalog.specs if s.table is Table.THREADS)
@@ -191,6 +212,15 @@ def plan(
         if len(deny_pids | everyone) <= limits.deny_pids:
             deny_pids |= everyone
     io_events = frozenset(s.id for s in catalog.specs if s.io)
+    with_payload = frozenset(s.id for s in catalog.specs if s.payload)
+    payload: set[int] = set()
+    payload_any_fd: set[int] = set()
+    if service.snaplen:
+        for d in delivery:
+            if d.payload is not PayloadMode.NONE:
+                payload |= d.events & with_payload
+            if d.payload is PayloadMode.ALL:
+                payload_any_fd |= d.events & with_payload
     kernel = KernelFilter(
         capture=frozenset(capture),
         delivered=frozenset().union(*(d.events for d in delivery)),
@@ -201,6 +231,9 @@ def plan(
         allow_cgroups=allow_cgroups,
         deny_pids=deny_pids,
         deny_comms=service.deny_comms,
+        payload=frozenset(payload),
+        payload_any_fd=frozenset(payload_any_fd),
+        snaplen=service.snaplen,
     )
     tables = TableScope(
         threads=Region.of(delivery, deny_pids),

@@ -459,7 +459,16 @@ type Event struct {
 	Fd *Fd `protobuf:"bytes,10,opt,name=fd,proto3" json:"fd,omitempty"`
 	// Attributes are the event's own typed values, such as the number of bytes
 	// a read asked for. GetInfo lists each event's attribute keys and types.
-	Attributes    []*Attribute `protobuf:"bytes,11,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	Attributes []*Attribute `protobuf:"bytes,11,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	// Payload is the first bytes the call moved (for a read, the bytes it
+	// read), for I/O events of streams that asked for payloads
+	// (SubscribeRequest.payload). It holds at most the probe's snaplen bytes
+	// (GetInfo's DriverInfo.snaplen) and is empty when the call moved nothing.
+	Payload []byte `protobuf:"bytes,12,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Payload_length is the number of bytes the call moved in all, set
+	// whenever payload is: the payload was cut when it is shorter. For
+	// sendmmsg and recvmmsg it counts the first message's bytes.
+	PayloadLength uint64 `protobuf:"varint,13,opt,name=payload_length,json=payloadLength,proto3" json:"payload_length,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -569,6 +578,20 @@ func (x *Event) GetAttributes() []*Attribute {
 		return x.Attributes
 	}
 	return nil
+}
+
+func (x *Event) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Event) GetPayloadLength() uint64 {
+	if x != nil {
+		return x.PayloadLength
+	}
+	return 0
 }
 
 // Thread describes the thread that caused an event and the process it
@@ -1076,7 +1099,7 @@ var File_kindling_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_kindling_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkindling/event/v1/event.proto\x12\x11kindling.event.v1\"\xa8\x03\n" +
+	"\x1dkindling/event/v1/event.proto\x12\x11kindling.event.v1\"\xe9\x03\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n" +
 	"\ftimestamp_ns\x18\x02 \x01(\x04R\vtimestampNs\x12\x12\n" +
@@ -1092,7 +1115,9 @@ const file_kindling_event_v1_event_proto_rawDesc = "" +
 	" \x01(\v2\x15.kindling.event.v1.FdR\x02fd\x12<\n" +
 	"\n" +
 	"attributes\x18\v \x03(\v2\x1c.kindling.event.v1.AttributeR\n" +
-	"attributes\"\xca\x01\n" +
+	"attributes\x12\x18\n" +
+	"\apayload\x18\f \x01(\fR\apayload\x12%\n" +
+	"\x0epayload_length\x18\r \x01(\x04R\rpayloadLength\"\xca\x01\n" +
 	"\x06Thread\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\rR\x03tid\x12\x12\n" +

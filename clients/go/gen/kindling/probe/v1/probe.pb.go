@@ -28,6 +28,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PayloadMode says which I/O events of a stream carry their payload.
+type PayloadMode int32
+
+const (
+	// No event carries a payload.
+	PayloadMode_PAYLOAD_MODE_UNSPECIFIED PayloadMode = 0
+	// Calls on sockets carry theirs: what crossed the network or a unix
+	// socket.
+	PayloadMode_PAYLOAD_MODE_SOCKETS PayloadMode = 1
+	// Calls on any descriptor carry theirs: sockets, files and pipes.
+	PayloadMode_PAYLOAD_MODE_ALL PayloadMode = 2
+)
+
+// Enum value maps for PayloadMode.
+var (
+	PayloadMode_name = map[int32]string{
+		0: "PAYLOAD_MODE_UNSPECIFIED",
+		1: "PAYLOAD_MODE_SOCKETS",
+		2: "PAYLOAD_MODE_ALL",
+	}
+	PayloadMode_value = map[string]int32{
+		"PAYLOAD_MODE_UNSPECIFIED": 0,
+		"PAYLOAD_MODE_SOCKETS":     1,
+		"PAYLOAD_MODE_ALL":         2,
+	}
+)
+
+func (x PayloadMode) Enum() *PayloadMode {
+	p := new(PayloadMode)
+	*p = x
+	return p
+}
+
+func (x PayloadMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PayloadMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_kindling_probe_v1_probe_proto_enumTypes[0].Descriptor()
+}
+
+func (PayloadMode) Type() protoreflect.EnumType {
+	return &file_kindling_probe_v1_probe_proto_enumTypes[0]
+}
+
+func (x PayloadMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PayloadMode.Descriptor instead.
+func (PayloadMode) EnumDescriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{0}
+}
+
 // LossReason says where events were lost.
 type LossReason int32
 
@@ -71,11 +125,11 @@ func (x LossReason) String() string {
 }
 
 func (LossReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_kindling_probe_v1_probe_proto_enumTypes[0].Descriptor()
+	return file_kindling_probe_v1_probe_proto_enumTypes[1].Descriptor()
 }
 
 func (LossReason) Type() protoreflect.EnumType {
-	return &file_kindling_probe_v1_probe_proto_enumTypes[0]
+	return &file_kindling_probe_v1_probe_proto_enumTypes[1]
 }
 
 func (x LossReason) Number() protoreflect.EnumNumber {
@@ -84,7 +138,7 @@ func (x LossReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LossReason.Descriptor instead.
 func (LossReason) EnumDescriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{0}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
 }
 
 // AttributeType names the case of the kindling.event.v1.Attribute value
@@ -149,11 +203,11 @@ func (x AttributeType) String() string {
 }
 
 func (AttributeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_kindling_probe_v1_probe_proto_enumTypes[1].Descriptor()
+	return file_kindling_probe_v1_probe_proto_enumTypes[2].Descriptor()
 }
 
 func (AttributeType) Type() protoreflect.EnumType {
-	return &file_kindling_probe_v1_probe_proto_enumTypes[1]
+	return &file_kindling_probe_v1_probe_proto_enumTypes[2]
 }
 
 func (x AttributeType) Number() protoreflect.EnumNumber {
@@ -162,7 +216,7 @@ func (x AttributeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AttributeType.Descriptor instead.
 func (AttributeType) EnumDescriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
 }
 
 // SubscribeRequest selects the events a stream carries.
@@ -173,7 +227,10 @@ type SubscribeRequest struct {
 	AllowList []*EventFilter `protobuf:"bytes,1,rep,name=allow_list,json=allowList,proto3" json:"allow_list,omitempty"`
 	// Deny_list removes events: an event matching any of these filters is not
 	// sent, even when the allow list selects it.
-	DenyList      []*EventFilter `protobuf:"bytes,2,rep,name=deny_list,json=denyList,proto3" json:"deny_list,omitempty"`
+	DenyList []*EventFilter `protobuf:"bytes,2,rep,name=deny_list,json=denyList,proto3" json:"deny_list,omitempty"`
+	// Payload asks for the bytes I/O events moved (Event.payload). Without it
+	// the stream's events carry no payload, and the kernel copies none for it.
+	Payload       PayloadMode `protobuf:"varint,3,opt,name=payload,proto3,enum=kindling.probe.v1.PayloadMode" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -220,6 +277,13 @@ func (x *SubscribeRequest) GetDenyList() []*EventFilter {
 		return x.DenyList
 	}
 	return nil
+}
+
+func (x *SubscribeRequest) GetPayload() PayloadMode {
+	if x != nil {
+		return x.Payload
+	}
+	return PayloadMode_PAYLOAD_MODE_UNSPECIFIED
 }
 
 // EventFilter matches events. An event matches when it satisfies every
@@ -451,6 +515,9 @@ type ConfigureRequest struct {
 	// Kernel_filters, when set, replaces the filters the kernel applies for
 	// every subscriber; when unset, they stay as they are.
 	KernelFilters *KernelFilters `protobuf:"bytes,3,opt,name=kernel_filters,json=kernelFilters,proto3" json:"kernel_filters,omitempty"`
+	// Snaplen, when set, is the most payload bytes an event carries from now
+	// on, from 0 (no payloads at all) to GetInfo's DriverInfo.max_snaplen.
+	Snaplen       *uint32 `protobuf:"varint,4,opt,name=snaplen,proto3,oneof" json:"snaplen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -504,6 +571,13 @@ func (x *ConfigureRequest) GetKernelFilters() *KernelFilters {
 		return x.KernelFilters
 	}
 	return nil
+}
+
+func (x *ConfigureRequest) GetSnaplen() uint32 {
+	if x != nil && x.Snaplen != nil {
+		return *x.Snaplen
+	}
+	return 0
 }
 
 // KernelFilters are filters the kernel applies for every subscriber, before
@@ -582,6 +656,8 @@ type ConfigureResponse struct {
 	EnabledEvents []string `protobuf:"bytes,1,rep,name=enabled_events,json=enabledEvents,proto3" json:"enabled_events,omitempty"`
 	// Kernel_filters are the filters the kernel applies after the change.
 	KernelFilters *KernelFilters `protobuf:"bytes,2,opt,name=kernel_filters,json=kernelFilters,proto3" json:"kernel_filters,omitempty"`
+	// Snaplen is the most payload bytes an event carries after the change.
+	Snaplen       uint32 `protobuf:"varint,3,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -628,6 +704,13 @@ func (x *ConfigureResponse) GetKernelFilters() *KernelFilters {
 		return x.KernelFilters
 	}
 	return nil
+}
+
+func (x *ConfigureResponse) GetSnaplen() uint32 {
+	if x != nil {
+		return x.Snaplen
+	}
+	return 0
 }
 
 // GetInfoRequest asks for a description of the service.
@@ -780,7 +863,14 @@ type DriverInfo struct {
 	Scope *KernelScope `protobuf:"bytes,6,opt,name=scope,proto3" json:"scope,omitempty"`
 	// Counters counts, per event, what the kernel did since the service
 	// started.
-	Counters      []*KernelCounters `protobuf:"bytes,7,rep,name=counters,proto3" json:"counters,omitempty"`
+	Counters []*KernelCounters `protobuf:"bytes,7,rep,name=counters,proto3" json:"counters,omitempty"`
+	// Snaplen is the most payload bytes an event carries now (Configure
+	// changes it).
+	Snaplen uint32 `protobuf:"varint,8,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	// Max_snaplen is the most Configure can set snaplen to: the size the
+	// kernel's records were made for when the service started
+	// (`kindling-probe serve --snaplen`).
+	MaxSnaplen    uint32 `protobuf:"varint,9,opt,name=max_snaplen,json=maxSnaplen,proto3" json:"max_snaplen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -862,6 +952,20 @@ func (x *DriverInfo) GetCounters() []*KernelCounters {
 		return x.Counters
 	}
 	return nil
+}
+
+func (x *DriverInfo) GetSnaplen() uint32 {
+	if x != nil {
+		return x.Snaplen
+	}
+	return 0
+}
+
+func (x *DriverInfo) GetMaxSnaplen() uint32 {
+	if x != nil {
+		return x.MaxSnaplen
+	}
+	return 0
 }
 
 // KernelScope is what the kernel captures, merged from every subscriber's
@@ -954,7 +1058,10 @@ type ScopedEvent struct {
 	// Cgroup_scoped says whether it is captured only for some cgroups.
 	CgroupScoped bool `protobuf:"varint,4,opt,name=cgroup_scoped,json=cgroupScoped,proto3" json:"cgroup_scoped,omitempty"`
 	// Drop_failed says whether calls that moved no data are dropped.
-	DropFailed    bool `protobuf:"varint,5,opt,name=drop_failed,json=dropFailed,proto3" json:"drop_failed,omitempty"`
+	DropFailed bool `protobuf:"varint,5,opt,name=drop_failed,json=dropFailed,proto3" json:"drop_failed,omitempty"`
+	// Payload says for which descriptors the kernel copies the event's
+	// payload: none, sockets, or all.
+	Payload       PayloadMode `protobuf:"varint,6,opt,name=payload,proto3,enum=kindling.probe.v1.PayloadMode" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1022,6 +1129,13 @@ func (x *ScopedEvent) GetDropFailed() bool {
 		return x.DropFailed
 	}
 	return false
+}
+
+func (x *ScopedEvent) GetPayload() PayloadMode {
+	if x != nil {
+		return x.Payload
+	}
+	return PayloadMode_PAYLOAD_MODE_UNSPECIFIED
 }
 
 // KernelCounters counts what the kernel did for one event.
@@ -1341,11 +1455,12 @@ var File_kindling_probe_v1_probe_proto protoreflect.FileDescriptor
 
 const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\x8e\x01\n" +
+	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\xc8\x01\n" +
 	"\x10SubscribeRequest\x12=\n" +
 	"\n" +
 	"allow_list\x18\x01 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\tallowList\x12;\n" +
-	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\"V\n" +
+	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\x128\n" +
+	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\"V\n" +
 	"\vEventFilter\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\x12\x12\n" +
 	"\x04pids\x18\x02 \x03(\rR\x04pids\x12\x1d\n" +
@@ -1359,19 +1474,23 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x04Loss\x125\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1d.kindling.probe.v1.LossReasonR\x06reason\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x1b\n" +
-	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"\xa7\x01\n" +
+	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"\xd2\x01\n" +
 	"\x10ConfigureRequest\x12#\n" +
 	"\renable_events\x18\x01 \x03(\tR\fenableEvents\x12%\n" +
 	"\x0edisable_events\x18\x02 \x03(\tR\rdisableEvents\x12G\n" +
-	"\x0ekernel_filters\x18\x03 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\"q\n" +
+	"\x0ekernel_filters\x18\x03 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x1d\n" +
+	"\asnaplen\x18\x04 \x01(\rH\x00R\asnaplen\x88\x01\x01B\n" +
+	"\n" +
+	"\b_snaplen\"q\n" +
 	"\rKernelFilters\x12\x1b\n" +
 	"\tdeny_pids\x18\x01 \x03(\rR\bdenyPids\x12\x1d\n" +
 	"\n" +
 	"deny_comms\x18\x02 \x03(\tR\tdenyComms\x12$\n" +
-	"\x0edrop_failed_io\x18\x03 \x01(\bR\fdropFailedIo\"\x83\x01\n" +
+	"\x0edrop_failed_io\x18\x03 \x01(\bR\fdropFailedIo\"\x9d\x01\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\x12G\n" +
-	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\"\x10\n" +
+	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x18\n" +
+	"\asnaplen\x18\x03 \x01(\rR\asnaplen\"\x10\n" +
 	"\x0eGetInfoRequest\"\xb0\x02\n" +
 	"\x0fGetInfoResponse\x12'\n" +
 	"\x0fservice_version\x18\x01 \x01(\tR\x0eserviceVersion\x12+\n" +
@@ -1379,7 +1498,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x06driver\x18\x03 \x01(\v2\x1d.kindling.probe.v1.DriverInfoR\x06driver\x12:\n" +
 	"\x06events\x18\x04 \x03(\v2\".kindling.probe.v1.EventDescriptorR\x06events\x12\x1b\n" +
 	"\tnode_name\x18\x05 \x01(\tR\bnodeName\x127\n" +
-	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\"\xb4\x02\n" +
+	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\"\xef\x02\n" +
 	"\n" +
 	"DriverInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -1388,12 +1507,15 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\bfeatures\x18\x04 \x03(\v2 .kindling.probe.v1.KernelFeatureR\bfeatures\x12\x1a\n" +
 	"\battached\x18\x05 \x03(\tR\battached\x124\n" +
 	"\x05scope\x18\x06 \x01(\v2\x1e.kindling.probe.v1.KernelScopeR\x05scope\x12=\n" +
-	"\bcounters\x18\a \x03(\v2!.kindling.probe.v1.KernelCountersR\bcounters\"\xec\x01\n" +
+	"\bcounters\x18\a \x03(\v2!.kindling.probe.v1.KernelCountersR\bcounters\x12\x18\n" +
+	"\asnaplen\x18\b \x01(\rR\asnaplen\x12\x1f\n" +
+	"\vmax_snaplen\x18\t \x01(\rR\n" +
+	"maxSnaplen\"\xec\x01\n" +
 	"\vKernelScope\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.kindling.probe.v1.ScopedEventR\x06events\x12*\n" +
 	"\x11allowed_pid_count\x18\x02 \x01(\rR\x0fallowedPidCount\x120\n" +
 	"\x14allowed_cgroup_count\x18\x03 \x01(\rR\x12allowedCgroupCount\x12G\n" +
-	"\x0ekernel_filters\x18\x04 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\"\xa4\x01\n" +
+	"\x0ekernel_filters\x18\x04 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\"\xde\x01\n" +
 	"\vScopedEvent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tdelivered\x18\x02 \x01(\bR\tdelivered\x12\x1d\n" +
@@ -1401,7 +1523,8 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"pid_scoped\x18\x03 \x01(\bR\tpidScoped\x12#\n" +
 	"\rcgroup_scoped\x18\x04 \x01(\bR\fcgroupScoped\x12\x1f\n" +
 	"\vdrop_failed\x18\x05 \x01(\bR\n" +
-	"dropFailed\"p\n" +
+	"dropFailed\x128\n" +
+	"\apayload\x18\x06 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\"p\n" +
 	"\x0eKernelCounters\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x18\n" +
 	"\aemitted\x18\x02 \x01(\x04R\aemitted\x12\x1a\n" +
@@ -1426,7 +1549,11 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x13AttributeDescriptor\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\x04type\x18\x02 \x01(\x0e2 .kindling.probe.v1.AttributeTypeR\x04type\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription*\x93\x01\n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription*[\n" +
+	"\vPayloadMode\x12\x1c\n" +
+	"\x18PAYLOAD_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14PAYLOAD_MODE_SOCKETS\x10\x01\x12\x14\n" +
+	"\x10PAYLOAD_MODE_ALL\x10\x02*\x93\x01\n" +
 	"\n" +
 	"LossReason\x12\x1b\n" +
 	"\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
@@ -1462,64 +1589,67 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 	return file_kindling_probe_v1_probe_proto_rawDescData
 }
 
-var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
-	(LossReason)(0),               // 0: kindling.probe.v1.LossReason
-	(AttributeType)(0),            // 1: kindling.probe.v1.AttributeType
-	(*SubscribeRequest)(nil),      // 2: kindling.probe.v1.SubscribeRequest
-	(*EventFilter)(nil),           // 3: kindling.probe.v1.EventFilter
-	(*SubscribeResponse)(nil),     // 4: kindling.probe.v1.SubscribeResponse
-	(*Loss)(nil),                  // 5: kindling.probe.v1.Loss
-	(*ConfigureRequest)(nil),      // 6: kindling.probe.v1.ConfigureRequest
-	(*KernelFilters)(nil),         // 7: kindling.probe.v1.KernelFilters
-	(*ConfigureResponse)(nil),     // 8: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 9: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 10: kindling.probe.v1.GetInfoResponse
-	(*DriverInfo)(nil),            // 11: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 12: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 13: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 14: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 15: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 16: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 17: kindling.probe.v1.AttributeDescriptor
-	(*v1.Event)(nil),              // 18: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(v1.Source)(0),                // 20: kindling.event.v1.Source
-	(v1.Category)(0),              // 21: kindling.event.v1.Category
+	(PayloadMode)(0),              // 0: kindling.probe.v1.PayloadMode
+	(LossReason)(0),               // 1: kindling.probe.v1.LossReason
+	(AttributeType)(0),            // 2: kindling.probe.v1.AttributeType
+	(*SubscribeRequest)(nil),      // 3: kindling.probe.v1.SubscribeRequest
+	(*EventFilter)(nil),           // 4: kindling.probe.v1.EventFilter
+	(*SubscribeResponse)(nil),     // 5: kindling.probe.v1.SubscribeResponse
+	(*Loss)(nil),                  // 6: kindling.probe.v1.Loss
+	(*ConfigureRequest)(nil),      // 7: kindling.probe.v1.ConfigureRequest
+	(*KernelFilters)(nil),         // 8: kindling.probe.v1.KernelFilters
+	(*ConfigureResponse)(nil),     // 9: kindling.probe.v1.ConfigureResponse
+	(*GetInfoRequest)(nil),        // 10: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 11: kindling.probe.v1.GetInfoResponse
+	(*DriverInfo)(nil),            // 12: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 13: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 14: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 15: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 16: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 17: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 18: kindling.probe.v1.AttributeDescriptor
+	(*v1.Event)(nil),              // 19: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(v1.Source)(0),                // 21: kindling.event.v1.Source
+	(v1.Category)(0),              // 22: kindling.event.v1.Category
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
-	3,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
-	3,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
-	18, // 2: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
-	5,  // 3: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	19, // 4: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
-	7,  // 6: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	7,  // 7: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	11, // 8: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	16, // 9: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	19, // 10: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	15, // 11: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	12, // 12: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	14, // 13: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	13, // 14: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	7,  // 15: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	20, // 16: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	21, // 17: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	17, // 18: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	1,  // 19: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	2,  // 20: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	6,  // 21: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	9,  // 22: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	4,  // 23: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	8,  // 24: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	10, // 25: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	23, // [23:26] is the sub-list for method output_type
-	20, // [20:23] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	4,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
+	4,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
+	0,  // 2: kindling.probe.v1.SubscribeRequest.payload:type_name -> kindling.probe.v1.PayloadMode
+	19, // 3: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	6,  // 4: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
+	20, // 5: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	1,  // 6: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
+	8,  // 7: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	8,  // 8: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	12, // 9: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	17, // 10: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	20, // 11: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	16, // 12: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	13, // 13: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	15, // 14: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	14, // 15: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	8,  // 16: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	0,  // 17: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	21, // 18: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	22, // 19: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	18, // 20: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	2,  // 21: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	3,  // 22: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	7,  // 23: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	10, // 24: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	5,  // 25: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	9,  // 26: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	11, // 27: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	25, // [25:28] is the sub-list for method output_type
+	22, // [22:25] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -1527,12 +1657,13 @@ func file_kindling_probe_v1_probe_proto_init() {
 	if File_kindling_probe_v1_probe_proto != nil {
 		return
 	}
+	file_kindling_probe_v1_probe_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,

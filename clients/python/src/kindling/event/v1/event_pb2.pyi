@@ -293,6 +293,8 @@ class Event(_message.Message):
     THREAD_FIELD_NUMBER: _builtins.int
     FD_FIELD_NUMBER: _builtins.int
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    PAYLOAD_LENGTH_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Seq is the position of this event in the stream that carries it,
     starting at 1 and growing by one per event the stream selected. A gap
@@ -326,6 +328,17 @@ class Event(_message.Message):
     nanoseconds, for syscall exit events whose entry the probe saw. It is
     zero when the entry was not seen.
     """
+    payload: _builtins.bytes
+    """Payload is the first bytes the call moved (for a read, the bytes it
+    read), for I/O events of streams that asked for payloads
+    (SubscribeRequest.payload). It holds at most the probe's snaplen bytes
+    (GetInfo's DriverInfo.snaplen) and is empty when the call moved nothing.
+    """
+    payload_length: _builtins.int
+    """Payload_length is the number of bytes the call moved in all, set
+    whenever payload is: the payload was cut when it is shorter. For
+    sendmmsg and recvmmsg it counts the first message's bytes.
+    """
     @_builtins.property
     def thread(self) -> Global___Thread:
         """Thread describes the thread that caused the event."""
@@ -356,10 +369,12 @@ class Event(_message.Message):
         thread: Global___Thread | None = ...,
         fd: Global___Fd | None = ...,
         attributes: _abc.Iterable[Global___Attribute] | None = ...,
+        payload: _builtins.bytes = ...,
+        payload_length: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fd", b"fd", "thread", b"thread"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "category", b"category", "cpu", b"cpu", "fd", b"fd", "latency_ns", b"latency_ns", "name", b"name", "return_value", b"return_value", "seq", b"seq", "source", b"source", "thread", b"thread", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "category", b"category", "cpu", b"cpu", "fd", b"fd", "latency_ns", b"latency_ns", "name", b"name", "payload", b"payload", "payload_length", b"payload_length", "return_value", b"return_value", "seq", b"seq", "source", b"source", "thread", b"thread", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,6 +25,34 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _PayloadMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PayloadModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PayloadMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAYLOAD_MODE_UNSPECIFIED: _PayloadMode.ValueType  # 0
+    """No event carries a payload."""
+    PAYLOAD_MODE_SOCKETS: _PayloadMode.ValueType  # 1
+    """Calls on sockets carry theirs: what crossed the network or a unix
+    socket.
+    """
+    PAYLOAD_MODE_ALL: _PayloadMode.ValueType  # 2
+    """Calls on any descriptor carry theirs: sockets, files and pipes."""
+
+class PayloadMode(_PayloadMode, metaclass=_PayloadModeEnumTypeWrapper):
+    """PayloadMode says which I/O events of a stream carry their payload."""
+
+PAYLOAD_MODE_UNSPECIFIED: PayloadMode.ValueType  # 0
+"""No event carries a payload."""
+PAYLOAD_MODE_SOCKETS: PayloadMode.ValueType  # 1
+"""Calls on sockets carry theirs: what crossed the network or a unix
+socket.
+"""
+PAYLOAD_MODE_ALL: PayloadMode.ValueType  # 2
+"""Calls on any descriptor carry theirs: sockets, files and pipes."""
+Global___PayloadMode: _TypeAlias = PayloadMode  # noqa: Y015
+
 class _LossReason:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -119,6 +147,11 @@ class SubscribeRequest(_message.Message):
 
     ALLOW_LIST_FIELD_NUMBER: _builtins.int
     DENY_LIST_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    payload: Global___PayloadMode.ValueType
+    """Payload asks for the bytes I/O events moved (Event.payload). Without it
+    the stream's events carry no payload, and the kernel copies none for it.
+    """
     @_builtins.property
     def allow_list(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventFilter]:
         """Allow_list selects events: an event is sent when it matches at least one
@@ -136,10 +169,11 @@ class SubscribeRequest(_message.Message):
         *,
         allow_list: _abc.Iterable[Global___EventFilter] | None = ...,
         deny_list: _abc.Iterable[Global___EventFilter] | None = ...,
+        payload: Global___PayloadMode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_list", b"allow_list", "deny_list", b"deny_list"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_list", b"allow_list", "deny_list", b"deny_list", "payload", b"payload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -289,6 +323,11 @@ class ConfigureRequest(_message.Message):
     ENABLE_EVENTS_FIELD_NUMBER: _builtins.int
     DISABLE_EVENTS_FIELD_NUMBER: _builtins.int
     KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
+    SNAPLEN_FIELD_NUMBER: _builtins.int
+    snaplen: _builtins.int
+    """Snaplen, when set, is the most payload bytes an event carries from now
+    on, from 0 (no payloads at all) to GetInfo's DriverInfo.max_snaplen.
+    """
     @_builtins.property
     def enable_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Enable_events names events to start capturing."""
@@ -309,12 +348,15 @@ class ConfigureRequest(_message.Message):
         enable_events: _abc.Iterable[_builtins.str] | None = ...,
         disable_events: _abc.Iterable[_builtins.str] | None = ...,
         kernel_filters: Global___KernelFilters | None = ...,
+        snaplen: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_snaplen", b"_snaplen", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["disable_events", b"disable_events", "enable_events", b"enable_events", "kernel_filters", b"kernel_filters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_snaplen", b"_snaplen", "disable_events", b"disable_events", "enable_events", b"enable_events", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__snaplen: _TypeAlias = _typing.Literal["snaplen"]  # noqa: Y015
+    _WhichOneofArgType__snaplen: _TypeAlias = _typing.Literal["_snaplen", b"_snaplen"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__snaplen) -> _WhichOneofReturnType__snaplen | None: ...
 
 Global___ConfigureRequest: _TypeAlias = ConfigureRequest  # noqa: Y015
 
@@ -368,6 +410,9 @@ class ConfigureResponse(_message.Message):
 
     ENABLED_EVENTS_FIELD_NUMBER: _builtins.int
     KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
+    SNAPLEN_FIELD_NUMBER: _builtins.int
+    snaplen: _builtins.int
+    """Snaplen is the most payload bytes an event carries after the change."""
     @_builtins.property
     def enabled_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Enabled_events names every event the probe captures after the change, in
@@ -383,10 +428,11 @@ class ConfigureResponse(_message.Message):
         *,
         enabled_events: _abc.Iterable[_builtins.str] | None = ...,
         kernel_filters: Global___KernelFilters | None = ...,
+        snaplen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled_events", b"enabled_events", "kernel_filters", b"kernel_filters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled_events", b"enabled_events", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -474,6 +520,8 @@ class DriverInfo(_message.Message):
     ATTACHED_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
     COUNTERS_FIELD_NUMBER: _builtins.int
+    SNAPLEN_FIELD_NUMBER: _builtins.int
+    MAX_SNAPLEN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name names the driver, for example "bcc"."""
     transport: _builtins.str
@@ -482,6 +530,15 @@ class DriverInfo(_message.Message):
     """
     kernel_release: _builtins.str
     """Kernel_release is the release of the running kernel (uname -r)."""
+    snaplen: _builtins.int
+    """Snaplen is the most payload bytes an event carries now (Configure
+    changes it).
+    """
+    max_snaplen: _builtins.int
+    """Max_snaplen is the most Configure can set snaplen to: the size the
+    kernel's records were made for when the service started
+    (`kindling-probe serve --snaplen`).
+    """
     @_builtins.property
     def features(self) -> _containers.RepeatedCompositeFieldContainer[Global___KernelFeature]:
         """Features lists the kernel features the driver checked and whether each
@@ -515,10 +572,12 @@ class DriverInfo(_message.Message):
         attached: _abc.Iterable[_builtins.str] | None = ...,
         scope: Global___KernelScope | None = ...,
         counters: _abc.Iterable[Global___KernelCounters] | None = ...,
+        snaplen: _builtins.int = ...,
+        max_snaplen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "features", b"features", "kernel_release", b"kernel_release", "name", b"name", "scope", b"scope", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "features", b"features", "kernel_release", b"kernel_release", "max_snaplen", b"max_snaplen", "name", b"name", "scope", b"scope", "snaplen", b"snaplen", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -581,6 +640,7 @@ class ScopedEvent(_message.Message):
     PID_SCOPED_FIELD_NUMBER: _builtins.int
     CGROUP_SCOPED_FIELD_NUMBER: _builtins.int
     DROP_FAILED_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name is the event's name."""
     delivered: _builtins.bool
@@ -593,6 +653,10 @@ class ScopedEvent(_message.Message):
     """Cgroup_scoped says whether it is captured only for some cgroups."""
     drop_failed: _builtins.bool
     """Drop_failed says whether calls that moved no data are dropped."""
+    payload: Global___PayloadMode.ValueType
+    """Payload says for which descriptors the kernel copies the event's
+    payload: none, sockets, or all.
+    """
     def __init__(
         self,
         *,
@@ -601,10 +665,11 @@ class ScopedEvent(_message.Message):
         pid_scoped: _builtins.bool = ...,
         cgroup_scoped: _builtins.bool = ...,
         drop_failed: _builtins.bool = ...,
+        payload: Global___PayloadMode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup_scoped", b"cgroup_scoped", "delivered", b"delivered", "drop_failed", b"drop_failed", "name", b"name", "pid_scoped", b"pid_scoped"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup_scoped", b"cgroup_scoped", "delivered", b"delivered", "drop_failed", b"drop_failed", "name", b"name", "payload", b"payload", "pid_scoped", b"pid_scoped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -50,6 +50,7 @@ from kindling.server.drivers.transports.base import (
 from kindling.server.drivers.transports.perfbuf import PerfBufferTransport, online_cpus
 from kindling.server.drivers.transports.ringbuf import RingBufferTransport
 from kindling.server.errors import StartupError
+from kindling.server.record import data_record_size
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class BccDriver:
         merge_slack_ms: float = 2.0,
         exclude_pid: int | None = None,
         pairing: str = "auto",
+        data_capacity: int = 512,
     ) -> None:
         for pages, option in ((perf_buffer_pages, "perf"), (ring_buffer_pages, "ring")):
             if pages < 1 or pages & (pages - 1):
@@ -82,6 +84,8 @@ class BccDriver:
         self._catalog = catalog
         self._requested_transport = transport
         self._requested_pairing = pairing
+        data_record_size(data_capacity)  # checks it
+        self._data_capacity = data_capacity
         self._perf_pages = perf_buffer_pages
         self._ring_pages = ring_buffer_pages
         self._poll_seconds = poll_interval_ms / 1000
@@ -131,8 +135,7 @@ class BccDriver:
         root = host.tracefs_root()
         if root is None:
             return frozenset(s.id for s in self._catalog.specs)
-        have = host.available_syscalls(root, self._catalog)
-        return frozenset(s.id for s in self._catalog.specs if s.syscall and s.syscall not in have)
+        return self._catalog.unavailable(host.available_hooks(root, self._catalog))
 
     def start_raw(self, sink: RawSink) -> None:
         """Start, handing `sink` each raw drain (in buffer order, not merged)
@@ -154,6 +157,7 @@ class BccDriver:
                 pairing=self._choose_pairing(),
                 ring_pages=self._ring_pages,
                 exclude_pid=self._exclude_pid,
+                data_capacity=self._data_capacity,
             ),
         )
         loader.load()

@@ -66,7 +66,8 @@ class KernelMaps:
                 self._epochs[spec.id] = self._epochs.get(spec.id, 0) + 1
             self._write_control(control, spec.id, bits)
 
-        wanted = [h for h in self._catalog.hooks(capture, new.delivered) if h in loader.hooks]
+        wanted = self._catalog.hooks(capture, new.delivered, new.payload)
+        wanted = [h for h in wanted if h in loader.hooks]
         for hook in reversed(loader.attached):
             if hook not in wanted:
                 attachments.detach(hook)
@@ -95,6 +96,7 @@ class KernelMaps:
         leaf.self_pid = self._exclude_pid
         leaf.deny_pids = 1 if new.deny_pids else 0
         leaf.deny_comms = 1 if new.deny_comms else 0
+        leaf.snaplen = new.snaplen
         config[ctypes.c_int(0)] = leaf
 
 
@@ -108,6 +110,10 @@ def _control_bits(event_id: int, capture: frozenset[int], f: KernelFilter) -> in
         bits |= EventControl.CGROUP_SCOPED
     if event_id in f.drop_failed:
         bits |= EventControl.DROP_FAILED
+    if event_id in f.payload:
+        bits |= EventControl.PAYLOAD
+    if event_id in f.payload_any_fd:
+        bits |= EventControl.PAYLOAD | EventControl.PAYLOAD_ANY_FD
     return int(bits)
 
 

@@ -65,6 +65,8 @@ class EventControl(enum.IntFlag):
     PID_SCOPED = 0x2
     CGROUP_SCOPED = 0x4
     DROP_FAILED = 0x8
+    PAYLOAD = 0x10  # copy the payload of calls on sockets
+    PAYLOAD_ANY_FD = 0x20  # ... and on any other descriptor
 
 
 # Counter slots per CPU: a multiple of 2 keeps each CPU's row on its own
@@ -127,10 +129,10 @@ class BccLoader:
 
     def cflags(self, tracefs: Path) -> list[str]:
         directory = sources.bpf_dir()
-        syscalls = host.available_syscalls(tracefs, self.catalog)
+        hooks = host.available_hooks(tracefs, self.catalog)
         flags = [
             f"-I{directory}",
-            *self.catalog.c_defines(syscalls),
+            *self.catalog.c_defines(hooks),
             *(f"-DKINDLING_EVC_{bit.name}={bit.value}" for bit in EventControl),
             f"-DKINDLING_PID_WORDS={self.pid_words}",
             f"-DKINDLING_CGROUP_WORDS={LIMITS.cgroup_ids // 64}",

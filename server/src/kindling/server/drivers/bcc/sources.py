@@ -11,14 +11,17 @@ from importlib import resources
 from pathlib import Path
 
 # Order matters: the record (generated), how records leave the kernel, the
-# shared header, then the probe families.
+# shared headers, then the probe families.
 SOURCE_FILES = (
     "kindling_record.h",
     "transport.h",
     "kindling.h",
+    "sockaddr.h",
+    "payload.h",
     "process.bpf.c",
     "file.bpf.c",
     "net.bpf.c",
+    "io.bpf.c",
 )
 
 

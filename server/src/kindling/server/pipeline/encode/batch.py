@@ -14,7 +14,10 @@ class EventBatch:
     """Encoded events of one record batch, with the columns filters need.
 
     The events are back to back in `blob`: event i (without its per-stream
-    sequence number) is blob[offsets[i] : offsets[i + 1]].
+    sequence number) is blob[offsets[i] : offsets[i + 1]]. Its last
+    payload_sizes[i] bytes are its payload fields (payload_sizes is None
+    when no event has any); payload_on_socket[i] says whether that payload
+    crossed a socket.
     """
 
     blob: bytes
@@ -25,6 +28,8 @@ class EventBatch:
     kernel_lost: int = 0
     # Records the service failed to turn into events.
     failed: int = 0
+    payload_sizes: npt.NDArray[np.int64] | None = None
+    payload_on_socket: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1

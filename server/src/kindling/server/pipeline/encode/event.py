@@ -4,30 +4,55 @@ record batch, a column at a time.
 An event is a concatenation of segments in field order: the timestamp, a
 prefix shared by all events of a type (name, source, category), cpu, return
 value and latency, the thread and fd sub-messages (shared by all events of a
-thread or an fd, built by the tables), string attributes (per event) and
-numeric attributes (a column per attribute). Scalars and numeric attributes
-are varint tables; shared pieces live once in a PiecePool; one gather makes
-the bytes of every kept event.
+thread or an fd, built by the tables), string attributes (per event),
+numeric attributes (a column per attribute) and, last, the payload fields.
+Scalars and numeric attributes are varint tables; shared pieces live once in
+a PiecePool; one gather makes the bytes of every kept event.
+
+The payload comes last so that a stream that did not ask for it can be sent
+each event without it: the event's bytes up to where its payload starts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from kindling.event.v1 import event_pb2
-from kindling.server.catalog import AttrType, Catalog, EventSpec
+from kindling.server.catalog import AttrType, Catalog, EventSpec, RecordField
 from kindling.server.pipeline.encode import wire
 from kindling.server.pipeline.encode.assemble import PiecePool, Segments
-from kindling.server.record import Records, take
+from kindling.server.pipeline.text import AF_INET, AF_INET6, ip_text, sun_path
+from kindling.server.record import Records, Tails, take
 
 _EVENT = wire.FieldNumbers(event_pb2.Event)
 _ATTRIBUTE = wire.FieldNumbers(event_pb2.Attribute)
 # AttrType's values are the names of the Attribute.value oneof's cases.
 _ONEOF_FIELD = {kind: getattr(_ATTRIBUTE, kind.value) for kind in AttrType}
 _ATTRIBUTES_TAG = wire.tag(_EVENT.attributes, wire.WIRE_LEN)
+_PAYLOAD_TAG = wire.tag(_EVENT.payload, wire.WIRE_LEN)
+
+
+class StringSource(NamedTuple):
+    """What an event's string attributes are made of."""
+
+    path: bytes | None
+    family: int
+    daddr: bytes
+    flags: int
+
+
+def _string_value(column: str, source: StringSource) -> bytes:
+    if column == RecordField.PEER.value:
+        if source.family in (AF_INET, AF_INET6):
+            return ip_text(source.family, source.daddr).encode()
+        return wire.utf8(sun_path(source.path))
+    path = source.path
+    return wire.utf8(path.split(b"\0", 1)[0] if path else b"")
+
 
 _NET_FD_TYPES = frozenset(
     {
@@ -99,10 +124,22 @@ class EventEncoder:
         self._prefix: dict[tuple[int, int], bytes] = {}
         self._strings: dict[int, list[_AttributePlan]] = {}
         self._numbers: dict[int, list[_AttributePlan]] = {}
+        size = catalog.max_id + 1
+        # Per event id: whether some string attribute is always present, and
+        # the flags that make the others present.
+        self._strings_always = np.zeros(size, dtype=bool)
+        self._strings_flags = np.zeros(size, dtype=np.uint16)
+        self._payload = np.zeros(size, dtype=bool)
         for spec in catalog.specs:
+            self._payload[spec.id] = spec.payload
             for plan in _plans(spec):
                 kind = self._strings if plan.kind is AttrType.STRING else self._numbers
                 kind.setdefault(spec.id, []).append(plan)
+                if plan.kind is AttrType.STRING:
+                    if plan.present_flag:
+                        self._strings_flags[spec.id] |= plan.present_flag
+                    else:
+                        self._strings_always[spec.id] = True
 
     def prefix(self, spec: EventSpec, fd_type: int) -> bytes:
         """The name, source and category fields; the category of some events
@@ -125,20 +162,32 @@ class EventEncoder:
     def has_strings(self, event_id: int) -> bool:
         return event_id in self._strings
 
-    def strings(self, event_id: int, path: bytes | None) -> bytes:
-        """An event's string attributes (the record's path, as text)."""
+    def needs_strings(
+        self, event_ids: npt.NDArray[np.intp], flags: npt.NDArray[np.uint16]
+    ) -> npt.NDArray[np.bool_]:
+        """Which rows have string attributes to encode."""
+        needed: npt.NDArray[np.bool_] = self._strings_always[event_ids] | (
+            (flags & self._strings_flags[event_ids]) != 0
+        )
+        return needed
+
+    def strings(self, event_id: int, source: StringSource) -> bytes:
+        """An event's string attributes (its path or peer address, as text)."""
         out = []
         for plan in self._strings.get(event_id, ()):
-            text = wire.utf8(path.split(b"\0", 1)[0] if path else b"")
+            if plan.present_flag and not source.flags & plan.present_flag:
+                continue
+            text = _string_value(plan.column, source)
             payload = plan.key_and_tag + wire.varint(len(text)) + text
             out.append(_ATTRIBUTES_TAG + wire.varint(len(payload)) + payload)
         return b"".join(out)
 
     def encode(
-        self, records: Records, pieces: RowPieces, pool: PiecePool
-    ) -> tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        self, records: Records, data: Tails, pieces: RowPieces, pool: PiecePool
+    ) -> tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The kept rows' events back to back, where each starts (event i is
-        blob[offsets[i] : offsets[i + 1]]) and which rows they are."""
+        blob[offsets[i] : offsets[i + 1]]), which rows they are and how many
+        payload bytes end each one. `data` holds each row's data bytes."""
         kept = np.flatnonzero(pieces.keep)
         rows = take(records, kept)
         segments = Segments(len(kept))
@@ -153,8 +202,35 @@ class EventEncoder:
         segments.add_pieces(shared, pieces.fd[kept])
         segments.add_pieces(shared, pieces.strings[kept])
         self._numeric_attributes(rows, segments)
+        payload_sizes = self._payloads(rows, data[kept], segments)
         blob, offsets = segments.gather()
-        return blob, offsets, kept
+        return blob, offsets, kept, payload_sizes
+
+    def _payloads(self, rows: Records, data: Tails, segments: Segments) -> npt.NDArray[np.int64]:
+        """Add the payload and payload_length fields of the rows that carry a
+        payload; returns how many bytes of each row they take."""
+        n = len(rows)
+        sizes = np.zeros(n, dtype=np.int64)
+        carried = self._payload[rows["event_id"]] & (rows["data_len"] > 0)
+        if not carried.any():
+            return sizes  # no segments: each costs the gather a step per row
+        present = np.flatnonzero(carried)
+        blobs = data[present].tolist()
+        lengths = np.zeros(n, dtype=np.int64)
+        lengths[present] = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+        head, head_sizes = wire.varint_rows(lengths.astype(np.uint64))
+        head = np.concatenate((np.full((n, 1), _PAYLOAD_TAG[0], dtype=np.uint8), head), axis=1)
+        head_sizes = np.where(carried, head_sizes + 1, 0)
+        starts = np.zeros(n, dtype=np.int64)
+        if len(present) > 1:
+            starts[present[1:]] = np.cumsum(lengths[present])[:-1]
+        total = np.where(carried, rows["arg3"], np.uint64(0)).astype(np.uint64)
+        tail, tail_sizes = wire.varint_field_rows(total, _EVENT.payload_length)
+        segments.add_table(head, head_sizes)
+        segments.add(np.frombuffer(b"".join(blobs), dtype=np.uint8), starts, lengths)
+        segments.add_table(tail, tail_sizes)
+        sizes += head_sizes + lengths + tail_sizes
+        return sizes
 
     def _numeric_attributes(self, records: Records, segments: Segments) -> None:
         """Add each row's numeric Attribute fields as segment columns.

@@ -21,6 +21,7 @@ from kindling.server.pipeline.clock import boot_time_ns
 from kindling.server.pipeline.encode import wire
 from kindling.server.pipeline.encode.assemble import Segments
 from kindling.server.pipeline.encode.batch import EventBatch
+from kindling.server.pipeline.plan import PayloadMode
 
 RESPONSE = wire.FieldNumbers(probe_pb2.SubscribeResponse)
 _LOSS = wire.FieldNumbers(probe_pb2.Loss)
@@ -46,17 +47,26 @@ class LossRecord:
 
 
 def frame_events(
-    batch: EventBatch, indexes: npt.NDArray[np.int64], first_seq: int
+    batch: EventBatch,
+    indexes: npt.NDArray[np.int64],
+    first_seq: int,
+    payload: PayloadMode = PayloadMode.ALL,
 ) -> tuple[bytes, npt.NDArray[np.int64]]:
     """SubscribeResponse.events entries for the chosen events, numbered from
     first_seq: for each, the events tag, the length, the seq field, then the
-    event's shared bytes. Built with one gather, no per-event Python.
+    event's shared bytes, without the payload fields unless `payload` keeps
+    them. Built with one gather, no per-event Python.
     Entry i is blob[offsets[i] : offsets[i + 1]]."""
     count = len(indexes)
     if not count:
         return b"", np.zeros(1, dtype=np.int64)
     starts = batch.offsets[indexes]
     sizes = batch.offsets[indexes + 1] - starts
+    if batch.payload_sizes is not None and payload is not PayloadMode.ALL:
+        cut = batch.payload_sizes[indexes]
+        if payload is PayloadMode.SOCKETS and batch.payload_on_socket is not None:
+            cut = np.where(batch.payload_on_socket[indexes], 0, cut)
+        sizes = sizes - cut
     seqs = np.arange(first_seq, first_seq + count, dtype=np.uint64)
     seq_table, seq_sizes = wire.varint_rows(seqs)
     entry_sizes = sizes + 1 + seq_sizes  # seq tag + seq varint + the event

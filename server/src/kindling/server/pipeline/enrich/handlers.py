@@ -26,18 +26,15 @@ import numpy.typing as npt
 from kindling.event.v1 import event_pb2
 from kindling.server.catalog import Catalog
 from kindling.server.pipeline.enrich.tables import (
-    AF_INET,
-    AF_INET6,
-    AF_UNIX,
     O_CLOEXEC,
     O_DIRECTORY,
     SOCK_CLOEXEC,
     FdInfo,
     Tables,
     family_fd_type,
-    ip_text,
     socket_protocol,
 )
+from kindling.server.pipeline.text import AF_INET, AF_INET6, AF_UNIX, c_string, ip_text, sun_path
 from kindling.server.record import KernelRecord, RecordFlag, Records
 
 NO_FD = -1
@@ -89,21 +86,6 @@ def signed_column(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
 def signed(value: int, bits: int) -> int:
     value &= (1 << bits) - 1
     return value - (1 << bits) if value >> (bits - 1) else value
-
-
-def c_string(raw: bytes | None) -> str:
-    if not raw:
-        return ""
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-def sun_path(raw: bytes | None) -> str:
-    """A unix socket path from raw sun_path bytes; abstract names get '@'."""
-    if not raw:
-        return ""
-    if raw[0] == 0:
-        return "@" + raw[1:].rstrip(b"\0").decode("utf-8", "replace")
-    return c_string(raw)
 
 
 def source_endpoint(r: KernelRecord) -> tuple[str, int] | None:

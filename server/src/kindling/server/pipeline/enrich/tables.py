@@ -13,7 +13,6 @@ lookup per event.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -29,10 +28,8 @@ from kindling.server.pipeline.enrich.procfs import (
     ProcFS,
     SocketEntry,
 )
+from kindling.server.pipeline.text import AF_INET, AF_INET6, AF_UNIX
 
-AF_UNIX = 1
-AF_INET = 2
-AF_INET6 = 10
 AF_NETLINK = 16
 
 SOCK_STREAM = 1
@@ -193,14 +190,6 @@ def _endpoint_field(number: int, endpoint: Endpoint | None) -> bytes:
     address, port = endpoint
     payload = wire.str_field(ENDPOINT.address, address) + wire.uint_field(ENDPOINT.port, port)
     return wire.message_field(number, payload)
-
-
-def ip_text(family: int, raw: bytes) -> str:
-    if family == AF_INET:
-        return str(ipaddress.IPv4Address(raw[:4]))
-    if family == AF_INET6:
-        return str(ipaddress.IPv6Address(raw[:16]))
-    return ""
 
 
 _FAMILY_FD_TYPES = {

@@ -96,7 +96,7 @@ class Subscription:
             if admitted < count:
                 self._add_drop(first_seq + admitted, count - admitted)
         if admitted:
-            blob, at = frame_events(batch, indexes[:admitted], first_seq)
+            blob, at = frame_events(batch, indexes[:admitted], first_seq, self.selection.payload)
             bounds = [*range(0, admitted, self._max_batch), admitted]
             chunks = [(blob[at[a] : at[b]], b - a) for a, b in itertools.pairwise(bounds)]
             with self._lock:

@@ -18,7 +18,7 @@ from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import PID_LIMIT
 from kindling.server.pipeline.encode.batch import EventBatch
-from kindling.server.pipeline.plan import Demand
+from kindling.server.pipeline.plan import Demand, PayloadMode
 
 MAX_FILTERS = 64
 MAX_VALUES = 4096
@@ -60,6 +60,7 @@ def _ints(values: npt.NDArray[np.integer[Any]]) -> frozenset[int]:
 class Selection:
     allow: tuple[CompiledFilter, ...] = ()
     deny: tuple[CompiledFilter, ...] = ()
+    payload: PayloadMode = PayloadMode.NONE
 
     def mask(self, batch: EventBatch) -> npt.NDArray[np.bool_]:
         if self.allow:
@@ -84,7 +85,7 @@ class Selection:
             demand = f.demand(all_ids)
             events = demand.events - denied
             if events:
-                demands.append(Demand(events, demand.pids, demand.cgroups))
+                demands.append(Demand(events, demand.pids, demand.cgroups, self.payload))
         return demands
 
     def denied_pids(self) -> frozenset[int]:
@@ -133,7 +134,15 @@ def _compile_list(
 
 
 def compile_request(request: probe_pb2.SubscribeRequest, catalog: Catalog) -> Selection:
+    try:
+        payload = PayloadMode(request.payload)
+    except ValueError:
+        known = ", ".join(probe_pb2.PayloadMode.keys())
+        raise FilterError(
+            f"payload: {request.payload} is not a payload mode; the modes are {known}"
+        ) from None
     return Selection(
         allow=_compile_list(request.allow_list, "allow_list", catalog),
         deny=_compile_list(request.deny_list, "deny_list", catalog),
+        payload=payload,
     )
