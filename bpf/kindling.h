@@ -160,12 +160,14 @@ static __always_inline void kindling_count_filtered(u32 event_id)
 		c->filtered++;
 }
 
-/* Whether the current thread's event is captured, by the filters merged from
- * every subscriber and Configure. Returns the event's control when it is. */
-static __always_inline struct kindling_event_control *kindling_wanted(u32 event_id, u64 pid_tgid)
+/* Whether an event of a thread is captured, by the filters merged from every
+ * subscriber and Configure; returns the event's control when it is. The
+ * thread is the current one when `current` (a constant at each call site),
+ * else the one `tgid`, `cgroup` and `comm` describe (a socket's owner). */
+static __always_inline struct kindling_event_control *
+kindling_wanted_by(u32 event_id, u32 tgid, u64 cgroup, const char *comm, int current)
 {
 	u32 zero = 0;
-	u32 tgid = pid_tgid >> 32;
 	struct kindling_event_control *control = kindling_event_control.lookup(&event_id);
 	struct kindling_config *config = kindling_config.lookup(&zero);
 	if (!control || !config || !(control->bits & KINDLING_EVC_CAPTURE) ||
@@ -176,12 +178,15 @@ static __always_inline struct kindling_event_control *kindling_wanted(u32 event_
 	if (config->deny_pids && kindling_pid_denied(tgid))
 		goto filtered;
 	if ((control->bits & KINDLING_EVC_CGROUP_SCOPED) &&
-	    !kindling_cgroup_allowed(bpf_get_current_cgroup_id()))
+	    !kindling_cgroup_allowed(current ? bpf_get_current_cgroup_id() : cgroup))
 		goto filtered;
 	if (config->deny_comms) {
-		struct kindling_comm comm = {};
-		bpf_get_current_comm(&comm.comm, sizeof(comm.comm));
-		if (kindling_comm_deny.lookup(&comm))
+		struct kindling_comm name = {};
+		if (current)
+			bpf_get_current_comm(&name.comm, sizeof(name.comm));
+		else
+			__builtin_memcpy(name.comm, comm, sizeof(name.comm));
+		if (kindling_comm_deny.lookup(&name))
 			goto filtered;
 	}
 	return control;
@@ -190,11 +195,16 @@ filtered:
 	return 0;
 }
 
+static __always_inline struct kindling_event_control *kindling_wanted(u32 event_id, u64 pid_tgid)
+{
+	return kindling_wanted_by(event_id, pid_tgid >> 32, 0, 0, 1);
+}
+
 /* Start a record of a class (transport.h) in the transport's buffer, every
- * fixed field written (no memset: the caller sets what the event carries).
- * Returns NULL, counted as lost, when the buffer is full. */
-static __always_inline struct kindling_record *kindling_record_begin(u32 event_id, u64 pid_tgid,
-								     int cls)
+ * fixed field written (no memset) but whose thread it is: the caller sets
+ * that and what the event carries. Returns NULL, counted as lost, when the
+ * buffer is full. */
+static __always_inline struct kindling_record *kindling_record_reserve(u32 event_id, int cls)
 {
 	struct kindling_record *r = kindling_reserve(cls);
 	if (!r) {
@@ -203,19 +213,13 @@ static __always_inline struct kindling_record *kindling_record_begin(u32 event_i
 			c->lost++;
 		return 0;
 	}
-	u64 uid_gid = bpf_get_current_uid_gid();
 	r->ts = bpf_ktime_get_boot_ns();
 	r->latency_ns = 0;
 	r->ret = 0;
-	r->cgroup_id = bpf_get_current_cgroup_id();
 	r->arg0 = 0;
 	r->arg1 = 0;
 	r->arg2 = 0;
 	r->arg3 = 0;
-	r->pid = pid_tgid >> 32;
-	r->tid = (u32)pid_tgid;
-	r->uid = (u32)uid_gid;
-	r->gid = uid_gid >> 32;
 	r->event_id = event_id;
 	r->cpu = bpf_get_smp_processor_id();
 	r->family = 0;
@@ -226,6 +230,22 @@ static __always_inline struct kindling_record *kindling_record_begin(u32 event_i
 	r->data_len = 0;
 	__builtin_memset(r->saddr, 0, sizeof(r->saddr));
 	__builtin_memset(r->daddr, 0, sizeof(r->daddr));
+	return r;
+}
+
+/* Start a record of the current thread (see kindling_record_reserve). */
+static __always_inline struct kindling_record *kindling_record_begin(u32 event_id, u64 pid_tgid,
+								     int cls)
+{
+	struct kindling_record *r = kindling_record_reserve(event_id, cls);
+	if (!r)
+		return 0;
+	u64 uid_gid = bpf_get_current_uid_gid();
+	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->pid = pid_tgid >> 32;
+	r->tid = (u32)pid_tgid;
+	r->uid = (u32)uid_gid;
+	r->gid = uid_gid >> 32;
 	bpf_get_current_comm(&r->comm, sizeof(r->comm));
 	return r;
 }

@@ -16,14 +16,15 @@
 #define KINDLING_DATA_RECORD_SIZE (KINDLING_LONG_RECORD_SIZE + KINDLING_DATA_CAPACITY)
 
 /* kindling_record.flags */
-#define KINDLING_F_ENTER_SEEN 0x01 /* latency_ns is valid */
-#define KINDLING_F_HAS_PATH 0x02 /* path holds path_len valid bytes */
-#define KINDLING_F_SRC_VALID 0x04 /* sport/saddr hold the client end */
-#define KINDLING_F_DST_VALID 0x08 /* dport/daddr hold the server end */
-#define KINDLING_F_EXIT_CODE 0x10 /* arg0 holds the exit code */
-#define KINDLING_F_PATH_RAW 0x20 /* path holds raw sun_path bytes */
-#define KINDLING_F_DATA_TRUNCATED 0x40 /* data was cut to the data area's size */
-#define KINDLING_F_ON_SOCKET 0x80 /* the call moved data through a socket */
+#define KINDLING_F_ENTER_SEEN 0x001 /* latency_ns is valid */
+#define KINDLING_F_HAS_PATH 0x002 /* path holds path_len valid bytes */
+#define KINDLING_F_SRC_VALID 0x004 /* sport/saddr hold the client end */
+#define KINDLING_F_DST_VALID 0x008 /* dport/daddr hold the server end */
+#define KINDLING_F_EXIT_CODE 0x010 /* arg0 holds the exit code */
+#define KINDLING_F_PATH_RAW 0x020 /* path holds raw sun_path bytes */
+#define KINDLING_F_DATA_TRUNCATED 0x040 /* data was cut to the data area's size */
+#define KINDLING_F_ON_SOCKET 0x080 /* the call moved data through a socket */
+#define KINDLING_F_ARG3_VALID 0x100 /* arg3 holds a value (events whose arg3 may be absent) */
 
 struct kindling_record {
 	u64 ts; /*   0: CLOCK_BOOTTIME ns: at syscall exit, or when the tracepoint fired */
@@ -42,12 +43,12 @@ struct kindling_record {
 	u16 cpu; /*  82 */
 	u16 family; /*  84: address family of saddr/daddr */
 	u16 flags; /*  86: KINDLING_F_* */
-	u16 sport; /*  88: client port, host order */
-	u16 dport; /*  90: server port, host order */
+	u16 sport; /*  88: client port, host order (TCP events: the local port) */
+	u16 dport; /*  90: server port, host order (TCP events: the remote port) */
 	u16 path_len; /*  92: valid bytes of path (a string's NUL included) */
 	u16 data_len; /*  94: valid bytes of data (data records) */
-	u8 saddr[16]; /*  96: client address (IPv4 in the first 4 bytes) */
-	u8 daddr[16]; /* 112: server address */
+	u8 saddr[16]; /*  96: client address, IPv4 in the first 4 bytes (TCP: local) */
+	u8 daddr[16]; /* 112: server address (TCP events: remote) */
 	char comm[16]; /* 128: thread name */
 	char path[KINDLING_PATH_MAX]; /* 144: long and data records */
 	u8 data[KINDLING_DATA_CAPACITY]; /* 400: data records only */

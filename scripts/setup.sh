@@ -58,10 +58,11 @@ apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
 setup_system() {
     command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian and Ubuntu"
     apt_install python3-bpfcc python3-venv ca-certificates curl unzip make
-    # bpftool: the kernel tests ask the kernel which programs are attached.
+    # bpftool: the kernel tests ask the kernel which programs are attached;
+    # iproute2 (ip, tc): they build a network namespace with a lossy link.
     # The rest is for `make bench`: the workloads (nginx, wrk) and the tools
     # it compares the probe with (bpftrace, strace).
-    apt_install bpftool bpftrace strace nginx-light wrk
+    apt_install bpftool iproute2 bpftrace strace nginx-light wrk
 
     local release build
     release="$(uname -r)"

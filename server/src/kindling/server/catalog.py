@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from kindling.event.v1 import event_pb2
 from kindling.server.record import KernelRecord, RecordFlag
+from kindling.server.symbols import TCP_STATES, KernelSymbols, Symbols
 
 
 class AttrType(enum.Enum):
@@ -37,13 +38,19 @@ class RecordField(enum.Enum):
     FAMILY = "family"
     DPORT = "dport"
     PATH = "path"  # the string of a long record
+    SPORT = "sport"
     # The peer address a call named, as text: an IP address (daddr), or a
     # unix socket's name (the path area).
     PEER = "peer"
+    # A TCP event's local and remote addresses, as text (saddr, daddr).
+    LOCAL = "local"
+    REMOTE = "remote"
 
 
 # Fields that are computed from a record rather than read from one column.
-COMPUTED_FIELDS = frozenset({RecordField.PATH, RecordField.PEER})
+COMPUTED_FIELDS = frozenset(
+    {RecordField.PATH, RecordField.PEER, RecordField.LOCAL, RecordField.REMOTE}
+)
 
 
 class Table(enum.Enum):
@@ -63,8 +70,13 @@ class AttributeSpec:
     type: AttrType
     field: RecordField
     description: str
-    # Only present when the record's flags have this bit set (0 = always).
+    # Only present when the record's flags have one of these bits (0 = always).
     present_flag: int = 0
+    # Numbers: the field's value shifted right by this many bits first (two
+    # values packed into one field).
+    shift: int = 0
+    # Strings: the name of the field's number (absent when it has none).
+    symbols: Symbols | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +201,37 @@ def _io(
 
 # Completes the two ends of TCP connections for connect and accept.
 _TCP_STATE = "sock:inet_sock_set_state"
+
+
+def _tcp(
+    event_id: int,
+    name: str,
+    hook: str,
+    description: str,
+    *attributes: AttributeSpec,
+    table: Table = Table.NONE,
+) -> EventSpec:
+    """A TCP event from a tracepoint, with the connection's two ends and,
+    where the probe knows them, its owner's thread and fd (arg0)."""
+    return EventSpec(
+        id=event_id,
+        name=name,
+        source=_TRACEPOINT,
+        category=event_pb2.CATEGORY_NET,
+        description=description + _OWNER,
+        attributes=(*attributes[:_strings(attributes)], *_ENDS[:2],
+                    *attributes[_strings(attributes):], *_ENDS[2:]),
+        fd_context=True,
+        table=table,
+        optional=True,
+        hooks=(hook,),
+    )  # fmt: skip
+
+
+def _strings(attributes: tuple[AttributeSpec, ...]) -> int:
+    return sum(1 for a in attributes if a.type is AttrType.STRING)
+
+
 _THREADS = Table.THREADS
 
 
@@ -223,6 +266,32 @@ _PEER = (
     ),
 )
 _SEND_FLAGS = _A("flags", _I32, _ARG2, "The MSG_* flags.")
+_F_LOCAL, _F_REMOTE = RecordFlag.SRC_VALID, RecordFlag.DST_VALID
+_ENDS = (
+    AttributeSpec(
+        "local_address", _STR, RecordField.LOCAL, "This host's address.", present_flag=_F_LOCAL
+    ),
+    AttributeSpec(
+        "remote_address", _STR, RecordField.REMOTE, "The peer's address.", present_flag=_F_REMOTE
+    ),
+    AttributeSpec(
+        "local_port", _U32, RecordField.SPORT, "This host's port.", present_flag=_F_LOCAL
+    ),
+    AttributeSpec(
+        "remote_port", _U32, RecordField.DPORT, "The peer's port.", present_flag=_F_REMOTE
+    ),
+)
+_TCP_STATE_OF_ARG1 = AttributeSpec(
+    "state",
+    _STR,
+    _ARG1,
+    "The connection's TCP state (ESTABLISHED, SYN_SENT, ...).",
+    symbols=TCP_STATES,
+)
+_OWNER = (
+    " The thread and fd are the socket's owner when the probe saw it connect or accept "
+    "(these tracepoints fire outside it); both are unset otherwise."
+)
 _MSG_FLAGS = _A("flags", _I32, _ARG1, "The MSG_* flags.")
 _VLEN = _A("vlen", _U32, _ARG1, "The number of messages offered; the payload is the first's.")
 _MMSG_FLAGS = _A("flags", _I32, _ARG2, "The MSG_* flags.")
@@ -380,6 +449,83 @@ def _specs() -> tuple[EventSpec, ...]:
             _A("in_fd", _I32, _ARG1, "The descriptor read from."),
             _A("count", _U64, _ARG2, "The bytes asked to copy."),
             syscall="sendfile64", payload=False),
+        _syscall(
+            30, "bind", _NET,
+            "bind returned; on success the fd context shows the address the socket is bound to.",
+            AttributeSpec("address", _STR, RecordField.PEER,
+                          "The address bound: an IP address, or a unix socket's name.",
+                          present_flag=F_DST_VALID | RecordFlag.HAS_PATH),
+            AttributeSpec("port", _U32, RecordField.DPORT, "The port bound, for IP addresses.",
+                          present_flag=F_DST_VALID),
+            category_from_fd=True,
+        ),
+        _syscall(
+            31, "listen", _NET,
+            "listen returned; on success the socket is a server's, waiting for connections.",
+            AttributeSpec("local_address", _STR, RecordField.LOCAL,
+                          "The address it listens on (TCP).", present_flag=F_SRC_VALID),
+            AttributeSpec("local_port", _U32, RecordField.SPORT,
+                          "The port it listens on (TCP), even when bind asked for any.",
+                          present_flag=F_SRC_VALID),
+            _A("backlog", _I32, _ARG1, "The longest queue of pending connections asked for."),
+        ),
+        _syscall(
+            32, "shutdown", _NET, "shutdown returned; it closed one or both directions.",
+            _A("how", _I32, _ARG1, "SHUT_RD (0), SHUT_WR (1) or SHUT_RDWR (2)."),
+            table=Table.NONE, category_from_fd=True,
+        ),
+        _tcp(
+            33, "tcp_state_change", _TCP_STATE,
+            "A TCP connection changed state (sock:inet_sock_set_state): it completes a "
+            "non-blocking connect (SYN_SENT to ESTABLISHED) or records its failure "
+            "(SYN_SENT to CLOSE).",
+            AttributeSpec("old_state", _STR, _ARG1, "The state it left.", symbols=TCP_STATES),
+            AttributeSpec("new_state", _STR, RecordField.ARG2, "The state it entered.",
+                          symbols=TCP_STATES),
+            AttributeSpec("connect_latency_ns", _U64, RecordField.ARG3,
+                          "From SYN_SENT to this change, when the connection left SYN_SENT.",
+                          present_flag=RecordFlag.ARG3_VALID),
+            table=Table.FDS,
+        ),
+        _tcp(
+            34, "tcp_retransmit", "tcp:tcp_retransmit_skb",
+            "TCP sent a segment again (tcp:tcp_retransmit_skb).", _TCP_STATE_OF_ARG1,
+        ),
+        _tcp(
+            35, "tcp_send_reset", "tcp:tcp_send_reset",
+            "TCP sent a reset (tcp:tcp_send_reset).",
+            _TCP_STATE_OF_ARG1,
+            AttributeSpec("reason_name", _STR, RecordField.ARG2,
+                          "The kernel's name for the reason, where it gives one.",
+                          symbols=KernelSymbols("tcp:tcp_send_reset", "reason")),
+            _A("reason", _U32, RecordField.ARG2,
+               "The kernel's reason number (enum sk_rst_reason), where it gives one."),
+        ),
+        _tcp(
+            36, "tcp_receive_reset", "tcp:tcp_receive_reset",
+            "TCP received a reset (tcp:tcp_receive_reset).",
+        ),
+        _tcp(
+            37, "tcp_probe", "tcp:tcp_probe",
+            "A TCP connection's congestion state as a segment was received "
+            "(tcp:tcp_probe), sampled at most once a second per connection.",
+            _A("srtt_us", _U32, _ARG1, "Smoothed round-trip time, in microseconds."),
+            AttributeSpec("snd_cwnd", _U32, _ARG1, "Congestion window, in segments.", shift=32),
+            _A("snd_wnd", _U32, RecordField.ARG2, "Send window the peer advertised, in bytes."),
+            AttributeSpec("rcv_wnd", _U32, RecordField.ARG2, "Receive window, in bytes.",
+                          shift=32),
+            _A("ssthresh", _U32, RecordField.ARG3, "Slow-start threshold, in segments."),
+        ),
+        _tcp(
+            38, "skb_drop", "skb:kfree_skb",
+            "The kernel dropped a packet a socket was receiving (skb:kfree_skb), with the "
+            "reason; the connection's ends are known for TCP sockets the probe saw connect "
+            "or accept.",
+            AttributeSpec("reason_name", _STR, _ARG1, "The kernel's name for the reason.",
+                          symbols=KernelSymbols("skb:kfree_skb", "reason")),
+            _A("reason", _U32, _ARG1, "The kernel's reason number (enum skb_drop_reason)."),
+            _A("protocol", _U32, RecordField.ARG2, "The packet's protocol (ETH_P_*)."),
+        ),
     )  # fmt: skip
 
 

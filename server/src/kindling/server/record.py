@@ -95,12 +95,12 @@ class KernelRecord(NamedTuple):
     cpu: Annotated[int, _u16("")]
     family: Annotated[int, _u16("address family of saddr/daddr")]
     flags: Annotated[int, _u16("KINDLING_F_*")]
-    sport: Annotated[int, _u16("client port, host order")]
-    dport: Annotated[int, _u16("server port, host order")]
+    sport: Annotated[int, _u16("client port, host order (TCP events: the local port)")]
+    dport: Annotated[int, _u16("server port, host order (TCP events: the remote port)")]
     path_len: Annotated[int, _u16("valid bytes of path (a string's NUL included)")]
     data_len: Annotated[int, _u16("valid bytes of data (data records)")]
-    saddr: Annotated[bytes, _bytes(16, "client address (IPv4 in the first 4 bytes)")]
-    daddr: Annotated[bytes, _bytes(16, "server address")]
+    saddr: Annotated[bytes, _bytes(16, "client address, IPv4 in the first 4 bytes (TCP: local)")]
+    daddr: Annotated[bytes, _bytes(16, "server address (TCP events: remote)")]
     comm: Annotated[bytes, _chars(16, "thread name")]
 
 
@@ -115,6 +115,7 @@ class RecordFlag(enum.IntFlag):
     PATH_RAW = 0x20
     DATA_TRUNCATED = 0x40
     ON_SOCKET = 0x80
+    ARG3_VALID = 0x100
 
 
 FLAG_MEANINGS = {
@@ -126,6 +127,7 @@ FLAG_MEANINGS = {
     RecordFlag.PATH_RAW: "path holds raw sun_path bytes",
     RecordFlag.DATA_TRUNCATED: "data was cut to the data area's size",
     RecordFlag.ON_SOCKET: "the call moved data through a socket",
+    RecordFlag.ARG3_VALID: "arg3 holds a value (events whose arg3 may be absent)",
 }
 
 
@@ -237,7 +239,7 @@ def c_header() -> str:
     ]
     for flag in RecordFlag:
         lines.append(
-            f"#define KINDLING_F_{flag.name} 0x{flag.value:02x} /* {FLAG_MEANINGS[flag]} */"
+            f"#define KINDLING_F_{flag.name} 0x{flag.value:03x} /* {FLAG_MEANINGS[flag]} */"
         )
     lines += ["", "struct kindling_record {"]
     for name, ctype, offset in LAYOUT:

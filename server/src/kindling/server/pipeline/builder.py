@@ -249,9 +249,10 @@ class EventBuilder:
                 )
             for i in thread_due:
                 pid, tid, uid, gid, comm, cgroup_id, _ = thread_keys[i]
-                thread_pieces[i] = pool.add(
-                    self.tables.processes.thread_field(pid, tid, uid, gid, comm, cgroup_id)
-                )
+                if pid:  # 0: an event of no known thread (a socket without owner)
+                    thread_pieces[i] = pool.add(
+                        self.tables.processes.thread_field(pid, tid, uid, gid, comm, cgroup_id)
+                    )
 
         look_up(NONE)
         skip = _overwritten(touched, records, state_rows, deliver, fd_keys_of_rows, fd_rows)
@@ -279,13 +280,7 @@ class EventBuilder:
             self.encoder.needs_strings(event_ids[plain_rows], flags[plain_rows])
         ]
         for row in with_strings.tolist():
-            record = records[row]
-            source = StringSource(
-                batch.paths[first + row],
-                int(record["family"]),
-                record["daddr"].tobytes(),
-                int(record["flags"]),
-            )
+            source = StringSource.of(records[row], batch.paths[first + row])
             pieces.strings[first + row] = pool.add(
                 self.encoder.strings(int(event_ids[row]), source)
             )
@@ -336,15 +331,19 @@ class EventBuilder:
     ) -> None:
         spec = self.catalog.by_id[r.event_id]
         fd_field, fd_type = self.tables.fds.context(r.pid, fd) if fd != NO_FD else (b"", 0)
-        thread = self.tables.processes.thread_field(r.pid, r.tid, r.uid, r.gid, r.comm, r.cgroup_id)
         out.rows.append(row)
         out.prefix.append(pool.add(self.encoder.prefix(spec, fd_type)))
-        out.thread.append(pool.add(thread))
+        if r.pid:
+            thread = self.tables.processes.thread_field(
+                r.pid, r.tid, r.uid, r.gid, r.comm, r.cgroup_id
+            )
+            out.thread.append(pool.add(thread))
+        else:
+            out.thread.append(-1)
         out.fd.append(pool.add(fd_field) if fd_field else -1)
         strings = b""
         if self.encoder.has_strings(spec.id):
-            source = StringSource(path, r.family, r.daddr, r.flags)
-            strings = self.encoder.strings(spec.id, source)
+            strings = self.encoder.strings(spec.id, StringSource.of(r, path))
         out.strings.append(pool.add(strings) if strings else -1)
 
 

@@ -110,6 +110,8 @@ def _control_bits(event_id: int, capture: frozenset[int], f: KernelFilter) -> in
         bits |= EventControl.CGROUP_SCOPED
     if event_id in f.drop_failed:
         bits |= EventControl.DROP_FAILED
+    if event_id in f.delivered:
+        bits |= EventControl.DELIVERED
     if event_id in f.payload:
         bits |= EventControl.PAYLOAD
     if event_id in f.payload_any_fd:

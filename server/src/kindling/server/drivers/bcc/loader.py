@@ -67,6 +67,7 @@ class EventControl(enum.IntFlag):
     DROP_FAILED = 0x8
     PAYLOAD = 0x10  # copy the payload of calls on sockets
     PAYLOAD_ANY_FD = 0x20  # ... and on any other descriptor
+    DELIVERED = 0x40  # a subscriber receives it (not only the context tables)
 
 
 # Counter slots per CPU: a multiple of 2 keeps each CPU's row on its own

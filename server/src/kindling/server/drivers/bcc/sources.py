@@ -18,9 +18,11 @@ SOURCE_FILES = (
     "kindling.h",
     "sockaddr.h",
     "payload.h",
+    "sock_table.h",
     "process.bpf.c",
     "file.bpf.c",
     "net.bpf.c",
+    "tcp.bpf.c",
     "io.bpf.c",
 )
 

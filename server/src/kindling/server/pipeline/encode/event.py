@@ -26,7 +26,8 @@ from kindling.server.catalog import AttrType, Catalog, EventSpec, RecordField
 from kindling.server.pipeline.encode import wire
 from kindling.server.pipeline.encode.assemble import PiecePool, Segments
 from kindling.server.pipeline.text import AF_INET, AF_INET6, ip_text, sun_path
-from kindling.server.record import Records, Tails, take
+from kindling.server.record import KernelRecord, Records, Tails, take
+from kindling.server.symbols import Symbols
 
 _EVENT = wire.FieldNumbers(event_pb2.Event)
 _ATTRIBUTE = wire.FieldNumbers(event_pb2.Attribute)
@@ -37,21 +38,46 @@ _PAYLOAD_TAG = wire.tag(_EVENT.payload, wire.WIRE_LEN)
 
 
 class StringSource(NamedTuple):
-    """What an event's string attributes are made of."""
+    """What an event's string attributes are made of: its path and the
+    record fields they can come from."""
 
     path: bytes | None
     family: int
+    saddr: bytes
     daddr: bytes
     flags: int
+    args: tuple[int, int, int, int]
+
+    @classmethod
+    def of(cls, record: KernelRecord | np.void, path: bytes | None) -> StringSource:
+        r = record if isinstance(record, KernelRecord) else KernelRecord._make(record.item())
+        return cls(path, r.family, r.saddr, r.daddr, r.flags, (r.arg0, r.arg1, r.arg2, r.arg3))
 
 
-def _string_value(column: str, source: StringSource) -> bytes:
+_ARG_INDEX = {f"arg{i}": i for i in range(4)}
+
+
+def _string_value(plan: _AttributePlan, source: StringSource) -> bytes | None:
+    """An attribute's text, or None when it has none."""
+    column = plan.column
+    if plan.symbols is not None:
+        return _symbol(plan, source.args[_ARG_INDEX[column]] >> plan.shift & 0xFFFFFFFF)
     if column == RecordField.PEER.value:
         if source.family in (AF_INET, AF_INET6):
             return ip_text(source.family, source.daddr).encode()
         return wire.utf8(sun_path(source.path))
+    if column == RecordField.LOCAL.value:
+        return ip_text(source.family, source.saddr).encode()
+    if column == RecordField.REMOTE.value:
+        return ip_text(source.family, source.daddr).encode()
     path = source.path
     return wire.utf8(path.split(b"\0", 1)[0] if path else b"")
+
+
+def _symbol(plan: _AttributePlan, value: int) -> bytes | None:
+    assert plan.symbols is not None
+    name = plan.symbols.get(value)
+    return None if name is None else wire.utf8(name)
 
 
 _NET_FD_TYPES = frozenset(
@@ -81,10 +107,12 @@ class RowPieces:
 class _AttributePlan:
     """How to encode one attribute, worked out once per catalogue entry."""
 
-    column: str  # a KernelRecord field, or "path"
+    column: str  # a KernelRecord field, or a computed one (catalog.COMPUTED_FIELDS)
     kind: AttrType
     key_and_tag: bytes  # Attribute.key field + the value's oneof tag
     present_flag: int
+    shift: int = 0
+    symbols: Symbols | None = None
 
 
 def _plans(spec: EventSpec) -> list[_AttributePlan]:
@@ -100,6 +128,8 @@ def _plans(spec: EventSpec) -> list[_AttributePlan]:
                     + wire.tag(_ONEOF_FIELD[attr.type], wire_type)
                 ),
                 present_flag=attr.present_flag,
+                shift=attr.shift,
+                symbols=attr.symbols,
             )
         )
     return plans
@@ -108,6 +138,8 @@ def _plans(spec: EventSpec) -> list[_AttributePlan]:
 def _numeric_values(records: Records, plan: _AttributePlan) -> npt.NDArray[np.uint64]:
     """An attribute's column as protobuf encodes it: two's-complement uint64."""
     raw: npt.NDArray[np.uint64] = records[plan.column].astype(np.uint64, copy=False)
+    if plan.shift:
+        raw = raw >> np.uint64(plan.shift)
     if plan.kind is AttrType.INT32:
         return raw.astype(np.uint32).view(np.int32).astype(np.int64).view(np.uint64)
     if plan.kind is AttrType.UINT32:
@@ -177,7 +209,9 @@ class EventEncoder:
         for plan in self._strings.get(event_id, ()):
             if plan.present_flag and not source.flags & plan.present_flag:
                 continue
-            text = _string_value(plan.column, source)
+            text = _string_value(plan, source)
+            if text is None:
+                continue
             payload = plan.key_and_tag + wire.varint(len(text)) + text
             out.append(_ATTRIBUTES_TAG + wire.varint(len(payload)) + payload)
         return b"".join(out)

@@ -39,6 +39,8 @@ from kindling.server.record import KernelRecord, RecordFlag, Records
 
 NO_FD = -1
 CLOSE_RANGE_CLOEXEC = 1 << 2
+TCP_ESTABLISHED, TCP_SYN_SENT = 1, 2
+_IP_SOCKETS = (event_pb2.FD_TYPE_IPV4_SOCKET, event_pb2.FD_TYPE_IPV6_SOCKET)
 _U32 = 0xFFFFFFFF
 
 After = Callable[[], None] | None
@@ -261,6 +263,60 @@ class TableUpdates:
         elif r.family == AF_UNIX:
             info.type = event_pb2.FD_TYPE_UNIX_SOCKET
             info.unix_path = sun_path(path)
+        fds.set(r.pid, fd, info)
+        return fd, None
+
+    @updates("bind", touches=Touch.FD_ARG0 | Touch.READS_ARG0 | Touch.ON_ZERO)
+    def _bind(self, r: KernelRecord, path: bytes | None) -> Update:
+        """A bound socket's local end: its source until it connects, and the
+        server end of connections accepted on it."""
+        fd = signed(r.arg0, 32)
+        if fd < 0 or r.ret != 0:
+            return (NO_FD if fd < 0 else fd), None
+        fds = self.tables.fds
+        info = dataclasses.replace(fds.get(r.pid, fd))
+        if r.family in (AF_INET, AF_INET6):
+            if info.type in (event_pb2.FD_TYPE_UNSPECIFIED, event_pb2.FD_TYPE_OTHER_SOCKET):
+                info.type = family_fd_type(r.family)
+            info.source = info.listen_local = destination_endpoint(r)
+        elif r.family == AF_UNIX:
+            info.type = event_pb2.FD_TYPE_UNIX_SOCKET
+            info.unix_path = sun_path(path)
+        fds.set(r.pid, fd, info)
+        return fd, None
+
+    @updates("listen", touches=Touch.FD_ARG0 | Touch.READS_ARG0 | Touch.ON_ZERO)
+    def _listen(self, r: KernelRecord, path: bytes | None) -> Update:
+        fd = signed(r.arg0, 32)
+        if fd < 0 or r.ret != 0:
+            return (NO_FD if fd < 0 else fd), None
+        fds = self.tables.fds
+        old = fds.get(r.pid, fd)
+        listen_local = source_endpoint(r) or old.listen_local or old.source
+        info = dataclasses.replace(
+            old, role=event_pb2.SOCKET_ROLE_SERVER, source=None, listen_local=listen_local
+        )
+        if not info.protocol and info.type in _IP_SOCKETS:
+            info.protocol = event_pb2.L4_PROTOCOL_TCP  # listen() implies a stream socket
+        fds.set(r.pid, fd, info)
+        return fd, None
+
+    @updates("tcp_state_change", touches=Touch.FD_ARG0 | Touch.READS_ARG0)
+    def _tcp_state_change(self, r: KernelRecord, path: bytes | None) -> Update:
+        """A non-blocking connect completed: its socket's client end is
+        known now (the record's local end)."""
+        fd = signed(r.arg0, 32)
+        if not r.pid or fd < 0:
+            return NO_FD, None
+        if (r.arg1, r.arg2) != (TCP_SYN_SENT, TCP_ESTABLISHED):
+            return fd, None
+        fds = self.tables.fds
+        info = dataclasses.replace(fds.get(r.pid, fd), role=event_pb2.SOCKET_ROLE_CLIENT)
+        if info.type in (event_pb2.FD_TYPE_UNSPECIFIED, event_pb2.FD_TYPE_OTHER_SOCKET):
+            info.type = family_fd_type(r.family)
+        info.protocol = event_pb2.L4_PROTOCOL_TCP
+        info.source = source_endpoint(r)
+        info.destination = info.destination or destination_endpoint(r)
         fds.set(r.pid, fd, info)
         return fd, None
 
