@@ -1,10 +1,27 @@
 /*
- * File descriptor syscalls: openat, close and the fd-table ones (dup*,
- * pipe*, socketpair, close_range), each emitted once at its exit, paired in
- * the kernel with its entry (arguments and latency). Reads and writes are
- * in io.bpf.c.
+ * File descriptor syscalls: openat, open, openat2, creat, close and the
+ * fd-table ones (dup*, pipe*, socketpair, close_range), each emitted once at
+ * its exit, paired in the kernel with its entry (arguments and latency).
+ * Reads and writes are in io.bpf.c, syscalls on names (unlink, rename,
+ * mkdir) in paths.bpf.c.
  */
 #include "kindling.h"
+
+#define KINDLING_AT_FDCWD -100
+#define KINDLING_O_CREAT_WRONLY_TRUNC 01101
+
+/* The exit of a syscall that opened its path (entry.uptr); the entry holds
+ * openat's arguments (dirfd, flags, mode) for every open variant. */
+static __always_inline int kindling_open_exit(void *ctx, u32 event_id, long ret)
+{
+	struct kindling_inflight entry;
+	struct kindling_record *r = kindling_syscall_exit(event_id, ret, &entry, KINDLING_LONG);
+	if (!r)
+		return 0;
+	long n = bpf_probe_read_user_str(r->path, KINDLING_PATH_MAX, (void *)entry.uptr);
+	kindling_record_commit(ctx, r, KINDLING_LONG, n);
+	return 0;
+}
 
 TRACEPOINT_PROBE(syscalls, sys_enter_openat)
 {
@@ -14,15 +31,50 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat)
 
 TRACEPOINT_PROBE(syscalls, sys_exit_openat)
 {
-	struct kindling_inflight entry;
-	struct kindling_record *r =
-		kindling_syscall_exit(KINDLING_EV_OPENAT, args->ret, &entry, KINDLING_LONG);
-	if (!r)
-		return 0;
-	long n = bpf_probe_read_user_str(r->path, KINDLING_PATH_MAX, (void *)entry.uptr);
-	kindling_record_commit(args, r, KINDLING_LONG, n);
-	return 0;
+	return kindling_open_exit(args, KINDLING_EV_OPENAT, args->ret);
 }
+
+#ifdef KINDLING_HAVE_SYS_OPEN
+TRACEPOINT_PROBE(syscalls, sys_enter_open)
+{
+	return kindling_syscall_enter(KINDLING_EV_OPEN, (u64)(s64)KINDLING_AT_FDCWD,
+				      (u64)(u32)args->flags, (u64)args->mode, (u64)args->filename);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_open)
+{
+	return kindling_open_exit(args, KINDLING_EV_OPEN, args->ret);
+}
+#endif
+
+#ifdef KINDLING_HAVE_SYS_OPENAT2
+TRACEPOINT_PROBE(syscalls, sys_enter_openat2)
+{
+	u64 how[2] = {}; /* struct open_how: flags, mode, resolve */
+	bpf_probe_read_user(how, sizeof(how), args->how);
+	return kindling_syscall_enter(KINDLING_EV_OPENAT2, (u64)(s64)(int)args->dfd, how[0],
+				      how[1], (u64)args->filename);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_openat2)
+{
+	return kindling_open_exit(args, KINDLING_EV_OPENAT2, args->ret);
+}
+#endif
+
+#ifdef KINDLING_HAVE_SYS_CREAT
+TRACEPOINT_PROBE(syscalls, sys_enter_creat)
+{
+	return kindling_syscall_enter(KINDLING_EV_CREAT, (u64)(s64)KINDLING_AT_FDCWD,
+				      KINDLING_O_CREAT_WRONLY_TRUNC, (u64)args->mode,
+				      (u64)args->pathname);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_creat)
+{
+	return kindling_open_exit(args, KINDLING_EV_CREAT, args->ret);
+}
+#endif
 
 TRACEPOINT_PROBE(syscalls, sys_enter_close)
 {

@@ -257,6 +257,8 @@ static __always_inline void kindling_record_commit(void *ctx, struct kindling_re
 						   int cls, long path_len)
 {
 	u32 event_id = r->event_id;
+	if (cls == KINDLING_DATA && r->data_len)
+		r->flags |= KINDLING_F_HAS_DATA;
 	if (cls != KINDLING_SHORT && path_len > 0) {
 		u32 len = (u32)path_len;
 		if (len > KINDLING_PATH_MAX)

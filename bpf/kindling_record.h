@@ -25,6 +25,8 @@
 #define KINDLING_F_DATA_TRUNCATED 0x040 /* data was cut to the data area's size */
 #define KINDLING_F_ON_SOCKET 0x080 /* the call moved data through a socket */
 #define KINDLING_F_ARG3_VALID 0x100 /* arg3 holds a value (events whose arg3 may be absent) */
+#define KINDLING_F_EXIT_SIGNAL 0x200 /* arg1 holds the signal that ended the process */
+#define KINDLING_F_HAS_DATA 0x400 /* data holds data_len valid bytes */
 
 struct kindling_record {
 	u64 ts; /*   0: CLOCK_BOOTTIME ns: at syscall exit, or when the tracepoint fired */

@@ -19,6 +19,7 @@ from kindling.server.pipeline.builder import EventBuilder
 from kindling.server.pipeline.encode import native
 from kindling.server.pipeline.enrich.procfs import ProcFS, container_id_from_cgroup
 from kindling.server.pipeline.plan import Demand, Region, TableScope
+from kindling.server.record import RecordFlag
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 SOCK_STREAM, SOCK_CLOEXEC = 1, 0o2000000
@@ -155,17 +156,20 @@ def test_process_life_cycle(builder: EventBuilder) -> None:
         Rec("openat", ts=1, pid=10, ret=3, arg1=0, path=b"/kept"),
         Rec("openat", ts=2, pid=10, ret=4, arg1=0o2000000, path=b"/cloexec"),
         Rec("process_fork", ts=3, pid=10, arg0=11, arg1=0x11),
-        Rec("process_exec", ts=4, pid=11, arg0=11, comm=b"true", path=b"/bin/true"),
+        Rec("process_exec", ts=4, pid=11, arg0=11, comm=b"true", path=b"/bin/true",
+            data=b"true\0-x\0\0", flags=RecordFlag.HAS_DATA),
         Rec("read", ts=5, pid=11, ret=0, arg0=3),
         Rec("read", ts=6, pid=11, ret=-9, arg0=4),
         Rec("process_exit", ts=7, pid=11, comm=b"true", flags=cat.F_EXIT_CODE, arg0=0),
-        Rec("process_exit", ts=8, pid=12, comm=b"killed"),
-    )
+        Rec("process_exit", ts=8, pid=12, comm=b"killed", arg1=15, flags=RecordFlag.EXIT_SIGNAL),
+    )  # fmt: skip
     fork, exec_, read_kept, read_closed, exit_, killed = events[2:]
     assert attrs(fork) == {"child_pid": 11, "clone_flags": 0x11}
     assert exec_.thread.exe == "/bin/true"
     assert exec_.thread.ppid == 10
-    assert attrs(exec_) == {"filename": "/bin/true", "old_pid": 11}
+    exec_attrs = attrs(exec_)
+    assert list(exec_attrs.pop("args").values) == ["true", "-x", ""]  # type: ignore[attr-defined]
+    assert exec_attrs == {"filename": "/bin/true", "old_pid": 11, "args_truncated": False}
     # The child inherited fd 3; exec closed the close-on-exec fd 4.
     assert read_kept.fd.path == "/kept"
     assert read_closed.fd.type == event_pb2.FD_TYPE_UNSPECIFIED
@@ -173,8 +177,8 @@ def test_process_life_cycle(builder: EventBuilder) -> None:
         pid=11, tid=11, ppid=10, comm="true", exe="/bin/true", cgroup_id=1
     )
     assert attrs(exit_) == {"exit_code": 0}
-    # Killed processes never called exit_group: no exit code at all.
-    assert attrs(killed) == {}
+    # A process a signal killed has no exit code.
+    assert attrs(killed) == {"signal": 15}
     # The exited process is forgotten.
     (after,) = build(builder, Rec("read", ts=9, pid=11, ret=0, arg0=3))
     assert after.thread.exe == ""

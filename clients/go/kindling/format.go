@@ -170,8 +170,10 @@ func FormatEndpoint(ep *eventv1.Endpoint) string {
 // round-trips, booleans as true or false, bytes in lowercase hex, and
 // strings as they are, except that a string that is empty, contains
 // whitespace or contains unprintable characters is quoted with
-// strconv.Quote so that the line stays one line and splits on spaces. An
-// attribute with no value set renders as "".
+// strconv.Quote so that the line stays one line and splits on spaces; a list
+// of strings as its strings so rendered, between brackets
+// ([/bin/echo hello "two words"]). An attribute with no value set renders as
+// "".
 func FormatAttribute(a *eventv1.Attribute) string {
 	switch v := a.GetValue().(type) {
 	case *eventv1.Attribute_Int32Value:
@@ -187,16 +189,28 @@ func FormatAttribute(a *eventv1.Attribute) string {
 	case *eventv1.Attribute_BoolValue:
 		return strconv.FormatBool(v.BoolValue)
 	case *eventv1.Attribute_StringValue:
-		s := v.StringValue
-		if s == "" || strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
-			return strconv.Quote(s)
+		return attributeText(v.StringValue)
+	case *eventv1.Attribute_StringListValue:
+		values := v.StringListValue.GetValues()
+		texts := make([]string, len(values))
+		for i, s := range values {
+			texts[i] = attributeText(s)
 		}
-		return s
+		return "[" + strings.Join(texts, " ") + "]"
 	case *eventv1.Attribute_BytesValue:
 		return hex.EncodeToString(v.BytesValue)
 	default:
 		return ""
 	}
+}
+
+// attributeText renders a string attribute: as it is, or quoted when it is
+// empty or holds whitespace or unprintable characters.
+func attributeText(s string) string {
+	if s == "" || strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // quoteIfUnprintable quotes s if it contains characters other than

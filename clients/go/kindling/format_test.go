@@ -146,6 +146,16 @@ func TestFormatCompact(t *testing.T) {
 			want: `2024-05-01T12:00:00.000000Z read nginx[5/5] ret=4000 fd=9 payload="GET / HTTP/1.1\r\n\x00\xff€\"x" payload_length=4000`,
 		},
 		{
+			name: "string list",
+			ev: &eventv1.Event{
+				Name: "process_exec", Source: eventv1.Source_SOURCE_TRACEPOINT, Thread: thread("echo", 8),
+				Attributes: []*eventv1.Attribute{{Key: "args", Value: &eventv1.Attribute_StringListValue{
+					StringListValue: &eventv1.StringList{Values: []string{"/bin/echo", "two words", "", "a\nb"}},
+				}}},
+			},
+			want: `2024-05-01T12:00:00.000000Z process_exec echo[8/8] args=[/bin/echo "two words" "" "a\nb"]`,
+		},
+		{
 			name: "payload, whole",
 			ev: &eventv1.Event{
 				Name: "write", Source: eventv1.Source_SOURCE_SYSCALL_EXIT, ReturnValue: 2,

@@ -185,6 +185,21 @@ COMPACT_CASES = {
         "2024-05-01T12:00:00.000000Z read nginx[5/5] ret=4000 fd=9 "
         'payload="GET / HTTP/1.1\\r\\n\\x00\\xff€\\"x" payload_length=4000',
     ),
+    "string list": (
+        ev.Event(
+            name="process_exec",
+            source=ev.SOURCE_TRACEPOINT,
+            thread=thread("echo", 8),
+            attributes=[
+                ev.Attribute(
+                    key="args",
+                    string_list_value=ev.StringList(values=["/bin/echo", "two words", "", "a\nb"]),
+                )
+            ],
+        ),
+        "2024-05-01T12:00:00.000000Z process_exec echo[8/8] "
+        'args=[/bin/echo "two words" "" "a\\nb"]',
+    ),
     "payload, whole": (
         ev.Event(
             name="write",

@@ -26,6 +26,12 @@ class AttrType(enum.Enum):
     UINT64 = "uint64_value"
     BOOL = "bool_value"
     STRING = "string_value"
+    STRING_LIST = "string_list_value"
+
+    @property
+    def textual(self) -> bool:
+        """Made per event from the record's strings (the others per batch)."""
+        return self in (AttrType.STRING, AttrType.STRING_LIST)
 
 
 class RecordField(enum.Enum):
@@ -45,11 +51,14 @@ class RecordField(enum.Enum):
     # A TCP event's local and remote addresses, as text (saddr, daddr).
     LOCAL = "local"
     REMOTE = "remote"
+    FLAGS = "flags"
+    # The string (or NUL-separated strings) in a data record's data area.
+    DATA = "data"
 
 
 # Fields that are computed from a record rather than read from one column.
 COMPUTED_FIELDS = frozenset(
-    {RecordField.PATH, RecordField.PEER, RecordField.LOCAL, RecordField.REMOTE}
+    {RecordField.PATH, RecordField.PEER, RecordField.LOCAL, RecordField.REMOTE, RecordField.DATA}
 )
 
 
@@ -75,6 +84,8 @@ class AttributeSpec:
     # Numbers: the field's value shifted right by this many bits first (two
     # values packed into one field).
     shift: int = 0
+    # Booleans: whether the field has this bit set.
+    bit: int = 0
     # Strings: the name of the field's number (absent when it has none).
     symbols: Symbols | None = None
 
@@ -229,7 +240,7 @@ def _tcp(
 
 
 def _strings(attributes: tuple[AttributeSpec, ...]) -> int:
-    return sum(1 for a in attributes if a.type is AttrType.STRING)
+    return sum(1 for a in attributes if a.type.textual)
 
 
 _THREADS = Table.THREADS
@@ -241,7 +252,12 @@ _ARG0, _ARG1, _ARG2 = RecordField.ARG0, RecordField.ARG1, RecordField.ARG2
 _PATH = RecordField.PATH
 _FILE, _NET, _IPC = event_pb2.CATEGORY_FILE, event_pb2.CATEGORY_NET, event_pb2.CATEGORY_IPC
 
+MAX_EXEC_ARGS = 32
 _OLD_FD = _A("oldfd", _I32, _ARG0, "The fd that was copied.")
+_DIRFD = _A(
+    "dirfd", _I32, _ARG0, "The directory descriptor relative paths start from (-100 is AT_FDCWD)."
+)
+_MODE = _A("mode", _U32, RecordField.ARG2, "The mode for created files or directories.")
 _PIPE_FDS = (
     _A("read_fd", _I32, _ARG0, "The read end's fd."),
     _A("write_fd", _I32, _ARG1, "The write end's fd."),
@@ -315,8 +331,20 @@ def _specs() -> tuple[EventSpec, ...]:
             description="A process replaced its program with execve (sched:sched_process_exec).",
             attributes=(
                 _A("filename", _STR, _PATH, "The path of the program as execve was given it."),
+                AttributeSpec(
+                    "args", AttrType.STRING_LIST, RecordField.DATA,
+                    f"The arguments it was given (argv, the program's name first): at most "
+                    f"{MAX_EXEC_ARGS}, and as many bytes as the snaplen's room allows "
+                    "(DriverInfo.max_snaplen).",
+                    present_flag=RecordFlag.HAS_DATA,
+                ),
                 _A("old_pid", _U32, _ARG0,
                    "The thread id that called execve, before exec made it the leader."),
+                AttributeSpec(
+                    "args_truncated", AttrType.BOOL, RecordField.FLAGS,
+                    "Whether args lacks arguments the program was given.",
+                    bit=RecordFlag.DATA_TRUNCATED,
+                ),
             ),
             table=_THREADS,
             hooks=("sched:sched_process_exec",),
@@ -345,14 +373,23 @@ def _specs() -> tuple[EventSpec, ...]:
             attributes=(
                 AttributeSpec(
                     "exit_code", _I32, _ARG0,
-                    "The code the process passed to exit_group; absent when it ended "
-                    "otherwise (killed by a signal, or its last thread called exit).",
+                    "The code the process exited with (exit_group's, or its leader's exit); "
+                    "absent when a signal ended it.",
                     present_flag=F_EXIT_CODE,
+                ),
+                AttributeSpec(
+                    "signal", _I32, _ARG1,
+                    "The signal that ended the process (its default action was to end "
+                    "it); absent when it exited.",
+                    present_flag=RecordFlag.EXIT_SIGNAL,
                 ),
             ),
             table=_THREADS,
             hooks=("sched:sched_process_exit",),
-            delivery_hooks=("syscalls:sys_enter_exit_group",),
+            delivery_hooks=(
+                "syscalls:sys_enter_exit_group", "syscalls:sys_enter_exit",
+                "signal:signal_generate", "signal:signal_deliver",
+            ),
         ),
         _syscall(
             4, "openat", _FILE, f"openat {_NEW_FD}",
@@ -526,6 +563,91 @@ def _specs() -> tuple[EventSpec, ...]:
             _A("reason", _U32, _ARG1, "The kernel's reason number (enum skb_drop_reason)."),
             _A("protocol", _U32, RecordField.ARG2, "The packet's protocol (ETH_P_*)."),
         ),
+        *_process_syscalls(),
+        *_path_syscalls(),
+    )  # fmt: skip
+
+
+def _process_syscalls() -> tuple[EventSpec, ...]:
+    process, signal = event_pb2.CATEGORY_PROCESS, event_pb2.CATEGORY_SIGNAL
+    child = "returned the new process's (or thread's) id to the caller; process_fork "
+    flags = _A("flags", _U64, _ARG0, "The clone flags (CLONE_*).")
+    return (
+        _syscall(39, "clone", process, f"clone {child}reports new processes.", flags,
+                 fd_context=False, table=Table.NONE),
+        _syscall(40, "clone3", process, f"clone3 {child}reports new processes.", flags,
+                 fd_context=False, table=Table.NONE, optional=True),
+        _syscall(41, "fork", process, f"fork {child}reports it too.",
+                 fd_context=False, table=Table.NONE, optional=True),
+        _syscall(42, "vfork", process, f"vfork {child}reports it too.",
+                 fd_context=False, table=Table.NONE, optional=True),
+        _syscall(
+            43, "kill", signal, "kill returned; it sent a signal to a process or group.",
+            _A("target_pid", _I32, _ARG0,
+               "The process (> 0), process group (< -1 or 0) or everyone (-1) signalled."),
+            _A("signal", _I32, _ARG1, "The signal number (0 only checks)."),
+            fd_context=False, table=Table.NONE,
+        ),
+        _syscall(
+            44, "tgkill", signal, "tgkill returned; it sent a signal to one thread.",
+            _A("target_tgid", _I32, _ARG0, "The thread's process."),
+            _A("target_tid", _I32, _ARG1, "The thread."),
+            _A("signal", _I32, RecordField.ARG2, "The signal number."),
+            fd_context=False, table=Table.NONE,
+        ),
+    )  # fmt: skip
+
+
+def _path_syscalls() -> tuple[EventSpec, ...]:
+    path = _A("path", _STR, _PATH, "The path the call was given; relative paths start from dirfd.")
+    new_path = AttributeSpec(
+        "new_path",
+        _STR,
+        RecordField.DATA,
+        "The path it was renamed to.",
+        present_flag=RecordFlag.HAS_DATA,
+    )
+    opened = "returned; on success the fd context is the new descriptor."
+
+    def named(
+        event_id: int,
+        name: str,
+        description: str,
+        *attributes: AttributeSpec,
+        optional: bool = True,
+    ) -> EventSpec:
+        return _syscall(
+            event_id,
+            name,
+            _FILE,
+            description,
+            *attributes,
+            fd_context=False,
+            table=Table.NONE,
+            optional=optional,
+        )
+
+    return (
+        _syscall(45, "open", _FILE, f"open {opened}", path,
+                 _A("flags", _I32, _ARG1, "The open flags."), _MODE, optional=True),
+        _syscall(46, "openat2", _FILE, f"openat2 {opened}", path, _DIRFD,
+                 _A("flags", _I32, _ARG1, "The open flags (open_how.flags)."), _MODE,
+                 optional=True),
+        _syscall(47, "creat", _FILE, f"creat {opened}", path, _MODE, optional=True),
+        named(48, "unlink", "unlink returned; on success the name is gone.", path),
+        named(49, "unlinkat", "unlinkat returned; on success the name is gone.", path, _DIRFD,
+              _A("flags", _I32, _ARG1, "AT_REMOVEDIR for a directory.")),
+        named(50, "rename", "rename returned; on success path has a new name.", path, new_path),
+        named(51, "renameat", "renameat returned; on success path has a new name.",
+              path, new_path, _A("olddirfd", _I32, _ARG0, "Where path starts from."),
+              _A("newdirfd", _I32, _ARG1, "Where new_path starts from.")),
+        named(52, "renameat2", "renameat2 returned; on success path has a new name.",
+              path, new_path, _A("olddirfd", _I32, _ARG0, "Where path starts from."),
+              _A("newdirfd", _I32, _ARG1, "Where new_path starts from."),
+              _A("flags", _U32, RecordField.ARG2, "RENAME_* flags.")),
+        named(53, "mkdir", "mkdir returned; on success the directory exists.", path, _MODE),
+        named(54, "mkdirat", "mkdirat returned; on success the directory exists.",
+              path, _DIRFD, _MODE),
     )  # fmt: skip
 
 
@@ -545,7 +667,7 @@ class Catalog:
             for attr in spec.attributes:
                 if attr.field.value not in columns:
                     raise ValueError(f"{spec.name}.{attr.key}: no record field {attr.field.value}")
-            kinds = [a.type is AttrType.STRING for a in spec.attributes]
+            kinds = [a.type.textual for a in spec.attributes]
             if kinds != sorted(kinds, reverse=True):
                 # The pipeline encodes strings per event and numbers per batch.
                 raise ValueError(f"{spec.name}: list string attributes before numeric ones")
@@ -602,8 +724,7 @@ class Catalog:
         flags.extend(f"-DKINDLING_HAVE_SYS_{name.upper()}" for name in syscalls)
         for hook in sorted(have):
             category, _, event = hook.partition(":")
-            if category != "syscalls":
-                flags.append(f"-DKINDLING_HAVE_{category.upper()}_{event.upper()}")
+            flags.append(f"-DKINDLING_HAVE_{category.upper()}_{event.upper()}")
         return flags
 
 

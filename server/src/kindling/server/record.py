@@ -116,6 +116,8 @@ class RecordFlag(enum.IntFlag):
     DATA_TRUNCATED = 0x40
     ON_SOCKET = 0x80
     ARG3_VALID = 0x100
+    EXIT_SIGNAL = 0x200
+    HAS_DATA = 0x400
 
 
 FLAG_MEANINGS = {
@@ -128,6 +130,8 @@ FLAG_MEANINGS = {
     RecordFlag.DATA_TRUNCATED: "data was cut to the data area's size",
     RecordFlag.ON_SOCKET: "the call moved data through a socket",
     RecordFlag.ARG3_VALID: "arg3 holds a value (events whose arg3 may be absent)",
+    RecordFlag.EXIT_SIGNAL: "arg1 holds the signal that ended the process",
+    RecordFlag.HAS_DATA: "data holds data_len valid bytes",
 }
 
 

@@ -428,7 +428,9 @@ def format_attribute(attribute: event_pb2.Attribute) -> str:
     ``%v``: ``0.25``, ``1e+21``), booleans as ``true`` or ``false``, bytes in
     lowercase hex, and strings as they are, except that a string that is
     empty, contains whitespace or contains unprintable characters is quoted
-    (see :func:`quote`) so that the line stays one line and splits on spaces.
+    (see :func:`quote`) so that the line stays one line and splits on spaces;
+    a list of strings as its strings so rendered, between brackets
+    (``[/bin/echo hello "two words"]``).
     An attribute with no value set renders as "".
     """
     case = attribute.WhichOneof("value")
@@ -441,13 +443,18 @@ def format_attribute(attribute: event_pb2.Attribute) -> str:
     if case == "bytes_value":
         return attribute.bytes_value.hex()
     if case == "string_value":
-        text = attribute.string_value
-        # Every whitespace character except the ASCII space is unprintable.
-        if not text or " " in text or not text.isprintable():
-            return quote(text)
-        return text
+        return _attribute_text(attribute.string_value)
+    if case == "string_list_value":
+        return "[" + " ".join(map(_attribute_text, attribute.string_list_value.values)) + "]"
     value: int = getattr(attribute, case)
     return str(value)
+
+
+def _attribute_text(text: str) -> str:
+    # Every whitespace character except the ASCII space is unprintable.
+    if not text or " " in text or not text.isprintable():
+        return quote(text)
+    return text
 
 
 _LOSS_REASONS = {

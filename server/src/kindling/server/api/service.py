@@ -38,6 +38,7 @@ _ATTR_TYPES = {
     AttrType.UINT64: probe_pb2.ATTRIBUTE_TYPE_UINT64,
     AttrType.BOOL: probe_pb2.ATTRIBUTE_TYPE_BOOL,
     AttrType.STRING: probe_pb2.ATTRIBUTE_TYPE_STRING,
+    AttrType.STRING_LIST: probe_pb2.ATTRIBUTE_TYPE_STRING_LIST,
 }
 
 

@@ -160,6 +160,7 @@ BPF_MAP_TYPE_RINGBUF = 27
 BPF_MAP_TYPE_TASK_STORAGE = 29
 BPF_FUNC_TASK_STORAGE_GET = 156
 BPF_FUNC_GET_CURRENT_TASK_BTF = 158
+BPF_FUNC_TASK_PT_REGS = 175
 
 
 def _libbpf() -> ctypes.CDLL | None:
@@ -213,6 +214,22 @@ def has_task_storage() -> tuple[bool, str]:
     return True, "probed with libbpf"
 
 
+def has_task_pt_regs() -> tuple[bool, str]:
+    """bpf_task_pt_regs in tracepoint programs (Linux 5.15+ with BTF): a new
+    program's user registers, hence its arguments, at exec."""
+    if not privileged():
+        return False, "needs root to probe"
+    if not Path("/sys/kernel/btf/vmlinux").exists():
+        return False, "needs kernel BTF (/sys/kernel/btf/vmlinux)"
+    for helper in (BPF_FUNC_TASK_PT_REGS, BPF_FUNC_GET_CURRENT_TASK_BTF):
+        found, how = _probe(
+            "exec arguments", "libbpf_probe_bpf_helper", BPF_PROG_TYPE_TRACEPOINT, helper
+        )
+        if not found:
+            return False, how if found is None else "tracepoint programs cannot read task registers"
+    return True, "probed with libbpf"
+
+
 def kernel_features(root: Path | None) -> list[KernelFeature]:
     features = []
     btf = Path("/sys/kernel/btf/vmlinux")
@@ -245,4 +262,6 @@ def kernel_features(root: Path | None) -> list[KernelFeature]:
     features.append(KernelFeature("perf_buffer", True, "every kernel the probe runs on"))
     storage, how = has_task_storage()
     features.append(KernelFeature("task_storage", storage, how))
+    regs, how = has_task_pt_regs()
+    features.append(KernelFeature("exec_arguments", regs, how))
     return features

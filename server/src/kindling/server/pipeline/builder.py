@@ -280,7 +280,9 @@ class EventBuilder:
             self.encoder.needs_strings(event_ids[plain_rows], flags[plain_rows])
         ]
         for row in with_strings.tolist():
-            source = StringSource.of(records[row], batch.paths[first + row])
+            source = StringSource.of(
+                records[row], batch.paths[first + row], batch.data[first + row]
+            )
             pieces.strings[first + row] = pool.add(
                 self.encoder.strings(int(event_ids[row]), source)
             )
@@ -301,11 +303,11 @@ class EventBuilder:
         leaves the fd table as it is."""
         rows = state_rows.tolist()
         values = take(batch.records[first:], state_rows).tolist()
-        paths = batch.paths[first:][state_rows].tolist()
+        tails = batch.tails[first:][state_rows].tolist()
         fds_ok = in_fds[state_rows].tolist()
         wanted = deliver[state_rows].tolist()
-        for row, value, path, fd_ok, deliver_it in zip(
-            rows, values, paths, fds_ok, wanted, strict=True
+        for row, value, (path, data), fd_ok, deliver_it in zip(
+            rows, values, tails, fds_ok, wanted, strict=True
         ):
             record = KernelRecord._make(value)
             fds = self.tables.fds
@@ -313,7 +315,7 @@ class EventBuilder:
             try:
                 fd, after = self.updates.apply(record, path)
                 if deliver_it:
-                    self._deliver_state(record, path, fd, first + row, pool, out)
+                    self._deliver_state(record, path, data, fd, first + row, pool, out)
                 if after is not None:
                     after()
             finally:
@@ -324,6 +326,7 @@ class EventBuilder:
         self,
         r: KernelRecord,
         path: bytes | None,
+        data: bytes | None,
         fd: int,
         row: int,
         pool: PiecePool,
@@ -343,7 +346,7 @@ class EventBuilder:
         out.fd.append(pool.add(fd_field) if fd_field else -1)
         strings = b""
         if self.encoder.has_strings(spec.id):
-            strings = self.encoder.strings(spec.id, StringSource.of(r, path))
+            strings = self.encoder.strings(spec.id, StringSource.of(r, path, data))
         out.strings.append(pool.add(strings) if strings else -1)
 
 

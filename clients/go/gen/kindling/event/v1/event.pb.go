@@ -914,6 +914,7 @@ type Attribute struct {
 	//	*Attribute_BoolValue
 	//	*Attribute_StringValue
 	//	*Attribute_BytesValue
+	//	*Attribute_StringListValue
 	Value         isAttribute_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1035,6 +1036,15 @@ func (x *Attribute) GetBytesValue() []byte {
 	return nil
 }
 
+func (x *Attribute) GetStringListValue() *StringList {
+	if x != nil {
+		if x, ok := x.Value.(*Attribute_StringListValue); ok {
+			return x.StringListValue
+		}
+	}
+	return nil
+}
+
 type isAttribute_Value interface {
 	isAttribute_Value()
 }
@@ -1079,6 +1089,11 @@ type Attribute_BytesValue struct {
 	BytesValue []byte `protobuf:"bytes,9,opt,name=bytes_value,json=bytesValue,proto3,oneof"`
 }
 
+type Attribute_StringListValue struct {
+	// A list of UTF-8 strings, such as a program's arguments.
+	StringListValue *StringList `protobuf:"bytes,10,opt,name=string_list_value,json=stringListValue,proto3,oneof"`
+}
+
 func (*Attribute_Int32Value) isAttribute_Value() {}
 
 func (*Attribute_Uint32Value) isAttribute_Value() {}
@@ -1094,6 +1109,54 @@ func (*Attribute_BoolValue) isAttribute_Value() {}
 func (*Attribute_StringValue) isAttribute_Value() {}
 
 func (*Attribute_BytesValue) isAttribute_Value() {}
+
+func (*Attribute_StringListValue) isAttribute_Value() {}
+
+// StringList is a list of strings: an Attribute value.
+type StringList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Values are the strings, in order.
+	Values        []string `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StringList) Reset() {
+	*x = StringList{}
+	mi := &file_kindling_event_v1_event_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StringList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StringList) ProtoMessage() {}
+
+func (x *StringList) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_event_v1_event_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StringList.ProtoReflect.Descriptor instead.
+func (*StringList) Descriptor() ([]byte, []int) {
+	return file_kindling_event_v1_event_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StringList) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
 
 var File_kindling_event_v1_event_proto protoreflect.FileDescriptor
 
@@ -1139,7 +1202,7 @@ const file_kindling_event_v1_event_proto_rawDesc = "" +
 	"\tunix_path\x18\b \x01(\tR\bunixPath\"8\n" +
 	"\bEndpoint\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
-	"\x04port\x18\x02 \x01(\rR\x04port\"\xc4\x02\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\"\x91\x03\n" +
 	"\tAttribute\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\vint32_value\x18\x02 \x01(\x05H\x00R\n" +
@@ -1153,8 +1216,13 @@ const file_kindling_event_v1_event_proto_rawDesc = "" +
 	"bool_value\x18\a \x01(\bH\x00R\tboolValue\x12#\n" +
 	"\fstring_value\x18\b \x01(\tH\x00R\vstringValue\x12!\n" +
 	"\vbytes_value\x18\t \x01(\fH\x00R\n" +
-	"bytesValueB\a\n" +
-	"\x05value*\xbc\x01\n" +
+	"bytesValue\x12K\n" +
+	"\x11string_list_value\x18\n" +
+	" \x01(\v2\x1d.kindling.event.v1.StringListH\x00R\x0fstringListValueB\a\n" +
+	"\x05value\"$\n" +
+	"\n" +
+	"StringList\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values*\xbc\x01\n" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SOURCE_SYSCALL_ENTER\x10\x01\x12\x17\n" +
@@ -1225,18 +1293,19 @@ func file_kindling_event_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_event_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_kindling_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_kindling_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_kindling_event_v1_event_proto_goTypes = []any{
-	(Source)(0),       // 0: kindling.event.v1.Source
-	(Category)(0),     // 1: kindling.event.v1.Category
-	(FdType)(0),       // 2: kindling.event.v1.FdType
-	(L4Protocol)(0),   // 3: kindling.event.v1.L4Protocol
-	(SocketRole)(0),   // 4: kindling.event.v1.SocketRole
-	(*Event)(nil),     // 5: kindling.event.v1.Event
-	(*Thread)(nil),    // 6: kindling.event.v1.Thread
-	(*Fd)(nil),        // 7: kindling.event.v1.Fd
-	(*Endpoint)(nil),  // 8: kindling.event.v1.Endpoint
-	(*Attribute)(nil), // 9: kindling.event.v1.Attribute
+	(Source)(0),        // 0: kindling.event.v1.Source
+	(Category)(0),      // 1: kindling.event.v1.Category
+	(FdType)(0),        // 2: kindling.event.v1.FdType
+	(L4Protocol)(0),    // 3: kindling.event.v1.L4Protocol
+	(SocketRole)(0),    // 4: kindling.event.v1.SocketRole
+	(*Event)(nil),      // 5: kindling.event.v1.Event
+	(*Thread)(nil),     // 6: kindling.event.v1.Thread
+	(*Fd)(nil),         // 7: kindling.event.v1.Fd
+	(*Endpoint)(nil),   // 8: kindling.event.v1.Endpoint
+	(*Attribute)(nil),  // 9: kindling.event.v1.Attribute
+	(*StringList)(nil), // 10: kindling.event.v1.StringList
 }
 var file_kindling_event_v1_event_proto_depIdxs = []int32{
 	0,  // 0: kindling.event.v1.Event.source:type_name -> kindling.event.v1.Source
@@ -1249,11 +1318,12 @@ var file_kindling_event_v1_event_proto_depIdxs = []int32{
 	4,  // 7: kindling.event.v1.Fd.role:type_name -> kindling.event.v1.SocketRole
 	8,  // 8: kindling.event.v1.Fd.source:type_name -> kindling.event.v1.Endpoint
 	8,  // 9: kindling.event.v1.Fd.destination:type_name -> kindling.event.v1.Endpoint
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	10, // 10: kindling.event.v1.Attribute.string_list_value:type_name -> kindling.event.v1.StringList
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_kindling_event_v1_event_proto_init() }
@@ -1270,6 +1340,7 @@ func file_kindling_event_v1_event_proto_init() {
 		(*Attribute_BoolValue)(nil),
 		(*Attribute_StringValue)(nil),
 		(*Attribute_BytesValue)(nil),
+		(*Attribute_StringListValue)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1277,7 +1348,7 @@ func file_kindling_event_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_event_v1_event_proto_rawDesc), len(file_kindling_event_v1_event_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

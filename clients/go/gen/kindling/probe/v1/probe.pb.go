@@ -164,6 +164,8 @@ const (
 	AttributeType_ATTRIBUTE_TYPE_STRING AttributeType = 7
 	// Attribute.bytes_value.
 	AttributeType_ATTRIBUTE_TYPE_BYTES AttributeType = 8
+	// Attribute.string_list_value.
+	AttributeType_ATTRIBUTE_TYPE_STRING_LIST AttributeType = 9
 )
 
 // Enum value maps for AttributeType.
@@ -178,6 +180,7 @@ var (
 		6: "ATTRIBUTE_TYPE_BOOL",
 		7: "ATTRIBUTE_TYPE_STRING",
 		8: "ATTRIBUTE_TYPE_BYTES",
+		9: "ATTRIBUTE_TYPE_STRING_LIST",
 	}
 	AttributeType_value = map[string]int32{
 		"ATTRIBUTE_TYPE_UNSPECIFIED": 0,
@@ -189,6 +192,7 @@ var (
 		"ATTRIBUTE_TYPE_BOOL":        6,
 		"ATTRIBUTE_TYPE_STRING":      7,
 		"ATTRIBUTE_TYPE_BYTES":       8,
+		"ATTRIBUTE_TYPE_STRING_LIST": 9,
 	}
 )
 
@@ -1559,7 +1563,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eLOSS_REASON_KERNEL_BUFFER_FULL\x10\x01\x12%\n" +
 	"!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n" +
-	"\x19LOSS_REASON_SERVICE_ERROR\x10\x03*\x82\x02\n" +
+	"\x19LOSS_REASON_SERVICE_ERROR\x10\x03*\xa2\x02\n" +
 	"\rAttributeType\x12\x1e\n" +
 	"\x1aATTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ATTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n" +
@@ -1569,7 +1573,8 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x15ATTRIBUTE_TYPE_DOUBLE\x10\x05\x12\x17\n" +
 	"\x13ATTRIBUTE_TYPE_BOOL\x10\x06\x12\x19\n" +
 	"\x15ATTRIBUTE_TYPE_STRING\x10\a\x12\x18\n" +
-	"\x14ATTRIBUTE_TYPE_BYTES\x10\b2\x92\x02\n" +
+	"\x14ATTRIBUTE_TYPE_BYTES\x10\b\x12\x1e\n" +
+	"\x1aATTRIBUTE_TYPE_STRING_LIST\x10\t2\x92\x02\n" +
 	"\fProbeService\x12X\n" +
 	"\tSubscribe\x12#.kindling.probe.v1.SubscribeRequest\x1a$.kindling.probe.v1.SubscribeResponse0\x01\x12V\n" +
 	"\tConfigure\x12#.kindling.probe.v1.ConfigureRequest\x1a$.kindling.probe.v1.ConfigureResponse\x12P\n" +

@@ -566,6 +566,7 @@ class Attribute(_message.Message):
     BOOL_VALUE_FIELD_NUMBER: _builtins.int
     STRING_VALUE_FIELD_NUMBER: _builtins.int
     BYTES_VALUE_FIELD_NUMBER: _builtins.int
+    STRING_LIST_VALUE_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """Key names the attribute, in lower_snake_case, for example "size"."""
     int32_value: _builtins.int
@@ -584,6 +585,10 @@ class Attribute(_message.Message):
     """A UTF-8 string, such as a path."""
     bytes_value: _builtins.bytes
     """Raw bytes, such as a captured buffer."""
+    @_builtins.property
+    def string_list_value(self) -> Global___StringList:
+        """A list of UTF-8 strings, such as a program's arguments."""
+
     def __init__(
         self,
         *,
@@ -596,13 +601,38 @@ class Attribute(_message.Message):
         bool_value: _builtins.bool = ...,
         string_value: _builtins.str = ...,
         bytes_value: _builtins.bytes = ...,
+        string_list_value: Global___StringList | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "bytes_value", b"bytes_value", "double_value", b"double_value", "int32_value", b"int32_value", "int64_value", b"int64_value", "string_value", b"string_value", "uint32_value", b"uint32_value", "uint64_value", b"uint64_value", "value", b"value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "bytes_value", b"bytes_value", "double_value", b"double_value", "int32_value", b"int32_value", "int64_value", b"int64_value", "string_list_value", b"string_list_value", "string_value", b"string_value", "uint32_value", b"uint32_value", "uint64_value", b"uint64_value", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "bytes_value", b"bytes_value", "double_value", b"double_value", "int32_value", b"int32_value", "int64_value", b"int64_value", "key", b"key", "string_value", b"string_value", "uint32_value", b"uint32_value", "uint64_value", b"uint64_value", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "bytes_value", b"bytes_value", "double_value", b"double_value", "int32_value", b"int32_value", "int64_value", b"int64_value", "key", b"key", "string_list_value", b"string_list_value", "string_value", b"string_value", "uint32_value", b"uint32_value", "uint64_value", b"uint64_value", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_value: _TypeAlias = _typing.Literal["int32_value", "uint32_value", "int64_value", "uint64_value", "double_value", "bool_value", "string_value", "bytes_value"]  # noqa: Y015
+    _WhichOneofReturnType_value: _TypeAlias = _typing.Literal["int32_value", "uint32_value", "int64_value", "uint64_value", "double_value", "bool_value", "string_value", "bytes_value", "string_list_value"]  # noqa: Y015
     _WhichOneofArgType_value: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_value) -> _WhichOneofReturnType_value | None: ...
 
 Global___Attribute: _TypeAlias = Attribute  # noqa: Y015
+
+@_typing.final
+class StringList(_message.Message):
+    """StringList is a list of strings: an Attribute value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Values are the strings, in order."""
+
+    def __init__(
+        self,
+        *,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StringList: _TypeAlias = StringList  # noqa: Y015

@@ -113,6 +113,8 @@ class _AttributeTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Attribu
     """Attribute.string_value."""
     ATTRIBUTE_TYPE_BYTES: _AttributeType.ValueType  # 8
     """Attribute.bytes_value."""
+    ATTRIBUTE_TYPE_STRING_LIST: _AttributeType.ValueType  # 9
+    """Attribute.string_list_value."""
 
 class AttributeType(_AttributeType, metaclass=_AttributeTypeEnumTypeWrapper):
     """AttributeType names the case of the kindling.event.v1.Attribute value
@@ -137,6 +139,8 @@ ATTRIBUTE_TYPE_STRING: AttributeType.ValueType  # 7
 """Attribute.string_value."""
 ATTRIBUTE_TYPE_BYTES: AttributeType.ValueType  # 8
 """Attribute.bytes_value."""
+ATTRIBUTE_TYPE_STRING_LIST: AttributeType.ValueType  # 9
+"""Attribute.string_list_value."""
 Global___AttributeType: _TypeAlias = AttributeType  # noqa: Y015
 
 @_typing.final

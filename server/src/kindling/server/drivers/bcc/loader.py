@@ -157,6 +157,8 @@ class BccLoader:
             ]
         if self.options.pairing is Pairing.TASK_STORAGE:
             flags.append("-DKINDLING_TASK_STORAGE")
+        if host.has_task_pt_regs()[0]:
+            flags.append("-DKINDLING_HAVE_TASK_PT_REGS")
         return flags
 
     def wakeup_records(self) -> int:

@@ -21,6 +21,7 @@ SOURCE_FILES = (
     "sock_table.h",
     "process.bpf.c",
     "file.bpf.c",
+    "paths.bpf.c",
     "net.bpf.c",
     "tcp.bpf.c",
     "io.bpf.c",

@@ -35,6 +35,7 @@ _ATTRIBUTE = wire.FieldNumbers(event_pb2.Attribute)
 _ONEOF_FIELD = {kind: getattr(_ATTRIBUTE, kind.value) for kind in AttrType}
 _ATTRIBUTES_TAG = wire.tag(_EVENT.attributes, wire.WIRE_LEN)
 _PAYLOAD_TAG = wire.tag(_EVENT.payload, wire.WIRE_LEN)
+_STRING_LIST = wire.FieldNumbers(event_pb2.StringList)
 
 
 class StringSource(NamedTuple):
@@ -42,6 +43,7 @@ class StringSource(NamedTuple):
     record fields they can come from."""
 
     path: bytes | None
+    data: bytes | None
     family: int
     saddr: bytes
     daddr: bytes
@@ -49,9 +51,12 @@ class StringSource(NamedTuple):
     args: tuple[int, int, int, int]
 
     @classmethod
-    def of(cls, record: KernelRecord | np.void, path: bytes | None) -> StringSource:
+    def of(
+        cls, record: KernelRecord | np.void, path: bytes | None, data: bytes | None
+    ) -> StringSource:
         r = record if isinstance(record, KernelRecord) else KernelRecord._make(record.item())
-        return cls(path, r.family, r.saddr, r.daddr, r.flags, (r.arg0, r.arg1, r.arg2, r.arg3))
+        args = (r.arg0, r.arg1, r.arg2, r.arg3)
+        return cls(path, data, r.family, r.saddr, r.daddr, r.flags, args)
 
 
 _ARG_INDEX = {f"arg{i}": i for i in range(4)}
@@ -70,8 +75,13 @@ def _string_value(plan: _AttributePlan, source: StringSource) -> bytes | None:
         return ip_text(source.family, source.saddr).encode()
     if column == RecordField.REMOTE.value:
         return ip_text(source.family, source.daddr).encode()
-    path = source.path
-    return wire.utf8(path.split(b"\0", 1)[0] if path else b"")
+    raw = source.data if column == RecordField.DATA.value else source.path
+    if plan.kind is AttrType.STRING_LIST:
+        # NUL-terminated strings; the last may be cut short, without its NUL.
+        values = (raw[:-1] if raw.endswith(b"\0") else raw).split(b"\0") if raw else []
+        # Every value counts, empty ones too (str_field would leave them out).
+        return b"".join(wire.message_field(_STRING_LIST.values, wire.utf8(v)) for v in values)
+    return wire.utf8(raw.split(b"\0", 1)[0] if raw else b"")
 
 
 def _symbol(plan: _AttributePlan, value: int) -> bytes | None:
@@ -112,13 +122,14 @@ class _AttributePlan:
     key_and_tag: bytes  # Attribute.key field + the value's oneof tag
     present_flag: int
     shift: int = 0
+    bit: int = 0
     symbols: Symbols | None = None
 
 
 def _plans(spec: EventSpec) -> list[_AttributePlan]:
     plans = []
     for attr in spec.attributes:
-        wire_type = wire.WIRE_LEN if attr.type is AttrType.STRING else wire.WIRE_VARINT
+        wire_type = wire.WIRE_LEN if attr.type.textual else wire.WIRE_VARINT
         plans.append(
             _AttributePlan(
                 column=attr.field.value,
@@ -129,6 +140,7 @@ def _plans(spec: EventSpec) -> list[_AttributePlan]:
                 ),
                 present_flag=attr.present_flag,
                 shift=attr.shift,
+                bit=attr.bit,
                 symbols=attr.symbols,
             )
         )
@@ -140,6 +152,8 @@ def _numeric_values(records: Records, plan: _AttributePlan) -> npt.NDArray[np.ui
     raw: npt.NDArray[np.uint64] = records[plan.column].astype(np.uint64, copy=False)
     if plan.shift:
         raw = raw >> np.uint64(plan.shift)
+    if plan.bit:
+        raw = raw & np.uint64(plan.bit)
     if plan.kind is AttrType.INT32:
         return raw.astype(np.uint32).view(np.int32).astype(np.int64).view(np.uint64)
     if plan.kind is AttrType.UINT32:
@@ -165,9 +179,9 @@ class EventEncoder:
         for spec in catalog.specs:
             self._payload[spec.id] = spec.payload
             for plan in _plans(spec):
-                kind = self._strings if plan.kind is AttrType.STRING else self._numbers
+                kind = self._strings if plan.kind.textual else self._numbers
                 kind.setdefault(spec.id, []).append(plan)
-                if plan.kind is AttrType.STRING:
+                if plan.kind.textual:
                     if plan.present_flag:
                         self._strings_flags[spec.id] |= plan.present_flag
                     else:

@@ -207,7 +207,7 @@ class TableUpdates:
 
         return NO_FD, forget
 
-    @updates("openat", touches=Touch.FD_RET)
+    @updates("openat", "open", "openat2", "creat", touches=Touch.FD_RET)
     def _openat(self, r: KernelRecord, path: bytes | None) -> Update:
         if r.ret < 0:
             return NO_FD, None
