@@ -49,7 +49,7 @@ struct kindling_record {
 	u16 dport; /*  90: server port, host order (TCP events: the remote port) */
 	u16 path_len; /*  92: valid bytes of path (a string's NUL included) */
 	u16 data_len; /*  94: valid bytes of data (data records) */
-	u8 saddr[16]; /*  96: client address, IPv4 in the first 4 bytes (TCP: local) */
+	u8 saddr[16]; /*  96: client address, IPv4 in the first 4 bytes (TCP: local; any syscall: args 5, 6) */
 	u8 daddr[16]; /* 112: server address (TCP events: remote) */
 	char comm[16]; /* 128: thread name */
 	char path[KINDLING_PATH_MAX]; /* 144: long and data records */

@@ -78,6 +78,9 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 	struct kindling_sock *s = kindling_sock_entry(
 		sk, newstate == KINDLING_TCP_SYN_SENT || newstate == KINDLING_TCP_ESTABLISHED ||
 			    newstate == KINDLING_TCP_LISTEN);
+	if (newstate == KINDLING_TCP_SYN_SENT ||
+	    (newstate == KINDLING_TCP_ESTABLISHED && oldstate == KINDLING_TCP_SYN_RECV))
+		kindling_probed.delete(&sk); /* a new connection: sample it afresh */
 	if (newstate == KINDLING_TCP_LISTEN && s) {
 		/* Inside listen(): the port is bound now, even if bind asked for 0. */
 		u64 pid_tgid = bpf_get_current_pid_tgid();

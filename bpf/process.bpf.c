@@ -5,7 +5,6 @@
  * process syscalls: clone, clone3, fork, vfork, kill and tgkill.
  */
 #include "kindling.h"
-#include <linux/ptrace.h> /* struct pt_regs: the architecture's entry frame */
 
 #define KINDLING_CLONE_THREAD 0x00010000ULL
 /* An exec's arguments: at most this many, and the data area's bytes. */
@@ -53,19 +52,21 @@ static __always_inline int kindling_fatal_by_default(int sig)
 /* The new program's arguments, into a data record's data area, NUL-separated.
  * At sched_process_exec the new program's stack is set up and the thread's
  * user registers point at it: the stack pointer at argc, then argv[] (the
- * ELF start-up ABI; pt_regs is the architecture's fixed entry frame). */
+ * ELF start-up ABI). The stack pointer's place in the architecture's entry
+ * frame (struct pt_regs, fixed by its entry code) comes from the service as
+ * KINDLING_PT_REGS_SP: including the kernel's ptrace.h would double the
+ * programs' compile time. */
 static __always_inline void kindling_read_args(struct kindling_record *r)
 {
-#ifdef KINDLING_HAVE_TASK_PT_REGS
+#if defined(KINDLING_HAVE_TASK_PT_REGS) && defined(KINDLING_PT_REGS_SP)
 	u32 zero = 0;
 	struct kindling_exec_args *a = kindling_exec_scratch.lookup(&zero);
 	if (!a)
 		return;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	u64 regs = (u64)bpf_task_pt_regs(bpf_get_current_task_btf());
 	u64 sp = 0;
 	u64 argc = 0;
-	if (!regs || bpf_probe_read_kernel(&sp, sizeof(sp), (void *)((u64)regs +
-			offsetof(struct pt_regs, sp))) ||
+	if (!regs || bpf_probe_read_kernel(&sp, sizeof(sp), (void *)(regs + KINDLING_PT_REGS_SP)) ||
 	    bpf_probe_read_user(&argc, sizeof(argc), (void *)sp))
 		return;
 	u64 off = 0;

@@ -39,6 +39,9 @@ struct kindling_sock {
 };
 
 BPF_TABLE("lru_hash", u64, struct kindling_sock, kindling_socks, 65536);
+/* When tcp_probe last made a record of a socket (tcp.bpf.c); forgotten when
+ * the address becomes a new connection. */
+BPF_TABLE("lru_hash", u64, u64, kindling_probed, 16384);
 
 /* The entry of a socket, created empty when `create`. */
 static __always_inline struct kindling_sock *kindling_sock_entry(u64 sk, int create)

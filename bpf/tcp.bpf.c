@@ -16,7 +16,6 @@ enum skb_drop_reason { KINDLING_SKB_DROP_REASON };
 
 /* tcp_probe fires per segment: one record per socket per interval. */
 #define KINDLING_TCP_PROBE_INTERVAL_NS 1000000000ULL
-BPF_TABLE("lru_hash", u64, u64, kindling_probed, 16384);
 
 /* A record of a socket's event, if wanted: with the owner, if known. */
 static __always_inline struct kindling_record *kindling_tcp_record(u32 event_id, u64 sk)

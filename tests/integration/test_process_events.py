@@ -26,7 +26,7 @@ WORKLOAD = Path(__file__).parents[1] / "support" / "process_workload.py"
 PROCESS_EVENTS = ["process_exec", "process_exit", "process_fork"]
 CALLS = [
     "kill", "clone", "clone3", "fork", "vfork", "open", "creat", "openat2", "rename",
-    "renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat",
+    "renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat", "getpid", "uname",
 ]  # fmt: skip
 sys.path.insert(0, str(WORKLOAD.parent))
 import process_workload  # noqa: E402
@@ -191,3 +191,18 @@ def test_renames_unlinks_and_directories_with_their_paths(run: Run) -> None:
         assert event.category == event_pb2.CATEGORY_FILE
         assert event.return_value == 0
         assert not event.HasField("fd")
+
+
+def test_any_other_syscall_by_name(run: Run) -> None:
+    getpid = run.find("getpid")
+    assert getpid.return_value == run.result["getpid"] == run.pid
+    assert getpid.source == event_pb2.SOURCE_SYSCALL_EXIT
+    assert getpid.category == event_pb2.CATEGORY_PROCESS
+    assert getpid.thread.comm == run.result["comm"]
+    assert 0 < getpid.latency_ns < 1_000_000_000
+    assert not getpid.attributes  # getpid takes no arguments
+    uname = run.find("uname")
+    assert uname.return_value == 0
+    assert uname.category == event_pb2.CATEGORY_SYSTEM
+    assert [a.key for a in uname.attributes] == ["name"]  # the kernel's parameter name
+    assert int(attr(uname, "name")) > 0  # type: ignore[call-overload]  # a user pointer

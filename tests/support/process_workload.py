@@ -7,7 +7,8 @@ prints its pid and waits for a line on stdin, then:
 - forks a child that sleeps, and kills it with SIGTERM (kill);
 - opens files with open, creat and openat2, and renames, unlinks and makes
   directories with each of the calls of the catalogue, by raw syscall number
-  (libc picks its own variants).
+  (libc picks its own variants);
+- calls getpid and uname, syscalls the catalogue has no event of its own for.
 
 It prints what it did as JSON.
 """
@@ -80,7 +81,10 @@ def main() -> None:
     time.sleep(0.1)
     os.kill(child, signal.SIGTERM)
     _, status = os.waitpid(child, 0)
+    uname = os.uname()
     result = {
+        "getpid": os.getpid(),
+        "nodename": uname.nodename,
         "pid": os.getpid(),
         "comm": Path("/proc/self/comm").read_text().strip(),
         "echo_pid": echo.pid,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import PID_LIMIT, Driver, KernelLimits
+from kindling.server.errors import shown
 from kindling.server.pipeline.builder import EventBuilder
 from kindling.server.pipeline.fanout.broker import Broker
 from kindling.server.pipeline.plan import DEFAULT_SNAPLEN, Plan, Region, ServiceFilters, plan
@@ -26,17 +27,10 @@ from kindling.server.pipeline.plan import DEFAULT_SNAPLEN, Plan, Region, Service
 SEED_MAX_PIDS = 256
 # The kernel compares a thread's name with at most this many bytes.
 COMM_MAX_BYTES = 15
-SHOWN_CHARS = 40
 
 
 class ConfigError(ValueError):
     """A Configure request is invalid; the message names the offending field."""
-
-
-def shown(value: str) -> str:
-    """A value for an error message, cut short: requests can be large."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 4] + "...'"
 
 
 @dataclass(frozen=True)
@@ -83,8 +77,8 @@ class CaptureControl:
             spec = self._catalog.by_name.get(name)
             if spec is None:
                 raise ConfigError(
-                    f"{field}[{i}]: unknown event name {shown(name)}; known events are "
-                    f"{', '.join(self._catalog.names)}"
+                    f"{field}[{i}]: unknown event name {shown(name)}; "
+                    f"{self._catalog.known_events()}"
                 )
             if spec.id in ids:
                 raise ConfigError(f"{field}[{i}]: {name} is named twice; name each event once")

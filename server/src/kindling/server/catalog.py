@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from kindling.event.v1 import event_pb2
 from kindling.server.record import KernelRecord, RecordFlag
 from kindling.server.symbols import TCP_STATES, KernelSymbols, Symbols
+from kindling.server.syscalls import Syscall, machine_syscalls
 
 
 class AttrType(enum.Enum):
@@ -54,12 +55,18 @@ class RecordField(enum.Enum):
     FLAGS = "flags"
     # The string (or NUL-separated strings) in a data record's data area.
     DATA = "data"
+    # A generic syscall's fifth and sixth arguments: the two words of saddr.
+    ARG4 = "arg4"
+    ARG5 = "arg5"
 
 
 # Fields that are computed from a record rather than read from one column.
 COMPUTED_FIELDS = frozenset(
-    {RecordField.PATH, RecordField.PEER, RecordField.LOCAL, RecordField.REMOTE, RecordField.DATA}
-)
+    {
+        RecordField.PATH, RecordField.PEER, RecordField.LOCAL, RecordField.REMOTE,
+        RecordField.DATA, RecordField.ARG4, RecordField.ARG5,
+    }
+)  # fmt: skip
 
 
 class Table(enum.Enum):
@@ -126,6 +133,8 @@ class EventSpec:
     # Tracepoints attached only while its payload is captured (they tell
     # calls on sockets from others); the kernel may lack them.
     payload_hooks: tuple[str, ...] = ()
+    # Any syscall by name: its hooks run the programs shared by all of them.
+    generic: bool = False
 
     @property
     def c_macro(self) -> str:
@@ -651,6 +660,90 @@ def _path_syscalls() -> tuple[EventSpec, ...]:
     )  # fmt: skip
 
 
+# Generic syscall events have ids from here on: this plus the syscall number.
+GENERIC_BASE = 64
+_ARG_FIELDS = (
+    RecordField.ARG0, RecordField.ARG1, RecordField.ARG2, RecordField.ARG3,
+    RecordField.ARG4, RecordField.ARG5,
+)  # fmt: skip
+_GENERIC_CATEGORIES = {
+    **dict.fromkeys(("nanosleep", "clock_nanosleep", "pause"), event_pb2.CATEGORY_SLEEP),
+    **dict.fromkeys(
+        ("poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2",
+         "epoll_ctl", "epoll_create", "epoll_create1", "futex", "futex_waitv"),
+        event_pb2.CATEGORY_WAIT,
+    ),
+    **dict.fromkeys(
+        ("mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "mlock", "munlock",
+         "msync", "mincore"),
+        event_pb2.CATEGORY_MEMORY,
+    ),
+    **dict.fromkeys(
+        ("clock_gettime", "clock_settime", "clock_getres", "gettimeofday", "settimeofday",
+         "time", "timer_create", "timer_settime", "timerfd_create", "timerfd_settime",
+         "adjtimex", "clock_adjtime"),
+        event_pb2.CATEGORY_TIME,
+    ),
+    **dict.fromkeys(
+        ("rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "rt_sigqueueinfo",
+         "sigaltstack", "tkill", "signalfd", "signalfd4"),
+        event_pb2.CATEGORY_SIGNAL,
+    ),
+    **dict.fromkeys(
+        ("getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "setuid",
+         "setgid", "setsid", "wait4", "waitid", "prctl", "execve", "execveat", "exit",
+         "exit_group", "setns", "unshare"),
+        event_pb2.CATEGORY_PROCESS,
+    ),
+    **dict.fromkeys(
+        ("reboot", "init_module", "finit_module", "delete_module", "mount", "umount2",
+         "sethostname", "setdomainname", "uname", "sysinfo", "syslog", "bpf", "perf_event_open"),
+        event_pb2.CATEGORY_SYSTEM,
+    ),
+}  # fmt: skip
+
+
+def generic_specs(
+    dedicated: Iterable[EventSpec], syscalls: Iterable[Syscall]
+) -> tuple[EventSpec, ...]:
+    """An event for every other syscall of this machine, by its name: its raw
+    arguments, return value and latency. Syscalls whose tracepoints other
+    events use are left out (a tracepoint runs one program of the probe)."""
+    dedicated = tuple(dedicated)
+    names = {s.name for s in dedicated}
+    hooks = {h for s in dedicated for h in (*s.hooks, *s.delivery_hooks, *s.payload_hooks)}
+    specs = []
+    for syscall in syscalls:
+        enter = f"syscalls:sys_enter_{syscall.tracepoint}"
+        exit_ = f"syscalls:sys_exit_{syscall.tracepoint}"
+        if syscall.name in names or enter in hooks or exit_ in hooks:
+            continue
+        attributes = tuple(
+            AttributeSpec(name, _U64, _ARG_FIELDS[i], f"Argument {i + 1}, as a raw 64-bit word.")
+            for i, name in enumerate(syscall.parameters)
+        )
+        specs.append(
+            EventSpec(
+                id=GENERIC_BASE + syscall.number,
+                name=syscall.name,
+                syscall=syscall.tracepoint,
+                source=_SYSCALL_EXIT,
+                category=_GENERIC_CATEGORIES.get(syscall.name, event_pb2.CATEGORY_OTHER),
+                description=f"{syscall.name} returned (any syscall by name: its raw arguments).",
+                attributes=attributes,
+                table=Table.NONE,
+                optional=True,
+                hooks=(enter, exit_),
+                generic=True,
+            )
+        )
+    return tuple(specs)
+
+
+# The programs every generic syscall event's hooks run (any_syscall.bpf.c).
+ANY_SYSCALL_PROGRAMS = ("kindling_any_syscall_enter", "kindling_any_syscall_exit")
+
+
 class Catalog:
     """Lookup over the event specs, by id and by name."""
 
@@ -673,6 +766,34 @@ class Catalog:
                 raise ValueError(f"{spec.name}: list string attributes before numeric ones")
         # Ids index BPF arrays: keep them dense and small.
         self.max_id = max(self.by_id)
+        if any(s.id >= GENERIC_BASE for s in self.specs if not s.generic):
+            raise ValueError(f"the probe's own events need ids below {GENERIC_BASE}")
+        self._programs = {
+            hook: ANY_SYSCALL_PROGRAMS[i]
+            for s in self.specs
+            if s.generic
+            for i, hook in enumerate(s.hooks)
+        }
+
+    def program(self, hook: str) -> str:
+        """The eBPF program that a hook ("category:event") runs."""
+        found = self._programs.get(hook)
+        if found is not None:
+            return found
+        category, _, event = hook.partition(":")
+        return f"tracepoint__{category}__{event}"  # what TRACEPOINT_PROBE defines
+
+    @property
+    def own_names(self) -> list[str]:
+        """The names of the probe's own events, without the generic syscalls."""
+        return [s.name for s in self.specs if not s.generic]
+
+    def known_events(self) -> str:
+        """What an error about an unknown event name says is known."""
+        text = f"known events are {', '.join(self.own_names)}"
+        if any(s.generic for s in self.specs):
+            text += ", and any other syscall of this kernel by its name (kindling info lists all)"
+        return text
 
     @property
     def names(self) -> list[str]:
@@ -717,15 +838,20 @@ class Catalog:
         which tracepoints this kernel has: KINDLING_HAVE_SYS_<syscall> for a
         syscall's pair, KINDLING_HAVE_<CATEGORY>_<EVENT> for the others."""
         have = set(available_hooks)
-        flags = [f"-D{s.c_macro}={s.id}" for s in self.specs]
+        flags = [f"-D{s.c_macro}={s.id}" for s in self.specs if not s.generic]
         flags.append(f"-DKINDLING_EVENT_COUNT={self.max_id + 1}")
+        flags.append(f"-DKINDLING_GENERIC_BASE={GENERIC_BASE}")
         missing = self.unavailable(have)
-        syscalls = sorted({s.syscall for s in self.specs if s.syscall and s.id not in missing})
+        syscalls = sorted(
+            {s.syscall for s in self.specs if s.syscall and not s.generic and s.id not in missing}
+        )
         flags.extend(f"-DKINDLING_HAVE_SYS_{name.upper()}" for name in syscalls)
-        for hook in sorted(have):
+        # Generic syscalls' hooks need no flag: their programs are shared.
+        for hook in sorted(have - set(self._programs)):
             category, _, event = hook.partition(":")
             flags.append(f"-DKINDLING_HAVE_{category.upper()}_{event.upper()}")
         return flags
 
 
-CATALOG = Catalog(_specs())
+_OWN = _specs()
+CATALOG = Catalog((*_OWN, *generic_specs(_OWN, machine_syscalls())))

@@ -99,7 +99,12 @@ class KernelRecord(NamedTuple):
     dport: Annotated[int, _u16("server port, host order (TCP events: the remote port)")]
     path_len: Annotated[int, _u16("valid bytes of path (a string's NUL included)")]
     data_len: Annotated[int, _u16("valid bytes of data (data records)")]
-    saddr: Annotated[bytes, _bytes(16, "client address, IPv4 in the first 4 bytes (TCP: local)")]
+    saddr: Annotated[
+        bytes,
+        _bytes(
+            16, "client address, IPv4 in the first 4 bytes (TCP: local; any syscall: args 5, 6)"
+        ),
+    ]
     daddr: Annotated[bytes, _bytes(16, "server address (TCP events: remote)")]
     comm: Annotated[bytes, _chars(16, "thread name")]
 

@@ -53,6 +53,11 @@ class Pairing(enum.Enum):
     HASH = "lru_hash"
 
 
+# Where struct pt_regs (the entry frame, fixed by each architecture's entry
+# code) holds the user stack pointer: after r15..ss's first 19 words on
+# x86_64, after regs[31] on arm64. Exec arguments are read from that stack.
+PT_REGS_SP = {"x86_64": 19 * 8, "aarch64": 31 * 8}
+
 # Entry slots indexed by thread id: 56 bytes each, so at most 14 MB. Threads
 # with larger ids (kernels with a pid_max above it) use the fallback.
 MAX_TID_SLOTS = 1 << 18
@@ -157,8 +162,9 @@ class BccLoader:
             ]
         if self.options.pairing is Pairing.TASK_STORAGE:
             flags.append("-DKINDLING_TASK_STORAGE")
-        if host.has_task_pt_regs()[0]:
-            flags.append("-DKINDLING_HAVE_TASK_PT_REGS")
+        sp_offset = PT_REGS_SP.get(os.uname().machine)
+        if sp_offset is not None and host.has_task_pt_regs()[0]:
+            flags += ["-DKINDLING_HAVE_TASK_PT_REGS", f"-DKINDLING_PT_REGS_SP={sp_offset}"]
         return flags
 
     def wakeup_records(self) -> int:
@@ -185,9 +191,10 @@ class BccLoader:
                 text=sources.program_text().encode(), cflags=self.cflags(tracefs)
             )
             compiled = self._function_names()
-            self.hooks = [h for h in self.catalog.all_hooks if _function(h).encode() in compiled]
-            for hook in self.hooks:
-                self.bpf.load_func(_function(hook).encode(), bcc.BPF.TRACEPOINT)
+            program = self.catalog.program
+            self.hooks = [h for h in self.catalog.all_hooks if program(h).encode() in compiled]
+            for name in dict.fromkeys(program(h) for h in self.hooks):
+                self.bpf.load_func(name.encode(), bcc.BPF.TRACEPOINT)
         except Exception as error:
             raise StartupError(
                 f"the eBPF programs failed to compile or load ({error}); the compiler or "
@@ -222,7 +229,7 @@ class BccLoader:
     def attach(self, hook: str) -> None:
         if hook in self._attached:
             return
-        self.bpf.attach_tracepoint(tp=hook.encode(), fn_name=_function(hook).encode())
+        self.bpf.attach_tracepoint(tp=hook.encode(), fn_name=self.catalog.program(hook).encode())
         self._attached[hook] = None
 
     def release(self, hook: str) -> int | None:
@@ -265,9 +272,3 @@ class BccLoader:
             self.bpf.cleanup()
             self.bpf = None
         self._attached.clear()
-
-
-def _function(hook: str) -> str:
-    """The program BCC's TRACEPOINT_PROBE(category, event) defines for a hook."""
-    category, _, event = hook.partition(":")
-    return f"tracepoint__{category}__{event}"

@@ -25,6 +25,7 @@ SOURCE_FILES = (
     "net.bpf.c",
     "tcp.bpf.c",
     "io.bpf.c",
+    "any_syscall.bpf.c",
 )
 
 

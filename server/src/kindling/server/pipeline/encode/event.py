@@ -60,6 +60,7 @@ class StringSource(NamedTuple):
 
 
 _ARG_INDEX = {f"arg{i}": i for i in range(4)}
+_SADDR_WORDS = {RecordField.ARG4.value: 0, RecordField.ARG5.value: 1}
 
 
 def _string_value(plan: _AttributePlan, source: StringSource) -> bytes | None:
@@ -149,7 +150,12 @@ def _plans(spec: EventSpec) -> list[_AttributePlan]:
 
 def _numeric_values(records: Records, plan: _AttributePlan) -> npt.NDArray[np.uint64]:
     """An attribute's column as protobuf encodes it: two's-complement uint64."""
-    raw: npt.NDArray[np.uint64] = records[plan.column].astype(np.uint64, copy=False)
+    raw: npt.NDArray[np.uint64]
+    if plan.column in _SADDR_WORDS:  # a generic syscall's arguments 5 and 6
+        words = np.ascontiguousarray(records["saddr"]).view("<u8").reshape(-1, 2)
+        raw = words[:, _SADDR_WORDS[plan.column]]
+    else:
+        raw = records[plan.column].astype(np.uint64, copy=False)
     if plan.shift:
         raw = raw >> np.uint64(plan.shift)
     if plan.bit:

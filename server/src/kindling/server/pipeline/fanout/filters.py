@@ -17,6 +17,7 @@ import numpy.typing as npt
 from kindling.probe.v1 import probe_pb2
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import PID_LIMIT
+from kindling.server.errors import shown
 from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.pipeline.plan import Demand, PayloadMode
 
@@ -106,8 +107,7 @@ def _compile_filter(f: probe_pb2.EventFilter, where: str, catalog: Catalog) -> C
         spec = catalog.by_name.get(name)
         if spec is None:
             raise FilterError(
-                f"{where}.names[{i}]: unknown event name {name!r}; known events are "
-                f"{', '.join(catalog.names)}"
+                f"{where}.names[{i}]: unknown event name {shown(name)}; {catalog.known_events()}"
             )
         ids.append(spec.id)
     for i, pid in enumerate(f.pids):
