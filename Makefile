@@ -40,10 +40,12 @@ proto: tools
 	$(BUF) lint
 	scripts/gen-proto.sh
 
-# The kernel record's C header, from its one definition (record.py); a unit
-# test fails when the committed header is out of date.
+# The kernel record's C header, from its one definition (record.py), and the
+# README's event table, from the catalogue; unit tests fail when either
+# committed copy is out of date.
 generate: tools
 	.venv/bin/python -m kindling.server.record > bpf/kindling_record.h
+	.venv/bin/python -m kindling.server.catalog_doc README.md
 
 proto-check: tools
 	scripts/check-proto.sh

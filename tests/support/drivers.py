@@ -3,6 +3,8 @@ the layers above the driver (the kernel tests check the real maps' effect)."""
 
 from __future__ import annotations
 
+import os
+
 from kindling.server.drivers.base import (
     NOTHING,
     BatchSink,
@@ -10,6 +12,7 @@ from kindling.server.drivers.base import (
     KernelFeature,
     KernelFilter,
 )
+from kindling.server.pipeline.clock import boot_time_ns
 
 
 class FilterRecorder:
@@ -28,6 +31,12 @@ class FilterRecorder:
 
     def features(self) -> list[KernelFeature]:
         return []
+
+    def boot_time_ns(self) -> int:
+        return boot_time_ns()
+
+    def kernel_release(self) -> str:
+        return os.uname().release
 
     def preflight(self) -> None:
         pass

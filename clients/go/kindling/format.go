@@ -226,7 +226,7 @@ func quoteIfUnprintable(s string) string {
 
 // FormatLoss renders a loss notice as "lost <count> events (<reason>)",
 // where the reason is "kernel buffer full", "subscriber queue full",
-// "service error" or "unknown", followed by " seq <first>-<last>" when the loss has sequence
+// "service error", "not in the recording" or "unknown", followed by " seq <first>-<last>" when the loss has sequence
 // numbers (first_seq > 0).
 func FormatLoss(l *probev1.Loss) string {
 	var reason string
@@ -237,6 +237,8 @@ func FormatLoss(l *probev1.Loss) string {
 		reason = "subscriber queue full"
 	case probev1.LossReason_LOSS_REASON_SERVICE_ERROR:
 		reason = "service error"
+	case probev1.LossReason_LOSS_REASON_NOT_RECORDED:
+		reason = "not in the recording"
 	default:
 		reason = "unknown"
 	}

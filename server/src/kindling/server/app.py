@@ -13,6 +13,7 @@ from kindling.server.capture import CaptureControl
 from kindling.server.catalog import CATALOG, Catalog
 from kindling.server.config import ServeConfig
 from kindling.server.drivers.base import Driver, RecordBatch
+from kindling.server.drivers.replay import ReplayDriver
 from kindling.server.pipeline.builder import EventBuilder, warm_up
 from kindling.server.pipeline.encode import native
 from kindling.server.pipeline.encode.batch import EventBatch
@@ -25,6 +26,8 @@ STATS_INTERVAL_SECONDS = 60.0
 
 
 def default_driver(config: ServeConfig, catalog: Catalog) -> Driver:
+    if config.replay is not None:
+        return ReplayDriver(catalog, config.replay, speed=config.replay_speed)
     from kindling.server.drivers.bcc.driver import BccDriver  # noqa: PLC0415 (imports bcc lazily)
 
     return BccDriver(
@@ -68,8 +71,11 @@ class ProbeApp:
         self.api = ApiServer(self.service, config.socket)
         self._stop = asyncio.Event()
 
-    def _on_batch(self, batch: RecordBatch) -> None:
+    def _on_batch(self, batch: RecordBatch | EventBatch) -> None:
         # Runs on the driver's thread: enrich, encode and fan out.
+        if isinstance(batch, EventBatch):  # a replay: the events are built
+            self.broker.publish(batch)
+            return
         try:
             events = self.builder.build(batch)
         except Exception:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +43,44 @@ def _snaplen(text: str) -> int:
     return value
 
 
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a speed: give a factor greater than 0 (1 is the recorded "
+            "pace) or max"
+        )
+    return value
+
+
+def _pid(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 0 < value < 1 << 32:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a process id")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number, 0 or more")
+    return int(text)
+
+
 def _power_of_two(text: str) -> int:
     value = _positive(text)
     if value & (value - 1):
@@ -73,9 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--node-name",
-        default=default_node_name(),
         metavar="NAME",
-        help="node name put on every response (default: $KINDLING_NODE_NAME or the host name)",
+        help="node name put on every response (default: $KINDLING_NODE_NAME or the host name; "
+        "with --replay, the recording's node)",
+    )
+    serve.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="serve the events of a recording (made by `kindling-probe record`) instead of "
+        "the kernel's, through the same API; needs no eBPF and no root. Playing starts when "
+        "the first subscriber arrives",
+    )
+    serve.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="FACTOR",
+        help="with --replay: how fast to play, as a factor of the recorded pace, or max for "
+        "as fast as possible (default: 1)",
     )
     serve.add_argument(
         "--transport",
@@ -137,6 +193,67 @@ def build_parser() -> argparse.ArgumentParser:
         help="log verbosity (default: %(default)s)",
     )
 
+    record = commands.add_parser(
+        "record",
+        help="save the service's events to a file, for --replay",
+        description="Subscribe to a running service and write its stream to FILE: a header "
+        "(node, boot time, versions, event catalogue) and every response, events and loss "
+        "reports, in the contract's own encoding (length-delimited protobuf). The file is "
+        "valid whenever the command stops; SIGINT or SIGTERM stop it cleanly.",
+        epilog="example: kindling-probe record -o web.kindling --name sendto --name recvfrom "
+        "--payload sockets --timeout 10",
+    )
+    record.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="where to write the recording (- for stdout)",
+    )
+    record.add_argument(
+        "--socket",
+        type=Path,
+        default=default_socket(),
+        metavar="PATH",
+        help="unix socket of the service (default: $KINDLING_SOCKET or /run/kindling.sock)",
+    )
+    record.add_argument(
+        "--name",
+        dest="names",
+        action="append",
+        metavar="NAME",
+        help="record only events with this name; repeat for more names",
+    )
+    record.add_argument(
+        "--pid",
+        dest="pids",
+        action="append",
+        type=_pid,
+        metavar="PID",
+        help="record only events of this process; repeat for more processes",
+    )
+    record.add_argument(
+        "--payload",
+        choices=("none", "sockets", "all"),
+        default="none",
+        help="record the bytes I/O calls moved: on sockets, or on any descriptor "
+        "(default: %(default)s)",
+    )
+    record.add_argument(
+        "--count",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="stop after N events (default: 0, no limit)",
+    )
+    record.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="stop after SECONDS (default: 0, none)",
+    )
+
     commands.add_parser(
         "check",
         help="check that this machine can run the service, without starting it",
@@ -145,20 +262,33 @@ def build_parser() -> argparse.ArgumentParser:
         "kernel features the driver detects. Exits 1 when a check fails.",
     )
 
-    commands.add_parser(
+    catalog = commands.add_parser(
         "catalog",
         help="list the events the service can capture",
-        description="Print the event catalogue: each event's name, source, category and "
-        "attributes.",
+        description="Print the event catalogue: each event's name, source, category, "
+        "whether it carries fd context, what it is, and its attributes with their types.",
+    )
+    catalog.add_argument(
+        "--all",
+        action="store_true",
+        help="also list each other syscall of this kernel that can be asked for by name",
+    )
+    catalog.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the table the README shows instead",
     )
     return parser
 
 
-def _print_catalog() -> None:
-    for spec in CATALOG.specs:
-        print(f"{spec.name}: {spec.description}")
-        for attr in spec.attributes:
-            print(f"    {attr.key} ({attr.type.name.lower()}): {attr.description}")
+def _print_catalog(args: argparse.Namespace) -> None:
+    from kindling.server.catalog_doc import catalog_markdown, catalog_text  # noqa: PLC0415
+
+    if args.markdown:
+        print(catalog_markdown())
+        return
+    for line in catalog_text(everything=args.all):
+        print(line)
 
 
 def _check() -> int:
@@ -193,9 +323,18 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    node_name = args.node_name
+    if not node_name and args.replay is not None:
+        from kindling.server.drivers.replay import open_recording  # noqa: PLC0415
+
+        file, header, _ = open_recording(args.replay)  # fails early on a bad file
+        file.close()
+        node_name = header.node_name
     config = ServeConfig(
         socket=args.socket.absolute(),
-        node_name=args.node_name,
+        node_name=node_name or default_node_name(),
+        replay=args.replay,
+        replay_speed=args.speed,
         transport=args.transport,
         ring_buffer_pages=args.ring_buffer_pages,
         perf_buffer_pages=args.perf_buffer_pages,
@@ -219,8 +358,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "record":
+            from kindling.server.record_command import record  # noqa: PLC0415
+
+            return record(args, PROG)
         if args.command == "catalog":
-            _print_catalog()
+            _print_catalog(args)
             return 0
         if args.command == "check":
             return _check()
@@ -229,6 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`kindling-probe catalog | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
     return 2
 
 

@@ -45,6 +45,10 @@ class ServeConfig:
     # The most payload bytes an event carries; Configure may change it,
     # up to max_snaplen.
     snaplen: int = DEFAULT_SNAPLEN
+    # A recording to serve instead of the kernel's events, at this factor of
+    # the recorded pace (None: as fast as possible).
+    replay: Path | None = None
+    replay_speed: float | None = 1.0
 
     @property
     def max_snaplen(self) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -21,7 +20,6 @@ from kindling.server import __version__
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import AttrType, Catalog
 from kindling.server.drivers.base import Driver, KernelFilter
-from kindling.server.pipeline.clock import boot_time_ns
 from kindling.server.pipeline.encode.framing import Envelope
 from kindling.server.pipeline.fanout.broker import Broker, Subscription
 from kindling.server.pipeline.fanout.filters import FilterError, compile_request
@@ -50,8 +48,7 @@ def _payload_mode(event_id: int, kernel: KernelFilter) -> probe_pb2.PayloadMode.
     return probe_pb2.PAYLOAD_MODE_UNSPECIFIED
 
 
-def boot_timestamp() -> timestamp_pb2.Timestamp:
-    boot = boot_time_ns()
+def boot_timestamp(boot: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=boot // 1_000_000_000, nanos=boot % 1_000_000_000)
 
 
@@ -75,7 +72,7 @@ class ProbeService:
         self._node_name = node_name
         self._max_queued = max_queued_events
         self._max_batch = max_batch_events
-        self._envelope = Envelope(node_name, clock)
+        self._envelope = Envelope(node_name, clock, driver.boot_time_ns)
         self._subscriber_ids = itertools.count(1)
 
     def handler(self) -> grpc.GenericRpcHandler:
@@ -207,11 +204,11 @@ class ProbeService:
             service_version=__version__,
             contract_versions=CONTRACT_VERSIONS,
             node_name=self._node_name,
-            boot_time=boot_timestamp(),
+            boot_time=boot_timestamp(self._driver.boot_time_ns()),
             driver=probe_pb2.DriverInfo(
                 name=self._driver.name,
                 transport=self._driver.transport,
-                kernel_release=os.uname().release,
+                kernel_release=self._driver.kernel_release(),
                 features=[
                     probe_pb2.KernelFeature(name=f.name, available=f.available, detail=f.detail)
                     for f in self._driver.features()

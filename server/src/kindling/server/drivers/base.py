@@ -2,7 +2,9 @@
 
 A driver captures kernel events and delivers them as RecordBatches, in
 timestamp order, from a thread of its own. The BCC driver is the one that
-talks to the kernel; others (a replay driver) can feed the same pipeline.
+talks to the kernel. The replay driver serves a recording: its events are
+already built, so it hands the pipeline EventBatches, which skip the
+enrichment and go straight to the subscribers' filters.
 
 What the kernel captures is a `KernelFilter`, merged by the service from
 every subscriber, Configure and the needs of its context tables; the driver
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.record import DATA, PATH, Records, Tails
 
 
@@ -125,7 +128,7 @@ class DriverStats:
     events: dict[int, EventCounters] = field(default_factory=dict)
 
 
-BatchSink = Callable[[RecordBatch], None]
+BatchSink = Callable[[RecordBatch | EventBatch], None]
 
 
 class Driver(Protocol):
@@ -140,6 +143,15 @@ class Driver(Protocol):
 
     def features(self) -> list[KernelFeature]:
         """The kernel features the driver checked."""
+        ...
+
+    def boot_time_ns(self) -> int:
+        """Wall-clock nanoseconds at which the node the events come from
+        booted: an event's wall-clock time is this plus its timestamp."""
+        ...
+
+    def kernel_release(self) -> str:
+        """The release of the kernel the events come from (uname -r)."""
         ...
 
     def preflight(self) -> None:

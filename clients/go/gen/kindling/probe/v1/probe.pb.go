@@ -96,6 +96,9 @@ const (
 	LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL LossReason = 2
 	// The service failed to turn kernel records into events; its log says why.
 	LossReason_LOSS_REASON_SERVICE_ERROR LossReason = 3
+	// The events are missing from the recording a replaying service serves:
+	// the stream that made the recording lost them.
+	LossReason_LOSS_REASON_NOT_RECORDED LossReason = 4
 )
 
 // Enum value maps for LossReason.
@@ -105,12 +108,14 @@ var (
 		1: "LOSS_REASON_KERNEL_BUFFER_FULL",
 		2: "LOSS_REASON_SUBSCRIBER_QUEUE_FULL",
 		3: "LOSS_REASON_SERVICE_ERROR",
+		4: "LOSS_REASON_NOT_RECORDED",
 	}
 	LossReason_value = map[string]int32{
 		"LOSS_REASON_UNSPECIFIED":           0,
 		"LOSS_REASON_KERNEL_BUFFER_FULL":    1,
 		"LOSS_REASON_SUBSCRIBER_QUEUE_FULL": 2,
 		"LOSS_REASON_SERVICE_ERROR":         3,
+		"LOSS_REASON_NOT_RECORDED":          4,
 	}
 )
 
@@ -1557,13 +1562,14 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\vPayloadMode\x12\x1c\n" +
 	"\x18PAYLOAD_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYLOAD_MODE_SOCKETS\x10\x01\x12\x14\n" +
-	"\x10PAYLOAD_MODE_ALL\x10\x02*\x93\x01\n" +
+	"\x10PAYLOAD_MODE_ALL\x10\x02*\xb1\x01\n" +
 	"\n" +
 	"LossReason\x12\x1b\n" +
 	"\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eLOSS_REASON_KERNEL_BUFFER_FULL\x10\x01\x12%\n" +
 	"!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n" +
-	"\x19LOSS_REASON_SERVICE_ERROR\x10\x03*\xa2\x02\n" +
+	"\x19LOSS_REASON_SERVICE_ERROR\x10\x03\x12\x1c\n" +
+	"\x18LOSS_REASON_NOT_RECORDED\x10\x04*\xa2\x02\n" +
 	"\rAttributeType\x12\x1e\n" +
 	"\x1aATTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ATTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n" +

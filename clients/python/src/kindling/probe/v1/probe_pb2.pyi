@@ -71,6 +71,10 @@ class _LossReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LossReason
     """
     LOSS_REASON_SERVICE_ERROR: _LossReason.ValueType  # 3
     """The service failed to turn kernel records into events; its log says why."""
+    LOSS_REASON_NOT_RECORDED: _LossReason.ValueType  # 4
+    """The events are missing from the recording a replaying service serves:
+    the stream that made the recording lost them.
+    """
 
 class LossReason(_LossReason, metaclass=_LossReasonEnumTypeWrapper):
     """LossReason says where events were lost."""
@@ -87,6 +91,10 @@ its stream too slowly.
 """
 LOSS_REASON_SERVICE_ERROR: LossReason.ValueType  # 3
 """The service failed to turn kernel records into events; its log says why."""
+LOSS_REASON_NOT_RECORDED: LossReason.ValueType  # 4
+"""The events are missing from the recording a replaying service serves:
+the stream that made the recording lost them.
+"""
 Global___LossReason: _TypeAlias = LossReason  # noqa: Y015
 
 class _AttributeType:

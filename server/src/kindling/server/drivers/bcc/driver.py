@@ -50,6 +50,7 @@ from kindling.server.drivers.transports.base import (
 from kindling.server.drivers.transports.perfbuf import PerfBufferTransport, online_cpus
 from kindling.server.drivers.transports.ringbuf import RingBufferTransport
 from kindling.server.errors import StartupError
+from kindling.server.pipeline.clock import boot_time_ns
 from kindling.server.record import data_record_size
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,12 @@ class BccDriver:
 
     def features(self) -> list[KernelFeature]:
         return host.kernel_features(host.tracefs_root())
+
+    def boot_time_ns(self) -> int:
+        return boot_time_ns()
+
+    def kernel_release(self) -> str:
+        return os.uname().release
 
     def preflight(self) -> None:
         host.check_privileges()

@@ -28,6 +28,8 @@ class EventBatch:
     kernel_lost: int = 0
     # Records the service failed to turn into events.
     failed: int = 0
+    # Events missing from the recording a replay serves.
+    not_recorded: int = 0
     payload_sizes: npt.NDArray[np.int64] | None = None
     payload_on_socket: npt.NDArray[np.bool_] | None = None
 

@@ -87,16 +87,22 @@ _TIMESTAMP = wire.FieldNumbers(timestamp_pb2.Timestamp)
 class Envelope:
     """SubscribeResponse's common fields (node name, boot time), encoded once a second."""
 
-    def __init__(self, node_name: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        node_name: str,
+        clock: Callable[[], float],
+        boot_time: Callable[[], int] = boot_time_ns,
+    ) -> None:
         self._node = wire.str_field(RESPONSE.node_name, node_name)
         self._clock = clock
+        self._boot_time = boot_time
         self._until = 0.0
         self._bytes = b""
 
     def __call__(self) -> bytes:
         now = self._clock()
         if now >= self._until:
-            boot = boot_time_ns()
+            boot = self._boot_time()
             stamp = wire.uint_field(_TIMESTAMP.seconds, boot // 1_000_000_000) + wire.uint_field(
                 _TIMESTAMP.nanos, boot % 1_000_000_000
             )

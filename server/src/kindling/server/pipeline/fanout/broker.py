@@ -31,6 +31,7 @@ _NO_ROWS = np.empty(0, dtype=np.int64)
 KERNEL_BUFFER_FULL = probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL
 SUBSCRIBER_QUEUE_FULL = probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
 SERVICE_ERROR = probe_pb2.LOSS_REASON_SERVICE_ERROR
+NOT_RECORDED = probe_pb2.LOSS_REASON_NOT_RECORDED
 
 
 @dataclass
@@ -39,6 +40,7 @@ class SubscriptionStats:
     dropped: int = 0
     kernel_lost: int = 0
     failed: int = 0
+    not_recorded: int = 0
     responses: int = 0
 
 
@@ -69,6 +71,7 @@ class Subscription:
         # the sequence ranges this stream skipped.
         self._kernel_lost = 0
         self._failed = 0
+        self._not_recorded = 0
         self._dropped: list[LossRecord] = []
         self._next_seq = 1
         self._ready = asyncio.Event()
@@ -80,7 +83,7 @@ class Subscription:
     def offer(self, batch: EventBatch) -> None:
         indexes = np.flatnonzero(self.selection.mask(batch)) if len(batch) else _NO_ROWS
         count = len(indexes)
-        if not count and not batch.kernel_lost and not batch.failed:
+        if not count and not (batch.kernel_lost or batch.failed or batch.not_recorded):
             return
         with self._lock:
             # Admit what fits, oldest first; the newest events that do not
@@ -93,6 +96,8 @@ class Subscription:
             self._failed += batch.failed
             self.stats.kernel_lost += batch.kernel_lost
             self.stats.failed += batch.failed
+            self._not_recorded += batch.not_recorded
+            self.stats.not_recorded += batch.not_recorded
             if admitted < count:
                 self._add_drop(first_seq + admitted, count - admitted)
         if admitted:
@@ -119,8 +124,10 @@ class Subscription:
             losses.append(LossRecord(KERNEL_BUFFER_FULL, self._kernel_lost))
         if self._failed:
             losses.append(LossRecord(SERVICE_ERROR, self._failed))
+        if self._not_recorded:
+            losses.append(LossRecord(NOT_RECORDED, self._not_recorded))
         losses.extend(self._dropped)
-        self._kernel_lost = self._failed = 0
+        self._kernel_lost = self._failed = self._not_recorded = 0
         self._dropped = []
         return losses
 

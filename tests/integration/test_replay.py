@@ -1,0 +1,232 @@
+"""Record and replay, end to end: `kindling-probe serve --replay` serves the
+shipped recording (tests/data/sample.kindling, the I/O workload recorded on
+a machine like this one) through the real API to the Python and Go clients,
+with no eBPF; and on the real kernel a fresh recording of the workload,
+replayed, gives the events a live subscriber saw."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.service import PROBE, Service, start_service
+
+from kindling.client import ProbeClient
+from kindling.client.recording import read_recording
+from kindling.event.v1 import event_pb2
+from kindling.probe.v1 import probe_pb2
+
+DATA = Path(__file__).parents[1] / "data"
+SAMPLE = DATA / "sample.kindling"
+FACTS = json.loads((DATA / "sample.kindling.json").read_text())
+KINDLING = Path(sys.executable).with_name("kindling")
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+import sample_recording  # noqa: E402
+
+
+def recorded(path: Path = SAMPLE) -> list[probe_pb2.SubscribeResponse]:
+    with path.open("rb") as file:
+        return list(read_recording(file)[1])
+
+
+def events_of(responses: list[probe_pb2.SubscribeResponse]) -> list[event_pb2.Event]:
+    return [event for response in responses for event in response.events]
+
+
+def without_seq(events: list[event_pb2.Event]) -> list[event_pb2.Event]:
+    copies = []
+    for event in events:
+        copy = event_pb2.Event()
+        copy.CopyFrom(event)
+        copy.ClearField("seq")
+        copies.append(copy)
+    return copies
+
+
+@pytest.fixture
+def replay(tmp_path: Path) -> Iterator[Service]:
+    service = start_service(tmp_path, "--replay", str(SAMPLE), "--speed", "max")
+    yield service
+    assert service.stop() == 0, service.log()
+
+
+def subscribe_all(
+    socket: Path, request: probe_pb2.SubscribeRequest, count: int
+) -> list[probe_pb2.SubscribeResponse]:
+    responses = []
+    with ProbeClient(socket) as client, client.subscribe(request, timeout=20) as stream:
+        seen = 0
+        for response in stream:
+            responses.append(response)
+            seen += len(response.events)
+            if seen >= count:
+                break
+    return responses
+
+
+def test_a_replay_serves_the_recording_through_the_api(replay: Service) -> None:
+    expected = events_of(recorded())
+    request = probe_pb2.SubscribeRequest(payload=probe_pb2.PAYLOAD_MODE_ALL)
+    responses = subscribe_all(replay.socket, request, len(expected))
+    events = events_of(responses)
+    assert without_seq(events) == without_seq(expected)
+    assert [e.seq for e in events] == list(range(1, len(expected) + 1))
+    with SAMPLE.open("rb") as file:
+        header, _ = read_recording(file)
+    # The recording's node and clock, so that wall-clock times are the recorded ones.
+    assert {r.node_name for r in responses} == {header.node_name}
+    assert {r.boot_time.ToNanoseconds() for r in responses} == {header.boot_time.ToNanoseconds()}
+    with ProbeClient(replay.socket) as client:
+        info = client.get_info(timeout=5)
+    assert (info.driver.name, info.driver.transport) == ("replay", "recording")
+    assert info.driver.kernel_release == header.kernel_release
+    assert info.node_name == header.node_name
+    counters = {c.event: c.emitted for c in info.driver.counters}
+    assert counters["sendto"] == sum(e.name == "sendto" for e in expected)
+    assert "finished" in info.driver.features[0].detail
+
+
+def test_a_replay_filters_as_the_live_service_does(replay: Service) -> None:
+    server = FACTS["server_pid"]
+    expected = [e for e in events_of(recorded()) if e.name == "recvfrom" and e.thread.pid == server]
+    request = probe_pb2.SubscribeRequest(
+        allow_list=[probe_pb2.EventFilter(names=["recvfrom"], pids=[server])]
+    )
+    events = events_of(subscribe_all(replay.socket, request, len(expected)))
+    assert without_seq(events) == [_without_payload(e) for e in without_seq(expected)], (
+        "payloads reach only streams that ask for them"
+    )
+    assert events and events[0].fd.destination.port == FACTS["server_port"]
+
+
+def _without_payload(event: event_pb2.Event) -> event_pb2.Event:
+    event.ClearField("payload")
+    event.ClearField("payload_length")
+    return event
+
+
+def _cli_lines(command: list[str], tmp_path: Path, name: str) -> list[str]:
+    service = start_service(tmp_path / name, "--replay", str(SAMPLE), "--speed", "max")
+    try:
+        total = len(events_of(recorded()))
+        result = subprocess.run(
+            [*command, "--socket", str(service.socket), "--payload", "all", "--count", str(total)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        assert service.stop() == 0
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == total
+    return lines
+
+
+def test_the_python_and_go_commands_print_the_recording_alike(
+    tmp_path: Path, kindling_events_bin: Path
+) -> None:
+    (tmp_path / "py").mkdir()
+    (tmp_path / "go").mkdir()
+    python = _cli_lines([str(KINDLING), "events"], tmp_path, "py")
+    go = _cli_lines([str(kindling_events_bin)], tmp_path, "go")
+    assert python == go
+    request = next(line for line in python if "GET /hello.txt HTTP/1.1" in line)
+    assert request.split()[1] == "sendto" and f"[{FACTS['pid']}/" in request
+
+
+def test_configure_on_a_replay_cuts_payloads_to_the_new_snaplen(replay: Service) -> None:
+    with ProbeClient(replay.socket) as client:
+        client.configure(snaplen=8, timeout=5)
+    expected = [e for e in events_of(recorded()) if e.payload]
+    request = probe_pb2.SubscribeRequest(payload=probe_pb2.PAYLOAD_MODE_SOCKETS)
+    events = events_of(subscribe_all(replay.socket, request, len(events_of(recorded()))))
+    cut = [e for e in events if e.payload]
+    assert [(e.payload, e.payload_length) for e in cut] == [
+        (e.payload[:8], e.payload_length) for e in expected
+    ]
+
+
+def test_serving_a_file_that_is_not_a_recording_fails_with_a_sentence(tmp_path: Path) -> None:
+    not_a_recording = tmp_path / "notes.txt"
+    not_a_recording.write_text("hello\n")
+    for path, message in (
+        (tmp_path / "missing.kindling", "cannot open the recording"),
+        (not_a_recording, "cannot be replayed"),
+    ):
+        result = subprocess.run(
+            [str(PROBE), "serve", "--socket", str(tmp_path / "k.sock"), "--replay", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 1
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "k.sock").exists()
+
+
+def test_record_without_a_service_says_so(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            str(PROBE),
+            "record",
+            "-o",
+            str(tmp_path / "r.kindling"),
+            "--socket",
+            str(tmp_path / "none.sock"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "none.sock" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.kernel
+def test_a_recording_of_the_workload_replays_as_a_live_subscriber_saw_it(
+    service: Service, tmp_path: Path
+) -> None:
+    output = tmp_path / "fresh.kindling"
+    live: list[event_pb2.Event] = []
+    client = ProbeClient(service.socket)
+    streams: list[object] = []
+
+    def subscribe_live(pids: list[int]) -> None:
+        joined = service.log().count(" joined (")
+        request = probe_pb2.SubscribeRequest(
+            allow_list=[probe_pb2.EventFilter(names=sample_recording.EVENTS, pids=pids)],
+            payload=probe_pb2.PAYLOAD_MODE_SOCKETS,
+        )
+        stream = client.subscribe(request)
+        streams.append(stream)
+
+        def read() -> None:
+            for response in stream:
+                live.extend(response.events)
+
+        threading.Thread(target=read, daemon=True).start()
+        service.wait_subscribers(joined + 1)
+
+    try:
+        sample_recording.record_workload(service.socket, output, before_go=subscribe_live)
+        recording = events_of(recorded(output))
+        assert any(e.payload.startswith(b"GET /hello.txt") for e in recording)
+        assert without_seq(live[: len(recording)]) == without_seq(recording)
+    finally:
+        for stream in streams:
+            stream.cancel()  # type: ignore[attr-defined]
+        client.close()
+    (tmp_path / "replay").mkdir()
+    replay = start_service(tmp_path / "replay", "--replay", str(output), "--speed", "max")
+    try:
+        request = probe_pb2.SubscribeRequest(payload=probe_pb2.PAYLOAD_MODE_ALL)
+        replayed = events_of(subscribe_all(replay.socket, request, len(recording)))
+    finally:
+        assert replay.stop() == 0
+    assert without_seq(replayed) == without_seq(recording)
