@@ -353,6 +353,7 @@ def subscribe(
     count: int = 0,
     timeout: float = 60,
     quiet: float = 2.0,
+    payload: bool = False,
 ) -> Subscribed:
     """Start the Go subscriber and return once the service has it (and has
     attached what it needs)."""
@@ -363,6 +364,8 @@ def subscribe(
     for name in names:
         args += ["--name", name]
     args += ["--count", str(count), "--timeout", str(timeout), "--quiet", str(quiet)]
+    if payload:
+        args.append("--payload")
     proc = children.start(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while service.joined() <= joined:

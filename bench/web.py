@@ -66,7 +66,11 @@ def network_io_events() -> list[str]:
     from kindling.event.v1 import event_pb2  # noqa: PLC0415
     from kindling.server.catalog import CATALOG  # noqa: PLC0415
 
-    return [s.name for s in CATALOG.specs if s.io or s.category == event_pb2.CATEGORY_NET]
+    return [
+        s.name
+        for s in CATALOG.specs
+        if not s.generic and (s.io or s.category == event_pb2.CATEGORY_NET)
+    ]
 
 
 class Nginx:
@@ -151,6 +155,7 @@ def measure(
         "untraced": WebScenario("untraced", "untraced"),
         "service_idle": WebScenario("service_idle", "service running, nobody subscribed"),
         "delivered": WebScenario("delivered", "one subscriber for nginx's network I/O events"),
+        "payload": WebScenario("payload", "the same, with the payloads of its socket calls"),
         "filtered": WebScenario(
             "filtered", "the same events, filtered out in the kernel (another pid)"
         ),
@@ -167,15 +172,17 @@ def measure(
             try:
                 service.wait_serving()
                 service.settle()
-                keys = ["service_idle", "delivered", "filtered"]
+                keys = ["service_idle", "delivered", "payload", "filtered"]
                 for key in reversed(keys) if reverse else keys:
                     scenario = scenarios[key]
                     if key == "service_idle":
                         scenario.runs.append(wrk(seconds))
                     else:
-                        pid = nginx.worker if key == "delivered" else idle.pid
+                        pid = idle.pid if key == "filtered" else nginx.worker
                         scenario.notes.append(
-                            _subscribed(children, service, pid, names, seconds, scenario)
+                            _subscribed(
+                                children, service, pid, names, seconds, scenario, key == "payload"
+                            )
                         )
             finally:
                 service.stop()
@@ -201,10 +208,19 @@ def _subscribed(
     names: list[str],
     seconds: float,
     scenario: WebScenario,
+    payload: bool = False,
 ) -> dict[str, Any]:
     """One wrk run with a subscriber for `pid`'s network I/O; what the
     kernel emitted meanwhile and what the subscriber received."""
-    sub = subscribe(children, service, pids=[pid], names=names, timeout=seconds + 60, quiet=60)
+    sub = subscribe(
+        children,
+        service,
+        pids=[pid],
+        names=names,
+        timeout=seconds + 60,
+        quiet=60,
+        payload=payload,
+    )
     before = service.emitted()
     scenario.runs.append(wrk(seconds))
     after = service.emitted()

@@ -107,12 +107,18 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
 #ifdef KINDLING_HAVE_TCP_TCP_PROBE
 TRACEPOINT_PROBE(tcp, tcp_probe)
 {
+	/* The owner's filters first: most segments are of sockets nobody wants
+	 * (measured under nginx: 268 -> 172 ns per segment), and a clock read and
+	 * a second lookup cost more than the filter. */
 	u64 sk = (u64)args->skaddr;
+	struct kindling_sock *s = sk ? kindling_sock_entry(sk, 0) : 0;
+	if (!kindling_sock_wanted(KINDLING_EV_TCP_PROBE, s))
+		return 0;
 	u64 now = bpf_ktime_get_boot_ns();
 	u64 *last = kindling_probed.lookup(&sk);
 	if (last && now - *last < KINDLING_TCP_PROBE_INTERVAL_NS)
 		return 0;
-	struct kindling_record *r = kindling_tcp_record(KINDLING_EV_TCP_PROBE, sk);
+	struct kindling_record *r = kindling_sock_record(KINDLING_EV_TCP_PROBE, s, KINDLING_SHORT);
 	if (!r)
 		return 0;
 	kindling_probed.update(&sk, &now);

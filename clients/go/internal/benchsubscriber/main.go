@@ -50,6 +50,7 @@ func main() {
 	count := flag.Uint64("count", 0, "stop after this many events (0: no limit)")
 	timeout := flag.Float64("timeout", 60, "stop after this many seconds")
 	quiet := flag.Float64("quiet", 2, "stop once no event came for this many seconds after the first")
+	payload := flag.Bool("payload", false, "ask for the payloads of calls on sockets")
 	var pids, names repeated
 	flag.Var(&pids, "pid", "only events of this process id (repeatable)")
 	flag.Var(&names, "name", "only events with this name (repeatable)")
@@ -64,7 +65,11 @@ func main() {
 		}
 		filter.Pids = append(filter.Pids, pid)
 	}
-	out := run(*socket, &probev1.SubscribeRequest{AllowList: []*probev1.EventFilter{filter}},
+	req := &probev1.SubscribeRequest{AllowList: []*probev1.EventFilter{filter}}
+	if *payload {
+		req.Payload = probev1.PayloadMode_PAYLOAD_MODE_SOCKETS
+	}
+	out := run(*socket, req,
 		*count, time.Duration(*timeout*float64(time.Second)), time.Duration(*quiet*float64(time.Second)))
 	_ = json.NewEncoder(os.Stdout).Encode(out)
 	if out.Error != "" {
