@@ -11,9 +11,10 @@ from support.records import Rec, to_batch
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server.app import ProbeApp
+from kindling.server.catalog import CATALOG
 from kindling.server.config import ServeConfig
 from kindling.server.pipeline.fanout.broker import Subscription
-from kindling.server.pipeline.fanout.filters import Selection
+from kindling.server.pipeline.fanout.filters import SelectionSpec, compile_selection
 
 
 async def test_a_pipeline_failure_is_reported_to_subscribers(
@@ -21,7 +22,10 @@ async def test_a_pipeline_failure_is_reported_to_subscribers(
 ) -> None:
     app = ProbeApp(ServeConfig(socket=tmp_path / "k.sock"), FilterRecorder())
     subscription = Subscription(
-        Selection(), asyncio.get_running_loop(), max_queued_events=10, max_batch_events=10
+        compile_selection(SelectionSpec(), CATALOG),
+        asyncio.get_running_loop(),
+        max_queued_events=10,
+        max_batch_events=10,
     )
     app.broker.add(subscription)
 

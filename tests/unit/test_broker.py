@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import numpy as np
 import pytest
 
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
+from kindling.server.api.requests import compile_request
 from kindling.server.catalog import CATALOG
-from kindling.server.pipeline.encode.batch import EventBatch
+from kindling.server.pipeline.encode.batch import EventBatch, EventColumns
 from kindling.server.pipeline.fanout.broker import Broker, Subscription
-from kindling.server.pipeline.fanout.filters import FilterError, Selection, compile_request
+from kindling.server.pipeline.fanout.filters import (
+    FilterError,
+    Selection,
+    SelectionSpec,
+    compile_selection,
+)
 from kindling.server.pipeline.plan import Demand
 
 ENVELOPE = b"\xc2\x3e\x04node"  # node_name = "node" (field 1000)
@@ -26,12 +31,17 @@ def batch(events: Sequence[tuple[str, int]], kernel_lost: int = 0) -> EventBatch
         ).SerializeToString()
         for i, (name, pid) in enumerate(events)
     ]
-    return EventBatch.from_events(
-        events=encoded,
-        event_ids=np.array([CATALOG.by_name[n].id for n, _ in events], dtype=np.uint16),
-        pids=np.array([p for _, p in events], dtype=np.uint32),
-        kernel_lost=kernel_lost,
+    columns = EventColumns.of(
+        len(events),
+        event_ids=[CATALOG.by_name[n].id for n, _ in events],
+        pids=[p for _, p in events],
+        cgroup_ids=[1] * len(events),
     )
+    return EventBatch.from_events(encoded, columns, kernel_lost=kernel_lost)
+
+
+def everything() -> Selection:
+    return compile_selection(SelectionSpec(), CATALOG)
 
 
 def request(
@@ -64,7 +74,7 @@ def make_sub(selection: Selection, *, queue: int = 1000, max_batch: int = 100) -
 
 
 async def test_sequence_numbers_and_batching() -> None:
-    sub = make_sub(Selection(), max_batch=2)
+    sub = make_sub(everything(), max_batch=2)
     sub.offer(batch([("read", 1), ("write", 1), ("read", 2)]))
     sub.offer(batch([("close", 3)]))
     responses = await collect(sub, 3)
@@ -90,7 +100,7 @@ async def test_filters_select_per_subscriber() -> None:
 
 
 async def test_a_slow_subscriber_loses_the_newest_events_and_is_told() -> None:
-    sub = make_sub(Selection(), queue=4)
+    sub = make_sub(everything(), queue=4)
     sub.offer(batch([("read", 1)] * 3))
     sub.offer(batch([("read", 1)] * 2))  # room for one: the newest is dropped
     sub.offer(batch([("read", 1)] * 2))  # still full: dropped, same range
@@ -109,7 +119,7 @@ async def test_a_slow_subscriber_loses_the_newest_events_and_is_told() -> None:
 
 
 async def test_a_batch_larger_than_the_queue_delivers_what_fits() -> None:
-    sub = make_sub(Selection(), queue=64, max_batch=50)
+    sub = make_sub(everything(), queue=64, max_batch=50)
     sub.offer(batch([("read", 1)] * 100))
     first, second = await collect(sub, 2)
     assert [e.seq for e in first.events] == list(range(1, 51))
@@ -120,7 +130,7 @@ async def test_a_batch_larger_than_the_queue_delivers_what_fits() -> None:
 
 
 async def test_losses_while_stalled_stay_a_few_records() -> None:
-    sub = make_sub(Selection(), queue=2)
+    sub = make_sub(everything(), queue=2)
     for _ in range(1000):
         sub.offer(batch([("read", 1)] * 2, kernel_lost=3))
     (response,) = await collect(sub, 1)
@@ -142,7 +152,7 @@ async def test_kernel_losses_reach_every_subscriber_even_without_events() -> Non
 
 
 async def test_close_ends_the_stream() -> None:
-    sub = make_sub(Selection())
+    sub = make_sub(everything())
     sub.offer(batch([("read", 1)]))
     sub.close()
     responses = [r async for r in sub.responses(lambda: ENVELOPE)]
@@ -150,7 +160,7 @@ async def test_close_ends_the_stream() -> None:
 
 
 async def test_offers_from_another_thread_wake_the_consumer() -> None:
-    sub = make_sub(Selection())
+    sub = make_sub(everything())
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sub.offer, batch([("read", 5)]))
     (response,) = await asyncio.wait_for(collect(sub, 1), timeout=5)
@@ -171,18 +181,20 @@ def test_invalid_filters_name_the_field(req: probe_pb2.SubscribeRequest, message
 
 def test_demands_for_kernel_pushdown() -> None:
     all_ids = frozenset(s.id for s in CATALOG.specs)
+    # Naming no event asks for the probe's own (generic syscalls are named).
+    own = frozenset(s.id for s in CATALOG.specs if not s.generic)
     ids = CATALOG.ids
-    assert compile_request(request(), CATALOG).demands(all_ids) == [Demand(all_ids)]
+    assert compile_request(request(), CATALOG).demands(all_ids) == [Demand(own)]
     only = compile_request(request(allow=[(["read"], []), (["write"], [5])]), CATALOG)
     assert only.demands(all_ids) == [
         Demand(ids(["read"])),
         Demand(ids(["write"]), pids=frozenset({5})),
     ]
     deny_read = compile_request(request(deny=[(["read"], [])]), CATALOG)
-    assert deny_read.demands(all_ids) == [Demand(all_ids - ids(["read"]))]
+    assert deny_read.demands(all_ids) == [Demand(own - ids(["read"]))]
     # A deny filter limited to some pids cannot remove the event from the kernel.
     deny_some = compile_request(request(deny=[(["read"], [4])]), CATALOG)
-    assert deny_some.demands(all_ids) == [Demand(all_ids)]
+    assert deny_some.demands(all_ids) == [Demand(own)]
     assert deny_some.denied_pids() == frozenset()
     # A deny filter of pids alone denies those processes for every event.
     deny_pid = compile_request(request(deny=[([], [4])]), CATALOG)
@@ -192,12 +204,8 @@ def test_demands_for_kernel_pushdown() -> None:
 def test_cgroup_filters_select_threads_of_a_cgroup() -> None:
     req = probe_pb2.SubscribeRequest(allow_list=[probe_pb2.EventFilter(cgroup_ids=[77])])
     selection = compile_request(req, CATALOG)
-    batch = EventBatch.from_events(
-        [b"a", b"b"],
-        np.array([1, 1], dtype=np.uint16),
-        np.array([5, 5], dtype=np.uint32),
-        cgroup_ids=np.array([77, 78], dtype=np.uint64),
-    )
+    columns = EventColumns.of(2, event_ids=[1, 1], pids=[5, 5], cgroup_ids=[77, 78])
+    batch = EventBatch.from_events([b"a", b"b"], columns)
     assert selection.mask(batch).tolist() == [True, False]
     bad = probe_pb2.SubscribeRequest(allow_list=[probe_pb2.EventFilter(cgroup_ids=[0])])
     with pytest.raises(FilterError, match=r"allow_list\[0\].cgroup_ids\[0\]: 0 is not a cgroup"):

@@ -11,15 +11,18 @@ import pytest
 from support.drivers import FilterRecorder
 
 from kindling.probe.v1 import probe_pb2
+from kindling.server.api.requests import compile_request
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import CATALOG, Table
 from kindling.server.drivers.base import KernelLimits
 from kindling.server.pipeline.builder import EventBuilder
 from kindling.server.pipeline.enrich.procfs import ProcFS
 from kindling.server.pipeline.fanout.broker import Broker, Subscription
-from kindling.server.pipeline.fanout.filters import compile_request
 
 ALL = frozenset(s.id for s in CATALOG.specs)
+# What a subscriber naming no event makes the kernel capture: the probe's own
+# events (generic syscall events only when named).
+OWN = frozenset(s.id for s in CATALOG.specs if not s.generic)
 THREAD_EVENTS = frozenset(s.id for s in CATALOG.specs if s.table is Table.THREADS)
 FD_EVENTS = frozenset(s.id for s in CATALOG.specs if s.table is Table.FDS)
 
@@ -129,7 +132,7 @@ async def test_an_unrestricted_subscriber_unscopes_the_events_it_wants(parts: Pa
     subscribe(parts.broker, [probe_pb2.EventFilter(names=["write"], pids=[5])])
     subscribe(parts.broker)
     kernel = parts.driver.filter
-    assert kernel.capture == ALL
+    assert kernel.capture == OWN
     assert not kernel.pid_scoped
 
 
@@ -158,12 +161,12 @@ async def test_a_process_every_subscriber_denies_is_denied_in_the_kernel(parts: 
 async def test_configure_disables_and_reenables(parts: Parts) -> None:
     capture, driver, builder = parts.capture, parts.driver, parts.builder
     subscribe(parts.broker)
-    assert driver.filter.capture == ALL
+    assert driver.filter.capture == OWN
     enabled = capture.configure(enable=[], disable=["read", "connect"])
     assert "read" not in enabled and "connect" not in enabled
     # connect feeds the fd table: still captured, no longer delivered.
-    assert driver.filter.capture == ALL - names("read")
-    assert builder.delivered == ALL - names("read", "connect")
+    assert driver.filter.capture == OWN - names("read")
+    assert builder.delivered == OWN - names("read", "connect")
     assert capture.configure(enable=["read"], disable=[]) == [
         s.name for s in CATALOG.specs if s.name != "connect"
     ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+from kindling.server.pipeline.fanout import filters
 
 
 def test_drivers_and_pipeline_import_neither_grpc_nor_bcc() -> None:
@@ -20,3 +24,19 @@ def test_drivers_and_pipeline_import_neither_grpc_nor_bcc() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout == "[]\n"
+
+
+def test_the_filters_never_see_the_api_messages() -> None:
+    """api/requests.py translates a SubscribeRequest into plain values: the
+    filters compile and evaluate those, not the request."""
+    for path in Path(filters.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom | ast.Import)
+            for alias in node.names
+        }
+        modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert "probe_pb2" not in imported, path
+        assert "kindling.probe.v1" not in modules, path

@@ -12,6 +12,7 @@ from support.records import Rec, to_batch
 
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
+from kindling.server.api.requests import compile_request
 from kindling.server.capture import CaptureControl, ConfigError
 from kindling.server.catalog import CATALOG
 from kindling.server.drivers.base import KernelLimits
@@ -20,7 +21,7 @@ from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.pipeline.encode.framing import frame_events
 from kindling.server.pipeline.enrich.procfs import ProcFS
 from kindling.server.pipeline.fanout.broker import Broker
-from kindling.server.pipeline.fanout.filters import FilterError, compile_request
+from kindling.server.pipeline.fanout.filters import FilterError
 from kindling.server.pipeline.plan import Demand, PayloadMode, ServiceFilters, plan
 from kindling.server.record import RecordFlag
 

@@ -17,12 +17,13 @@ from google.protobuf import timestamp_pb2
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
+from kindling.server.api.requests import compile_request
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import AttrType, Catalog
 from kindling.server.drivers.base import Driver, KernelFilter
 from kindling.server.pipeline.encode.framing import Envelope
 from kindling.server.pipeline.fanout.broker import Broker, Subscription
-from kindling.server.pipeline.fanout.filters import FilterError, compile_request
+from kindling.server.pipeline.fanout.filters import FilterError
 
 log = logging.getLogger(__name__)
 

@@ -45,14 +45,14 @@ from kindling.server.drivers.base import (
 )
 from kindling.server.errors import StartupError
 from kindling.server.pipeline.encode import wire
-from kindling.server.pipeline.encode.batch import EventBatch
+from kindling.server.pipeline.encode.batch import COMM_DTYPE, EventBatch, EventColumns
+from kindling.server.pipeline.fanout.filters.selection import UNKNOWN_EVENT
 
 log = logging.getLogger(__name__)
 
 # Events whose name the service's catalogue does not know (a recording made
 # by another version) carry this id: only subscribers that ask for no
 # particular event receive them.
-UNKNOWN_EVENT = 0
 # The kernel compares at most this many bytes of a thread's name.
 _COMM_BYTES = 15
 _SOCKETS = frozenset(
@@ -76,11 +76,7 @@ class _Response:
     heads: list[bytes]  # each event's bytes without seq and payload fields
     payloads: list[bytes]
     payload_lengths: list[int]
-    event_ids: npt.NDArray[np.uint16]
-    pids: npt.NDArray[np.uint32]
-    cgroup_ids: npt.NDArray[np.uint64]
-    comms: list[bytes]
-    failed_calls: npt.NDArray[np.bool_]  # returned 0 or less
+    columns: EventColumns  # as recorded (has_payload: before any cut)
     on_socket: npt.NDArray[np.bool_]
     kernel_lost: int
     failed: int
@@ -88,16 +84,29 @@ class _Response:
 
 
 def _split(response: probe_pb2.SubscribeResponse, ids: dict[str, int]) -> _Response:
-    heads, payloads, lengths, comms = [], [], [], []
-    for event in response.events:
+    events = response.events
+    columns = EventColumns.of(
+        len(events),
+        event_ids=[ids.get(e.name, UNKNOWN_EVENT) for e in events],
+        pids=[e.thread.pid for e in events],
+        tids=[e.thread.tid for e in events],
+        uids=[e.thread.uid for e in events],
+        gids=[e.thread.gid for e in events],
+        cgroup_ids=[e.thread.cgroup_id for e in events],
+        comms=[e.thread.comm.encode()[:_COMM_BYTES] for e in events],
+        categories=[e.category for e in events],
+        return_values=[e.return_value for e in events],
+        latencies=[e.latency_ns for e in events],
+        has_payload=[bool(e.payload) for e in events],
+    )
+    heads, payloads, lengths = [], [], []
+    for event in events:
         payloads.append(event.payload)
         lengths.append(event.payload_length)
         event.ClearField("seq")
         event.ClearField("payload")
         event.ClearField("payload_length")
         heads.append(event.SerializeToString())
-        comms.append(event.thread.comm.encode()[:_COMM_BYTES])
-    events = response.events
     kernel_lost = failed = not_recorded = 0
     for loss in response.losses:
         if loss.reason == probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL:
@@ -111,11 +120,7 @@ def _split(response: probe_pb2.SubscribeResponse, ids: dict[str, int]) -> _Respo
         heads=heads,
         payloads=payloads,
         payload_lengths=lengths,
-        event_ids=np.array([ids.get(e.name, UNKNOWN_EVENT) for e in events], dtype=np.uint16),
-        pids=np.array([e.thread.pid for e in events], dtype=np.uint32),
-        cgroup_ids=np.array([e.thread.cgroup_id for e in events], dtype=np.uint64),
-        comms=comms,
-        failed_calls=np.array([e.return_value <= 0 for e in events], dtype=bool),
+        columns=columns,
         on_socket=np.array([e.fd.type in _SOCKETS for e in events], dtype=bool),
         kernel_lost=kernel_lost,
         failed=failed,
@@ -129,21 +134,22 @@ def _isin(values: npt.NDArray[np.integer], members: frozenset[int]) -> npt.NDArr
 
 def select(response: _Response, kernel: KernelFilter) -> npt.NDArray[np.bool_]:
     """Which of the response's events the kernel would have sent."""
-    ids = response.event_ids
+    columns = response.columns
+    ids = columns.event_ids
     delivered = _isin(ids, kernel.delivered)
     if kernel.delivered:
         delivered |= ids == UNKNOWN_EVENT
     keep = delivered
     if kernel.pid_scoped:
-        keep &= ~_isin(ids, kernel.pid_scoped) | _isin(response.pids, kernel.allow_pids)
+        keep &= ~_isin(ids, kernel.pid_scoped) | _isin(columns.pids, kernel.allow_pids)
     if kernel.cgroup_scoped:
-        keep &= ~_isin(ids, kernel.cgroup_scoped) | _isin(response.cgroup_ids, kernel.allow_cgroups)
+        keep &= ~_isin(ids, kernel.cgroup_scoped) | _isin(columns.cgroup_ids, kernel.allow_cgroups)
     if kernel.deny_pids:
-        keep &= ~_isin(response.pids, kernel.deny_pids)
+        keep &= ~_isin(columns.pids, kernel.deny_pids)
     if kernel.deny_comms:
-        keep &= ~np.array([c in kernel.deny_comms for c in response.comms], dtype=bool)
+        keep &= ~np.isin(columns.comms, np.array(sorted(kernel.deny_comms), dtype=COMM_DTYPE))
     if kernel.drop_failed:
-        keep &= ~(_isin(ids, kernel.drop_failed) & response.failed_calls)
+        keep &= ~(_isin(ids, kernel.drop_failed) & (columns.return_values <= 0))
     return keep
 
 
@@ -157,7 +163,7 @@ def build_batch(response: _Response, kernel: KernelFilter) -> EventBatch:
     chosen = np.flatnonzero(select(response, kernel)).tolist()
     events, payload_sizes = [], []
     for i in chosen:
-        event_id = int(response.event_ids[i])
+        event_id = int(response.columns.event_ids[i])
         payload = response.payloads[i]
         wanted = event_id in kernel.payload_any_fd or (
             event_id in kernel.payload and bool(response.on_socket[i])
@@ -168,13 +174,9 @@ def build_batch(response: _Response, kernel: KernelFilter) -> EventBatch:
         events.append(response.heads[i] + tail)
         payload_sizes.append(len(tail))
     index = np.array(chosen, dtype=np.int64)
-    batch = EventBatch.from_events(
-        events,
-        response.event_ids[index],
-        response.pids[index],
-        kernel_lost=response.kernel_lost,
-        cgroup_ids=response.cgroup_ids[index],
-    )
+    columns = response.columns.take(index)
+    columns.has_payload = np.array(payload_sizes, dtype=np.int64) > 0
+    batch = EventBatch.from_events(events, columns, kernel_lost=response.kernel_lost)
     batch.failed = response.failed
     batch.not_recorded = response.not_recorded
     if any(payload_sizes):
@@ -362,7 +364,7 @@ class ReplayDriver:
             self._stats.batches += 1
             self._stats.kernel_lost += response.kernel_lost
             kept = np.bincount(batch.event_ids, minlength=1)
-            seen = np.bincount(response.event_ids, minlength=1)
+            seen = np.bincount(response.columns.event_ids, minlength=1)
             for event_id in np.flatnonzero(seen).tolist():
                 counts = self._counts.setdefault(event_id, [0, 0])
                 emitted = int(kept[event_id]) if event_id < len(kept) else 0

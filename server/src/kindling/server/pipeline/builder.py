@@ -32,7 +32,7 @@ import numpy.typing as npt
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import RecordBatch
 from kindling.server.pipeline.encode.assemble import PiecePool
-from kindling.server.pipeline.encode.batch import EventBatch
+from kindling.server.pipeline.encode.batch import EventBatch, EventColumns
 from kindling.server.pipeline.encode.event import EventEncoder, RowPieces, StringSource
 from kindling.server.pipeline.enrich.asof import NONE, distinct, last_change, next_event
 from kindling.server.pipeline.enrich.handlers import NO_FD, TableUpdates, Touched, signed_column
@@ -63,6 +63,7 @@ class _StateRows:
         self.thread: list[int] = []
         self.fd: list[int] = []
         self.strings: list[int] = []
+        self.category: list[int] = []
 
     def store(self, pieces: RowPieces) -> None:
         if not self.rows:
@@ -73,6 +74,7 @@ class _StateRows:
         pieces.thread[rows] = self.thread
         pieces.fd[rows] = self.fd
         pieces.strings[rows] = self.strings
+        pieces.category[rows] = self.category
 
 
 class EventBuilder:
@@ -171,15 +173,27 @@ class EventBuilder:
             self._enrich(batch, start, stop, delivered, pool, pieces)
         blob, offsets, kept, payload_sizes = self.encoder.encode(records, batch.data, pieces, pool)
         with_payload = payload_sizes > 0
+        rows = take(records, kept)
+        columns = EventColumns(
+            event_ids=rows["event_id"],
+            pids=rows["pid"],
+            tids=rows["tid"],
+            uids=rows["uid"],
+            gids=rows["gid"],
+            cgroup_ids=rows["cgroup_id"],
+            comms=rows["comm"],
+            categories=pieces.category[kept],
+            return_values=rows["ret"],
+            latencies=rows["latency_ns"],
+            has_payload=with_payload,
+        )
         return EventBatch(
             blob=blob,
             offsets=offsets,
-            event_ids=records["event_id"][kept],
-            pids=records["pid"][kept],
-            cgroup_ids=records["cgroup_id"][kept],
+            columns=columns,
             kernel_lost=batch.kernel_lost,
             payload_sizes=payload_sizes if with_payload.any() else None,
-            payload_on_socket=(records["flags"][kept] & RecordFlag.ON_SOCKET) != 0,
+            payload_on_socket=(rows["flags"] & RecordFlag.ON_SOCKET) != 0,
         )
 
     def _enrich(
@@ -236,6 +250,7 @@ class EventBuilder:
             lookups.thread.setdefault(key[-1], []).append(i)
         fd_pieces = np.full(len(fd_keys), -1, dtype=np.int64)
         fd_prefixes = np.full(len(fd_keys), -1, dtype=np.int64)
+        fd_categories = np.zeros(len(fd_keys), dtype=np.uint8)
         thread_pieces = np.full(len(thread_keys), -1, dtype=np.int64)
 
         def look_up(at: int) -> None:
@@ -243,10 +258,10 @@ class EventBuilder:
             for i in fd_due:
                 pid, number, _, event_id = fd_keys[i]
                 field, fd_type = self.tables.fds.context(pid, number)
+                spec = self.catalog.by_id[event_id]
                 fd_pieces[i] = pool.add(field)
-                fd_prefixes[i] = pool.add(
-                    self.encoder.prefix(self.catalog.by_id[event_id], fd_type)
-                )
+                fd_prefixes[i] = pool.add(self.encoder.prefix(spec, fd_type))
+                fd_categories[i] = self.encoder.category(spec, fd_type)
             for i in thread_due:
                 pid, tid, uid, gid, comm, cgroup_id, _ = thread_keys[i]
                 if pid:  # 0: an event of no known thread (a socket without owner)
@@ -270,11 +285,13 @@ class EventBuilder:
         pieces.thread[rows] = thread_pieces[thread_which]
         pieces.fd[first + fd_rows] = fd_pieces[fd_which]
         pieces.prefix[first + fd_rows] = fd_prefixes[fd_which]
+        pieces.category[first + fd_rows] = fd_categories[fd_which]
         no_fd = plain_rows[~has_fd[plain_rows]]
         for event_id in np.unique(event_ids[no_fd]).tolist():
             chosen = no_fd[event_ids[no_fd] == event_id]
-            prefix = self.encoder.prefix(self.catalog.by_id[event_id], 0)
-            pieces.prefix[first + chosen] = pool.add(prefix)
+            spec = self.catalog.by_id[event_id]
+            pieces.prefix[first + chosen] = pool.add(self.encoder.prefix(spec, 0))
+            pieces.category[first + chosen] = self.encoder.category(spec, 0)
         flags = records["flags"]
         with_strings = plain_rows[
             self.encoder.needs_strings(event_ids[plain_rows], flags[plain_rows])
@@ -336,6 +353,7 @@ class EventBuilder:
         fd_field, fd_type = self.tables.fds.context(r.pid, fd) if fd != NO_FD else (b"", 0)
         out.rows.append(row)
         out.prefix.append(pool.add(self.encoder.prefix(spec, fd_type)))
+        out.category.append(self.encoder.category(spec, fd_type))
         if r.pid:
             thread = self.tables.processes.thread_field(
                 r.pid, r.tid, r.uid, r.gid, r.comm, r.cgroup_id

@@ -296,11 +296,16 @@ func (x *SubscribeRequest) GetPayload() PayloadMode {
 }
 
 // EventFilter matches events. An event matches when it satisfies every
-// non-empty field; a filter with no fields set matches every event.
+// non-empty field; a filter with no fields set matches every event. A list
+// field is satisfied by any one of its values. Each list holds at most 4,096
+// values (regular expressions: 64 of at most 256 bytes each).
 type EventFilter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Names matches events whose name is one of these. Every name must be in
-	// the event catalogue that GetInfo returns.
+	// the event catalogue that GetInfo returns. An allow filter that names no
+	// event matches the probe's own events: the events of any other syscall
+	// by name reach only filters that name them, so that a stream for
+	// "everything" does not make the kernel trace every syscall.
 	Names []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
 	// Pids matches events caused by one of these process ids (thread group
 	// ids). Zero is not a valid process id.
@@ -308,7 +313,30 @@ type EventFilter struct {
 	// Cgroup_ids matches events of threads in one of these cgroups (cgroup v2
 	// ids, as Thread.cgroup_id carries them): a container's cgroup selects
 	// the container. Zero is not a valid cgroup id.
-	CgroupIds     []uint64 `protobuf:"varint,3,rep,packed,name=cgroup_ids,json=cgroupIds,proto3" json:"cgroup_ids,omitempty"`
+	CgroupIds []uint64 `protobuf:"varint,3,rep,packed,name=cgroup_ids,json=cgroupIds,proto3" json:"cgroup_ids,omitempty"`
+	// Categories matches events of one of these categories (Event.category:
+	// for I/O on a descriptor, the descriptor's).
+	Categories []v1.Category `protobuf:"varint,4,rep,packed,name=categories,proto3,enum=kindling.event.v1.Category" json:"categories,omitempty"`
+	// Sources matches events from one of these kinds of hook.
+	Sources []v1.Source `protobuf:"varint,5,rep,packed,name=sources,proto3,enum=kindling.event.v1.Source" json:"sources,omitempty"`
+	// Tids matches events of one of these threads (Thread.tid).
+	Tids []uint32 `protobuf:"varint,6,rep,packed,name=tids,proto3" json:"tids,omitempty"`
+	// Uids matches events of threads running as one of these user ids.
+	Uids []uint32 `protobuf:"varint,7,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	// Gids matches events of threads running as one of these group ids.
+	Gids []uint32 `protobuf:"varint,8,rep,packed,name=gids,proto3" json:"gids,omitempty"`
+	// Comms matches events of threads whose name (Thread.comm) one of these
+	// regular expressions matches as a whole, in RE2 syntax (linear time; no
+	// backreferences): "nginx|redis-server", "python3?", "kworker/.*".
+	Comms []string `protobuf:"bytes,9,rep,name=comms,proto3" json:"comms,omitempty"`
+	// Return_value matches events by their return value.
+	ReturnValue *ReturnValueFilter `protobuf:"bytes,10,opt,name=return_value,json=returnValue,proto3" json:"return_value,omitempty"`
+	// Min_latency_ns matches syscall events that took at least this long, in
+	// nanoseconds; zero matches every event.
+	MinLatencyNs uint64 `protobuf:"varint,11,opt,name=min_latency_ns,json=minLatencyNs,proto3" json:"min_latency_ns,omitempty"`
+	// Has_payload, when set, matches events that carry a payload (true) or
+	// that carry none (false).
+	HasPayload    *bool `protobuf:"varint,12,opt,name=has_payload,json=hasPayload,proto3,oneof" json:"has_payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +392,144 @@ func (x *EventFilter) GetCgroupIds() []uint64 {
 	return nil
 }
 
+func (x *EventFilter) GetCategories() []v1.Category {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
+func (x *EventFilter) GetSources() []v1.Source {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *EventFilter) GetTids() []uint32 {
+	if x != nil {
+		return x.Tids
+	}
+	return nil
+}
+
+func (x *EventFilter) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *EventFilter) GetGids() []uint32 {
+	if x != nil {
+		return x.Gids
+	}
+	return nil
+}
+
+func (x *EventFilter) GetComms() []string {
+	if x != nil {
+		return x.Comms
+	}
+	return nil
+}
+
+func (x *EventFilter) GetReturnValue() *ReturnValueFilter {
+	if x != nil {
+		return x.ReturnValue
+	}
+	return nil
+}
+
+func (x *EventFilter) GetMinLatencyNs() uint64 {
+	if x != nil {
+		return x.MinLatencyNs
+	}
+	return 0
+}
+
+func (x *EventFilter) GetHasPayload() bool {
+	if x != nil && x.HasPayload != nil {
+		return *x.HasPayload
+	}
+	return false
+}
+
+// ReturnValueFilter matches events by Event.return_value. An event matches
+// when it satisfies every condition set.
+type ReturnValueFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Errors_only matches failed calls: negative return values (minus the
+	// errno value).
+	ErrorsOnly bool `protobuf:"varint,1,opt,name=errors_only,json=errorsOnly,proto3" json:"errors_only,omitempty"`
+	// Values matches return values equal to one of these.
+	Values []int64 `protobuf:"varint,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// Min matches return values at least this.
+	Min *int64 `protobuf:"varint,3,opt,name=min,proto3,oneof" json:"min,omitempty"`
+	// Max matches return values at most this.
+	Max           *int64 `protobuf:"varint,4,opt,name=max,proto3,oneof" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReturnValueFilter) Reset() {
+	*x = ReturnValueFilter{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReturnValueFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReturnValueFilter) ProtoMessage() {}
+
+func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReturnValueFilter.ProtoReflect.Descriptor instead.
+func (*ReturnValueFilter) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReturnValueFilter) GetErrorsOnly() bool {
+	if x != nil {
+		return x.ErrorsOnly
+	}
+	return false
+}
+
+func (x *ReturnValueFilter) GetValues() []int64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *ReturnValueFilter) GetMin() int64 {
+	if x != nil && x.Min != nil {
+		return *x.Min
+	}
+	return 0
+}
+
+func (x *ReturnValueFilter) GetMax() int64 {
+	if x != nil && x.Max != nil {
+		return *x.Max
+	}
+	return 0
+}
+
 // SubscribeResponse is one batch of a stream: zero or more events in
 // timestamp order, and the losses the stream suffered since the previous
 // response.
@@ -388,7 +554,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +566,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +579,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SubscribeResponse) GetEvents() []*v1.Event {
@@ -464,7 +630,7 @@ type Loss struct {
 
 func (x *Loss) Reset() {
 	*x = Loss{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +642,7 @@ func (x *Loss) String() string {
 func (*Loss) ProtoMessage() {}
 
 func (x *Loss) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +655,7 @@ func (x *Loss) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Loss.ProtoReflect.Descriptor instead.
 func (*Loss) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Loss) GetReason() LossReason {
@@ -533,7 +699,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +711,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +724,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfigureRequest) GetEnableEvents() []string {
@@ -608,7 +774,7 @@ type KernelFilters struct {
 
 func (x *KernelFilters) Reset() {
 	*x = KernelFilters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +786,7 @@ func (x *KernelFilters) String() string {
 func (*KernelFilters) ProtoMessage() {}
 
 func (x *KernelFilters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +799,7 @@ func (x *KernelFilters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFilters.ProtoReflect.Descriptor instead.
 func (*KernelFilters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *KernelFilters) GetDenyPids() []uint32 {
@@ -673,7 +839,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +851,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +864,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfigureResponse) GetEnabledEvents() []string {
@@ -731,7 +897,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +909,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +922,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
 }
 
 // GetInfoResponse describes the service.
@@ -781,7 +947,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +959,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +972,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetInfoResponse) GetServiceVersion() string {
@@ -886,7 +1052,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1064,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1077,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -998,7 +1164,7 @@ type KernelScope struct {
 
 func (x *KernelScope) Reset() {
 	*x = KernelScope{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1176,7 @@ func (x *KernelScope) String() string {
 func (*KernelScope) ProtoMessage() {}
 
 func (x *KernelScope) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1189,7 @@ func (x *KernelScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
 func (*KernelScope) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KernelScope) GetEvents() []*ScopedEvent {
@@ -1077,7 +1243,7 @@ type ScopedEvent struct {
 
 func (x *ScopedEvent) Reset() {
 	*x = ScopedEvent{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1255,7 @@ func (x *ScopedEvent) String() string {
 func (*ScopedEvent) ProtoMessage() {}
 
 func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1268,7 @@ func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
 func (*ScopedEvent) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ScopedEvent) GetName() string {
@@ -1165,7 +1331,7 @@ type KernelCounters struct {
 
 func (x *KernelCounters) Reset() {
 	*x = KernelCounters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1343,7 @@ func (x *KernelCounters) String() string {
 func (*KernelCounters) ProtoMessage() {}
 
 func (x *KernelCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1356,7 @@ func (x *KernelCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
 func (*KernelCounters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KernelCounters) GetEvent() string {
@@ -1236,7 +1402,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1414,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1427,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -1311,7 +1477,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1489,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1502,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -1411,7 +1577,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1589,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1602,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -1469,12 +1635,34 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\n" +
 	"allow_list\x18\x01 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\tallowList\x12;\n" +
 	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\x128\n" +
-	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\"V\n" +
+	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\"\xbf\x03\n" +
 	"\vEventFilter\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\x12\x12\n" +
 	"\x04pids\x18\x02 \x03(\rR\x04pids\x12\x1d\n" +
 	"\n" +
-	"cgroup_ids\x18\x03 \x03(\x04R\tcgroupIds\"\xce\x01\n" +
+	"cgroup_ids\x18\x03 \x03(\x04R\tcgroupIds\x12;\n" +
+	"\n" +
+	"categories\x18\x04 \x03(\x0e2\x1b.kindling.event.v1.CategoryR\n" +
+	"categories\x123\n" +
+	"\asources\x18\x05 \x03(\x0e2\x19.kindling.event.v1.SourceR\asources\x12\x12\n" +
+	"\x04tids\x18\x06 \x03(\rR\x04tids\x12\x12\n" +
+	"\x04uids\x18\a \x03(\rR\x04uids\x12\x12\n" +
+	"\x04gids\x18\b \x03(\rR\x04gids\x12\x14\n" +
+	"\x05comms\x18\t \x03(\tR\x05comms\x12G\n" +
+	"\freturn_value\x18\n" +
+	" \x01(\v2$.kindling.probe.v1.ReturnValueFilterR\vreturnValue\x12$\n" +
+	"\x0emin_latency_ns\x18\v \x01(\x04R\fminLatencyNs\x12$\n" +
+	"\vhas_payload\x18\f \x01(\bH\x00R\n" +
+	"hasPayload\x88\x01\x01B\x0e\n" +
+	"\f_has_payload\"\x8a\x01\n" +
+	"\x11ReturnValueFilter\x12\x1f\n" +
+	"\verrors_only\x18\x01 \x01(\bR\n" +
+	"errorsOnly\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\x03R\x06values\x12\x15\n" +
+	"\x03min\x18\x03 \x01(\x03H\x00R\x03min\x88\x01\x01\x12\x15\n" +
+	"\x03max\x18\x04 \x01(\x03H\x01R\x03max\x88\x01\x01B\x06\n" +
+	"\x04_minB\x06\n" +
+	"\x04_max\"\xce\x01\n" +
 	"\x11SubscribeResponse\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.kindling.event.v1.EventR\x06events\x12/\n" +
 	"\x06losses\x18\x02 \x03(\v2\x17.kindling.probe.v1.LossR\x06losses\x12\x1c\n" +
@@ -1601,66 +1789,70 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(PayloadMode)(0),              // 0: kindling.probe.v1.PayloadMode
 	(LossReason)(0),               // 1: kindling.probe.v1.LossReason
 	(AttributeType)(0),            // 2: kindling.probe.v1.AttributeType
 	(*SubscribeRequest)(nil),      // 3: kindling.probe.v1.SubscribeRequest
 	(*EventFilter)(nil),           // 4: kindling.probe.v1.EventFilter
-	(*SubscribeResponse)(nil),     // 5: kindling.probe.v1.SubscribeResponse
-	(*Loss)(nil),                  // 6: kindling.probe.v1.Loss
-	(*ConfigureRequest)(nil),      // 7: kindling.probe.v1.ConfigureRequest
-	(*KernelFilters)(nil),         // 8: kindling.probe.v1.KernelFilters
-	(*ConfigureResponse)(nil),     // 9: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 10: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 11: kindling.probe.v1.GetInfoResponse
-	(*DriverInfo)(nil),            // 12: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 13: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 14: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 15: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 16: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 17: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 18: kindling.probe.v1.AttributeDescriptor
-	(*v1.Event)(nil),              // 19: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*ReturnValueFilter)(nil),     // 5: kindling.probe.v1.ReturnValueFilter
+	(*SubscribeResponse)(nil),     // 6: kindling.probe.v1.SubscribeResponse
+	(*Loss)(nil),                  // 7: kindling.probe.v1.Loss
+	(*ConfigureRequest)(nil),      // 8: kindling.probe.v1.ConfigureRequest
+	(*KernelFilters)(nil),         // 9: kindling.probe.v1.KernelFilters
+	(*ConfigureResponse)(nil),     // 10: kindling.probe.v1.ConfigureResponse
+	(*GetInfoRequest)(nil),        // 11: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 12: kindling.probe.v1.GetInfoResponse
+	(*DriverInfo)(nil),            // 13: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 14: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 15: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 16: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 17: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 18: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 19: kindling.probe.v1.AttributeDescriptor
+	(v1.Category)(0),              // 20: kindling.event.v1.Category
 	(v1.Source)(0),                // 21: kindling.event.v1.Source
-	(v1.Category)(0),              // 22: kindling.event.v1.Category
+	(*v1.Event)(nil),              // 22: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
 	4,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
 	4,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
 	0,  // 2: kindling.probe.v1.SubscribeRequest.payload:type_name -> kindling.probe.v1.PayloadMode
-	19, // 3: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
-	6,  // 4: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	20, // 5: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	1,  // 6: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
-	8,  // 7: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	8,  // 8: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	12, // 9: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	17, // 10: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	20, // 11: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	16, // 12: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	13, // 13: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	15, // 14: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	14, // 15: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	8,  // 16: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	0,  // 17: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	21, // 18: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	22, // 19: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	18, // 20: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	2,  // 21: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	3,  // 22: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	7,  // 23: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	10, // 24: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	5,  // 25: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	9,  // 26: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	11, // 27: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	25, // [25:28] is the sub-list for method output_type
-	22, // [22:25] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	20, // 3: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
+	21, // 4: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
+	5,  // 5: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
+	22, // 6: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	7,  // 7: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
+	23, // 8: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	1,  // 9: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
+	9,  // 10: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	9,  // 11: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	13, // 12: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	18, // 13: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	23, // 14: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	17, // 15: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	14, // 16: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	16, // 17: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	15, // 18: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	9,  // 19: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	0,  // 20: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	21, // 21: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	20, // 22: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	19, // 23: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	2,  // 24: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	3,  // 25: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	8,  // 26: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	11, // 27: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	6,  // 28: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	10, // 29: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	12, // 30: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	28, // [28:31] is the sub-list for method output_type
+	25, // [25:28] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -1668,14 +1860,16 @@ func file_kindling_probe_v1_probe_proto_init() {
 	if File_kindling_probe_v1_probe_proto != nil {
 		return
 	}
-	file_kindling_probe_v1_probe_proto_msgTypes[4].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[1].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[2].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

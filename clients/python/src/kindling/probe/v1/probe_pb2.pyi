@@ -194,7 +194,9 @@ Global___SubscribeRequest: _TypeAlias = SubscribeRequest  # noqa: Y015
 @_typing.final
 class EventFilter(_message.Message):
     """EventFilter matches events. An event matches when it satisfies every
-    non-empty field; a filter with no fields set matches every event.
+    non-empty field; a filter with no fields set matches every event. A list
+    field is satisfied by any one of its values. Each list holds at most 4,096
+    values (regular expressions: 64 of at most 256 bytes each).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -202,10 +204,30 @@ class EventFilter(_message.Message):
     NAMES_FIELD_NUMBER: _builtins.int
     PIDS_FIELD_NUMBER: _builtins.int
     CGROUP_IDS_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    TIDS_FIELD_NUMBER: _builtins.int
+    UIDS_FIELD_NUMBER: _builtins.int
+    GIDS_FIELD_NUMBER: _builtins.int
+    COMMS_FIELD_NUMBER: _builtins.int
+    RETURN_VALUE_FIELD_NUMBER: _builtins.int
+    MIN_LATENCY_NS_FIELD_NUMBER: _builtins.int
+    HAS_PAYLOAD_FIELD_NUMBER: _builtins.int
+    min_latency_ns: _builtins.int
+    """Min_latency_ns matches syscall events that took at least this long, in
+    nanoseconds; zero matches every event.
+    """
+    has_payload: _builtins.bool
+    """Has_payload, when set, matches events that carry a payload (true) or
+    that carry none (false).
+    """
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Names matches events whose name is one of these. Every name must be in
-        the event catalogue that GetInfo returns.
+        the event catalogue that GetInfo returns. An allow filter that names no
+        event matches the probe's own events: the events of any other syscall
+        by name reach only filters that name them, so that a stream for
+        "everything" does not make the kernel trace every syscall.
         """
 
     @_builtins.property
@@ -221,20 +243,111 @@ class EventFilter(_message.Message):
         the container. Zero is not a valid cgroup id.
         """
 
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_event_pb2.Category.ValueType]:
+        """Categories matches events of one of these categories (Event.category:
+        for I/O on a descriptor, the descriptor's).
+        """
+
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_event_pb2.Source.ValueType]:
+        """Sources matches events from one of these kinds of hook."""
+
+    @_builtins.property
+    def tids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Tids matches events of one of these threads (Thread.tid)."""
+
+    @_builtins.property
+    def uids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Uids matches events of threads running as one of these user ids."""
+
+    @_builtins.property
+    def gids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Gids matches events of threads running as one of these group ids."""
+
+    @_builtins.property
+    def comms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Comms matches events of threads whose name (Thread.comm) one of these
+        regular expressions matches as a whole, in RE2 syntax (linear time; no
+        backreferences): "nginx|redis-server", "python3?", "kworker/.*".
+        """
+
+    @_builtins.property
+    def return_value(self) -> Global___ReturnValueFilter:
+        """Return_value matches events by their return value."""
+
     def __init__(
         self,
         *,
         names: _abc.Iterable[_builtins.str] | None = ...,
         pids: _abc.Iterable[_builtins.int] | None = ...,
         cgroup_ids: _abc.Iterable[_builtins.int] | None = ...,
+        categories: _abc.Iterable[_event_pb2.Category.ValueType] | None = ...,
+        sources: _abc.Iterable[_event_pb2.Source.ValueType] | None = ...,
+        tids: _abc.Iterable[_builtins.int] | None = ...,
+        uids: _abc.Iterable[_builtins.int] | None = ...,
+        gids: _abc.Iterable[_builtins.int] | None = ...,
+        comms: _abc.Iterable[_builtins.str] | None = ...,
+        return_value: Global___ReturnValueFilter | None = ...,
+        min_latency_ns: _builtins.int = ...,
+        has_payload: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload", "has_payload", b"has_payload", "return_value", b"return_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup_ids", b"cgroup_ids", "names", b"names", "pids", b"pids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload", "categories", b"categories", "cgroup_ids", b"cgroup_ids", "comms", b"comms", "gids", b"gids", "has_payload", b"has_payload", "min_latency_ns", b"min_latency_ns", "names", b"names", "pids", b"pids", "return_value", b"return_value", "sources", b"sources", "tids", b"tids", "uids", b"uids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__has_payload: _TypeAlias = _typing.Literal["has_payload"]  # noqa: Y015
+    _WhichOneofArgType__has_payload: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__has_payload) -> _WhichOneofReturnType__has_payload | None: ...
 
 Global___EventFilter: _TypeAlias = EventFilter  # noqa: Y015
+
+@_typing.final
+class ReturnValueFilter(_message.Message):
+    """ReturnValueFilter matches events by Event.return_value. An event matches
+    when it satisfies every condition set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERRORS_ONLY_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    errors_only: _builtins.bool
+    """Errors_only matches failed calls: negative return values (minus the
+    errno value).
+    """
+    min: _builtins.int
+    """Min matches return values at least this."""
+    max: _builtins.int
+    """Max matches return values at most this."""
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Values matches return values equal to one of these."""
+
+    def __init__(
+        self,
+        *,
+        errors_only: _builtins.bool = ...,
+        values: _abc.Iterable[_builtins.int] | None = ...,
+        min: _builtins.int | None = ...,
+        max: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_min", b"_min", "max", b"max", "min", b"min"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_min", b"_min", "errors_only", b"errors_only", "max", b"max", "min", b"min", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max: _TypeAlias = _typing.Literal["max"]  # noqa: Y015
+    _WhichOneofArgType__max: _TypeAlias = _typing.Literal["_max", b"_max"]  # noqa: Y015
+    _WhichOneofReturnType__min: _TypeAlias = _typing.Literal["min"]  # noqa: Y015
+    _WhichOneofArgType__min: _TypeAlias = _typing.Literal["_min", b"_min"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max) -> _WhichOneofReturnType__max | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min) -> _WhichOneofReturnType__min | None: ...
+
+Global___ReturnValueFilter: _TypeAlias = ReturnValueFilter  # noqa: Y015
 
 @_typing.final
 class SubscribeResponse(_message.Message):

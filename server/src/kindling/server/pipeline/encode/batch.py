@@ -3,10 +3,64 @@ the columns subscriber filters need."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
+
+COMM_DTYPE = np.dtype("S16")
+
+
+@dataclass
+class EventColumns:
+    """Per event, the values subscriber filters look at (one array each,
+    event i at index i), so that a filter reads columns, never events."""
+
+    event_ids: npt.NDArray[np.uint16]
+    pids: npt.NDArray[np.uint32]
+    tids: npt.NDArray[np.uint32]
+    uids: npt.NDArray[np.uint32]
+    gids: npt.NDArray[np.uint32]
+    cgroup_ids: npt.NDArray[np.uint64]
+    comms: npt.NDArray[np.bytes_]  # S16, as the kernel gives it
+    categories: npt.NDArray[np.uint8]  # Event.category
+    return_values: npt.NDArray[np.int64]
+    latencies: npt.NDArray[np.uint64]
+    has_payload: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    @classmethod
+    def empty(cls, count: int = 0) -> EventColumns:
+        """Columns of `count` events whose values are all zero."""
+        dtypes = {
+            "event_ids": np.uint16,
+            "pids": np.uint32,
+            "tids": np.uint32,
+            "uids": np.uint32,
+            "gids": np.uint32,
+            "cgroup_ids": np.uint64,
+            "comms": COMM_DTYPE,
+            "categories": np.uint8,
+            "return_values": np.int64,
+            "latencies": np.uint64,
+            "has_payload": np.bool_,
+        }
+        return cls(**{name: np.zeros(count, dtype=dtype) for name, dtype in dtypes.items()})
+
+    @classmethod
+    def of(cls, count: int, **values: Sequence[object] | npt.NDArray[np.generic]) -> EventColumns:
+        """Columns of `count` events: the ones given, zeros for the others."""
+        columns = cls.empty(count)
+        for name, given in values.items():
+            column = getattr(columns, name)
+            column[:] = np.asarray(given, dtype=column.dtype)
+        return columns
+
+    def take(self, indexes: npt.NDArray[np.intp]) -> EventColumns:
+        return EventColumns(**{f.name: getattr(self, f.name)[indexes] for f in fields(self)})
 
 
 @dataclass
@@ -22,9 +76,7 @@ class EventBatch:
 
     blob: bytes
     offsets: npt.NDArray[np.int64]
-    event_ids: npt.NDArray[np.uint16]
-    pids: npt.NDArray[np.uint32]
-    cgroup_ids: npt.NDArray[np.uint64]
+    columns: EventColumns
     kernel_lost: int = 0
     # Records the service failed to turn into events.
     failed: int = 0
@@ -37,6 +89,18 @@ class EventBatch:
         return len(self.offsets) - 1
 
     @property
+    def event_ids(self) -> npt.NDArray[np.uint16]:
+        return self.columns.event_ids
+
+    @property
+    def pids(self) -> npt.NDArray[np.uint32]:
+        return self.columns.pids
+
+    @property
+    def cgroup_ids(self) -> npt.NDArray[np.uint64]:
+        return self.columns.cgroup_ids
+
+    @property
     def events(self) -> list[bytes]:
         """Each event's bytes (for tests and tools; the broker uses the blob)."""
         at = self.offsets.tolist()
@@ -44,27 +108,18 @@ class EventBatch:
 
     @classmethod
     def from_events(
-        cls,
-        events: list[bytes],
-        event_ids: npt.NDArray[np.uint16],
-        pids: npt.NDArray[np.uint32],
-        kernel_lost: int = 0,
-        cgroup_ids: npt.NDArray[np.uint64] | None = None,
+        cls, events: list[bytes], columns: EventColumns, kernel_lost: int = 0
     ) -> EventBatch:
         offsets = np.zeros(len(events) + 1, dtype=np.int64)
         np.cumsum([len(e) for e in events], out=offsets[1:])
-        if cgroup_ids is None:
-            cgroup_ids = np.ones(len(events), dtype=np.uint64)
-        return cls(b"".join(events), offsets, event_ids, pids, cgroup_ids, kernel_lost)
+        return cls(b"".join(events), offsets, columns, kernel_lost)
 
     @classmethod
     def losses_only(cls, kernel_lost: int, failed: int) -> EventBatch:
         return cls(
             blob=b"",
             offsets=np.zeros(1, dtype=np.int64),
-            event_ids=np.empty(0, dtype=np.uint16),
-            pids=np.empty(0, dtype=np.uint32),
-            cgroup_ids=np.empty(0, dtype=np.uint64),
+            columns=EventColumns.empty(),
             kernel_lost=kernel_lost,
             failed=failed,
         )

@@ -112,6 +112,8 @@ class RowPieces:
         self.thread = np.full(rows, -1, dtype=np.int64)
         self.fd = np.full(rows, -1, dtype=np.int64)
         self.strings = np.full(rows, -1, dtype=np.int64)
+        # Event.category, which for I/O follows the fd (filters read it).
+        self.category = np.zeros(rows, dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -193,15 +195,20 @@ class EventEncoder:
                     else:
                         self._strings_always[spec.id] = True
 
-    def prefix(self, spec: EventSpec, fd_type: int) -> bytes:
-        """The name, source and category fields; the category of some events
-        follows their fd's type (NET for sockets, IPC for pipes)."""
-        category = spec.category
+    @staticmethod
+    def category(spec: EventSpec, fd_type: int) -> int:
+        """The event's category: some follow their fd's type (NET for
+        sockets, IPC for pipes and unix sockets)."""
         if spec.category_from_fd:
             if fd_type in _NET_FD_TYPES:
-                category = event_pb2.CATEGORY_NET
-            elif fd_type in _IPC_FD_TYPES:
-                category = event_pb2.CATEGORY_IPC
+                return event_pb2.CATEGORY_NET
+            if fd_type in _IPC_FD_TYPES:
+                return event_pb2.CATEGORY_IPC
+        return spec.category
+
+    def prefix(self, spec: EventSpec, fd_type: int) -> bytes:
+        """The name, source and category fields."""
+        category = self.category(spec, fd_type)
         prefix = self._prefix.get((spec.id, category))
         if prefix is None:
             prefix = self._prefix[(spec.id, category)] = (

@@ -1,0 +1,62 @@
+"""SubscribeRequest -> the pipeline's plain selection: the one place the
+request message is read, so the pipeline never sees the API's messages."""
+
+from __future__ import annotations
+
+from kindling.probe.v1 import probe_pb2
+from kindling.server.catalog import Catalog
+from kindling.server.pipeline.fanout.filters import (
+    FilterError,
+    FilterSpec,
+    ReturnValueSpec,
+    Selection,
+    SelectionSpec,
+    compile_selection,
+)
+from kindling.server.pipeline.plan import PayloadMode
+
+
+def _return_value(given: probe_pb2.ReturnValueFilter) -> ReturnValueSpec:
+    return ReturnValueSpec(
+        errors_only=given.errors_only,
+        values=tuple(given.values),
+        min=given.min if given.HasField("min") else None,
+        max=given.max if given.HasField("max") else None,
+    )
+
+
+def filter_spec(given: probe_pb2.EventFilter) -> FilterSpec:
+    return FilterSpec(
+        names=tuple(given.names),
+        pids=tuple(given.pids),
+        cgroup_ids=tuple(given.cgroup_ids),
+        categories=tuple(given.categories),
+        sources=tuple(given.sources),
+        tids=tuple(given.tids),
+        uids=tuple(given.uids),
+        gids=tuple(given.gids),
+        comms=tuple(given.comms),
+        return_value=_return_value(given.return_value) if given.HasField("return_value") else None,
+        min_latency_ns=given.min_latency_ns,
+        has_payload=given.has_payload if given.HasField("has_payload") else None,
+    )
+
+
+def selection_spec(request: probe_pb2.SubscribeRequest) -> SelectionSpec:
+    try:
+        payload = PayloadMode(request.payload)
+    except ValueError:
+        known = ", ".join(probe_pb2.PayloadMode.keys())
+        raise FilterError(
+            f"payload: {request.payload} is not a payload mode; the modes are {known}"
+        ) from None
+    return SelectionSpec(
+        allow=tuple(filter_spec(f) for f in request.allow_list),
+        deny=tuple(filter_spec(f) for f in request.deny_list),
+        payload=payload,
+    )
+
+
+def compile_request(request: probe_pb2.SubscribeRequest, catalog: Catalog) -> Selection:
+    """The request's selection, checked and compiled (FilterError if invalid)."""
+    return compile_selection(selection_spec(request), catalog)

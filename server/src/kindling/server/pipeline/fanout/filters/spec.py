@@ -1,0 +1,47 @@
+"""A subscription's filters as plain values: what the API makes of a
+SubscribeRequest (api/requests.py), before they are checked and compiled.
+The field names are EventFilter's, so errors can name them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kindling.server.pipeline.plan import PayloadMode
+
+
+@dataclass(frozen=True)
+class ReturnValueSpec:
+    """Conditions on Event.return_value, all of which must hold."""
+
+    errors_only: bool = False
+    values: tuple[int, ...] = ()
+    min: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """One filter: an event matches when it satisfies every field set."""
+
+    names: tuple[str, ...] = ()
+    pids: tuple[int, ...] = ()
+    cgroup_ids: tuple[int, ...] = ()
+    categories: tuple[int, ...] = ()
+    sources: tuple[int, ...] = ()
+    tids: tuple[int, ...] = ()
+    uids: tuple[int, ...] = ()
+    gids: tuple[int, ...] = ()
+    comms: tuple[str, ...] = ()
+    return_value: ReturnValueSpec | None = None
+    min_latency_ns: int = 0
+    has_payload: bool | None = None
+
+
+@dataclass(frozen=True)
+class SelectionSpec:
+    """A subscription's selection: allow filters OR'ed (none: everything),
+    deny filters subtracted, and the payloads it wants."""
+
+    allow: tuple[FilterSpec, ...] = ()
+    deny: tuple[FilterSpec, ...] = ()
+    payload: PayloadMode = PayloadMode.NONE
