@@ -44,6 +44,16 @@ FIELDS: dict[str, dict[str, Any]] = {
     "slow": {"min_latency_ns": 40_000_000, "names": ["read"]},
     "with_payload": {"has_payload": True, "names": ["write", "sendto"]},
     "without_payload": {"has_payload": False, "names": ["write", "sendto"]},
+    "server_port": {"local_ports": "port", "names": ["sendto", "recvfrom"]},
+    "to_the_server": {"remote_ports": "port", "names": ["sendto", "recvfrom"]},
+    "tcp": {"protocols": [event_pb2.L4_PROTOCOL_TCP], "names": ["sendto", "recvfrom"]},
+    "udp": {"protocols": [event_pb2.L4_PROTOCOL_UDP], "names": ["sendto", "recvfrom"]},
+    "loopback_peers": {"remote_addresses": ["127.0.0.0/8"], "names": ["sendto", "recvfrom"]},
+    "private_peers": {"remote_addresses": ["10.0.0.0/8"], "names": ["sendto", "recvfrom"]},
+    "files": {"fd_types": [event_pb2.FD_TYPE_FILE], "names": ["write"]},
+    "children_of_the_workload": {"ppids": "pid", "names": ["openat"]},
+    "python": {"exes": [".*/python3?(\\.[0-9]+)?"], "names": ["openat"]},
+    "not_python": {"exes": ["/usr/sbin/.*"], "names": ["openat"]},
 }
 
 
@@ -60,6 +70,11 @@ def _filter(fields: dict[str, Any], pids: list[int], ids: dict[str, int]) -> pro
     given = dict(fields)
     if given.get("tids") == "thread":
         given["tids"] = [ids["thread_tid"]]
+    for key in ("local_ports", "remote_ports"):
+        if given.get(key) == "port":
+            given[key] = [probe_pb2.PortRange(first=ids["port"])]
+    if given.get("ppids") == "pid":
+        given["ppids"] = [ids["pid"]]
     return F(pids=pids, **given)
 
 
@@ -193,3 +208,35 @@ def test_a_bad_filter_is_refused_with_the_field_named(service: Service) -> None:
         )
         with pytest.raises(Exception, match=r"allow_list\[0\]\.comms\[1\]: .* is not an RE2"):
             next(iter(stream))
+
+
+def test_ports_follow_the_socket_role(run: Run) -> None:
+    port = run.result["port"]
+    server = run.of("server_port")
+    # The server end's local port is the listening port: its recvfrom.
+    assert server and {e.name for e in server} == {"recvfrom"}
+    assert all(e.fd.destination.port == port for e in server)
+    client = run.of("to_the_server")
+    assert client and {e.name for e in client} == {"sendto"}
+    assert {e.fd.num for e in client} == {run.result["client_fd"]}
+
+
+def test_protocols_addresses_and_descriptor_types(run: Run) -> None:
+    tcp = run.of("tcp")
+    assert {e.name for e in tcp} == {"sendto", "recvfrom"}
+    assert {e.fd.protocol for e in tcp} == {event_pb2.L4_PROTOCOL_TCP}
+    assert run.of("udp") == []
+    assert {e.name for e in run.of("loopback_peers")} == {"sendto", "recvfrom"}
+    assert run.of("private_peers") == []
+    files = run.of("files")
+    assert files and {e.fd.type for e in files} == {event_pb2.FD_TYPE_FILE}
+    assert run.result["client_fd"] not in _fds(files)
+
+
+def test_parents_and_executables(run: Run) -> None:
+    children = run.of("children_of_the_workload")
+    assert children and {e.thread.pid for e in children} == {run.result["child_pid"]}
+    python = run.of("python")
+    assert {e.thread.pid for e in python} == {run.result["pid"], run.result["child_pid"]}
+    assert {e.thread.exe for e in python} == {run.result["exe"]}
+    assert run.of("not_python") == []

@@ -6,7 +6,8 @@ forks a child that waits, prints both pids, waits for a line on stdin, then:
 - names its main thread "kfilter-main" and opens a file that exists and
   one that does not (return values);
 - writes to that file (category file) and over a TCP connection to itself
-  (category net, with a payload for streams that ask for socket payloads);
+  on 127.0.0.1 (category net, with a payload for streams that ask for
+  socket payloads; protocols, ports, addresses, descriptor types);
 - writes to the file from a second thread named "kfilter-thread" (tids,
   comms);
 - reads a pipe whose data comes 80 ms later, and one whose data is there
@@ -73,8 +74,12 @@ def main() -> None:
     thread = threading.Thread(target=writer)
     thread.start()
     started.wait()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     print(
-        json.dumps({"pid": os.getpid(), "child_pid": pid, "thread_tid": tids["thread"]}),
+        json.dumps(
+            {"pid": os.getpid(), "child_pid": pid, "thread_tid": tids["thread"], "port": port}
+        ),
         flush=True,
     )
     sys.stdin.readline()
@@ -85,7 +90,6 @@ def main() -> None:
         os.open(directory / "missing.txt", os.O_RDONLY)
     os.write(fd, b"from main\n")
 
-    listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname())
     client_fd = client.fileno()
     server, _ = listener.accept()
@@ -119,6 +123,8 @@ def main() -> None:
                 "slow_read_fd": slow_read,
                 "quick_read_fd": quick_read,
                 "existing": str(existing),
+                "port": port,
+                "exe": os.readlink("/proc/self/exe"),
             }
         ),
         flush=True,

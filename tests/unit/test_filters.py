@@ -11,6 +11,7 @@ from kindling.probe.v1 import probe_pb2
 from kindling.server.api.requests import compile_request
 from kindling.server.catalog import CATALOG
 from kindling.server.pipeline.encode.batch import EventBatch, EventColumns
+from kindling.server.pipeline.enrich.context import address_bytes
 from kindling.server.pipeline.fanout.filters import MAX_FILTERS, FilterError
 from kindling.server.pipeline.plan import Demand
 
@@ -208,3 +209,88 @@ def test_generic_syscall_events_reach_only_filters_that_name_them() -> None:
         probe_pb2.SubscribeRequest(allow_list=[F(names=["getpid"]), F(pids=[10])]), CATALOG
     )
     assert named.mask(both).tolist() == [True, True]
+
+
+def mapped(address: str) -> list[int]:
+    return list(address_bytes(address))
+
+
+# Four events with process and connection context.
+CONTEXT = [
+    # ppid, exe, container, fd type, protocol, local (addr, port), remote (addr, port)
+    (1, "/usr/sbin/nginx", "0123456789ab", event_pb2.FD_TYPE_IPV4_SOCKET,
+     event_pb2.L4_PROTOCOL_TCP, ("10.1.2.3", 80), ("192.168.0.9", 51000)),
+    (1, "/usr/bin/python3.11", "", event_pb2.FD_TYPE_IPV6_SOCKET,
+     event_pb2.L4_PROTOCOL_UDP, ("fd00::5", 5353), ("2001:db8::1", 53)),
+    (7, "/usr/bin/redis-server", "fedcba987654", event_pb2.FD_TYPE_IPV4_SOCKET,
+     event_pb2.L4_PROTOCOL_TCP, ("127.0.0.1", 6379), ("127.0.0.1", 40000)),
+    (7, "/bin/sh", "", event_pb2.FD_TYPE_FILE, event_pb2.L4_PROTOCOL_UNSPECIFIED, None, None),
+]  # fmt: skip
+
+
+def context_batch() -> EventBatch:
+    n = len(CONTEXT)
+    zero = [0] * 16
+    columns = EventColumns.of(
+        n,
+        event_ids=[ID["read"]] * n,
+        pids=[100 + i for i in range(n)],
+        ppids=[c[0] for c in CONTEXT],
+        exes=[c[1] for c in CONTEXT],
+        container_ids=[c[2] for c in CONTEXT],
+        fd_types=[c[3] for c in CONTEXT],
+        protocols=[c[4] for c in CONTEXT],
+        local_ports=[c[5][1] if c[5] else 0 for c in CONTEXT],
+        remote_ports=[c[6][1] if c[6] else 0 for c in CONTEXT],
+        local_addresses=[mapped(c[5][0]) if c[5] else zero for c in CONTEXT],
+        remote_addresses=[mapped(c[6][0]) if c[6] else zero for c in CONTEXT],
+    )
+    return EventBatch.from_events([b"e"] * n, columns)
+
+
+PR = probe_pb2.PortRange
+
+
+@pytest.mark.parametrize(
+    ("given", "rows"),
+    [
+        (F(ppids=[7]), [2, 3]),
+        (F(exes=["/usr/sbin/nginx"]), [0]),
+        (F(exes=[r".*/python3(\.[0-9]+)?", ".*redis.*"]), [1, 2]),
+        (F(container_ids=["0123456789ab"]), [0]),
+        (F(container_ids=["fedcba987654" + "0" * 52]), [2]),  # a full id
+        (F(fd_types=[event_pb2.FD_TYPE_IPV4_SOCKET]), [0, 2]),
+        (F(protocols=[event_pb2.L4_PROTOCOL_UDP]), [1]),
+        (F(local_ports=[PR(first=80)]), [0]),
+        (F(local_ports=[PR(first=5000, last=7000)]), [1, 2]),
+        (F(remote_ports=[PR(first=53), PR(first=40000, last=60000)]), [0, 1, 2]),
+        (F(local_addresses=["10.0.0.0/8"]), [0]),
+        (F(local_addresses=["127.0.0.1", "fd00::/8"]), [1, 2]),
+        (F(remote_addresses=["192.168.0.0/16", "2001:db8::/32"]), [0, 1]),
+        (F(remote_addresses=["::ffff:127.0.0.0/104"]), [2]),  # mapped form
+        (F(remote_addresses=["0.0.0.0/0"]), [0, 2]),  # every IPv4 peer, not "unknown"
+        (F(protocols=[event_pb2.L4_PROTOCOL_TCP], remote_ports=[PR(first=40000)]), [2]),
+    ],
+)
+def test_context_fields_select_exactly_their_events(
+    given: probe_pb2.EventFilter, rows: list[int]
+) -> None:
+    request = probe_pb2.SubscribeRequest(allow_list=[given])
+    mask = compile_request(request, CATALOG).mask(context_batch())
+    assert [i for i, chosen in enumerate(mask.tolist()) if chosen] == rows
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (F(local_ports=[PR(first=0)]), r"local_ports\[0\]: ports run from 1 to 65535"),
+        (F(remote_ports=[PR(first=90, last=80)]), r"remote_ports\[0\]: first 90 is above last 80"),
+        (F(remote_addresses=["10.0.0.0/33"]), r"remote_addresses\[0\]: .* is not an IP address"),
+        (F(container_ids=["xyz"]), r"container_ids\[0\]: a container id is 12 to 64"),
+        (F(fd_types=[77]), r"fd_types\[0\]: 77 is not a descriptor type"),
+        (F(exes=["*"]), r"exes\[0\]: .* is not an RE2 regular expression"),
+    ],
+)
+def test_invalid_context_fields_are_refused(given: probe_pb2.EventFilter, message: str) -> None:
+    with pytest.raises(FilterError, match=message):
+        compile_request(probe_pb2.SubscribeRequest(allow_list=[given]), CATALOG)

@@ -39,6 +39,15 @@ def filter_spec(given: probe_pb2.EventFilter) -> FilterSpec:
         return_value=_return_value(given.return_value) if given.HasField("return_value") else None,
         min_latency_ns=given.min_latency_ns,
         has_payload=given.has_payload if given.HasField("has_payload") else None,
+        ppids=tuple(given.ppids),
+        exes=tuple(given.exes),
+        container_ids=tuple(given.container_ids),
+        fd_types=tuple(given.fd_types),
+        protocols=tuple(given.protocols),
+        local_ports=tuple((r.first, r.last) for r in given.local_ports),
+        remote_ports=tuple((r.first, r.last) for r in given.remote_ports),
+        local_addresses=tuple(given.local_addresses),
+        remote_addresses=tuple(given.remote_addresses),
     )
 
 

@@ -46,6 +46,7 @@ from kindling.server.drivers.base import (
 from kindling.server.errors import StartupError
 from kindling.server.pipeline.encode import wire
 from kindling.server.pipeline.encode.batch import COMM_DTYPE, EventBatch, EventColumns
+from kindling.server.pipeline.enrich.context import address_bytes
 from kindling.server.pipeline.fanout.filters.selection import UNKNOWN_EVENT
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,34 @@ class _Response:
     not_recorded: int
 
 
+Endpoint = tuple[str, int]
+
+
+def _ends(event: event_pb2.Event) -> tuple[Endpoint | None, Endpoint | None]:
+    """The local and remote ends filters see, as the live service finds them:
+    the connection's (by the socket's role), else the event's own attributes
+    (TCP events' local and remote ends, a datagram's peer)."""
+    fd = event.fd
+    source = (fd.source.address, fd.source.port) if fd.HasField("source") else None
+    destination = (
+        (fd.destination.address, fd.destination.port) if fd.HasField("destination") else None
+    )
+    if source or destination:
+        if fd.role == event_pb2.SOCKET_ROLE_SERVER:
+            return destination, source
+        return source, destination
+    values = {a.key: a for a in event.attributes}
+
+    def end(address: str, port: str) -> Endpoint | None:
+        if address not in values:
+            return None
+        return values[address].string_value, values[port].uint32_value if port in values else 0
+
+    if "peer_address" in values:
+        return None, end("peer_address", "peer_port")
+    return end("local_address", "local_port"), end("remote_address", "remote_port")
+
+
 def _split(response: probe_pb2.SubscribeResponse, ids: dict[str, int]) -> _Response:
     events = response.events
     columns = EventColumns.of(
@@ -98,7 +127,20 @@ def _split(response: probe_pb2.SubscribeResponse, ids: dict[str, int]) -> _Respo
         return_values=[e.return_value for e in events],
         latencies=[e.latency_ns for e in events],
         has_payload=[bool(e.payload) for e in events],
+        ppids=[e.thread.ppid for e in events],
+        exes=[e.thread.exe for e in events],
+        container_ids=[e.thread.container_id for e in events],
+        fd_types=[e.fd.type for e in events],
+        protocols=[e.fd.protocol for e in events],
     )
+    for i, event in enumerate(events):
+        local, remote = _ends(event)
+        if local is not None:
+            columns.local_addresses[i] = np.frombuffer(address_bytes(local[0]), np.uint8)
+            columns.local_ports[i] = local[1]
+        if remote is not None:
+            columns.remote_addresses[i] = np.frombuffer(address_bytes(remote[0]), np.uint8)
+            columns.remote_ports[i] = remote[1]
     heads, payloads, lengths = [], [], []
     for event in events:
         payloads.append(event.payload)

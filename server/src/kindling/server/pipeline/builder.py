@@ -29,15 +29,24 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from kindling.event.v1 import event_pb2
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import RecordBatch
 from kindling.server.pipeline.encode.assemble import PiecePool
 from kindling.server.pipeline.encode.batch import EventBatch, EventColumns
 from kindling.server.pipeline.encode.event import EventEncoder, RowPieces, StringSource
 from kindling.server.pipeline.enrich.asof import NONE, distinct, last_change, next_event
+from kindling.server.pipeline.enrich.context import RowContext, mapped_addresses
 from kindling.server.pipeline.enrich.handlers import NO_FD, TableUpdates, Touched, signed_column
 from kindling.server.pipeline.enrich.procfs import CgroupIndex, ProcFS, cgroup2_mount
-from kindling.server.pipeline.enrich.tables import FdTable, ProcessTable, Tables, TableSeed
+from kindling.server.pipeline.enrich.tables import (
+    FdInfo,
+    FdTable,
+    ProcessInfo,
+    ProcessTable,
+    Tables,
+    TableSeed,
+)
 from kindling.server.pipeline.plan import TableScope
 from kindling.server.record import KernelRecord, RecordFlag, Records, take
 
@@ -101,6 +110,16 @@ class EventBuilder:
         self._known = self._ids_mask(s.id for s in catalog.specs)
         self._state = self._ids_mask(s.id for s in catalog.specs if s.state_changing)
         self._fd_context = self._ids_mask(s.id for s in catalog.specs if s.fd_context)
+        # Events whose records carry a connection's local and remote ends
+        # (TCP tracepoints), and those that carry a datagram's peer.
+        self._own_ends = self._ids_mask(
+            s.id
+            for s in catalog.specs
+            if s.source == event_pb2.SOURCE_TRACEPOINT and s.category == event_pb2.CATEGORY_NET
+        )
+        self._peer_ends = self._ids_mask(
+            s.id for s in catalog.specs if any(a.key == "peer_address" for a in s.attributes)
+        )
         self._size = size
 
     def _ids_mask(self, ids: Iterable[int]) -> npt.NDArray[np.bool_]:
@@ -169,11 +188,13 @@ class EventBuilder:
         pieces = RowPieces(len(records))
         # One snapshot per batch: Configure may change it from another thread.
         delivered = self._ids_mask(self.delivered)
+        context = RowContext(len(records))
         for start, stop in self._scope_segments(records["ts"]):
-            self._enrich(batch, start, stop, delivered, pool, pieces)
+            self._enrich(batch, start, stop, delivered, pool, pieces, context)
         blob, offsets, kept, payload_sizes = self.encoder.encode(records, batch.data, pieces, pool)
         with_payload = payload_sizes > 0
         rows = take(records, kept)
+        self._record_ends(rows, kept, context)
         columns = EventColumns(
             event_ids=rows["event_id"],
             pids=rows["pid"],
@@ -186,6 +207,15 @@ class EventBuilder:
             return_values=rows["ret"],
             latencies=rows["latency_ns"],
             has_payload=with_payload,
+            ppids=context.ppid[kept],
+            exes=context.exe[kept],
+            container_ids=context.container_id[kept],
+            fd_types=context.fd_type[kept],
+            protocols=context.protocol[kept],
+            local_ports=context.local_port[kept],
+            remote_ports=context.remote_port[kept],
+            local_addresses=context.local_address[kept],
+            remote_addresses=context.remote_address[kept],
         )
         return EventBatch(
             blob=blob,
@@ -196,6 +226,27 @@ class EventBuilder:
             payload_on_socket=(rows["flags"] & RecordFlag.ON_SOCKET) != 0,
         )
 
+    def _record_ends(self, rows: Records, kept: npt.NDArray[np.intp], context: RowContext) -> None:
+        """Rows whose fd gave no ends take the ones their record carries."""
+        if not len(rows):
+            return
+        no_ends = (context.local_port[kept] == 0) & (context.remote_port[kept] == 0)
+        ids = rows["event_id"].astype(np.intp)
+        flags = rows["flags"]
+        own = no_ends & self._own_ends[ids]
+        peer = no_ends & self._peer_ends[ids] & ((flags & RecordFlag.DST_VALID) != 0)
+        if not (own.any() or peer.any()):
+            return
+        family = rows["family"]
+        local = mapped_addresses(family, _bytes16(rows["saddr"]))
+        remote = mapped_addresses(family, _bytes16(rows["daddr"]))
+        has_local = own & ((flags & RecordFlag.SRC_VALID) != 0)
+        has_remote = (own & ((flags & RecordFlag.DST_VALID) != 0)) | peer
+        context.local_address[kept[has_local]] = local[has_local]
+        context.local_port[kept[has_local]] = rows["sport"][has_local]
+        context.remote_address[kept[has_remote]] = remote[has_remote]
+        context.remote_port[kept[has_remote]] = rows["dport"][has_remote]
+
     def _enrich(
         self,
         batch: RecordBatch,
@@ -204,9 +255,10 @@ class EventBuilder:
         delivered: npt.NDArray[np.bool_],
         pool: PiecePool,
         pieces: RowPieces,
+        context: RowContext,
     ) -> None:
         """Rows first..end-1, which share the current table scope: apply their
-        state changes and give every delivered row its pieces."""
+        state changes and give every delivered row its pieces and context."""
         records = batch.records[first:end]
         event_ids = records["event_id"].astype(np.intp)
         known = event_ids < self._size
@@ -251,13 +303,17 @@ class EventBuilder:
         fd_pieces = np.full(len(fd_keys), -1, dtype=np.int64)
         fd_prefixes = np.full(len(fd_keys), -1, dtype=np.int64)
         fd_categories = np.zeros(len(fd_keys), dtype=np.uint8)
+        fd_infos: list[FdInfo | None] = [None] * len(fd_keys)
+        processes: list[ProcessInfo | None] = [None] * len(thread_keys)
         thread_pieces = np.full(len(thread_keys), -1, dtype=np.int64)
 
         def look_up(at: int) -> None:
             fd_due, thread_due = lookups.due(at)
             for i in fd_due:
                 pid, number, _, event_id = fd_keys[i]
-                field, fd_type = self.tables.fds.context(pid, number)
+                field, info = self.tables.fds.context(pid, number)
+                fd_type = info.type
+                fd_infos[i] = info
                 spec = self.catalog.by_id[event_id]
                 fd_pieces[i] = pool.add(field)
                 fd_prefixes[i] = pool.add(self.encoder.prefix(spec, fd_type))
@@ -268,13 +324,14 @@ class EventBuilder:
                     thread_pieces[i] = pool.add(
                         self.tables.processes.thread_field(pid, tid, uid, gid, comm, cgroup_id)
                     )
+                    processes[i] = self.tables.processes.get(pid)
 
         look_up(NONE)
         skip = _overwritten(touched, records, state_rows, deliver, fd_keys_of_rows, fd_rows)
         needed = state_rows[~skip]
         delivered_state = _StateRows()
         self._apply_state_rows(
-            batch, first, needed, in_fds, deliver, pool, delivered_state, look_up
+            batch, first, needed, in_fds, deliver, pool, delivered_state, look_up, context
         )
         for at in sorted({*lookups.fd, *lookups.thread}):
             look_up(at)  # none is left, unless the overwrite analysis missed a read
@@ -286,6 +343,8 @@ class EventBuilder:
         pieces.fd[first + fd_rows] = fd_pieces[fd_which]
         pieces.prefix[first + fd_rows] = fd_prefixes[fd_which]
         pieces.category[first + fd_rows] = fd_categories[fd_which]
+        context.set_processes(first + plain_rows, thread_which, processes)
+        context.set_fds(first + fd_rows, fd_which, fd_infos)
         no_fd = plain_rows[~has_fd[plain_rows]]
         for event_id in np.unique(event_ids[no_fd]).tolist():
             chosen = no_fd[event_ids[no_fd] == event_id]
@@ -314,6 +373,7 @@ class EventBuilder:
         pool: PiecePool,
         out: _StateRows,
         look_up: Callable[[int], None],
+        context: RowContext,
     ) -> None:
         """The state changes, one at a time and in order, each followed by
         the lookups due right after it. Outside the fd table's scope a change
@@ -332,7 +392,7 @@ class EventBuilder:
             try:
                 fd, after = self.updates.apply(record, path)
                 if deliver_it:
-                    self._deliver_state(record, path, data, fd, first + row, pool, out)
+                    self._deliver_state(record, path, data, fd, first + row, pool, out, context)
                 if after is not None:
                     after()
             finally:
@@ -348,9 +408,14 @@ class EventBuilder:
         row: int,
         pool: PiecePool,
         out: _StateRows,
+        context: RowContext,
     ) -> None:
         spec = self.catalog.by_id[r.event_id]
-        fd_field, fd_type = self.tables.fds.context(r.pid, fd) if fd != NO_FD else (b"", 0)
+        fd_field, fd_type = b"", 0
+        if fd != NO_FD:
+            fd_field, info = self.tables.fds.context(r.pid, fd)
+            fd_type = info.type
+            context.set_fd(row, info)
         out.rows.append(row)
         out.prefix.append(pool.add(self.encoder.prefix(spec, fd_type)))
         out.category.append(self.encoder.category(spec, fd_type))
@@ -359,6 +424,7 @@ class EventBuilder:
                 r.pid, r.tid, r.uid, r.gid, r.comm, r.cgroup_id
             )
             out.thread.append(pool.add(thread))
+            context.set_process(row, self.tables.processes.get(r.pid))
         else:
             out.thread.append(-1)
         out.fd.append(pool.add(fd_field) if fd_field else -1)
@@ -366,6 +432,11 @@ class EventBuilder:
         if self.encoder.has_strings(spec.id):
             strings = self.encoder.strings(spec.id, StringSource.of(r, path, data))
         out.strings.append(pool.add(strings) if strings else -1)
+
+
+def _bytes16(column: npt.NDArray[np.void]) -> npt.NDArray[np.uint8]:
+    """A 16-byte record field as an (n, 16) array of bytes."""
+    return np.frombuffer(column.tobytes(), dtype=np.uint8).reshape(-1, 16)
 
 
 def _overwritten(

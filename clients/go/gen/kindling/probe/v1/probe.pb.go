@@ -336,9 +336,36 @@ type EventFilter struct {
 	MinLatencyNs uint64 `protobuf:"varint,11,opt,name=min_latency_ns,json=minLatencyNs,proto3" json:"min_latency_ns,omitempty"`
 	// Has_payload, when set, matches events that carry a payload (true) or
 	// that carry none (false).
-	HasPayload    *bool `protobuf:"varint,12,opt,name=has_payload,json=hasPayload,proto3,oneof" json:"has_payload,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HasPayload *bool `protobuf:"varint,12,opt,name=has_payload,json=hasPayload,proto3,oneof" json:"has_payload,omitempty"`
+	// Ppids matches events of processes whose parent is one of these.
+	Ppids []uint32 `protobuf:"varint,13,rep,packed,name=ppids,proto3" json:"ppids,omitempty"`
+	// Exes matches events of processes whose executable path (Thread.exe) one
+	// of these RE2 regular expressions matches as a whole: "/usr/sbin/nginx",
+	// ".*/python3(\\.[0-9]+)?".
+	Exes []string `protobuf:"bytes,14,rep,name=exes,proto3" json:"exes,omitempty"`
+	// Container_ids matches events of threads in one of these containers
+	// (Thread.container_id, the 12-digit short id, or the 64-digit full id).
+	ContainerIds []string `protobuf:"bytes,15,rep,name=container_ids,json=containerIds,proto3" json:"container_ids,omitempty"`
+	// Fd_types matches events whose descriptor is of one of these types.
+	FdTypes []v1.FdType `protobuf:"varint,16,rep,packed,name=fd_types,json=fdTypes,proto3,enum=kindling.event.v1.FdType" json:"fd_types,omitempty"`
+	// Protocols matches events whose socket uses one of these protocols.
+	Protocols []v1.L4Protocol `protobuf:"varint,17,rep,packed,name=protocols,proto3,enum=kindling.event.v1.L4Protocol" json:"protocols,omitempty"`
+	// Local_ports matches events whose connection's local end (this host's,
+	// for the process: the source of a client, the destination of a server;
+	// the local end of TCP events) has a port in one of these ranges.
+	LocalPorts []*PortRange `protobuf:"bytes,18,rep,name=local_ports,json=localPorts,proto3" json:"local_ports,omitempty"`
+	// Remote_ports matches events whose connection's remote end (or a
+	// datagram's peer) has a port in one of these ranges.
+	RemotePorts []*PortRange `protobuf:"bytes,19,rep,name=remote_ports,json=remotePorts,proto3" json:"remote_ports,omitempty"`
+	// Local_addresses matches events whose local end's address is one of
+	// these addresses or in one of these CIDR blocks: "10.0.0.7",
+	// "10.0.0.0/8", "fd00::/8". IPv4 addresses also match as IPv4-mapped IPv6.
+	LocalAddresses []string `protobuf:"bytes,20,rep,name=local_addresses,json=localAddresses,proto3" json:"local_addresses,omitempty"`
+	// Remote_addresses matches events whose remote end's (or a datagram's
+	// peer's) address is one of these addresses or in one of these blocks.
+	RemoteAddresses []string `protobuf:"bytes,21,rep,name=remote_addresses,json=remoteAddresses,proto3" json:"remote_addresses,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EventFilter) Reset() {
@@ -455,6 +482,125 @@ func (x *EventFilter) GetHasPayload() bool {
 	return false
 }
 
+func (x *EventFilter) GetPpids() []uint32 {
+	if x != nil {
+		return x.Ppids
+	}
+	return nil
+}
+
+func (x *EventFilter) GetExes() []string {
+	if x != nil {
+		return x.Exes
+	}
+	return nil
+}
+
+func (x *EventFilter) GetContainerIds() []string {
+	if x != nil {
+		return x.ContainerIds
+	}
+	return nil
+}
+
+func (x *EventFilter) GetFdTypes() []v1.FdType {
+	if x != nil {
+		return x.FdTypes
+	}
+	return nil
+}
+
+func (x *EventFilter) GetProtocols() []v1.L4Protocol {
+	if x != nil {
+		return x.Protocols
+	}
+	return nil
+}
+
+func (x *EventFilter) GetLocalPorts() []*PortRange {
+	if x != nil {
+		return x.LocalPorts
+	}
+	return nil
+}
+
+func (x *EventFilter) GetRemotePorts() []*PortRange {
+	if x != nil {
+		return x.RemotePorts
+	}
+	return nil
+}
+
+func (x *EventFilter) GetLocalAddresses() []string {
+	if x != nil {
+		return x.LocalAddresses
+	}
+	return nil
+}
+
+func (x *EventFilter) GetRemoteAddresses() []string {
+	if x != nil {
+		return x.RemoteAddresses
+	}
+	return nil
+}
+
+// PortRange is the ports from first to last, both included; last zero
+// means first alone. Ports run from 1 to 65535.
+type PortRange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First is the lowest port of the range.
+	First uint32 `protobuf:"varint,1,opt,name=first,proto3" json:"first,omitempty"`
+	// Last is the highest port of the range, or zero for first alone.
+	Last          uint32 `protobuf:"varint,2,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortRange) Reset() {
+	*x = PortRange{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortRange) ProtoMessage() {}
+
+func (x *PortRange) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortRange.ProtoReflect.Descriptor instead.
+func (*PortRange) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PortRange) GetFirst() uint32 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *PortRange) GetLast() uint32 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
 // ReturnValueFilter matches events by Event.return_value. An event matches
 // when it satisfies every condition set.
 type ReturnValueFilter struct {
@@ -474,7 +620,7 @@ type ReturnValueFilter struct {
 
 func (x *ReturnValueFilter) Reset() {
 	*x = ReturnValueFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +632,7 @@ func (x *ReturnValueFilter) String() string {
 func (*ReturnValueFilter) ProtoMessage() {}
 
 func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +645,7 @@ func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReturnValueFilter.ProtoReflect.Descriptor instead.
 func (*ReturnValueFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReturnValueFilter) GetErrorsOnly() bool {
@@ -554,7 +700,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +712,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +725,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SubscribeResponse) GetEvents() []*v1.Event {
@@ -630,7 +776,7 @@ type Loss struct {
 
 func (x *Loss) Reset() {
 	*x = Loss{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +788,7 @@ func (x *Loss) String() string {
 func (*Loss) ProtoMessage() {}
 
 func (x *Loss) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +801,7 @@ func (x *Loss) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Loss.ProtoReflect.Descriptor instead.
 func (*Loss) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Loss) GetReason() LossReason {
@@ -699,7 +845,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +857,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +870,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigureRequest) GetEnableEvents() []string {
@@ -774,7 +920,7 @@ type KernelFilters struct {
 
 func (x *KernelFilters) Reset() {
 	*x = KernelFilters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +932,7 @@ func (x *KernelFilters) String() string {
 func (*KernelFilters) ProtoMessage() {}
 
 func (x *KernelFilters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +945,7 @@ func (x *KernelFilters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFilters.ProtoReflect.Descriptor instead.
 func (*KernelFilters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *KernelFilters) GetDenyPids() []uint32 {
@@ -839,7 +985,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +997,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +1010,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfigureResponse) GetEnabledEvents() []string {
@@ -897,7 +1043,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1055,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1068,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
 }
 
 // GetInfoResponse describes the service.
@@ -947,7 +1093,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1105,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1118,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetInfoResponse) GetServiceVersion() string {
@@ -1052,7 +1198,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1210,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1223,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -1164,7 +1310,7 @@ type KernelScope struct {
 
 func (x *KernelScope) Reset() {
 	*x = KernelScope{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1322,7 @@ func (x *KernelScope) String() string {
 func (*KernelScope) ProtoMessage() {}
 
 func (x *KernelScope) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1335,7 @@ func (x *KernelScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
 func (*KernelScope) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KernelScope) GetEvents() []*ScopedEvent {
@@ -1243,7 +1389,7 @@ type ScopedEvent struct {
 
 func (x *ScopedEvent) Reset() {
 	*x = ScopedEvent{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1401,7 @@ func (x *ScopedEvent) String() string {
 func (*ScopedEvent) ProtoMessage() {}
 
 func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1414,7 @@ func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
 func (*ScopedEvent) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ScopedEvent) GetName() string {
@@ -1331,7 +1477,7 @@ type KernelCounters struct {
 
 func (x *KernelCounters) Reset() {
 	*x = KernelCounters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1489,7 @@ func (x *KernelCounters) String() string {
 func (*KernelCounters) ProtoMessage() {}
 
 func (x *KernelCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1502,7 @@ func (x *KernelCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
 func (*KernelCounters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KernelCounters) GetEvent() string {
@@ -1402,7 +1548,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1560,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1573,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -1477,7 +1623,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1635,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1648,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -1577,7 +1723,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1735,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1748,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -1635,7 +1781,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\n" +
 	"allow_list\x18\x01 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\tallowList\x12;\n" +
 	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\x128\n" +
-	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\"\xbf\x03\n" +
+	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\"\xd5\x06\n" +
 	"\vEventFilter\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\x12\x12\n" +
 	"\x04pids\x18\x02 \x03(\rR\x04pids\x12\x1d\n" +
@@ -1653,8 +1799,21 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	" \x01(\v2$.kindling.probe.v1.ReturnValueFilterR\vreturnValue\x12$\n" +
 	"\x0emin_latency_ns\x18\v \x01(\x04R\fminLatencyNs\x12$\n" +
 	"\vhas_payload\x18\f \x01(\bH\x00R\n" +
-	"hasPayload\x88\x01\x01B\x0e\n" +
-	"\f_has_payload\"\x8a\x01\n" +
+	"hasPayload\x88\x01\x01\x12\x14\n" +
+	"\x05ppids\x18\r \x03(\rR\x05ppids\x12\x12\n" +
+	"\x04exes\x18\x0e \x03(\tR\x04exes\x12#\n" +
+	"\rcontainer_ids\x18\x0f \x03(\tR\fcontainerIds\x124\n" +
+	"\bfd_types\x18\x10 \x03(\x0e2\x19.kindling.event.v1.FdTypeR\afdTypes\x12;\n" +
+	"\tprotocols\x18\x11 \x03(\x0e2\x1d.kindling.event.v1.L4ProtocolR\tprotocols\x12=\n" +
+	"\vlocal_ports\x18\x12 \x03(\v2\x1c.kindling.probe.v1.PortRangeR\n" +
+	"localPorts\x12?\n" +
+	"\fremote_ports\x18\x13 \x03(\v2\x1c.kindling.probe.v1.PortRangeR\vremotePorts\x12'\n" +
+	"\x0flocal_addresses\x18\x14 \x03(\tR\x0elocalAddresses\x12)\n" +
+	"\x10remote_addresses\x18\x15 \x03(\tR\x0fremoteAddressesB\x0e\n" +
+	"\f_has_payload\"5\n" +
+	"\tPortRange\x12\x14\n" +
+	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
+	"\x04last\x18\x02 \x01(\rR\x04last\"\x8a\x01\n" +
 	"\x11ReturnValueFilter\x12\x1f\n" +
 	"\verrors_only\x18\x01 \x01(\bR\n" +
 	"errorsOnly\x12\x16\n" +
@@ -1789,70 +1948,77 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(PayloadMode)(0),              // 0: kindling.probe.v1.PayloadMode
 	(LossReason)(0),               // 1: kindling.probe.v1.LossReason
 	(AttributeType)(0),            // 2: kindling.probe.v1.AttributeType
 	(*SubscribeRequest)(nil),      // 3: kindling.probe.v1.SubscribeRequest
 	(*EventFilter)(nil),           // 4: kindling.probe.v1.EventFilter
-	(*ReturnValueFilter)(nil),     // 5: kindling.probe.v1.ReturnValueFilter
-	(*SubscribeResponse)(nil),     // 6: kindling.probe.v1.SubscribeResponse
-	(*Loss)(nil),                  // 7: kindling.probe.v1.Loss
-	(*ConfigureRequest)(nil),      // 8: kindling.probe.v1.ConfigureRequest
-	(*KernelFilters)(nil),         // 9: kindling.probe.v1.KernelFilters
-	(*ConfigureResponse)(nil),     // 10: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 11: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 12: kindling.probe.v1.GetInfoResponse
-	(*DriverInfo)(nil),            // 13: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 14: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 15: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 16: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 17: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 18: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 19: kindling.probe.v1.AttributeDescriptor
-	(v1.Category)(0),              // 20: kindling.event.v1.Category
-	(v1.Source)(0),                // 21: kindling.event.v1.Source
-	(*v1.Event)(nil),              // 22: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*PortRange)(nil),             // 5: kindling.probe.v1.PortRange
+	(*ReturnValueFilter)(nil),     // 6: kindling.probe.v1.ReturnValueFilter
+	(*SubscribeResponse)(nil),     // 7: kindling.probe.v1.SubscribeResponse
+	(*Loss)(nil),                  // 8: kindling.probe.v1.Loss
+	(*ConfigureRequest)(nil),      // 9: kindling.probe.v1.ConfigureRequest
+	(*KernelFilters)(nil),         // 10: kindling.probe.v1.KernelFilters
+	(*ConfigureResponse)(nil),     // 11: kindling.probe.v1.ConfigureResponse
+	(*GetInfoRequest)(nil),        // 12: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 13: kindling.probe.v1.GetInfoResponse
+	(*DriverInfo)(nil),            // 14: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 15: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 16: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 17: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 18: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 19: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 20: kindling.probe.v1.AttributeDescriptor
+	(v1.Category)(0),              // 21: kindling.event.v1.Category
+	(v1.Source)(0),                // 22: kindling.event.v1.Source
+	(v1.FdType)(0),                // 23: kindling.event.v1.FdType
+	(v1.L4Protocol)(0),            // 24: kindling.event.v1.L4Protocol
+	(*v1.Event)(nil),              // 25: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
 	4,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
 	4,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
 	0,  // 2: kindling.probe.v1.SubscribeRequest.payload:type_name -> kindling.probe.v1.PayloadMode
-	20, // 3: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
-	21, // 4: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
-	5,  // 5: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
-	22, // 6: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
-	7,  // 7: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	23, // 8: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	1,  // 9: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
-	9,  // 10: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	9,  // 11: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	13, // 12: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	18, // 13: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	23, // 14: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	17, // 15: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	14, // 16: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	16, // 17: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	15, // 18: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	9,  // 19: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	0,  // 20: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	21, // 21: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	20, // 22: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	19, // 23: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	2,  // 24: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	3,  // 25: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	8,  // 26: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	11, // 27: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	6,  // 28: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	10, // 29: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	12, // 30: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	28, // [28:31] is the sub-list for method output_type
-	25, // [25:28] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	21, // 3: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
+	22, // 4: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
+	6,  // 5: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
+	23, // 6: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
+	24, // 7: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
+	5,  // 8: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
+	5,  // 9: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
+	25, // 10: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	8,  // 11: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
+	26, // 12: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	1,  // 13: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
+	10, // 14: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	10, // 15: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	14, // 16: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	19, // 17: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	26, // 18: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	18, // 19: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	15, // 20: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	17, // 21: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	16, // 22: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	10, // 23: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	0,  // 24: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	22, // 25: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	21, // 26: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	20, // 27: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	2,  // 28: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	3,  // 29: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	9,  // 30: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	12, // 31: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	7,  // 32: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	11, // 33: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	13, // 34: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	32, // [32:35] is the sub-list for method output_type
+	29, // [29:32] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -1861,15 +2027,15 @@ func file_kindling_probe_v1_probe_proto_init() {
 		return
 	}
 	file_kindling_probe_v1_probe_proto_msgTypes[1].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[2].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[5].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[3].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -213,6 +213,15 @@ class EventFilter(_message.Message):
     RETURN_VALUE_FIELD_NUMBER: _builtins.int
     MIN_LATENCY_NS_FIELD_NUMBER: _builtins.int
     HAS_PAYLOAD_FIELD_NUMBER: _builtins.int
+    PPIDS_FIELD_NUMBER: _builtins.int
+    EXES_FIELD_NUMBER: _builtins.int
+    CONTAINER_IDS_FIELD_NUMBER: _builtins.int
+    FD_TYPES_FIELD_NUMBER: _builtins.int
+    PROTOCOLS_FIELD_NUMBER: _builtins.int
+    LOCAL_PORTS_FIELD_NUMBER: _builtins.int
+    REMOTE_PORTS_FIELD_NUMBER: _builtins.int
+    LOCAL_ADDRESSES_FIELD_NUMBER: _builtins.int
+    REMOTE_ADDRESSES_FIELD_NUMBER: _builtins.int
     min_latency_ns: _builtins.int
     """Min_latency_ns matches syscall events that took at least this long, in
     nanoseconds; zero matches every event.
@@ -276,6 +285,57 @@ class EventFilter(_message.Message):
     def return_value(self) -> Global___ReturnValueFilter:
         """Return_value matches events by their return value."""
 
+    @_builtins.property
+    def ppids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Ppids matches events of processes whose parent is one of these."""
+
+    @_builtins.property
+    def exes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Exes matches events of processes whose executable path (Thread.exe) one
+        of these RE2 regular expressions matches as a whole: "/usr/sbin/nginx",
+        ".*/python3(\\\\.[0-9]+)?".
+        """
+
+    @_builtins.property
+    def container_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Container_ids matches events of threads in one of these containers
+        (Thread.container_id, the 12-digit short id, or the 64-digit full id).
+        """
+
+    @_builtins.property
+    def fd_types(self) -> _containers.RepeatedScalarFieldContainer[_event_pb2.FdType.ValueType]:
+        """Fd_types matches events whose descriptor is of one of these types."""
+
+    @_builtins.property
+    def protocols(self) -> _containers.RepeatedScalarFieldContainer[_event_pb2.L4Protocol.ValueType]:
+        """Protocols matches events whose socket uses one of these protocols."""
+
+    @_builtins.property
+    def local_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortRange]:
+        """Local_ports matches events whose connection's local end (this host's,
+        for the process: the source of a client, the destination of a server;
+        the local end of TCP events) has a port in one of these ranges.
+        """
+
+    @_builtins.property
+    def remote_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortRange]:
+        """Remote_ports matches events whose connection's remote end (or a
+        datagram's peer) has a port in one of these ranges.
+        """
+
+    @_builtins.property
+    def local_addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Local_addresses matches events whose local end's address is one of
+        these addresses or in one of these CIDR blocks: "10.0.0.7",
+        "10.0.0.0/8", "fd00::/8". IPv4 addresses also match as IPv4-mapped IPv6.
+        """
+
+    @_builtins.property
+    def remote_addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Remote_addresses matches events whose remote end's (or a datagram's
+        peer's) address is one of these addresses or in one of these blocks.
+        """
+
     def __init__(
         self,
         *,
@@ -291,16 +351,53 @@ class EventFilter(_message.Message):
         return_value: Global___ReturnValueFilter | None = ...,
         min_latency_ns: _builtins.int = ...,
         has_payload: _builtins.bool | None = ...,
+        ppids: _abc.Iterable[_builtins.int] | None = ...,
+        exes: _abc.Iterable[_builtins.str] | None = ...,
+        container_ids: _abc.Iterable[_builtins.str] | None = ...,
+        fd_types: _abc.Iterable[_event_pb2.FdType.ValueType] | None = ...,
+        protocols: _abc.Iterable[_event_pb2.L4Protocol.ValueType] | None = ...,
+        local_ports: _abc.Iterable[Global___PortRange] | None = ...,
+        remote_ports: _abc.Iterable[Global___PortRange] | None = ...,
+        local_addresses: _abc.Iterable[_builtins.str] | None = ...,
+        remote_addresses: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload", "has_payload", b"has_payload", "return_value", b"return_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload", "categories", b"categories", "cgroup_ids", b"cgroup_ids", "comms", b"comms", "gids", b"gids", "has_payload", b"has_payload", "min_latency_ns", b"min_latency_ns", "names", b"names", "pids", b"pids", "return_value", b"return_value", "sources", b"sources", "tids", b"tids", "uids", b"uids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload", "categories", b"categories", "cgroup_ids", b"cgroup_ids", "comms", b"comms", "container_ids", b"container_ids", "exes", b"exes", "fd_types", b"fd_types", "gids", b"gids", "has_payload", b"has_payload", "local_addresses", b"local_addresses", "local_ports", b"local_ports", "min_latency_ns", b"min_latency_ns", "names", b"names", "pids", b"pids", "ppids", b"ppids", "protocols", b"protocols", "remote_addresses", b"remote_addresses", "remote_ports", b"remote_ports", "return_value", b"return_value", "sources", b"sources", "tids", b"tids", "uids", b"uids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__has_payload: _TypeAlias = _typing.Literal["has_payload"]  # noqa: Y015
     _WhichOneofArgType__has_payload: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__has_payload) -> _WhichOneofReturnType__has_payload | None: ...
 
 Global___EventFilter: _TypeAlias = EventFilter  # noqa: Y015
+
+@_typing.final
+class PortRange(_message.Message):
+    """PortRange is the ports from first to last, both included; last zero
+    means first alone. Ports run from 1 to 65535.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRST_FIELD_NUMBER: _builtins.int
+    LAST_FIELD_NUMBER: _builtins.int
+    first: _builtins.int
+    """First is the lowest port of the range."""
+    last: _builtins.int
+    """Last is the highest port of the range, or zero for first alone."""
+    def __init__(
+        self,
+        *,
+        first: _builtins.int = ...,
+        last: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first", b"first", "last", b"last"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortRange: _TypeAlias = PortRange  # noqa: Y015
 
 @_typing.final
 class ReturnValueFilter(_message.Message):

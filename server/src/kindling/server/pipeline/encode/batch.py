@@ -10,6 +10,25 @@ import numpy as np
 import numpy.typing as npt
 
 COMM_DTYPE = np.dtype("S16")
+# The dtype of each one-value-per-event numeric column (EventColumns).
+_DTYPES = {
+    "event_ids": np.uint16,
+    "pids": np.uint32,
+    "tids": np.uint32,
+    "uids": np.uint32,
+    "gids": np.uint32,
+    "cgroup_ids": np.uint64,
+    "comms": COMM_DTYPE,
+    "categories": np.uint8,
+    "return_values": np.int64,
+    "latencies": np.uint64,
+    "has_payload": np.bool_,
+    "ppids": np.uint32,
+    "fd_types": np.uint8,
+    "protocols": np.uint8,
+    "local_ports": np.uint16,
+    "remote_ports": np.uint16,
+}
 
 
 @dataclass
@@ -28,6 +47,17 @@ class EventColumns:
     return_values: npt.NDArray[np.int64]
     latencies: npt.NDArray[np.uint64]
     has_payload: npt.NDArray[np.bool_]
+    # From the thread and fd context (zeros and "" where there is none).
+    ppids: npt.NDArray[np.uint32]
+    exes: npt.NDArray[np.object_]  # str
+    container_ids: npt.NDArray[np.object_]  # str
+    fd_types: npt.NDArray[np.uint8]
+    protocols: npt.NDArray[np.uint8]
+    local_ports: npt.NDArray[np.uint16]
+    remote_ports: npt.NDArray[np.uint16]
+    # (n, 16) bytes: IPv6, IPv4 mapped (::ffff:a.b.c.d); zeros when unknown.
+    local_addresses: npt.NDArray[np.uint8]
+    remote_addresses: npt.NDArray[np.uint8]
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -35,20 +65,12 @@ class EventColumns:
     @classmethod
     def empty(cls, count: int = 0) -> EventColumns:
         """Columns of `count` events whose values are all zero."""
-        dtypes = {
-            "event_ids": np.uint16,
-            "pids": np.uint32,
-            "tids": np.uint32,
-            "uids": np.uint32,
-            "gids": np.uint32,
-            "cgroup_ids": np.uint64,
-            "comms": COMM_DTYPE,
-            "categories": np.uint8,
-            "return_values": np.int64,
-            "latencies": np.uint64,
-            "has_payload": np.bool_,
-        }
-        return cls(**{name: np.zeros(count, dtype=dtype) for name, dtype in dtypes.items()})
+        columns = {name: np.zeros(count, dtype=dtype) for name, dtype in _DTYPES.items()}
+        for name in ("exes", "container_ids"):
+            columns[name] = np.full(count, "", dtype=object)
+        for name in ("local_addresses", "remote_addresses"):
+            columns[name] = np.zeros((count, 16), dtype=np.uint8)
+        return cls(**columns)
 
     @classmethod
     def of(cls, count: int, **values: Sequence[object] | npt.NDArray[np.generic]) -> EventColumns:

@@ -237,7 +237,7 @@ class FdTable:
         self._procfs = procfs
         self._by_pid: _BoundedDict[int, dict[int, FdInfo]] = _BoundedDict(limit)
         # pid -> fd -> (encoded field, fd type); dropped whenever the FdInfo changes.
-        self._encoded: _BoundedDict[int, dict[int, tuple[bytes, int]]] = _BoundedDict(limit)
+        self._encoded: _BoundedDict[int, dict[int, tuple[bytes, FdInfo]]] = _BoundedDict(limit)
 
     def _fds(self, pid: int) -> dict[int, FdInfo]:
         fds = self._by_pid.get(pid)
@@ -282,15 +282,15 @@ class FdTable:
         if encoded is not None:
             encoded.pop(fd, None)
 
-    def context(self, pid: int, fd: int) -> tuple[bytes, int]:
-        """The encoded Event.fd field and the fd's type."""
+    def context(self, pid: int, fd: int) -> tuple[bytes, FdInfo]:
+        """The encoded Event.fd field and what the table knows of the fd."""
         encoded = self._encoded.get(pid)
         if encoded is None:
             encoded = self._encoded[pid] = {}
         found = encoded.get(fd)
         if found is None:
             info = self.get(pid, fd)
-            found = (info.encode(fd), info.type)
+            found = (info.encode(fd), info)
             if fd in self._by_pid.get(pid, {}):
                 encoded[fd] = found
         return found

@@ -6,7 +6,7 @@ least one allow filter (or the allow list is empty) and no deny filter; a
 filter matches when the event satisfies each of the fields it sets.
 """
 
-from kindling.server.pipeline.fanout.filters import comm, event_type, ids, outcome  # noqa: F401
+from kindling.server.pipeline.fanout.filters import event_type, ids, network, outcome, patterns  # noqa: F401
 from kindling.server.pipeline.fanout.filters.base import MAX_FILTERS, MAX_VALUES, FilterError
 from kindling.server.pipeline.fanout.filters.selection import Selection, compile_selection
 from kindling.server.pipeline.fanout.filters.spec import FilterSpec, ReturnValueSpec, SelectionSpec

@@ -39,7 +39,7 @@ class Names:
         return TableIndex("event_ids", values, catalog.max_id + 1)
 
 
-def _enum_values(value: Sequence[int], where: str, enum: type, what: str) -> frozenset[int] | None:
+def enum_values(value: Sequence[int], where: str, enum: type, what: str) -> frozenset[int] | None:
     check_count(value, where)
     known = set(enum.values()) - {0}  # type: ignore[attr-defined]
     for i, number in enumerate(value):
@@ -54,7 +54,7 @@ class Sources:
     key = "sources"
 
     def check(self, value: Sequence[int], where: str, catalog: Catalog) -> frozenset[int] | None:
-        return _enum_values(value, where, event_pb2.Source, "a source")
+        return enum_values(value, where, event_pb2.Source, "a source")
 
     def index(self, values: Sequence[frozenset[int] | None], catalog: Catalog) -> FieldIndex:
         # A source is the event type's: a table over event ids.
@@ -70,7 +70,7 @@ class Categories:
     key = "categories"
 
     def check(self, value: Sequence[int], where: str, catalog: Catalog) -> frozenset[int] | None:
-        return _enum_values(value, where, event_pb2.Category, "a category")
+        return enum_values(value, where, event_pb2.Category, "a category")
 
     def index(self, values: Sequence[frozenset[int] | None], catalog: Catalog) -> FieldIndex:
         return TableIndex("categories", values, max(event_pb2.Category.values()) + 1)

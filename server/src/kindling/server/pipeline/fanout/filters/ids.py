@@ -9,11 +9,14 @@ import numpy as np
 
 from kindling.server.catalog import Catalog
 from kindling.server.drivers.base import PID_LIMIT
+from kindling.server.pipeline.encode.batch import EventColumns
 from kindling.server.pipeline.fanout.filters.base import (
+    Bits,
     FieldIndex,
     FilterError,
     SetIndex,
     check_count,
+    free_bits,
     register,
 )
 
@@ -53,6 +56,11 @@ class Tids(_IdSet):
 
 
 @register
+class Ppids(_IdSet):
+    key, column, lowest, limit, what = "ppids", "ppids", 1, PID_LIMIT, "a process id"
+
+
+@register
 class Uids(_IdSet):
     key, column, what = "uids", "uids", "a user id"
 
@@ -72,3 +80,46 @@ class CgroupIds(_IdSet):
         1 << 64,
         "a cgroup id",
     )
+
+
+@register
+class ContainerIds:
+    """Containers by Thread.container_id: the 12-digit short id or the full
+    id, of which the first 12 digits are compared."""
+
+    key = "container_ids"
+
+    def check(self, value: Sequence[str], where: str, catalog: Catalog) -> frozenset[str] | None:
+        check_count(value, where)
+        ids = set()
+        for i, given in enumerate(value):
+            if not (12 <= len(given) <= 64) or any(c not in "0123456789abcdef" for c in given):
+                raise FilterError(
+                    f"{where}[{i}]: a container id is 12 to 64 lowercase hexadecimal digits"
+                )
+            ids.add(given[:12])
+        return frozenset(ids) or None
+
+    def index(self, values: Sequence[frozenset[str] | None], catalog: Catalog) -> FieldIndex:
+        return _StringSetIndex("container_ids", values)
+
+
+class _StringSetIndex:
+    def __init__(self, column: str, values: Sequence[frozenset[str] | None]) -> None:
+        self._column = column
+        self._free = int(free_bits(values))
+        self._masks: dict[str, int] = {}
+        for j, chosen in enumerate(values):
+            for value in chosen or ():
+                self._masks[value] = self._masks.get(value, 0) | 1 << j
+
+    def bits(self, columns: EventColumns) -> Bits:
+        column = getattr(columns, self._column)
+        if not len(column):
+            return np.zeros(0, dtype=np.uint64)
+        distinct, inverse = np.unique(column, return_inverse=True)
+        masks = np.array(
+            [self._masks.get(v, 0) | self._free for v in distinct.tolist()], dtype=np.uint64
+        )
+        bits: Bits = masks[inverse.ravel()]
+        return bits

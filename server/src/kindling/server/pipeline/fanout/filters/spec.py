@@ -35,6 +35,15 @@ class FilterSpec:
     return_value: ReturnValueSpec | None = None
     min_latency_ns: int = 0
     has_payload: bool | None = None
+    ppids: tuple[int, ...] = ()
+    exes: tuple[str, ...] = ()
+    container_ids: tuple[str, ...] = ()
+    fd_types: tuple[int, ...] = ()
+    protocols: tuple[int, ...] = ()
+    local_ports: tuple[tuple[int, int], ...] = ()  # (first, last); last 0: first alone
+    remote_ports: tuple[tuple[int, int], ...] = ()
+    local_addresses: tuple[str, ...] = ()  # addresses or CIDR blocks
+    remote_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""The comms filter field: thread names matched by RE2 regular expressions.
+"""Filter fields matched by RE2 regular expressions: thread names (comms)
+and executable paths (exes).
 
-RE2 runs in time linear in the name, whatever the expression, so a
+RE2 runs in time linear in the text, whatever the expression, so a
 subscriber's pattern cannot make the service spin (Python's re backtracks).
-A batch evaluates each distinct name once; the answers are remembered.
+A batch evaluates each distinct value once; the answers are remembered.
 """
 
 from __future__ import annotations
@@ -35,35 +36,36 @@ _OPTIONS.max_mem = 1 << 20  # an expression's compiled size, bounded
 _OPTIONS.log_errors = False  # errors are the subscriber's to read, not the log's
 
 
-class _CommIndex:
-    def __init__(self, values: Sequence[tuple[Any, ...] | None]) -> None:
+class _PatternIndex:
+    def __init__(self, column: str, values: Sequence[tuple[Any, ...] | None]) -> None:
+        self._column = column
         self._free = int(free_bits(values))
         self._patterns = [(j, patterns) for j, patterns in enumerate(values) if patterns]
-        self._known: dict[bytes, int] = {}
+        self._known: dict[bytes | str, int] = {}
 
-    def _mask(self, comm: bytes) -> int:
-        mask = self._known.get(comm)
+    def _mask(self, value: bytes | str) -> int:
+        mask = self._known.get(value)
         if mask is None:
-            text = comm.decode("utf-8", "replace")
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
             mask = self._free
             for j, patterns in self._patterns:
                 if any(p.fullmatch(text) for p in patterns):
                     mask |= 1 << j
             if len(self._known) >= MAX_REMEMBERED:
                 self._known.clear()
-            self._known[comm] = mask
+            self._known[value] = mask
         return mask
 
     def bits(self, columns: EventColumns) -> Bits:
-        names, inverse = np.unique(columns.comms, return_inverse=True)
-        masks = np.array([self._mask(bytes(n)) for n in names.tolist()], dtype=np.uint64)
+        names, inverse = np.unique(getattr(columns, self._column), return_inverse=True)
+        masks = np.array([self._mask(n) for n in names.tolist()], dtype=np.uint64)
         bits: Bits = masks[inverse] if len(names) else np.zeros(0, dtype=np.uint64)
         return bits
 
 
-@register
-class Comms:
-    key = "comms"
+class _Patterns:
+    key = ""
+    column = ""
 
     def check(self, value: Sequence[str], where: str, catalog: Catalog) -> tuple[Any, ...] | None:
         check_count(value, where, MAX_PATTERNS)
@@ -82,4 +84,14 @@ class Comms:
         return tuple(patterns) or None
 
     def index(self, values: Sequence[tuple[Any, ...] | None], catalog: Catalog) -> FieldIndex:
-        return _CommIndex(values)
+        return _PatternIndex(self.column, values)
+
+
+@register
+class Comms(_Patterns):
+    key, column = "comms", "comms"
+
+
+@register
+class Exes(_Patterns):
+    key, column = "exes", "exes"
