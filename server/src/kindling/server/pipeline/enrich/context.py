@@ -60,8 +60,15 @@ def _fd_columns(infos: Sequence[FdInfo]) -> tuple[npt.NDArray[Any], ...]:
         for side, end in enumerate(_ends(info)):
             if end is not None:
                 ports[side, k] = end[1]
-                addresses[side, k] = np.frombuffer(address_bytes(end[0]), dtype=np.uint8)
+                addresses[side, k] = address_array(end[0])
     return types, protocols, ports[0], ports[1], addresses[0], addresses[1]
+
+
+@lru_cache(maxsize=4096)
+def address_array(text: str) -> npt.NDArray[np.uint8]:
+    """address_bytes() as a (read-only) array of 16 bytes."""
+    array = np.frombuffer(address_bytes(text), dtype=np.uint8)
+    return array
 
 
 def _ends(info: FdInfo) -> tuple[Endpoint | None, Endpoint | None]:
@@ -90,9 +97,18 @@ class RowContext:
         self.container_id[row] = info.container_id
 
     def set_fd(self, row: int, info: FdInfo) -> None:
-        columns = _fd_columns([info])
-        for name, values in zip(_FD_COLUMNS, columns, strict=True):
-            getattr(self, name)[row] = values[0]
+        # One row at a time (state events): scalars, no arrays to build.
+        self.fd_type[row] = info.type
+        self.protocol[row] = info.protocol
+        if info.source is None and info.destination is None:
+            return
+        local, remote = _ends(info)
+        if local is not None:
+            self.local_port[row] = local[1]
+            self.local_address[row] = address_array(local[0])
+        if remote is not None:
+            self.remote_port[row] = remote[1]
+            self.remote_address[row] = address_array(remote[0])
 
     def set_processes(
         self,
