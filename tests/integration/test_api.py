@@ -4,12 +4,16 @@ request validation."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2
 from support.expectations import Workload, find
 from support.service import Service
 from support.streams import EventLog, wait_until_live
@@ -118,3 +122,56 @@ def test_configure_stops_and_restarts_an_event(
     assert list(response.enabled_events) == CATALOG.names
     events, pid, path = subscribe_and_run(tmp_path / "on")
     assert find(events, "read", pid, lambda e: e.fd.path == path) is not None
+
+
+def test_a_stream_gathers_its_events_and_says_when_each_response_left(
+    stub: probe_pb2_grpc.ProbeServiceStub, service: Service, tmp_path: Path
+) -> None:
+    """Batching.max_delay: twenty opens 10 ms apart come in a few responses,
+    each stamped with its send time, after the events it carries."""
+    info = stub.GetInfo(probe_pb2.GetInfoRequest(), timeout=10)
+    assert info.driver.max_batch_events > 0
+    opener = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "sys.stdin.readline()\n"
+         "for i in range(20):\n"
+         "    open(sys.argv[1]).close(); time.sleep(0.01)\n",
+         str(tmp_path / "batched.txt")],
+        stdin=subprocess.PIPE,
+    )  # fmt: skip
+    (tmp_path / "batched.txt").write_text("x")
+    request = probe_pb2.SubscribeRequest(
+        allow_list=[probe_pb2.EventFilter(names=["openat"], pids=[opener.pid])],
+        batching=probe_pb2.Batching(
+            max_events=1000, max_delay=duration_pb2.Duration(nanos=500_000_000)
+        ),
+    )
+    joined = service.log().count(" joined (")
+    call = stub.Subscribe(request, timeout=30)
+    responses: list[probe_pb2.SubscribeResponse] = []
+    try:
+        service.wait_subscribers(joined + 1)
+        assert opener.stdin is not None
+        opener.stdin.write(b"go\n")
+        opener.stdin.close()
+        assert opener.wait(timeout=30) == 0
+        for response in call:
+            responses.append(response)
+            opened = [
+                e
+                for r in responses
+                for e in r.events
+                if e.name == "openat"
+                and any(a.string_value.endswith("batched.txt") for a in e.attributes)
+            ]
+            if len(opened) == 20:
+                break
+    finally:
+        call.cancel()
+    assert len(responses) <= 4, [len(r.events) for r in responses]
+    for response in responses:
+        boot = response.boot_time.ToNanoseconds()
+        sent = response.sent_at.ToNanoseconds()
+        assert all(boot + e.timestamp_ns <= sent for e in response.events)
+        assert sent <= time.time_ns()

@@ -3,7 +3,10 @@ band, to the stream that lost it."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
 import subprocess
 import threading
 import time
@@ -128,3 +131,42 @@ def test_kernel_buffer_losses_reach_every_subscriber(small_buffer_service: Servi
         assert losses, "kernel losses were not reported"
         assert all(x.reason == probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL for x in losses)
         assert sum(x.count for x in losses) > 0
+
+
+def test_a_stalled_subscriber_gets_its_losses_when_the_service_stops(
+    tmp_path: Path, kindling_events_bin: Path
+) -> None:
+    service = start_service(tmp_path, "--subscriber-queue-events", "64")
+    out, err = tmp_path / "events.json", tmp_path / "notices.txt"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        subscriber = subprocess.Popen(
+            [str(kindling_events_bin), "--socket", str(service.socket), "-o", "json",
+             "--name", "read", "--name", "write"],
+            stdout=stdout,
+            stderr=stderr,
+        )  # fmt: skip
+    try:
+        service.wait_subscribers(1)
+        subscriber.send_signal(signal.SIGSTOP)  # stalled: nothing more reaches it
+        bursts(times=40)
+        time.sleep(1.0)
+        service.proc.send_signal(signal.SIGINT)
+        subscriber.send_signal(signal.SIGCONT)
+        assert subscriber.wait(timeout=30) == 1  # "the service stopped"
+        assert service.proc.wait(timeout=15) == 0, service.log()
+    finally:
+        subscriber.kill()
+        service.stop()
+    seqs = [int(json.loads(line)["seq"]) for line in out.read_text().splitlines() if line]
+    notices = err.read_text()
+    ranges = re.findall(r"lost (\d+) events \(([a-z ]+)\) seq (\d+)-(\d+)", notices)
+    lost = {seq for _, _, first, last in ranges for seq in range(int(first), int(last) + 1)}
+    assert lost, notices
+    # Delivered and reported account for every sequence number, once...
+    assert not lost & set(seqs)
+    assert sorted(lost | set(seqs)) == list(range(1, max(*seqs, *lost) + 1))
+    # ...up to the last the service numbered: the drops pending when it
+    # stopped came in its last response.
+    left = re.search(r"left: (\d+) events delivered, (\d+) dropped", service.log())
+    assert left is not None, service.log()
+    assert (len(seqs), len(lost)) == (int(left[1]), int(left[2]))

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 import pytest
+from google.protobuf import duration_pb2
 
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
-from kindling.server.api.requests import compile_request
+from kindling.server.api.requests import batching, compile_request
 from kindling.server.catalog import CATALOG
 from kindling.server.pipeline.encode.batch import EventBatch, EventColumns
+from kindling.server.pipeline.encode.framing import Envelope
 from kindling.server.pipeline.fanout.broker import Broker, Subscription
 from kindling.server.pipeline.fanout.filters import (
     FilterError,
@@ -64,12 +67,15 @@ async def collect(sub: Subscription, responses: int) -> list[probe_pb2.Subscribe
     return out
 
 
-def make_sub(selection: Selection, *, queue: int = 1000, max_batch: int = 100) -> Subscription:
+def make_sub(
+    selection: Selection, *, queue: int = 1000, max_batch: int = 100, delay: float = 0.0
+) -> Subscription:
     return Subscription(
         selection,
         asyncio.get_running_loop(),
         max_queued_events=queue,
         max_batch_events=max_batch,
+        max_delay=delay,
     )
 
 
@@ -116,6 +122,33 @@ async def test_a_slow_subscriber_loses_the_newest_events_and_is_told() -> None:
     assert [e.seq for e in after.events] == [8]
     assert sub.stats.dropped == 3
     assert sub.stats.delivered == 5
+
+
+async def test_at_shutdown_a_stalled_stream_gets_its_losses_in_one_last_response() -> None:
+    sub = make_sub(everything(), queue=4, max_batch=2)
+    sub.offer(batch([("read", 1)] * 6))  # 4 queued (two chunks), 2 dropped
+    sub.close()
+    responses = await collect(sub, 10)
+    # Nothing queued is sent after close: one response with every loss.
+    assert len(responses) == 1 and not responses[0].events
+    assert list(responses[0].losses) == [
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL, count=2, first_seq=5),
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SERVICE_STOPPED, count=4, first_seq=1),
+    ]
+    assert sub.stats.delivered + sub.stats.dropped == 6
+
+
+async def test_a_stream_stopped_between_two_chunks_reports_the_rest() -> None:
+    sub = make_sub(everything(), queue=10, max_batch=2)
+    sub.offer(batch([("read", 1)] * 6))  # three chunks
+    stream = sub.responses(lambda: ENVELOPE)
+    first = probe_pb2.SubscribeResponse.FromString(await anext(stream))
+    sub.close()  # while the consumer holds the two other chunks
+    rest = [probe_pb2.SubscribeResponse.FromString(r) async for r in stream]
+    assert [e.seq for e in first.events] == [1, 2]
+    assert [list(r.losses) for r in rest] == [
+        [probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SERVICE_STOPPED, count=4, first_seq=3)]
+    ]
 
 
 async def test_a_batch_larger_than_the_queue_delivers_what_fits() -> None:
@@ -210,3 +243,63 @@ def test_cgroup_filters_select_threads_of_a_cgroup() -> None:
     bad = probe_pb2.SubscribeRequest(allow_list=[probe_pb2.EventFilter(cgroup_ids=[0])])
     with pytest.raises(FilterError, match=r"allow_list\[0\].cgroup_ids\[0\]: 0 is not a cgroup"):
         compile_request(bad, CATALOG)
+
+
+async def test_without_a_delay_each_offer_is_sent_as_it_comes() -> None:
+    sub = make_sub(everything())
+    stream = sub.responses(lambda: ENVELOPE)
+    sub.offer(batch([("read", 1)] * 2))
+    first = probe_pb2.SubscribeResponse.FromString(await anext(stream))
+    sub.offer(batch([("read", 1)] * 3))
+    second = probe_pb2.SubscribeResponse.FromString(await anext(stream))
+    assert [len(first.events), len(second.events)] == [2, 3]
+
+
+async def test_a_delay_gathers_offers_into_one_response() -> None:
+    sub = make_sub(everything(), delay=0.3)
+    stream = sub.responses(lambda: ENVELOPE)
+    began = asyncio.get_running_loop().time()
+    for _ in range(3):
+        sub.offer(batch([("read", 1)] * 2))
+        await asyncio.sleep(0.02)
+    response = probe_pb2.SubscribeResponse.FromString(await anext(stream))
+    waited = asyncio.get_running_loop().time() - began
+    assert [e.seq for e in response.events] == [1, 2, 3, 4, 5, 6]
+    assert 0.25 < waited < 2.0
+
+
+async def test_a_full_response_does_not_wait_for_the_delay() -> None:
+    sub = make_sub(everything(), delay=5.0, max_batch=4)
+    stream = sub.responses(lambda: ENVELOPE)
+    sub.offer(batch([("read", 1)] * 3))
+    sub.offer(batch([("read", 1)] * 3))
+    first = probe_pb2.SubscribeResponse.FromString(
+        await asyncio.wait_for(anext(stream), timeout=1.0)
+    )
+    second = probe_pb2.SubscribeResponse.FromString(
+        await asyncio.wait_for(anext(stream), timeout=1.0)
+    )
+    # Joined up to the stream's max events, never across it.
+    assert [len(first.events), len(second.events)] == [3, 3]
+
+
+def test_batching_requests_are_checked() -> None:
+    def ask(**given: object) -> tuple[int, float]:
+        return batching(probe_pb2.SubscribeRequest(batching=probe_pb2.Batching(**given)), 2048)
+
+    assert batching(probe_pb2.SubscribeRequest(), 2048) == (2048, 0.0)
+    assert ask(max_events=100, max_delay=duration_pb2.Duration(nanos=5_000_000)) == (100, 0.005)
+    with pytest.raises(FilterError, match=r"max_events: 5000 is more than the service's 2048"):
+        ask(max_events=5000)
+    with pytest.raises(FilterError, match=r"batching\.max_delay: a delay from 0 to 10 seconds"):
+        ask(max_delay=duration_pb2.Duration(seconds=11))
+    with pytest.raises(FilterError, match=r"batching\.max_delay"):
+        ask(max_delay=duration_pb2.Duration(seconds=-1))
+
+
+def test_each_response_says_when_it_was_sent() -> None:
+    envelope = Envelope("node", lambda: 0.0)
+    before = time.time_ns()
+    response = probe_pb2.SubscribeResponse.FromString(envelope())
+    assert response.node_name == "node"
+    assert before <= response.sent_at.ToNanoseconds() <= time.time_ns()

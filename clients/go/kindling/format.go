@@ -226,7 +226,7 @@ func quoteIfUnprintable(s string) string {
 
 // FormatLoss renders a loss notice as "lost <count> events (<reason>)",
 // where the reason is "kernel buffer full", "subscriber queue full",
-// "service error", "not in the recording" or "unknown", followed by " seq <first>-<last>" when the loss has sequence
+// "service error", "not in the recording", "service stopped" or "unknown", followed by " seq <first>-<last>" when the loss has sequence
 // numbers (first_seq > 0).
 func FormatLoss(l *probev1.Loss) string {
 	var reason string
@@ -239,6 +239,8 @@ func FormatLoss(l *probev1.Loss) string {
 		reason = "service error"
 	case probev1.LossReason_LOSS_REASON_NOT_RECORDED:
 		reason = "not in the recording"
+	case probev1.LossReason_LOSS_REASON_SERVICE_STOPPED:
+		reason = "service stopped"
 	default:
 		reason = "unknown"
 	}

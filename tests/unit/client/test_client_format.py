@@ -353,6 +353,10 @@ def test_format_json() -> None:
             probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_NOT_RECORDED, count=3),
             "lost 3 events (not in the recording)",
         ),
+        (
+            probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SERVICE_STOPPED, count=4, first_seq=10),
+            "lost 4 events (service stopped) seq 10-13",
+        ),
         (probe_pb2.Loss(count=1, first_seq=9), "lost 1 events (unknown) seq 9-9"),
         (
             probe_pb2.Loss(reason=probe_pb2.LossReason.ValueType(42), count=3),

@@ -462,6 +462,7 @@ _LOSS_REASONS = {
     probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL: "subscriber queue full",
     probe_pb2.LOSS_REASON_SERVICE_ERROR: "service error",
     probe_pb2.LOSS_REASON_NOT_RECORDED: "not in the recording",
+    probe_pb2.LOSS_REASON_SERVICE_STOPPED: "service stopped",
 }
 
 
@@ -469,7 +470,7 @@ def format_loss(loss: probe_pb2.Loss) -> str:
     """Render a loss notice as ``lost <count> events (<reason>)``.
 
     The reason is "kernel buffer full", "subscriber queue full", "service
-    error", "not in the recording" or "unknown".
+    error", "not in the recording", "service stopped" or "unknown".
     When the loss has sequence numbers (``first_seq`` > 0), `` seq
     <first>-<last>`` follows.
     """

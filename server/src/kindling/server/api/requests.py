@@ -69,3 +69,24 @@ def selection_spec(request: probe_pb2.SubscribeRequest) -> SelectionSpec:
 def compile_request(request: probe_pb2.SubscribeRequest, catalog: Catalog) -> Selection:
     """The request's selection, checked and compiled (FilterError if invalid)."""
     return compile_selection(selection_spec(request), catalog)
+
+
+# The longest a stream may ask its events to wait for a fuller response.
+MAX_BATCH_DELAY_SECONDS = 10.0
+
+
+def batching(request: probe_pb2.SubscribeRequest, most_events: int) -> tuple[int, float]:
+    """The stream's (max events per response, max delay in seconds)."""
+    given = request.batching
+    max_events = given.max_events or most_events
+    if max_events > most_events:
+        raise FilterError(
+            f"batching.max_events: {given.max_events} is more than the service's "
+            f"{most_events} (kindling-probe serve --max-batch-events)"
+        )
+    delay = given.max_delay.seconds + given.max_delay.nanos / 1e9
+    if not 0 <= delay <= MAX_BATCH_DELAY_SECONDS or not 0 <= given.max_delay.nanos < 10**9:
+        raise FilterError(
+            f"batching.max_delay: a delay from 0 to {MAX_BATCH_DELAY_SECONDS:g} seconds"
+        )
+    return max_events, delay

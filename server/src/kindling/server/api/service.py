@@ -17,7 +17,7 @@ from google.protobuf import timestamp_pb2
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
-from kindling.server.api.requests import compile_request
+from kindling.server.api.requests import batching, compile_request
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import AttrType, Catalog
 from kindling.server.drivers.base import Driver, KernelFilter
@@ -103,6 +103,7 @@ class ProbeService:
     ) -> AsyncIterator[bytes]:
         try:
             selection = compile_request(request, self._catalog)
+            max_events, max_delay = batching(request, self._max_batch)
         except FilterError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         # Read the peer once, now: grpc's context.peer() touches freed memory
@@ -115,7 +116,8 @@ class ProbeService:
             selection,
             asyncio.get_running_loop(),
             max_queued_events=self._max_queued,
-            max_batch_events=self._max_batch,
+            max_batch_events=max_events,
+            max_delay=max_delay,
             peer=name,
         )
         self._broker.add(subscription)
@@ -228,6 +230,7 @@ class ProbeService:
                 ],
                 snaplen=self._capture.service_filters.snaplen,
                 max_snaplen=self._capture.max_snaplen,
+                max_batch_events=self._max_batch,
             ),
         )
         for spec in self._catalog.specs:

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -99,6 +100,9 @@ const (
 	// The events are missing from the recording a replaying service serves:
 	// the stream that made the recording lost them.
 	LossReason_LOSS_REASON_NOT_RECORDED LossReason = 4
+	// The service stopped before it sent these events, which were queued for
+	// the stream: its last response reports them.
+	LossReason_LOSS_REASON_SERVICE_STOPPED LossReason = 5
 )
 
 // Enum value maps for LossReason.
@@ -109,6 +113,7 @@ var (
 		2: "LOSS_REASON_SUBSCRIBER_QUEUE_FULL",
 		3: "LOSS_REASON_SERVICE_ERROR",
 		4: "LOSS_REASON_NOT_RECORDED",
+		5: "LOSS_REASON_SERVICE_STOPPED",
 	}
 	LossReason_value = map[string]int32{
 		"LOSS_REASON_UNSPECIFIED":           0,
@@ -116,6 +121,7 @@ var (
 		"LOSS_REASON_SUBSCRIBER_QUEUE_FULL": 2,
 		"LOSS_REASON_SERVICE_ERROR":         3,
 		"LOSS_REASON_NOT_RECORDED":          4,
+		"LOSS_REASON_SERVICE_STOPPED":       5,
 	}
 )
 
@@ -239,7 +245,11 @@ type SubscribeRequest struct {
 	DenyList []*EventFilter `protobuf:"bytes,2,rep,name=deny_list,json=denyList,proto3" json:"deny_list,omitempty"`
 	// Payload asks for the bytes I/O events moved (Event.payload). Without it
 	// the stream's events carry no payload, and the kernel copies none for it.
-	Payload       PayloadMode `protobuf:"varint,3,opt,name=payload,proto3,enum=kindling.probe.v1.PayloadMode" json:"payload,omitempty"`
+	Payload PayloadMode `protobuf:"varint,3,opt,name=payload,proto3,enum=kindling.probe.v1.PayloadMode" json:"payload,omitempty"`
+	// Batching says how the stream's events are gathered into responses.
+	// Unset: each response carries what is ready, up to the service's
+	// --max-batch-events.
+	Batching      *Batching `protobuf:"bytes,4,opt,name=batching,proto3" json:"batching,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,6 +303,72 @@ func (x *SubscribeRequest) GetPayload() PayloadMode {
 		return x.Payload
 	}
 	return PayloadMode_PAYLOAD_MODE_UNSPECIFIED
+}
+
+func (x *SubscribeRequest) GetBatching() *Batching {
+	if x != nil {
+		return x.Batching
+	}
+	return nil
+}
+
+// Batching gathers a stream's events into responses.
+type Batching struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Max_events is the most events one response carries, at most the
+	// service's --max-batch-events (GetInfo: DriverInfo.max_batch_events);
+	// zero means that.
+	MaxEvents uint32 `protobuf:"varint,1,opt,name=max_events,json=maxEvents,proto3" json:"max_events,omitempty"`
+	// Max_delay is how long the first event of a response may wait for more
+	// (at most 10 s): fewer, larger responses cost both ends less per event.
+	// Zero sends what is ready at once, for the lowest latency.
+	MaxDelay      *durationpb.Duration `protobuf:"bytes,2,opt,name=max_delay,json=maxDelay,proto3" json:"max_delay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batching) Reset() {
+	*x = Batching{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batching) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batching) ProtoMessage() {}
+
+func (x *Batching) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batching.ProtoReflect.Descriptor instead.
+func (*Batching) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Batching) GetMaxEvents() uint32 {
+	if x != nil {
+		return x.MaxEvents
+	}
+	return 0
+}
+
+func (x *Batching) GetMaxDelay() *durationpb.Duration {
+	if x != nil {
+		return x.MaxDelay
+	}
+	return nil
 }
 
 // EventFilter matches events. An event matches when it satisfies every
@@ -370,7 +446,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +458,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +471,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *EventFilter) GetNames() []string {
@@ -559,7 +635,7 @@ type PortRange struct {
 
 func (x *PortRange) Reset() {
 	*x = PortRange{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +647,7 @@ func (x *PortRange) String() string {
 func (*PortRange) ProtoMessage() {}
 
 func (x *PortRange) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +660,7 @@ func (x *PortRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortRange.ProtoReflect.Descriptor instead.
 func (*PortRange) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PortRange) GetFirst() uint32 {
@@ -620,7 +696,7 @@ type ReturnValueFilter struct {
 
 func (x *ReturnValueFilter) Reset() {
 	*x = ReturnValueFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +708,7 @@ func (x *ReturnValueFilter) String() string {
 func (*ReturnValueFilter) ProtoMessage() {}
 
 func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +721,7 @@ func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReturnValueFilter.ProtoReflect.Descriptor instead.
 func (*ReturnValueFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReturnValueFilter) GetErrorsOnly() bool {
@@ -693,14 +769,18 @@ type SubscribeResponse struct {
 	// Boot_time is the wall-clock time at which the node booted, as the node's
 	// clock estimated it when this response was built. An event's wall-clock
 	// time is boot_time plus its timestamp_ns.
-	BootTime      *timestamppb.Timestamp `protobuf:"bytes,1001,opt,name=boot_time,json=bootTime,proto3" json:"boot_time,omitempty"`
+	BootTime *timestamppb.Timestamp `protobuf:"bytes,1001,opt,name=boot_time,json=bootTime,proto3" json:"boot_time,omitempty"`
+	// Sent_at is the node's wall-clock time when the service sent this
+	// response: with the events' wall-clock times it measures how long they
+	// took from the kernel to the response.
+	SentAt        *timestamppb.Timestamp `protobuf:"bytes,1002,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +792,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +805,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SubscribeResponse) GetEvents() []*v1.Event {
@@ -756,6 +836,13 @@ func (x *SubscribeResponse) GetBootTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SubscribeResponse) GetSentAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SentAt
+	}
+	return nil
+}
+
 // Loss reports events a stream did not receive.
 type Loss struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -776,7 +863,7 @@ type Loss struct {
 
 func (x *Loss) Reset() {
 	*x = Loss{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +875,7 @@ func (x *Loss) String() string {
 func (*Loss) ProtoMessage() {}
 
 func (x *Loss) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +888,7 @@ func (x *Loss) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Loss.ProtoReflect.Descriptor instead.
 func (*Loss) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Loss) GetReason() LossReason {
@@ -845,7 +932,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +944,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +957,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfigureRequest) GetEnableEvents() []string {
@@ -920,7 +1007,7 @@ type KernelFilters struct {
 
 func (x *KernelFilters) Reset() {
 	*x = KernelFilters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1019,7 @@ func (x *KernelFilters) String() string {
 func (*KernelFilters) ProtoMessage() {}
 
 func (x *KernelFilters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1032,7 @@ func (x *KernelFilters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFilters.ProtoReflect.Descriptor instead.
 func (*KernelFilters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KernelFilters) GetDenyPids() []uint32 {
@@ -985,7 +1072,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1084,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1097,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigureResponse) GetEnabledEvents() []string {
@@ -1043,7 +1130,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1142,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1155,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
 }
 
 // GetInfoResponse describes the service.
@@ -1093,7 +1180,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1192,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1205,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetInfoResponse) GetServiceVersion() string {
@@ -1191,14 +1278,18 @@ type DriverInfo struct {
 	// Max_snaplen is the most Configure can set snaplen to: the size the
 	// kernel's records were made for when the service started
 	// (`kindling-probe serve --snaplen`).
-	MaxSnaplen    uint32 `protobuf:"varint,9,opt,name=max_snaplen,json=maxSnaplen,proto3" json:"max_snaplen,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxSnaplen uint32 `protobuf:"varint,9,opt,name=max_snaplen,json=maxSnaplen,proto3" json:"max_snaplen,omitempty"`
+	// Max_batch_events is the most events a response carries
+	// (`kindling-probe serve --max-batch-events`); Batching.max_events may
+	// ask for fewer.
+	MaxBatchEvents uint32 `protobuf:"varint,10,opt,name=max_batch_events,json=maxBatchEvents,proto3" json:"max_batch_events,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1301,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1314,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -1289,6 +1380,13 @@ func (x *DriverInfo) GetMaxSnaplen() uint32 {
 	return 0
 }
 
+func (x *DriverInfo) GetMaxBatchEvents() uint32 {
+	if x != nil {
+		return x.MaxBatchEvents
+	}
+	return 0
+}
+
 // KernelScope is what the kernel captures, merged from every subscriber's
 // filters, Configure and the context the service keeps for them.
 type KernelScope struct {
@@ -1310,7 +1408,7 @@ type KernelScope struct {
 
 func (x *KernelScope) Reset() {
 	*x = KernelScope{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1420,7 @@ func (x *KernelScope) String() string {
 func (*KernelScope) ProtoMessage() {}
 
 func (x *KernelScope) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1433,7 @@ func (x *KernelScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
 func (*KernelScope) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KernelScope) GetEvents() []*ScopedEvent {
@@ -1389,7 +1487,7 @@ type ScopedEvent struct {
 
 func (x *ScopedEvent) Reset() {
 	*x = ScopedEvent{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1499,7 @@ func (x *ScopedEvent) String() string {
 func (*ScopedEvent) ProtoMessage() {}
 
 func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1512,7 @@ func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
 func (*ScopedEvent) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ScopedEvent) GetName() string {
@@ -1477,7 +1575,7 @@ type KernelCounters struct {
 
 func (x *KernelCounters) Reset() {
 	*x = KernelCounters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1587,7 @@ func (x *KernelCounters) String() string {
 func (*KernelCounters) ProtoMessage() {}
 
 func (x *KernelCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1600,7 @@ func (x *KernelCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
 func (*KernelCounters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KernelCounters) GetEvent() string {
@@ -1548,7 +1646,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1658,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1671,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -1623,7 +1721,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1733,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1746,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -1723,7 +1821,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1833,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1846,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -1776,12 +1874,17 @@ var File_kindling_probe_v1_probe_proto protoreflect.FileDescriptor
 
 const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\xc8\x01\n" +
+	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\x81\x02\n" +
 	"\x10SubscribeRequest\x12=\n" +
 	"\n" +
 	"allow_list\x18\x01 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\tallowList\x12;\n" +
 	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\x128\n" +
-	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\"\xd5\x06\n" +
+	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\x127\n" +
+	"\bbatching\x18\x04 \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatching\"a\n" +
+	"\bBatching\x12\x1d\n" +
+	"\n" +
+	"max_events\x18\x01 \x01(\rR\tmaxEvents\x126\n" +
+	"\tmax_delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bmaxDelay\"\xd5\x06\n" +
 	"\vEventFilter\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\x12\x12\n" +
 	"\x04pids\x18\x02 \x03(\rR\x04pids\x12\x1d\n" +
@@ -1821,12 +1924,13 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x03min\x18\x03 \x01(\x03H\x00R\x03min\x88\x01\x01\x12\x15\n" +
 	"\x03max\x18\x04 \x01(\x03H\x01R\x03max\x88\x01\x01B\x06\n" +
 	"\x04_minB\x06\n" +
-	"\x04_max\"\xce\x01\n" +
+	"\x04_max\"\x84\x02\n" +
 	"\x11SubscribeResponse\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.kindling.event.v1.EventR\x06events\x12/\n" +
 	"\x06losses\x18\x02 \x03(\v2\x17.kindling.probe.v1.LossR\x06losses\x12\x1c\n" +
 	"\tnode_name\x18\xe8\a \x01(\tR\bnodeName\x128\n" +
-	"\tboot_time\x18\xe9\a \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\"p\n" +
+	"\tboot_time\x18\xe9\a \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\x124\n" +
+	"\asent_at\x18\xea\a \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"p\n" +
 	"\x04Loss\x125\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1d.kindling.probe.v1.LossReasonR\x06reason\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x1b\n" +
@@ -1854,7 +1958,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x06driver\x18\x03 \x01(\v2\x1d.kindling.probe.v1.DriverInfoR\x06driver\x12:\n" +
 	"\x06events\x18\x04 \x03(\v2\".kindling.probe.v1.EventDescriptorR\x06events\x12\x1b\n" +
 	"\tnode_name\x18\x05 \x01(\tR\bnodeName\x127\n" +
-	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\"\xef\x02\n" +
+	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\"\x99\x03\n" +
 	"\n" +
 	"DriverInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -1866,7 +1970,9 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\bcounters\x18\a \x03(\v2!.kindling.probe.v1.KernelCountersR\bcounters\x12\x18\n" +
 	"\asnaplen\x18\b \x01(\rR\asnaplen\x12\x1f\n" +
 	"\vmax_snaplen\x18\t \x01(\rR\n" +
-	"maxSnaplen\"\xec\x01\n" +
+	"maxSnaplen\x12(\n" +
+	"\x10max_batch_events\x18\n" +
+	" \x01(\rR\x0emaxBatchEvents\"\xec\x01\n" +
 	"\vKernelScope\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.kindling.probe.v1.ScopedEventR\x06events\x12*\n" +
 	"\x11allowed_pid_count\x18\x02 \x01(\rR\x0fallowedPidCount\x120\n" +
@@ -1909,14 +2015,15 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\vPayloadMode\x12\x1c\n" +
 	"\x18PAYLOAD_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYLOAD_MODE_SOCKETS\x10\x01\x12\x14\n" +
-	"\x10PAYLOAD_MODE_ALL\x10\x02*\xb1\x01\n" +
+	"\x10PAYLOAD_MODE_ALL\x10\x02*\xd2\x01\n" +
 	"\n" +
 	"LossReason\x12\x1b\n" +
 	"\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eLOSS_REASON_KERNEL_BUFFER_FULL\x10\x01\x12%\n" +
 	"!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n" +
 	"\x19LOSS_REASON_SERVICE_ERROR\x10\x03\x12\x1c\n" +
-	"\x18LOSS_REASON_NOT_RECORDED\x10\x04*\xa2\x02\n" +
+	"\x18LOSS_REASON_NOT_RECORDED\x10\x04\x12\x1f\n" +
+	"\x1bLOSS_REASON_SERVICE_STOPPED\x10\x05*\xa2\x02\n" +
 	"\rAttributeType\x12\x1e\n" +
 	"\x1aATTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ATTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n" +
@@ -1948,77 +2055,82 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(PayloadMode)(0),              // 0: kindling.probe.v1.PayloadMode
 	(LossReason)(0),               // 1: kindling.probe.v1.LossReason
 	(AttributeType)(0),            // 2: kindling.probe.v1.AttributeType
 	(*SubscribeRequest)(nil),      // 3: kindling.probe.v1.SubscribeRequest
-	(*EventFilter)(nil),           // 4: kindling.probe.v1.EventFilter
-	(*PortRange)(nil),             // 5: kindling.probe.v1.PortRange
-	(*ReturnValueFilter)(nil),     // 6: kindling.probe.v1.ReturnValueFilter
-	(*SubscribeResponse)(nil),     // 7: kindling.probe.v1.SubscribeResponse
-	(*Loss)(nil),                  // 8: kindling.probe.v1.Loss
-	(*ConfigureRequest)(nil),      // 9: kindling.probe.v1.ConfigureRequest
-	(*KernelFilters)(nil),         // 10: kindling.probe.v1.KernelFilters
-	(*ConfigureResponse)(nil),     // 11: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 12: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 13: kindling.probe.v1.GetInfoResponse
-	(*DriverInfo)(nil),            // 14: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 15: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 16: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 17: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 18: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 19: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 20: kindling.probe.v1.AttributeDescriptor
-	(v1.Category)(0),              // 21: kindling.event.v1.Category
-	(v1.Source)(0),                // 22: kindling.event.v1.Source
-	(v1.FdType)(0),                // 23: kindling.event.v1.FdType
-	(v1.L4Protocol)(0),            // 24: kindling.event.v1.L4Protocol
-	(*v1.Event)(nil),              // 25: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*Batching)(nil),              // 4: kindling.probe.v1.Batching
+	(*EventFilter)(nil),           // 5: kindling.probe.v1.EventFilter
+	(*PortRange)(nil),             // 6: kindling.probe.v1.PortRange
+	(*ReturnValueFilter)(nil),     // 7: kindling.probe.v1.ReturnValueFilter
+	(*SubscribeResponse)(nil),     // 8: kindling.probe.v1.SubscribeResponse
+	(*Loss)(nil),                  // 9: kindling.probe.v1.Loss
+	(*ConfigureRequest)(nil),      // 10: kindling.probe.v1.ConfigureRequest
+	(*KernelFilters)(nil),         // 11: kindling.probe.v1.KernelFilters
+	(*ConfigureResponse)(nil),     // 12: kindling.probe.v1.ConfigureResponse
+	(*GetInfoRequest)(nil),        // 13: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 14: kindling.probe.v1.GetInfoResponse
+	(*DriverInfo)(nil),            // 15: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 16: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 17: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 18: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 19: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 20: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 21: kindling.probe.v1.AttributeDescriptor
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(v1.Category)(0),              // 23: kindling.event.v1.Category
+	(v1.Source)(0),                // 24: kindling.event.v1.Source
+	(v1.FdType)(0),                // 25: kindling.event.v1.FdType
+	(v1.L4Protocol)(0),            // 26: kindling.event.v1.L4Protocol
+	(*v1.Event)(nil),              // 27: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
-	4,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
-	4,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
+	5,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
+	5,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
 	0,  // 2: kindling.probe.v1.SubscribeRequest.payload:type_name -> kindling.probe.v1.PayloadMode
-	21, // 3: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
-	22, // 4: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
-	6,  // 5: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
-	23, // 6: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
-	24, // 7: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
-	5,  // 8: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
-	5,  // 9: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
-	25, // 10: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
-	8,  // 11: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	26, // 12: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	1,  // 13: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
-	10, // 14: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	10, // 15: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	14, // 16: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	19, // 17: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	26, // 18: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	18, // 19: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	15, // 20: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	17, // 21: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	16, // 22: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	10, // 23: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	0,  // 24: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	22, // 25: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	21, // 26: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	20, // 27: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	2,  // 28: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	3,  // 29: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	9,  // 30: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	12, // 31: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	7,  // 32: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	11, // 33: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	13, // 34: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	32, // [32:35] is the sub-list for method output_type
-	29, // [29:32] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	4,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
+	22, // 4: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
+	23, // 5: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
+	24, // 6: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
+	7,  // 7: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
+	25, // 8: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
+	26, // 9: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
+	6,  // 10: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
+	6,  // 11: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
+	27, // 12: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	9,  // 13: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
+	28, // 14: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	28, // 15: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
+	1,  // 16: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
+	11, // 17: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	11, // 18: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	15, // 19: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	20, // 20: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	28, // 21: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	19, // 22: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	16, // 23: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	18, // 24: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	17, // 25: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	11, // 26: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	0,  // 27: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	24, // 28: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	23, // 29: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	21, // 30: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	2,  // 31: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	3,  // 32: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	10, // 33: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	13, // 34: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	8,  // 35: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	12, // 36: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	14, // 37: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	35, // [35:38] is the sub-list for method output_type
+	32, // [32:35] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -2026,16 +2138,16 @@ func file_kindling_probe_v1_probe_proto_init() {
 	if File_kindling_probe_v1_probe_proto != nil {
 		return
 	}
-	file_kindling_probe_v1_probe_proto_msgTypes[1].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[3].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[6].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[2].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[4].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -9,6 +9,7 @@ standard gRPC health service and server reflection.
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -75,6 +76,10 @@ class _LossReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LossReason
     """The events are missing from the recording a replaying service serves:
     the stream that made the recording lost them.
     """
+    LOSS_REASON_SERVICE_STOPPED: _LossReason.ValueType  # 5
+    """The service stopped before it sent these events, which were queued for
+    the stream: its last response reports them.
+    """
 
 class LossReason(_LossReason, metaclass=_LossReasonEnumTypeWrapper):
     """LossReason says where events were lost."""
@@ -94,6 +99,10 @@ LOSS_REASON_SERVICE_ERROR: LossReason.ValueType  # 3
 LOSS_REASON_NOT_RECORDED: LossReason.ValueType  # 4
 """The events are missing from the recording a replaying service serves:
 the stream that made the recording lost them.
+"""
+LOSS_REASON_SERVICE_STOPPED: LossReason.ValueType  # 5
+"""The service stopped before it sent these events, which were queued for
+the stream: its last response reports them.
 """
 Global___LossReason: _TypeAlias = LossReason  # noqa: Y015
 
@@ -160,6 +169,7 @@ class SubscribeRequest(_message.Message):
     ALLOW_LIST_FIELD_NUMBER: _builtins.int
     DENY_LIST_FIELD_NUMBER: _builtins.int
     PAYLOAD_FIELD_NUMBER: _builtins.int
+    BATCHING_FIELD_NUMBER: _builtins.int
     payload: Global___PayloadMode.ValueType
     """Payload asks for the bytes I/O events moved (Event.payload). Without it
     the stream's events carry no payload, and the kernel copies none for it.
@@ -176,20 +186,62 @@ class SubscribeRequest(_message.Message):
         sent, even when the allow list selects it.
         """
 
+    @_builtins.property
+    def batching(self) -> Global___Batching:
+        """Batching says how the stream's events are gathered into responses.
+        Unset: each response carries what is ready, up to the service's
+        --max-batch-events.
+        """
+
     def __init__(
         self,
         *,
         allow_list: _abc.Iterable[Global___EventFilter] | None = ...,
         deny_list: _abc.Iterable[Global___EventFilter] | None = ...,
         payload: Global___PayloadMode.ValueType = ...,
+        batching: Global___Batching | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batching", b"batching"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_list", b"allow_list", "deny_list", b"deny_list", "payload", b"payload"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_list", b"allow_list", "batching", b"batching", "deny_list", b"deny_list", "payload", b"payload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscribeRequest: _TypeAlias = SubscribeRequest  # noqa: Y015
+
+@_typing.final
+class Batching(_message.Message):
+    """Batching gathers a stream's events into responses."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_EVENTS_FIELD_NUMBER: _builtins.int
+    MAX_DELAY_FIELD_NUMBER: _builtins.int
+    max_events: _builtins.int
+    """Max_events is the most events one response carries, at most the
+    service's --max-batch-events (GetInfo: DriverInfo.max_batch_events);
+    zero means that.
+    """
+    @_builtins.property
+    def max_delay(self) -> _duration_pb2.Duration:
+        """Max_delay is how long the first event of a response may wait for more
+        (at most 10 s): fewer, larger responses cost both ends less per event.
+        Zero sends what is ready at once, for the lowest latency.
+        """
+
+    def __init__(
+        self,
+        *,
+        max_events: _builtins.int = ...,
+        max_delay: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_delay", b"max_delay"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_delay", b"max_delay", "max_events", b"max_events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Batching: _TypeAlias = Batching  # noqa: Y015
 
 @_typing.final
 class EventFilter(_message.Message):
@@ -459,6 +511,7 @@ class SubscribeResponse(_message.Message):
     LOSSES_FIELD_NUMBER: _builtins.int
     NODE_NAME_FIELD_NUMBER: _builtins.int
     BOOT_TIME_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
     node_name: _builtins.str
     """Node_name is the name of the node (host name) the events come from."""
     @_builtins.property
@@ -481,6 +534,13 @@ class SubscribeResponse(_message.Message):
         time is boot_time plus its timestamp_ns.
         """
 
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """Sent_at is the node's wall-clock time when the service sent this
+        response: with the events' wall-clock times it measures how long they
+        took from the kernel to the response.
+        """
+
     def __init__(
         self,
         *,
@@ -488,10 +548,11 @@ class SubscribeResponse(_message.Message):
         losses: _abc.Iterable[Global___Loss] | None = ...,
         node_name: _builtins.str = ...,
         boot_time: _timestamp_pb2.Timestamp | None = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "events", b"events", "losses", b"losses", "node_name", b"node_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "events", b"events", "losses", b"losses", "node_name", b"node_name", "sent_at", b"sent_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -744,6 +805,7 @@ class DriverInfo(_message.Message):
     COUNTERS_FIELD_NUMBER: _builtins.int
     SNAPLEN_FIELD_NUMBER: _builtins.int
     MAX_SNAPLEN_FIELD_NUMBER: _builtins.int
+    MAX_BATCH_EVENTS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name names the driver, for example "bcc"."""
     transport: _builtins.str
@@ -760,6 +822,11 @@ class DriverInfo(_message.Message):
     """Max_snaplen is the most Configure can set snaplen to: the size the
     kernel's records were made for when the service started
     (`kindling-probe serve --snaplen`).
+    """
+    max_batch_events: _builtins.int
+    """Max_batch_events is the most events a response carries
+    (`kindling-probe serve --max-batch-events`); Batching.max_events may
+    ask for fewer.
     """
     @_builtins.property
     def features(self) -> _containers.RepeatedCompositeFieldContainer[Global___KernelFeature]:
@@ -796,10 +863,11 @@ class DriverInfo(_message.Message):
         counters: _abc.Iterable[Global___KernelCounters] | None = ...,
         snaplen: _builtins.int = ...,
         max_snaplen: _builtins.int = ...,
+        max_batch_events: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "features", b"features", "kernel_release", b"kernel_release", "max_snaplen", b"max_snaplen", "name", b"name", "scope", b"scope", "snaplen", b"snaplen", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "features", b"features", "kernel_release", b"kernel_release", "max_batch_events", b"max_batch_events", "max_snaplen", b"max_snaplen", "name", b"name", "scope", b"scope", "snaplen", b"snaplen", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

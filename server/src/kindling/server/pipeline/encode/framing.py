@@ -8,6 +8,7 @@ response carries (node name, boot time).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,7 +86,8 @@ _TIMESTAMP = wire.FieldNumbers(timestamp_pb2.Timestamp)
 
 
 class Envelope:
-    """SubscribeResponse's common fields (node name, boot time), encoded once a second."""
+    """SubscribeResponse's common fields: node name and boot time, encoded
+    once a second, and the time each response is sent."""
 
     def __init__(
         self,
@@ -108,4 +110,8 @@ class Envelope:
             )
             self._bytes = self._node + wire.message_field(RESPONSE.boot_time, stamp)
             self._until = now + 1.0
-        return self._bytes
+        sent = time.time_ns()
+        sent_at = wire.uint_field(_TIMESTAMP.seconds, sent // 1_000_000_000) + wire.uint_field(
+            _TIMESTAMP.nanos, sent % 1_000_000_000
+        )
+        return self._bytes + wire.message_field(RESPONSE.sent_at, sent_at)

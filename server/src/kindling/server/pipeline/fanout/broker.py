@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import itertools
 import threading
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,7 @@ KERNEL_BUFFER_FULL = probe_pb2.LOSS_REASON_KERNEL_BUFFER_FULL
 SUBSCRIBER_QUEUE_FULL = probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
 SERVICE_ERROR = probe_pb2.LOSS_REASON_SERVICE_ERROR
 NOT_RECORDED = probe_pb2.LOSS_REASON_NOT_RECORDED
+SERVICE_STOPPED = probe_pb2.LOSS_REASON_SERVICE_STOPPED
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Subscription:
         *,
         max_queued_events: int,
         max_batch_events: int,
+        max_delay: float = 0.0,
         peer: str = "",
     ) -> None:
         self.selection = selection
@@ -63,9 +66,13 @@ class Subscription:
         self._loop = loop
         self._max_queued = max_queued_events
         self._max_batch = max_batch_events
+        # How long the first queued event may wait for more (seconds).
+        self._max_delay = max_delay
+        self._first_queued = 0.0
         self._lock = threading.Lock()
-        # (encoded events, number of events) chunks waiting for the consumer.
-        self._queue: deque[tuple[bytes, int]] = deque()
+        # (encoded events, number of events, first seq) chunks waiting for
+        # the consumer.
+        self._queue: deque[tuple[bytes, int, int]] = deque()
         self._queued_events = 0
         # Losses not yet reported: counts for the kernel and the service, and
         # the sequence ranges this stream skipped.
@@ -103,19 +110,29 @@ class Subscription:
         if admitted:
             blob, at = frame_events(batch, indexes[:admitted], first_seq, self.selection.payload)
             bounds = [*range(0, admitted, self._max_batch), admitted]
-            chunks = [(blob[at[a] : at[b]], b - a) for a, b in itertools.pairwise(bounds)]
+            chunks = [
+                (blob[at[a] : at[b]], b - a, first_seq + a) for a, b in itertools.pairwise(bounds)
+            ]
             with self._lock:
+                if not self._queue:
+                    self._first_queued = time.monotonic()
                 self._queue.extend(chunks)
         self._wake()
 
-    def _add_drop(self, first_seq: int, count: int) -> None:
+    def _add_drop(self, first_seq: int, count: int, reason: int = SUBSCRIBER_QUEUE_FULL) -> None:
         """Record dropped events, merging ranges that continue the last one."""
         self.stats.dropped += count
         last = self._dropped[-1] if self._dropped else None
-        if last is not None and last.first_seq + last.count == first_seq:
+        if last is not None and last.reason == reason and last.first_seq + last.count == first_seq:
             last.count += count
         else:
-            self._dropped.append(LossRecord(SUBSCRIBER_QUEUE_FULL, count, first_seq))
+            self._dropped.append(LossRecord(reason, count, first_seq))
+
+    def _unsent(self, chunks: Iterable[tuple[bytes, int, int]]) -> None:
+        """Report queued chunks the stream will never get (call with the lock)."""
+        for _, count, first_seq in chunks:
+            self._queued_events -= count
+            self._add_drop(first_seq, count, SERVICE_STOPPED)
 
     def _take_losses(self) -> list[LossRecord]:
         """The losses not yet reported (call with the lock held)."""
@@ -140,38 +157,79 @@ class Subscription:
             self._loop.call_soon_threadsafe(self._ready.set)
 
     def close(self) -> None:
-        """End the stream (service shutdown); the consumer sees the end."""
+        """End the stream (service shutdown): what is still queued is not
+        sent but reported lost, with every pending loss, in one last small
+        response, which even a slow reader can take within the grace period."""
         with self._lock:
             self._closed = True
+            self._unsent(self._queue)
+            self._queue.clear()
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._ready.set)
 
     # -- consumer side (event loop) ----------------------------------------------
 
+    async def _gather(self) -> None:
+        """With a max delay, let the first queued event wait for more until
+        a response's worth is queued or the delay is over."""
+        while self._max_delay:
+            with self._lock:
+                if self._closed or not self._queue or self._queued_events >= self._max_batch:
+                    return
+                left = self._first_queued + self._max_delay - time.monotonic()
+                self._ready.clear()
+                self._wake_pending = False
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), left)
+
     async def responses(self, envelope: Callable[[], bytes]) -> AsyncIterator[bytes]:
         """Serialized SubscribeResponses until the subscription is closed."""
         while True:
             await self._ready.wait()
+            await self._gather()
             with self._lock:
                 self._ready.clear()
                 self._wake_pending = False
                 chunks = list(self._queue)
+                if self._max_delay:  # gathered: as few responses as fit
+                    chunks = _joined(chunks, self._max_batch)
                 self._queue.clear()
                 losses = self._take_losses()
                 closed = self._closed
-            for events, count in chunks:
+            for k, (events, count, _) in enumerate(chunks):
+                with self._lock:
+                    if self._closed:
+                        self._unsent(chunks[k:])
+                        break
+                    self._queued_events -= count
                 loss_bytes = b"".join(loss.encode() for loss in losses)
                 losses = []
-                with self._lock:
-                    self._queued_events -= count
                 self.stats.delivered += count
                 self.stats.responses += 1
                 yield events + loss_bytes + envelope()
+            with self._lock:
+                if self._closed:
+                    closed = True
+                    losses += self._take_losses()
             if losses:
                 self.stats.responses += 1
                 yield b"".join(loss.encode() for loss in losses) + envelope()
             if closed:
                 return
+
+
+def _joined(chunks: list[tuple[bytes, int, int]], most: int) -> list[tuple[bytes, int, int]]:
+    """Consecutive chunks joined into responses of at most `most` events."""
+    joined: list[tuple[bytes, int, int]] = []
+    for events, count, first_seq in chunks:
+        if joined and joined[-1][1] + count <= most:
+            last_events, last_count, last_first = joined[-1]
+            joined[-1] = (last_events + events, last_count + count, last_first)
+        else:
+            joined.append((events, count, first_seq))
+    return joined
 
 
 @dataclass
