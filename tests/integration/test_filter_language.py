@@ -54,6 +54,8 @@ FIELDS: dict[str, dict[str, Any]] = {
     "children_of_the_workload": {"ppids": "pid", "names": ["openat"]},
     "python": {"exes": [".*/python3?(\\.[0-9]+)?"], "names": ["openat"]},
     "not_python": {"exes": ["/usr/sbin/.*"], "names": ["openat"]},
+    # Without the pids the others get: the workload and what it starts.
+    "tree": {"process_trees": "pid", "names": ["openat"]},
 }
 
 
@@ -75,6 +77,9 @@ def _filter(fields: dict[str, Any], pids: list[int], ids: dict[str, int]) -> pro
             given[key] = [probe_pb2.PortRange(first=ids["port"])]
     if given.get("ppids") == "pid":
         given["ppids"] = [ids["pid"]]
+    if given.get("process_trees") == "pid":
+        given["process_trees"] = [ids["pid"]]
+        return F(**given)
     return F(pids=pids, **given)
 
 
@@ -240,3 +245,14 @@ def test_parents_and_executables(run: Run) -> None:
     assert {e.thread.pid for e in python} == {run.result["pid"], run.result["child_pid"]}
     assert {e.thread.exe for e in python} == {run.result["exe"]}
     assert run.of("not_python") == []
+
+
+def test_a_process_tree_takes_processes_started_after_the_subscription(run: Run) -> None:
+    events = run.of("tree", "openat")
+    main, child = run.result["pid"], run.result["child_pid"]
+    later = {e.thread.pid for e in events} - {main, child}
+    # /bin/cat, started by the workload after everyone subscribed.
+    assert later, "no process of the tree but the workload's own"
+    assert all(e.thread.ppid == main for e in events if e.thread.pid in later)
+    assert any(e.thread.comm == "cat" for e in events)
+    assert {main, child} <= {e.thread.pid for e in events}

@@ -12,6 +12,7 @@ forks a child that waits, prints both pids, waits for a line on stdin, then:
   comms);
 - reads a pipe whose data comes 80 ms later, and one whose data is there
   (latency);
+- runs /bin/cat on the file (a new process in its tree: process_trees);
 - lets the child become user and group 65534, open the file and exit
   (uids, gids, and a process_exit tracepoint event: sources).
 
@@ -25,6 +26,7 @@ import ctypes
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -107,6 +109,8 @@ def main() -> None:
     os.read(quick_read, 1)
     os.read(slow_read, 1)
 
+    # A process started after the subscriptions, in the workload's tree.
+    subprocess.run(["/bin/cat", str(existing)], stdout=subprocess.DEVNULL, check=True)
     os.write(go_write, b"g")
     os.waitpid(pid, 0)
     for s in (client, server, listener):

@@ -294,3 +294,26 @@ def test_context_fields_select_exactly_their_events(
 def test_invalid_context_fields_are_refused(given: probe_pb2.EventFilter, message: str) -> None:
     with pytest.raises(FilterError, match=message):
         compile_request(probe_pb2.SubscribeRequest(allow_list=[given]), CATALOG)
+
+
+def test_process_trees_take_a_process_and_its_descendants() -> None:
+    # pids 10 (root), 11 (its child), 12 (its grandchild), 20 (unrelated).
+    lineage = {10: [1], 11: [10, 1], 12: [11, 10, 1], 20: [1]}
+    ancestors = [chain + [0] * (16 - len(chain)) for chain in lineage.values()]
+    columns = EventColumns.of(
+        4, event_ids=[ID["read"]] * 4, pids=list(lineage), ancestors=ancestors
+    )
+    tree = EventBatch.from_events([b"e"] * 4, columns)
+
+    def chosen(*given: probe_pb2.EventFilter) -> list[int]:
+        request = probe_pb2.SubscribeRequest(allow_list=given)
+        mask = compile_request(request, CATALOG).mask(tree)
+        return [pid for pid, take in zip(lineage, mask.tolist(), strict=True) if take]
+
+    assert chosen(F(process_trees=[10])) == [10, 11, 12]
+    assert chosen(F(process_trees=[11])) == [11, 12]
+    assert chosen(F(process_trees=[12, 20])) == [12, 20]
+    assert chosen(F(process_trees=[10]), F(pids=[20])) == [10, 11, 12, 20]
+    assert chosen(F(process_trees=[10], pids=[12])) == [12]
+    with pytest.raises(FilterError, match=r"process_trees\[0\]: 0 is not a process id"):
+        chosen(F(process_trees=[0]))

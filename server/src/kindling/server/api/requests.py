@@ -48,6 +48,7 @@ def filter_spec(given: probe_pb2.EventFilter) -> FilterSpec:
         remote_ports=tuple((r.first, r.last) for r in given.remote_ports),
         local_addresses=tuple(given.local_addresses),
         remote_addresses=tuple(given.remote_addresses),
+        process_trees=tuple(given.process_trees),
     )
 
 

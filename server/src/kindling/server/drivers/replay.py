@@ -133,6 +133,9 @@ def _split(response: probe_pb2.SubscribeResponse, ids: dict[str, int]) -> _Respo
         fd_types=[e.fd.type for e in events],
         protocols=[e.fd.protocol for e in events],
     )
+    # A recording names each event's parent, not its grandparents: process
+    # tree filters follow one generation in a replay.
+    columns.ancestors[:, 0] = columns.ppids
     for i, event in enumerate(events):
         local, remote = _ends(event)
         if local is not None:

@@ -208,6 +208,7 @@ class EventBuilder:
             latencies=rows["latency_ns"],
             has_payload=with_payload,
             ppids=context.ppid[kept],
+            ancestors=context.ancestors[kept],
             exes=context.exe[kept],
             container_ids=context.container_id[kept],
             fd_types=context.fd_type[kept],
@@ -305,6 +306,7 @@ class EventBuilder:
         fd_categories = np.zeros(len(fd_keys), dtype=np.uint8)
         fd_infos: list[FdInfo | None] = [None] * len(fd_keys)
         processes: list[ProcessInfo | None] = [None] * len(thread_keys)
+        lineages: list[tuple[int, ...]] = [()] * len(thread_keys)
         thread_pieces = np.full(len(thread_keys), -1, dtype=np.int64)
 
         def look_up(at: int) -> None:
@@ -325,6 +327,7 @@ class EventBuilder:
                         self.tables.processes.thread_field(pid, tid, uid, gid, comm, cgroup_id)
                     )
                     processes[i] = self.tables.processes.get(pid)
+                    lineages[i] = self.tables.processes.ancestors(pid)
 
         look_up(NONE)
         skip = _overwritten(touched, records, state_rows, deliver, fd_keys_of_rows, fd_rows)
@@ -343,7 +346,7 @@ class EventBuilder:
         pieces.fd[first + fd_rows] = fd_pieces[fd_which]
         pieces.prefix[first + fd_rows] = fd_prefixes[fd_which]
         pieces.category[first + fd_rows] = fd_categories[fd_which]
-        context.set_processes(first + plain_rows, thread_which, processes)
+        context.set_processes(first + plain_rows, thread_which, processes, lineages)
         context.set_fds(first + fd_rows, fd_which, fd_infos)
         no_fd = plain_rows[~has_fd[plain_rows]]
         for event_id in np.unique(event_ids[no_fd]).tolist():
@@ -424,7 +427,8 @@ class EventBuilder:
                 r.pid, r.tid, r.uid, r.gid, r.comm, r.cgroup_id
             )
             out.thread.append(pool.add(thread))
-            context.set_process(row, self.tables.processes.get(r.pid))
+            processes = self.tables.processes
+            context.set_process(row, processes.get(r.pid), processes.ancestors(r.pid))
         else:
             out.thread.append(-1)
         out.fd.append(pool.add(fd_field) if fd_field else -1)

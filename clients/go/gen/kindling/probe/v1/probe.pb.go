@@ -440,8 +440,12 @@ type EventFilter struct {
 	// Remote_addresses matches events whose remote end's (or a datagram's
 	// peer's) address is one of these addresses or in one of these blocks.
 	RemoteAddresses []string `protobuf:"bytes,21,rep,name=remote_addresses,json=remoteAddresses,proto3" json:"remote_addresses,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Process_trees matches events of these processes and of every process
+	// they started, directly or not (up to 16 generations), including those
+	// started after the subscription.
+	ProcessTrees  []uint32 `protobuf:"varint,22,rep,packed,name=process_trees,json=processTrees,proto3" json:"process_trees,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EventFilter) Reset() {
@@ -617,6 +621,13 @@ func (x *EventFilter) GetLocalAddresses() []string {
 func (x *EventFilter) GetRemoteAddresses() []string {
 	if x != nil {
 		return x.RemoteAddresses
+	}
+	return nil
+}
+
+func (x *EventFilter) GetProcessTrees() []uint32 {
+	if x != nil {
+		return x.ProcessTrees
 	}
 	return nil
 }
@@ -1884,7 +1895,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\bBatching\x12\x1d\n" +
 	"\n" +
 	"max_events\x18\x01 \x01(\rR\tmaxEvents\x126\n" +
-	"\tmax_delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bmaxDelay\"\xd5\x06\n" +
+	"\tmax_delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bmaxDelay\"\xfa\x06\n" +
 	"\vEventFilter\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\x12\x12\n" +
 	"\x04pids\x18\x02 \x03(\rR\x04pids\x12\x1d\n" +
@@ -1912,7 +1923,8 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"localPorts\x12?\n" +
 	"\fremote_ports\x18\x13 \x03(\v2\x1c.kindling.probe.v1.PortRangeR\vremotePorts\x12'\n" +
 	"\x0flocal_addresses\x18\x14 \x03(\tR\x0elocalAddresses\x12)\n" +
-	"\x10remote_addresses\x18\x15 \x03(\tR\x0fremoteAddressesB\x0e\n" +
+	"\x10remote_addresses\x18\x15 \x03(\tR\x0fremoteAddresses\x12#\n" +
+	"\rprocess_trees\x18\x16 \x03(\rR\fprocessTreesB\x0e\n" +
 	"\f_has_payload\"5\n" +
 	"\tPortRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +

@@ -274,6 +274,7 @@ class EventFilter(_message.Message):
     REMOTE_PORTS_FIELD_NUMBER: _builtins.int
     LOCAL_ADDRESSES_FIELD_NUMBER: _builtins.int
     REMOTE_ADDRESSES_FIELD_NUMBER: _builtins.int
+    PROCESS_TREES_FIELD_NUMBER: _builtins.int
     min_latency_ns: _builtins.int
     """Min_latency_ns matches syscall events that took at least this long, in
     nanoseconds; zero matches every event.
@@ -388,6 +389,13 @@ class EventFilter(_message.Message):
         peer's) address is one of these addresses or in one of these blocks.
         """
 
+    @_builtins.property
+    def process_trees(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Process_trees matches events of these processes and of every process
+        they started, directly or not (up to 16 generations), including those
+        started after the subscription.
+        """
+
     def __init__(
         self,
         *,
@@ -412,10 +420,11 @@ class EventFilter(_message.Message):
         remote_ports: _abc.Iterable[Global___PortRange] | None = ...,
         local_addresses: _abc.Iterable[_builtins.str] | None = ...,
         remote_addresses: _abc.Iterable[_builtins.str] | None = ...,
+        process_trees: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload", "has_payload", b"has_payload", "return_value", b"return_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload", "categories", b"categories", "cgroup_ids", b"cgroup_ids", "comms", b"comms", "container_ids", b"container_ids", "exes", b"exes", "fd_types", b"fd_types", "gids", b"gids", "has_payload", b"has_payload", "local_addresses", b"local_addresses", "local_ports", b"local_ports", "min_latency_ns", b"min_latency_ns", "names", b"names", "pids", b"pids", "ppids", b"ppids", "protocols", b"protocols", "remote_addresses", b"remote_addresses", "remote_ports", b"remote_ports", "return_value", b"return_value", "sources", b"sources", "tids", b"tids", "uids", b"uids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload", "categories", b"categories", "cgroup_ids", b"cgroup_ids", "comms", b"comms", "container_ids", b"container_ids", "exes", b"exes", "fd_types", b"fd_types", "gids", b"gids", "has_payload", b"has_payload", "local_addresses", b"local_addresses", "local_ports", b"local_ports", "min_latency_ns", b"min_latency_ns", "names", b"names", "pids", b"pids", "ppids", b"ppids", "process_trees", b"process_trees", "protocols", b"protocols", "remote_addresses", b"remote_addresses", "remote_ports", b"remote_ports", "return_value", b"return_value", "sources", b"sources", "tids", b"tids", "uids", b"uids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__has_payload: _TypeAlias = _typing.Literal["has_payload"]  # noqa: Y015
     _WhichOneofArgType__has_payload: _TypeAlias = _typing.Literal["_has_payload", b"_has_payload"]  # noqa: Y015

@@ -10,6 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 COMM_DTYPE = np.dtype("S16")
+# Generations of ancestors an event carries (EventColumns.ancestors): how far
+# up a process tree filter looks.
+ANCESTRY_DEPTH = 16
 # The dtype of each one-value-per-event numeric column (EventColumns).
 _DTYPES = {
     "event_ids": np.uint16,
@@ -49,6 +52,8 @@ class EventColumns:
     has_payload: npt.NDArray[np.bool_]
     # From the thread and fd context (zeros and "" where there is none).
     ppids: npt.NDArray[np.uint32]
+    # (n, ANCESTRY_DEPTH): parent, grandparent, ...; zeros beyond the known.
+    ancestors: npt.NDArray[np.uint32]
     exes: npt.NDArray[np.object_]  # str
     container_ids: npt.NDArray[np.object_]  # str
     fd_types: npt.NDArray[np.uint8]
@@ -70,6 +75,7 @@ class EventColumns:
             columns[name] = np.full(count, "", dtype=object)
         for name in ("local_addresses", "remote_addresses"):
             columns[name] = np.zeros((count, 16), dtype=np.uint8)
+        columns["ancestors"] = np.zeros((count, ANCESTRY_DEPTH), dtype=np.uint32)
         return cls(**columns)
 
     @classmethod

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kindling.event.v1 import event_pb2
+from kindling.server.pipeline.encode.batch import ANCESTRY_DEPTH
 from kindling.server.pipeline.enrich.tables import Endpoint, FdInfo, ProcessInfo
 from kindling.server.pipeline.text import AF_INET, AF_INET6
 
@@ -82,6 +83,8 @@ class RowContext:
 
     def __init__(self, rows: int) -> None:
         self.ppid = np.zeros(rows, dtype=np.uint32)
+        # Parent, grandparent, ...: zero beyond what is known.
+        self.ancestors = np.zeros((rows, ANCESTRY_DEPTH), dtype=np.uint32)
         self.exe = np.full(rows, "", dtype=object)
         self.container_id = np.full(rows, "", dtype=object)
         self.fd_type = np.zeros(rows, dtype=np.uint8)
@@ -91,8 +94,9 @@ class RowContext:
         self.local_address = np.zeros((rows, 16), dtype=np.uint8)
         self.remote_address = np.zeros((rows, 16), dtype=np.uint8)
 
-    def set_process(self, row: int, info: ProcessInfo) -> None:
+    def set_process(self, row: int, info: ProcessInfo, ancestors: tuple[int, ...]) -> None:
         self.ppid[row] = info.ppid
+        self.ancestors[row, : len(ancestors)] = ancestors
         self.exe[row] = info.exe
         self.container_id[row] = info.container_id
 
@@ -115,9 +119,15 @@ class RowContext:
         rows: npt.NDArray[np.intp],
         which: npt.NDArray[np.intp],
         infos: Sequence[ProcessInfo | None],
+        lineages: Sequence[tuple[int, ...]],
     ) -> None:
-        """rows[k] is in process infos[which[k]] (None: no thread)."""
+        """rows[k] is in process infos[which[k]] (None: no thread), whose
+        ancestors are lineages[which[k]]."""
         known = [i or _NO_PROCESS for i in infos]
+        chains = np.zeros((len(infos), ANCESTRY_DEPTH), dtype=np.uint32)
+        for k, chain in enumerate(lineages):
+            chains[k, : len(chain)] = chain
+        self.ancestors[rows] = chains[which]
         self.ppid[rows] = np.array([i.ppid for i in known], dtype=np.uint32)[which]
         self.exe[rows] = np.array([i.exe for i in known] + [""], dtype=object)[:-1][which]
         self.container_id[rows] = np.array([i.container_id for i in known] + [""], dtype=object)[

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from kindling.event.v1 import event_pb2
 from kindling.server.pipeline.encode import wire
+from kindling.server.pipeline.encode.batch import ANCESTRY_DEPTH
 from kindling.server.pipeline.enrich.procfs import (
     TCP_LISTEN,
     CgroupIndex,
@@ -94,6 +95,15 @@ class ProcessTable:
             )
             self._processes[pid] = info
         return info
+
+    def ancestors(self, pid: int, depth: int = ANCESTRY_DEPTH) -> tuple[int, ...]:
+        """The process's parent, grandparent and so on, at most `depth`."""
+        chain: list[int] = []
+        ppid = self.get(pid).ppid
+        while ppid and len(chain) < depth and ppid not in chain:
+            chain.append(ppid)
+            ppid = self.get(ppid).ppid if ppid != 1 else 0
+        return tuple(chain)
 
     def seed(self, pid: int, snapshot: ProcessSnapshot) -> None:
         """Start a process's entry from a snapshot of /proc."""

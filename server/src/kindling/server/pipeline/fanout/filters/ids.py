@@ -60,6 +60,35 @@ class Ppids(_IdSet):
     key, column, lowest, limit, what = "ppids", "ppids", 1, PID_LIMIT, "a process id"
 
 
+class _TreeIndex:
+    """Filters that each name process trees: an event matches when its
+    process or one of its ancestors is a root of the filter's trees."""
+
+    def __init__(self, values: Sequence[frozenset[int] | None]) -> None:
+        self._pids = SetIndex("pids", values, np.uint32)
+        self._ancestors = SetIndex("ancestors", values, np.uint32)
+        self._free = free_bits(values)
+
+    def bits(self, columns: EventColumns) -> Bits:
+        bits = self._pids.bits(columns)
+        ancestors = columns.ancestors
+        flat = EventColumns.empty(0)
+        flat.ancestors = ancestors.ravel()
+        found = self._ancestors.bits(flat).reshape(ancestors.shape)
+        # Zero entries (no more ancestors) match only filters without trees.
+        found = np.where(ancestors == 0, self._free, found)
+        bits |= np.bitwise_or.reduce(found, axis=1) if ancestors.shape[1] else self._free
+        return bits
+
+
+@register
+class ProcessTrees(_IdSet):
+    key, lowest, limit, what = "process_trees", 1, PID_LIMIT, "a process id"
+
+    def index(self, values: Sequence[frozenset[int] | None], catalog: Catalog) -> FieldIndex:
+        return _TreeIndex(values)
+
+
 @register
 class Uids(_IdSet):
     key, column, what = "uids", "uids", "a user id"

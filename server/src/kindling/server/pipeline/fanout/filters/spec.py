@@ -44,6 +44,7 @@ class FilterSpec:
     remote_ports: tuple[tuple[int, int], ...] = ()
     local_addresses: tuple[str, ...] = ()  # addresses or CIDR blocks
     remote_addresses: tuple[str, ...] = ()
+    process_trees: tuple[int, ...] = ()  # these processes and their descendants
 
 
 @dataclass(frozen=True)
