@@ -9,6 +9,8 @@ promises, measured side by side in one run and printed beside its goal.
      and without the probe, beside bpftrace and strace.
   3. A real workload: nginx under wrk, with and without the probe.
   4. The service's idle CPU and its time from start to SERVING.
+  5. The service under load: peak memory and GetInfo latency under a write
+     flood, a bystander beside five maximal filters, 1,000 subscribers.
 
 Run as root: `.venv/bin/python bench/run.py [--quick]` (from any directory).
 bench/README.md says how to read the output. Figures, not verdicts: the
@@ -34,6 +36,7 @@ from typing import Any
 
 import harness
 import ladder
+import load
 import overhead
 import web
 from harness import BenchError, Children, Service, say
@@ -42,7 +45,7 @@ RESULTS_FILE = harness.ROOT / "bench" / "results" / "latest.json"
 # Smoke runs must not overwrite the committed figures; build/ is gitignored.
 QUICK_RESULTS_FILE = harness.BUILD_DIR / "quick.json"
 TRANSPORTS = ("ring_buffer", "perf_buffer")
-SECTIONS = ("ladder", "overhead", "web", "service")
+SECTIONS = ("ladder", "overhead", "web", "service", "load")
 
 FULL_RATES = (100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000)
 QUICK_RATES = (100_000, 300_000, 600_000)
@@ -154,6 +157,25 @@ def goals(report: dict[str, Any]) -> list[Goal]:
         out.append(Goal("nginx requests/s, those events filtered out in the kernel",
                         f"{filtered['ratio']:.3f}x (p99 {filtered['p99_ratio']:.2f}x)",
                         ">= 0.99x", filtered["ratio"] >= 0.99))  # fmt: skip
+    under_load = report.get("load")
+    if under_load:
+        flood, filters, many = (
+            under_load["flood"],
+            under_load["filters"],
+            under_load["subscribers"],
+        )
+        out.append(Goal(f"service RSS, write loop flat out {flood['seconds']:g} s, one subscriber",
+                        f"{flood['rss_mb_start']:.0f} -> {flood['rss_mb_max']:.0f} MB", "<= 400 MB",
+                        flood["rss_mb_max"] <= 400))  # fmt: skip
+        out.append(Goal("GetInfo p99 during that flood", f"{flood['get_info_ms_p99']:.0f} ms",
+                        "<= 100 ms", flood["get_info_ms_p99"] <= 100))  # fmt: skip
+        out.append(Goal(f"bystander lost, beside five maximal filters at {filters['rate']:,}/s",
+                        f"{filters['bystander_lost']:,} of {filters['made']:,} "
+                        f"(service {filters['service_cpu_share']:.0%} of a core)",
+                        "0", filters["bystander_lost"] == 0))  # fmt: skip
+        out.append(Goal(f"GetInfo p99 with {many['subscribers']:,} idle subscribers",
+                        f"{many['get_info_ms_p99']:.0f} ms", "<= 100 ms",
+                        many["get_info_ms_p99"] <= 100))  # fmt: skip
     for transport, figures in report.get("service", {}).items():
         idle_share = figures["idle_cpu_share"]
         out.append(Goal(f"service idle CPU, {transport}", f"{idle_share:.2%} of a core",
@@ -341,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say(f"3. nginx under wrk, {repeats} rounds")
                 nginx = web.measure(children, workdir, "auto", 1.0 if args.quick else 3.0, repeats)
                 report["web"] = web_report(nginx)
+            if "load" in sections:
+                flood_seconds = 4.0 if args.quick else 20.0
+                say(f"5. the service under load ({flood_seconds:g} s write flood)")
+                report["load"] = load.measure(children, workdir, "auto", flood_seconds)
     except BenchError as error:
         say(f"bench: {error}")
         if error.detail:
