@@ -26,6 +26,24 @@ static __always_inline struct kindling_record *kindling_tcp_record(u32 event_id,
 	return kindling_sock_record(event_id, s, KINDLING_SHORT);
 }
 
+/* The local and remote ends from the address fields of tcp:* tracepoints
+ * that carry family, saddr/daddr (IPv4), saddr_v6/daddr_v6 and ports. A
+ * macro: each tracepoint's args are a struct of their own. */
+#define KINDLING_TCP_ARGS_ENDS(r, args)                                                   \
+	do {                                                                               \
+		u8 local_[16] = {};                                                        \
+		u8 remote_[16] = {};                                                       \
+		if ((args)->family == KINDLING_AF_INET) {                                  \
+			__builtin_memcpy(local_, (args)->saddr, 4);                        \
+			__builtin_memcpy(remote_, (args)->daddr, 4);                       \
+		} else {                                                                   \
+			__builtin_memcpy(local_, (args)->saddr_v6, 16);                    \
+			__builtin_memcpy(remote_, (args)->daddr_v6, 16);                   \
+		}                                                                          \
+		kindling_record_ends((r), (args)->family, local_, (args)->sport, remote_,  \
+				     (args)->dport);                                       \
+	} while (0)
+
 /* The local and remote ends from a tracepoint's sockaddr copies (28 bytes
  * each: a sockaddr_in or a sockaddr_in6). */
 static __always_inline void kindling_sockaddr_ends(struct kindling_record *r, const u8 *local_sa,
@@ -52,16 +70,7 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
 	if (!r)
 		return 0;
 	r->arg1 = args->state;
-	u8 local[16] = {};
-	u8 remote[16] = {};
-	if (args->family == KINDLING_AF_INET) {
-		__builtin_memcpy(local, args->saddr, 4);
-		__builtin_memcpy(remote, args->daddr, 4);
-	} else {
-		__builtin_memcpy(local, args->saddr_v6, 16);
-		__builtin_memcpy(remote, args->daddr_v6, 16);
-	}
-	kindling_record_ends(r, args->family, local, args->sport, remote, args->dport);
+	KINDLING_TCP_ARGS_ENDS(r, args);
 	kindling_record_commit(args, r, KINDLING_SHORT, 0);
 	return 0;
 }
@@ -89,16 +98,7 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
 							(u64)args->skaddr);
 	if (!r)
 		return 0;
-	u8 local[16] = {};
-	u8 remote[16] = {};
-	if (args->family == KINDLING_AF_INET) {
-		__builtin_memcpy(local, args->saddr, 4);
-		__builtin_memcpy(remote, args->daddr, 4);
-	} else {
-		__builtin_memcpy(local, args->saddr_v6, 16);
-		__builtin_memcpy(remote, args->daddr_v6, 16);
-	}
-	kindling_record_ends(r, args->family, local, args->sport, remote, args->dport);
+	KINDLING_TCP_ARGS_ENDS(r, args);
 	kindling_record_commit(args, r, KINDLING_SHORT, 0);
 	return 0;
 }

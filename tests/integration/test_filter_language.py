@@ -4,9 +4,6 @@ field, a subscription that sets it gets the workload's event that matches
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.expectations import PausedProcess
 from support.service import Service
 
 from kindling.client import ProbeClient
@@ -86,14 +84,8 @@ def _filter(fields: dict[str, Any], pids: list[int], ids: dict[str, int]) -> pro
 @pytest.fixture(scope="module")
 def run(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp_path = tmp_path_factory.mktemp("filters")
-    workload = subprocess.Popen(
-        [sys.executable, str(WORKLOAD), str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert workload.stdin is not None and workload.stdout is not None
-    started = json.loads(workload.stdout.readline())
+    workload = PausedProcess(WORKLOAD, str(tmp_path))
+    started = workload.started
     pids = [started["pid"], started["child_pid"]]
     client = ProbeClient(service.socket)
     events: dict[str, list[event_pb2.Event]] = {key: [] for key in FIELDS}
@@ -113,10 +105,7 @@ def run(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
             threading.Thread(target=read, daemon=True).start()
         service.wait_subscribers(joined + len(streams))
-        workload.stdin.write("go\n")
-        workload.stdin.flush()
-        result = json.loads(workload.stdout.readline())
-        assert workload.wait(timeout=30) == 0
+        result = workload.go()
         deadline = time.monotonic() + 15
         while not any(
             e.name == "process_exit" and e.thread.pid == started["pid"]

@@ -4,8 +4,6 @@ tests/support/io_workload.py and the exact event it makes, with fd context,
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -13,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.expectations import attr, find
+from support.expectations import PausedProcess, attr, find
 from support.service import Service
 from support.streams import EventLog, wait_until_live
 
@@ -67,25 +65,23 @@ def _subscribe(client: ProbeClient, pids: list[int], log: EventLog) -> Any:
 @pytest.fixture(scope="module")
 def run(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp_path = tmp_path_factory.mktemp("io")
-    workload = subprocess.Popen(
-        [sys.executable, str(WORKLOAD), str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert workload.stdin is not None and workload.stdout is not None
-    started = json.loads(workload.stdout.readline())
+    workload = PausedProcess(WORKLOAD, str(tmp_path))
+    started = workload.started
     log = EventLog()
     client = ProbeClient(service.socket)
     responses = _subscribe(client, [started["pid"], started["server_pid"]], log)
     try:
         wait_until_live(log, tmp_path)
-        workload.stdin.write("go\n")
-        workload.stdin.flush()
-        result = json.loads(workload.stdout.readline())
-        assert workload.wait(timeout=30) == 0
+        result = workload.go()
         run = Run(log, result)
-        log.wait_for(lambda events: find(events, "recvfrom", run.pid, _is_http_reply) is not None)
+        # The server reads hello.txt after it sent the reply's head, which the
+        # client may receive first: wait for both.
+        log.wait_for(
+            lambda events: (
+                find(events, "recvfrom", run.pid, _is_http_reply) is not None
+                and any(e.name == "read" and e.fd.path.endswith("hello.txt") for e in events)
+            )
+        )
         yield run
     finally:
         responses.cancel()

@@ -3,8 +3,6 @@ each step of tests/support/process_workload.py and the exact events it makes."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -12,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.expectations import attr, find
+from support.expectations import PausedProcess, attr, find
 from support.service import Service
 from support.streams import EventLog, wait_until_live
 
@@ -53,14 +51,8 @@ class Run:
 @pytest.fixture(scope="module")
 def run(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp_path = tmp_path_factory.mktemp("process")
-    workload = subprocess.Popen(
-        [sys.executable, str(WORKLOAD), str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert workload.stdin is not None and workload.stdout is not None
-    pid = json.loads(workload.stdout.readline())["pid"]
+    workload = PausedProcess(WORKLOAD, str(tmp_path))
+    pid = workload.started["pid"]
     log = EventLog()
     client = ProbeClient(service.socket)
     responses = client.subscribe(
@@ -83,10 +75,7 @@ def run(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     threading.Thread(target=read, daemon=True).start()
     try:
         wait_until_live(log, tmp_path)
-        workload.stdin.write("go\n")
-        workload.stdin.flush()
-        result = json.loads(workload.stdout.readline())
-        assert workload.wait(timeout=30) == 0
+        result = workload.go()
         run = Run(log, result, tmp_path)
         log.wait_for(
             lambda events: (

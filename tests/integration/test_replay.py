@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.expectations import without_seq
 from support.service import PROBE, Service, start_service
 
 from kindling.client import ProbeClient
@@ -36,16 +37,6 @@ def recorded(path: Path = SAMPLE) -> list[probe_pb2.SubscribeResponse]:
 
 def events_of(responses: list[probe_pb2.SubscribeResponse]) -> list[event_pb2.Event]:
     return [event for response in responses for event in response.events]
-
-
-def without_seq(events: list[event_pb2.Event]) -> list[event_pb2.Event]:
-    copies = []
-    for event in events:
-        copy = event_pb2.Event()
-        copy.CopyFrom(event)
-        copy.ClearField("seq")
-        copies.append(copy)
-    return copies
 
 
 @pytest.fixture

@@ -25,27 +25,46 @@ class WorkloadRun:
     result: dict[str, Any]
 
 
-class Workload:
-    """The workload process, started paused."""
+class PausedProcess:
+    """A workload script (tests/support/*_workload.py) in a process of its
+    own: it prints a JSON line once ready (its pids), waits for a line on
+    stdin so that subscribers can start first, does its work, prints what it
+    did as a JSON line and exits."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.path = tmp_path / "workload-file.txt"
+    def __init__(self, script: Path, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(WORKLOAD), str(self.path)],
+            [sys.executable, str(script), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         assert self.proc.stdout is not None
-        self.pid: int = json.loads(self.proc.stdout.readline())["pid"]
+        self.started: dict[str, Any] = json.loads(self.proc.stdout.readline())
 
-    def run(self) -> WorkloadRun:
+    def go(self, timeout: float = 30) -> dict[str, Any]:
+        """Let it work; what it says it did."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
-        result = json.loads(self.proc.stdout.readline())
-        assert self.proc.wait(timeout=30) == 0
-        return WorkloadRun(pid=self.pid, result=result)
+        result: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        assert self.proc.wait(timeout=timeout) == 0
+        return result
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Workload(PausedProcess):
+    """tests/support/workload.py, started paused."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.path = tmp_path / "workload-file.txt"
+        super().__init__(WORKLOAD, str(self.path))
+        self.pid: int = self.started["pid"]
+
+    def run(self) -> WorkloadRun:
+        return WorkloadRun(pid=self.pid, result=self.go())
 
 
 def find(
@@ -145,3 +164,15 @@ def check_workload_events(
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "sequence gap without loss"
     stamps = [e.timestamp_ns for e in events]
     assert stamps == sorted(stamps)
+
+
+def without_seq(events: Iterable[event_pb2.Event]) -> list[event_pb2.Event]:
+    """Copies of the events without their per-stream sequence numbers, to
+    compare events that reached different streams."""
+    copies = []
+    for event in events:
+        copy = event_pb2.Event()
+        copy.CopyFrom(event)
+        copy.ClearField("seq")
+        copies.append(copy)
+    return copies

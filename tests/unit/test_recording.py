@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.expectations import without_seq
 
 from kindling.client.recording import (
     FORMAT,
@@ -149,16 +150,6 @@ def decoded(batch: EventBatch, payload: PayloadMode = PayloadMode.ALL) -> list[e
 
 def replayed(kernel: KernelFilter, payload: PayloadMode = PayloadMode.ALL) -> list[event_pb2.Event]:
     return [e for r in split_sample() for e in decoded(build_batch(r, kernel), payload)]
-
-
-def without_seq(events: list[event_pb2.Event]) -> list[event_pb2.Event]:
-    copies = []
-    for event in events:
-        copy = event_pb2.Event()
-        copy.CopyFrom(event)
-        copy.ClearField("seq")
-        copies.append(copy)
-    return copies
 
 
 def everything(**changes: object) -> KernelFilter:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,51 +24,14 @@ from kindling.client import (
     ProbeClient,
     RequestFailed,
     ServiceNotFound,
-    Subscription,
 )
+from kindling.client.cli import Stopper, stop_on_signals
 from kindling.client.recording import FORMAT, RecordingWriter
 from kindling.probe.v1 import probe_pb2, recording_pb2
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-
-
-class _Stop:
-    """Ends the stream once, from a signal, the timer or the count, and remembers why."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self.subscription: Subscription | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, reason: str) -> None:
-        with self._lock:
-            self.reason = self.reason or reason
-            subscription = self.subscription
-        if subscription is not None:
-            subscription.cancel()
-
-    def attach(self, subscription: Subscription) -> None:
-        with self._lock:
-            self.subscription = subscription
-            stopped = self.reason is not None
-        if stopped:
-            subscription.cancel()
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: _Stop) -> Iterator[None]:
-    def handle(signum: int, frame: object) -> None:
-        # Cancel from another thread: the handler may run inside grpc.
-        threading.Thread(target=stop, args=("signal",), daemon=True).start()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _request(args: argparse.Namespace) -> probe_pb2.SubscribeRequest:
@@ -111,10 +72,10 @@ def record(args: argparse.Namespace, prog: str) -> int:
     def say(message: str) -> None:
         print(f"{prog}: {message}", file=sys.stderr, flush=True)
 
-    stop = _Stop()
+    stop = Stopper()
     written = lost = 0
     try:
-        with ProbeClient(args.socket) as client, _stop_on_signals(stop):
+        with ProbeClient(args.socket) as client, stop_on_signals(stop):
             info = client.get_info(timeout=10)
             request = _request(args)
             try:
@@ -122,7 +83,7 @@ def record(args: argparse.Namespace, prog: str) -> int:
             except OSError as error:
                 say(f"cannot write {args.output}: {error.strerror}")
                 return EXIT_ERROR
-            timer = threading.Timer(args.timeout, stop, args=("timeout",))
+            timer = threading.Timer(args.timeout, stop.stop, args=("timeout",))
             timer.daemon = True
             if args.timeout > 0:
                 timer.start()
@@ -140,7 +101,7 @@ def record(args: argparse.Namespace, prog: str) -> int:
                                 written += len(response.events)
                                 lost += sum(loss.count for loss in response.losses)
                                 if args.count and written >= args.count:
-                                    stop("count")
+                                    stop.stop("count")
                                     break
                         except RequestFailed:
                             if stop.reason is None:

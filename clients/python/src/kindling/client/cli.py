@@ -169,7 +169,7 @@ def _service_not_found(error: ServiceNotFound) -> int:
 # --- kindling events ----------------------------------------------------------------
 
 
-class _Stopper:
+class Stopper:
     """Cancels a subscription once and remembers why: "signal", "timeout" or "count"."""
 
     def __init__(self) -> None:
@@ -199,7 +199,7 @@ class _Stopper:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stopper: _Stopper) -> Iterator[None]:
+def stop_on_signals(stopper: Stopper) -> Iterator[None]:
     """While active, SIGINT and SIGTERM stop ``stopper`` instead of interrupting."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread can handle signals
@@ -229,9 +229,9 @@ def _events(args: argparse.Namespace) -> int:
     as_json = args.output == "json"
 
     client = ProbeClient(socket)
-    stopper = _Stopper()
+    stopper = Stopper()
     timer: threading.Timer | None = None
-    with client, _stop_on_signals(stopper):
+    with client, stop_on_signals(stopper):
         # The timeout cancels the stream rather than setting a gRPC deadline,
         # as the Go command does, so that it is told apart from any error.
         if timeout > 0:
@@ -478,7 +478,7 @@ def _payload_choice(text: str) -> str:
     return text
 
 
-def _pid(text: str) -> int:
+def parse_pid(text: str) -> int:
     value = int(text) if re.fullmatch(r"[0-9]+", text) else 0
     if not 0 < value <= _MAX_PID:
         raise argparse.ArgumentTypeError(f"{text!r} is not a process id (a positive integer)")
@@ -486,13 +486,13 @@ def _pid(text: str) -> int:
 
 
 def _bytes_count(text: str) -> int:
-    value = _count(text)
+    value = parse_count(text)
     if value >= 1 << 32:
         raise argparse.ArgumentTypeError(f"{value} is more than {(1 << 32) - 1}")
     return value
 
 
-def _count(text: str) -> int:
+def parse_count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -502,7 +502,7 @@ def _count(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def parse_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -574,7 +574,7 @@ def build_parser() -> _Parser:
         "--pid",
         dest="pids",
         action="append",
-        type=_pid,
+        type=parse_pid,
         metavar="PID",
         help="print only events of this process id; repeat for more pids",
     )
@@ -597,14 +597,14 @@ def build_parser() -> _Parser:
     )
     events.add_argument(
         "--count",
-        type=_count,
+        type=parse_count,
         default=0,
         metavar="N",
         help="exit after printing N events (default: 0, no limit)",
     )
     events.add_argument(
         "--timeout",
-        type=_seconds,
+        type=parse_seconds,
         default=0.0,
         metavar="SECONDS",
         help="stop after SECONDS, which may be fractional (default: 0, none)",
@@ -661,7 +661,7 @@ def build_parser() -> _Parser:
     configure.add_argument(
         "--deny-pid",
         action="append",
-        type=_pid,
+        type=parse_pid,
         metavar="PID",
         help="never capture this process's events; repeat for more processes",
     )

@@ -191,9 +191,10 @@ class EventBuilder:
         context = RowContext(len(records))
         for start, stop in self._scope_segments(records["ts"]):
             self._enrich(batch, start, stop, delivered, pool, pieces, context)
-        blob, offsets, kept, payload_sizes = self.encoder.encode(records, batch.data, pieces, pool)
+        blob, offsets, kept, rows, payload_sizes = self.encoder.encode(
+            records, batch.data, pieces, pool
+        )
         with_payload = payload_sizes > 0
-        rows = take(records, kept)
         self._record_ends(rows, kept, context)
         columns = EventColumns(
             event_ids=rows["event_id"],

@@ -245,10 +245,11 @@ class EventEncoder:
 
     def encode(
         self, records: Records, data: Tails, pieces: RowPieces, pool: PiecePool
-    ) -> tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    ) -> tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64], Records, npt.NDArray[np.int64]]:
         """The kept rows' events back to back, where each starts (event i is
-        blob[offsets[i] : offsets[i + 1]]), which rows they are and how many
-        payload bytes end each one. `data` holds each row's data bytes."""
+        blob[offsets[i] : offsets[i + 1]]), which rows they are (their
+        indexes and the records themselves) and how many payload bytes end
+        each one. `data` holds each row's data bytes."""
         kept = np.flatnonzero(pieces.keep)
         rows = take(records, kept)
         segments = Segments(len(kept))
@@ -265,7 +266,7 @@ class EventEncoder:
         self._numeric_attributes(rows, segments)
         payload_sizes = self._payloads(rows, data[kept], segments)
         blob, offsets = segments.gather()
-        return blob, offsets, kept, payload_sizes
+        return blob, offsets, kept, rows, payload_sizes
 
     def _payloads(self, rows: Records, data: Tails, segments: Segments) -> npt.NDArray[np.int64]:
         """Add the payload and payload_length fields of the rows that carry a
