@@ -25,8 +25,8 @@ from kindling.server.drivers.base import RecordBatch
 from kindling.server.drivers.merge import TimestampMerger
 from kindling.server.drivers.transports.base import decode
 from kindling.server.pipeline.builder import EventBuilder
+from kindling.server.pipeline.encode.framing import frame_events
 from kindling.server.pipeline.enrich.procfs import cgroup2_mount
-from kindling.server.pipeline.fanout.broker import frame_events
 from kindling.server.record import LONG_RECORD_SIZE, PATH_MAX, RECORD_DTYPE, RECORD_SIZE
 
 Rows = np.ndarray  # (n, record size) uint8

@@ -13,8 +13,9 @@ from kindling.probe.v1 import probe_pb2
 from kindling.server.app import ProbeApp
 from kindling.server.catalog import CATALOG
 from kindling.server.config import ServeConfig
-from kindling.server.pipeline.fanout.broker import Subscription
 from kindling.server.pipeline.fanout.filters import SelectionSpec, compile_selection
+from kindling.server.pipeline.fanout.options import QueueLimits, StreamOptions
+from kindling.server.pipeline.fanout.subscription import Subscription
 
 
 async def test_a_pipeline_failure_is_reported_to_subscribers(
@@ -24,8 +25,8 @@ async def test_a_pipeline_failure_is_reported_to_subscribers(
     subscription = Subscription(
         compile_selection(SelectionSpec(), CATALOG),
         asyncio.get_running_loop(),
-        max_queued_events=10,
-        max_batch_events=10,
+        StreamOptions(max_batch_events=10),
+        QueueLimits(events=10, bytes=1 << 20),
     )
     app.broker.add(subscription)
 

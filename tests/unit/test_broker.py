@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 from google.protobuf import duration_pb2
 
@@ -14,14 +15,16 @@ from kindling.probe.v1 import probe_pb2
 from kindling.server.api.requests import batching, compile_request
 from kindling.server.catalog import CATALOG
 from kindling.server.pipeline.encode.batch import EventBatch, EventColumns
-from kindling.server.pipeline.encode.framing import Envelope
-from kindling.server.pipeline.fanout.broker import Broker, Subscription
+from kindling.server.pipeline.encode.framing import Envelope, frame_events
+from kindling.server.pipeline.fanout.broker import Broker
 from kindling.server.pipeline.fanout.filters import (
     FilterError,
     Selection,
     SelectionSpec,
     compile_selection,
 )
+from kindling.server.pipeline.fanout.options import Overflow, QueueLimits, StreamOptions
+from kindling.server.pipeline.fanout.subscription import EVENT_OVERHEAD, Subscription
 from kindling.server.pipeline.plan import Demand
 
 ENVELOPE = b"\xc2\x3e\x04node"  # node_name = "node" (field 1000)
@@ -43,6 +46,13 @@ def batch(events: Sequence[tuple[str, int]], kernel_lost: int = 0) -> EventBatch
     return EventBatch.from_events(encoded, columns, kernel_lost=kernel_lost)
 
 
+def queued_size() -> int:
+    """What one event of batch() costs queued (all such events cost the same
+    while their sequence numbers take one byte)."""
+    blob, _ = frame_events(batch([("read", 1)]), np.arange(1, dtype=np.int64), 1)
+    return len(blob) + EVENT_OVERHEAD
+
+
 def everything() -> Selection:
     return compile_selection(SelectionSpec(), CATALOG)
 
@@ -58,24 +68,35 @@ def request(
 
 
 async def collect(sub: Subscription, responses: int) -> list[probe_pb2.SubscribeResponse]:
-    out = []
-    stream = sub.responses(lambda: ENVELOPE)
-    async for raw in stream:
-        out.append(probe_pb2.SubscribeResponse.FromString(raw))
-        if len(out) == responses:
-            break
+    """The next `responses` responses (fewer if the stream ends first)."""
+    out: list[probe_pb2.SubscribeResponse] = []
+
+    async def read() -> None:
+        async for raw in sub.responses(lambda: ENVELOPE):
+            out.append(probe_pb2.SubscribeResponse.FromString(raw))
+            if len(out) == responses:
+                break
+
+    await asyncio.wait_for(read(), timeout=5)
     return out
 
 
 def make_sub(
-    selection: Selection, *, queue: int = 1000, max_batch: int = 100, delay: float = 0.0
+    selection: Selection,
+    *,
+    queue: int = 1000,
+    queue_bytes: int = 1 << 20,
+    max_batch: int = 100,
+    delay: float = 0.0,
+    overflow: Overflow = Overflow.DROP_NEWEST,
+    resume_window: float = 0.0,
+    resume_bytes: int = 1 << 20,
 ) -> Subscription:
     return Subscription(
         selection,
         asyncio.get_running_loop(),
-        max_queued_events=queue,
-        max_batch_events=max_batch,
-        max_delay=delay,
+        StreamOptions(max_batch, delay, overflow, resume_window),
+        QueueLimits(queue, queue_bytes, resume_bytes),
     )
 
 

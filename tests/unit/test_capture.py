@@ -17,7 +17,9 @@ from kindling.server.catalog import CATALOG, Table
 from kindling.server.drivers.base import KernelLimits
 from kindling.server.pipeline.builder import EventBuilder
 from kindling.server.pipeline.enrich.procfs import ProcFS
-from kindling.server.pipeline.fanout.broker import Broker, Subscription
+from kindling.server.pipeline.fanout.broker import Broker
+from kindling.server.pipeline.fanout.options import QueueLimits, StreamOptions
+from kindling.server.pipeline.fanout.subscription import Subscription
 
 ALL = frozenset(s.id for s in CATALOG.specs)
 # What a subscriber naming no event makes the kernel capture: the probe's own
@@ -59,8 +61,8 @@ def subscribe(
     subscription = Subscription(
         compile_request(request, CATALOG),
         asyncio.get_running_loop(),
-        max_queued_events=10,
-        max_batch_events=10,
+        StreamOptions(max_batch_events=10),
+        QueueLimits(events=10, bytes=1 << 20),
     )
     broker.add(subscription)
     return subscription

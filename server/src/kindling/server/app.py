@@ -18,6 +18,8 @@ from kindling.server.pipeline.builder import EventBuilder, warm_up
 from kindling.server.pipeline.encode import native
 from kindling.server.pipeline.encode.batch import EventBatch
 from kindling.server.pipeline.fanout.broker import Broker
+from kindling.server.pipeline.fanout.budget import MemoryBudget
+from kindling.server.pipeline.fanout.options import QueueLimits
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,12 @@ class ProbeApp:
             broker=self.broker,
             capture=self.capture,
             node_name=config.node_name,
-            max_queued_events=config.subscriber_queue_events,
+            limits=QueueLimits(
+                events=config.subscriber_queue_events,
+                bytes=config.subscriber_queue_mb << 20,
+                resume_bytes=config.resume_buffer_mb << 20,
+            ),
+            budget=MemoryBudget(config.queue_memory_mb << 20),
             max_batch_events=config.max_batch_events,
             clock=time.monotonic,
         )

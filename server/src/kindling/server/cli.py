@@ -176,7 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=ServeConfig.subscriber_queue_events,
         metavar="N",
-        help="events queued per subscriber before its newest are dropped and reported "
+        help="events one stream queues at most before its overflow policy drops some, "
+        "reported in the stream (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--subscriber-queue-mb",
+        type=_positive,
+        default=ServeConfig.subscriber_queue_mb,
+        metavar="MB",
+        help="MiB one stream queues at most, likewise (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--queue-memory-mb",
+        type=_positive,
+        default=ServeConfig.queue_memory_mb,
+        metavar="MB",
+        help="MiB all streams' queues and resume buffers hold together at most: past it, "
+        "streams drop events as if their queues were full (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--resume-buffer-mb",
+        type=_positive,
+        default=ServeConfig.resume_buffer_mb,
+        metavar="MB",
+        help="MiB of sent responses a resumable stream keeps for its client's return "
         "(default: %(default)s)",
     )
     serve.add_argument(
@@ -340,6 +363,9 @@ def _serve(args: argparse.Namespace) -> int:
         perf_buffer_pages=args.perf_buffer_pages,
         poll_interval_ms=args.poll_interval_ms,
         subscriber_queue_events=args.subscriber_queue_events,
+        subscriber_queue_mb=args.subscriber_queue_mb,
+        queue_memory_mb=args.queue_memory_mb,
+        resume_buffer_mb=args.resume_buffer_mb,
         max_batch_events=args.max_batch_events,
         snaplen=args.snaplen,
     )

@@ -36,8 +36,16 @@ class ServeConfig:
     perf_buffer_pages: int = 256
     # Longest time a record waits in the kernel before the reader drains it.
     poll_interval_ms: int = 10
-    # Events queued per subscriber before its newest batches are dropped.
+    # What one stream queues at most, in events and MiB, before its overflow
+    # policy drops events.
     subscriber_queue_events: int = 65536
+    subscriber_queue_mb: int = 32
+    # What all streams' queues and resume buffers hold together at most
+    # (MiB): the part of the service's memory that grows with subscribers
+    # and with how slowly they read.
+    queue_memory_mb: int = 256
+    # Sent responses a resumable stream keeps at most (MiB).
+    resume_buffer_mb: int = 16
     # Events per SubscribeResponse at most. Larger responses cost both ends
     # less per event (measured: 2048 against 512 saved a fifth of the
     # service's and a seventh of a Go subscriber's CPU at 300k events/s).

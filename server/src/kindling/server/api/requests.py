@@ -13,6 +13,7 @@ from kindling.server.pipeline.fanout.filters import (
     SelectionSpec,
     compile_selection,
 )
+from kindling.server.pipeline.fanout.options import Overflow, StreamOptions
 from kindling.server.pipeline.plan import PayloadMode
 
 
@@ -91,3 +92,41 @@ def batching(request: probe_pb2.SubscribeRequest, most_events: int) -> tuple[int
             f"batching.max_delay: a delay from 0 to {MAX_BATCH_DELAY_SECONDS:g} seconds"
         )
     return max_events, delay
+
+
+# The longest a disconnected stream may wait to be resumed.
+MAX_RESUME_WINDOW_SECONDS = 300.0
+
+_OVERFLOW = {
+    probe_pb2.OVERFLOW_POLICY_UNSPECIFIED: Overflow.DROP_NEWEST,
+    probe_pb2.OVERFLOW_POLICY_DROP_NEWEST: Overflow.DROP_NEWEST,
+    probe_pb2.OVERFLOW_POLICY_DROP_OLDEST: Overflow.DROP_OLDEST,
+    probe_pb2.OVERFLOW_POLICY_DISCONNECT: Overflow.DISCONNECT,
+}
+
+
+def stream_options(request: probe_pb2.SubscribeRequest, most_events: int) -> StreamOptions:
+    """The stream's delivery options, checked (FilterError if invalid)."""
+    max_events, max_delay = batching(request, most_events)
+    overflow = _OVERFLOW.get(request.overflow)
+    if overflow is None:
+        known = ", ".join(probe_pb2.OverflowPolicy.keys())
+        raise FilterError(
+            f"overflow: {request.overflow} is not an overflow policy; the policies are {known}"
+        )
+    window = request.resume_window
+    seconds = window.seconds + window.nanos / 1e9
+    if not 0 <= seconds <= MAX_RESUME_WINDOW_SECONDS or not 0 <= window.nanos < 10**9:
+        raise FilterError(
+            f"resume_window: a window from 0 to {MAX_RESUME_WINDOW_SECONDS:g} seconds"
+        )
+    return StreamOptions(max_events, max_delay, overflow, seconds)
+
+
+def same_stream(request: probe_pb2.SubscribeRequest, original: probe_pb2.SubscribeRequest) -> bool:
+    """Whether a resume asks for the stream as it started (or for nothing
+    but the resume)."""
+    asked = probe_pb2.SubscribeRequest()
+    asked.CopyFrom(request)
+    asked.ClearField("resume")
+    return asked in (probe_pb2.SubscribeRequest(), original)

@@ -8,27 +8,35 @@ generated servicer base class.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import timestamp_pb2
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
-from kindling.server.api.requests import batching, compile_request
+from kindling.server.api.requests import compile_request, same_stream, stream_options
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import AttrType, Catalog
 from kindling.server.drivers.base import Driver, KernelFilter
 from kindling.server.pipeline.encode.framing import Envelope
-from kindling.server.pipeline.fanout.broker import Broker, Subscription
+from kindling.server.pipeline.fanout.broker import Broker
+from kindling.server.pipeline.fanout.budget import MemoryBudget
 from kindling.server.pipeline.fanout.filters import FilterError
+from kindling.server.pipeline.fanout.options import QueueLimits
+from kindling.server.pipeline.fanout.subscription import Reader, Subscription
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = probe_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name
 CONTRACT_VERSIONS = ("kindling.event.v1", "kindling.probe.v1")
+OVERFLOWED = (
+    "the stream's queue was full: the subscriber read too slowly, and the stream asked to be "
+    "disconnected then (overflow: OVERFLOW_POLICY_DISCONNECT)"
+)
 
 _ATTR_TYPES = {
     AttrType.INT32: probe_pb2.ATTRIBUTE_TYPE_INT32,
@@ -62,7 +70,8 @@ class ProbeService:
         broker: Broker,
         capture: CaptureControl,
         node_name: str,
-        max_queued_events: int,
+        limits: QueueLimits,
+        budget: MemoryBudget,
         max_batch_events: int,
         clock: Callable[[], float],
     ) -> None:
@@ -71,8 +80,13 @@ class ProbeService:
         self._broker = broker
         self._capture = capture
         self._node_name = node_name
-        self._max_queued = max_queued_events
+        self._limits = limits
+        self._budget = budget
         self._max_batch = max_batch_events
+        # The requests resumable streams started with, and the streams
+        # waiting for their client (with their expiry).
+        self._origins: dict[str, probe_pb2.SubscribeRequest] = {}
+        self._waiting: dict[str, asyncio.TimerHandle] = {}
         self._envelope = Envelope(node_name, clock, driver.boot_time_ns)
         self._subscriber_ids = itertools.count(1)
 
@@ -100,10 +114,52 @@ class ProbeService:
 
     async def subscribe(
         self, request: probe_pb2.SubscribeRequest, context: grpc.aio.ServicerContext[object, object]
-    ) -> AsyncIterator[bytes]:
+    ) -> None:
+        if request.HasField("resume"):
+            subscription = await self._resumed(request, context)
+            reader = subscription.attach(request.resume.last_seq)
+            log.info(
+                "subscriber %s resumed after seq %d", subscription.peer, request.resume.last_seq
+            )
+        else:
+            subscription = await self._started(request, context)
+            reader = subscription.attach()
+            log.info(
+                "subscriber %s joined (%d live)", subscription.peer, len(self._broker.subscriptions)
+            )
+        # The reader's interruptions (overflow, a resume elsewhere) must stop
+        # it even in a write a stalled client holds up: they cancel this task.
+        task = asyncio.current_task()
+        assert task is not None
+        interrupted = asyncio.ensure_future(reader.interrupted.wait())
+        interrupted.add_done_callback(lambda done: done.cancelled() or task.cancel())
+        try:
+            async with contextlib.aclosing(subscription.read(reader, self._envelope)) as stream:
+                async for response in stream:
+                    await context.write(response)
+        except asyncio.CancelledError:
+            if not reader.reason:
+                raise  # the client went away, or the service is stopping
+            task.uncancel()
+        finally:
+            interrupted.cancel()
+            self._left(subscription, reader)
+        if reader.reason == "overflowed":
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                OVERFLOWED + ("; resume the stream to go on" if subscription.resumable else ""),
+            )
+        if reader.reason == "superseded":
+            await context.abort(
+                grpc.StatusCode.ABORTED, "the stream was resumed on another connection"
+            )
+
+    async def _started(
+        self, request: probe_pb2.SubscribeRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> Subscription:
         try:
             selection = compile_request(request, self._catalog)
-            max_events, max_delay = batching(request, self._max_batch)
+            options = stream_options(request, self._max_batch)
         except FilterError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         # Read the peer once, now: grpc's context.peer() touches freed memory
@@ -115,28 +171,82 @@ class ProbeService:
         subscription = Subscription(
             selection,
             asyncio.get_running_loop(),
-            max_queued_events=self._max_queued,
-            max_batch_events=max_events,
-            max_delay=max_delay,
+            options,
+            self._limits,
+            self._budget,
             peer=name,
         )
+        if subscription.resumable:
+            self._origins[subscription.stream_id] = request
         self._broker.add(subscription)
-        log.info("subscriber %s joined (%d live)", name, len(self._broker.subscriptions))
-        try:
-            async for response in subscription.responses(self._envelope):
-                yield response
-        finally:
-            self._broker.remove(subscription)
-            stats = subscription.stats
-            log.info(
-                "subscriber %s left: %d events delivered, %d dropped (queue full), "
-                "%d lost in the kernel, %d lost to service errors",
-                name,
-                stats.delivered,
-                stats.dropped,
-                stats.kernel_lost,
-                stats.failed,
+        return subscription
+
+    async def _resumed(
+        self, request: probe_pb2.SubscribeRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> Subscription:
+        resume = request.resume
+        subscription = self._broker.resumable(resume.stream_id)
+        if subscription is None or subscription.closed:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                "resume.stream_id: no resumable stream has this id (its resume window passed, "
+                "or the service restarted): start a new stream",
             )
+        if not same_stream(request, self._origins[subscription.stream_id]):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "resume: a resumed stream keeps its filters and options; send the request it "
+                "started with, or only resume",
+            )
+        if resume.last_seq > subscription.last_sent_seq():
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"resume.last_seq: {resume.last_seq} is after the stream's last sent event "
+                f"({subscription.last_sent_seq()})",
+            )
+        self._waiting.pop(subscription.stream_id, None)
+        return subscription
+
+    def _left(self, subscription: Subscription, reader: Reader) -> None:
+        """A reader ended: the stream goes, or a resumable one waits for its
+        client for its resume window."""
+        if reader.reason == "superseded":
+            return
+        if subscription.resumable and not subscription.closed:
+            stream_id = subscription.stream_id
+            expire = asyncio.get_running_loop().call_later(
+                subscription.options.resume_window, self._expire, subscription
+            )
+            previous = self._waiting.pop(stream_id, None)
+            if previous is not None:
+                previous.cancel()
+            self._waiting[stream_id] = expire
+            log.info(
+                "subscriber %s disconnected; its stream waits %gs to be resumed",
+                subscription.peer,
+                subscription.options.resume_window,
+            )
+            return
+        self._remove(subscription)
+
+    def _expire(self, subscription: Subscription) -> None:
+        self._waiting.pop(subscription.stream_id, None)
+        log.info("subscriber %s was not resumed in time", subscription.peer)
+        self._remove(subscription)
+
+    def _remove(self, subscription: Subscription) -> None:
+        self._broker.remove(subscription)
+        self._origins.pop(subscription.stream_id, None)
+        stats = subscription.stats
+        log.info(
+            "subscriber %s left: %d events delivered, %d dropped (queue full), "
+            "%d lost in the kernel, %d lost to service errors",
+            subscription.peer,
+            stats.delivered,
+            stats.dropped,
+            stats.kernel_lost,
+            stats.failed,
+        )
 
     async def configure(
         self, request: probe_pb2.ConfigureRequest, context: grpc.aio.ServicerContext[object, object]
@@ -208,6 +318,14 @@ class ProbeService:
             contract_versions=CONTRACT_VERSIONS,
             node_name=self._node_name,
             boot_time=boot_timestamp(self._driver.boot_time_ns()),
+            streams=probe_pb2.StreamsInfo(
+                subscribers=len(self._broker.subscriptions),
+                queue_events=self._limits.events,
+                queue_bytes=self._limits.bytes,
+                memory_bytes=self._budget.limit,
+                memory_used_bytes=self._budget.used,
+                resume_buffer_bytes=self._limits.resume_bytes,
+            ),
             driver=probe_pb2.DriverInfo(
                 name=self._driver.name,
                 transport=self._driver.transport,

@@ -29,6 +29,69 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// OverflowPolicy says what happens to a stream whose queue in the service is
+// full (`kindling-probe serve --subscriber-queue-events` and
+// `--subscriber-queue-mb`, and the memory all queues share,
+// `--queue-memory-mb`). Every event the stream loses is reported in a Loss
+// with its sequence numbers.
+type OverflowPolicy int32
+
+const (
+	// The default: drop the newest events.
+	OverflowPolicy_OVERFLOW_POLICY_UNSPECIFIED OverflowPolicy = 0
+	// Drop the newest events: the stream keeps the older ones it queued.
+	OverflowPolicy_OVERFLOW_POLICY_DROP_NEWEST OverflowPolicy = 1
+	// Drop the oldest queued events to make room for the new ones: the stream
+	// stays close to now.
+	OverflowPolicy_OVERFLOW_POLICY_DROP_OLDEST OverflowPolicy = 2
+	// End the stream with RESOURCE_EXHAUSTED. A resumable stream can be
+	// resumed, and reports what it lost in between.
+	OverflowPolicy_OVERFLOW_POLICY_DISCONNECT OverflowPolicy = 3
+)
+
+// Enum value maps for OverflowPolicy.
+var (
+	OverflowPolicy_name = map[int32]string{
+		0: "OVERFLOW_POLICY_UNSPECIFIED",
+		1: "OVERFLOW_POLICY_DROP_NEWEST",
+		2: "OVERFLOW_POLICY_DROP_OLDEST",
+		3: "OVERFLOW_POLICY_DISCONNECT",
+	}
+	OverflowPolicy_value = map[string]int32{
+		"OVERFLOW_POLICY_UNSPECIFIED": 0,
+		"OVERFLOW_POLICY_DROP_NEWEST": 1,
+		"OVERFLOW_POLICY_DROP_OLDEST": 2,
+		"OVERFLOW_POLICY_DISCONNECT":  3,
+	}
+)
+
+func (x OverflowPolicy) Enum() *OverflowPolicy {
+	p := new(OverflowPolicy)
+	*p = x
+	return p
+}
+
+func (x OverflowPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OverflowPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_kindling_probe_v1_probe_proto_enumTypes[0].Descriptor()
+}
+
+func (OverflowPolicy) Type() protoreflect.EnumType {
+	return &file_kindling_probe_v1_probe_proto_enumTypes[0]
+}
+
+func (x OverflowPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OverflowPolicy.Descriptor instead.
+func (OverflowPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{0}
+}
+
 // PayloadMode says which I/O events of a stream carry their payload.
 type PayloadMode int32
 
@@ -67,11 +130,11 @@ func (x PayloadMode) String() string {
 }
 
 func (PayloadMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kindling_probe_v1_probe_proto_enumTypes[0].Descriptor()
+	return file_kindling_probe_v1_probe_proto_enumTypes[1].Descriptor()
 }
 
 func (PayloadMode) Type() protoreflect.EnumType {
-	return &file_kindling_probe_v1_probe_proto_enumTypes[0]
+	return &file_kindling_probe_v1_probe_proto_enumTypes[1]
 }
 
 func (x PayloadMode) Number() protoreflect.EnumNumber {
@@ -80,7 +143,7 @@ func (x PayloadMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PayloadMode.Descriptor instead.
 func (PayloadMode) EnumDescriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{0}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
 }
 
 // LossReason says where events were lost.
@@ -93,7 +156,7 @@ const (
 	// because the service read it too slowly.
 	LossReason_LOSS_REASON_KERNEL_BUFFER_FULL LossReason = 1
 	// The stream's queue in the service was full, because the subscriber read
-	// its stream too slowly.
+	// its stream too slowly (or the memory all streams' queues share was).
 	LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL LossReason = 2
 	// The service failed to turn kernel records into events; its log says why.
 	LossReason_LOSS_REASON_SERVICE_ERROR LossReason = 3
@@ -103,6 +166,11 @@ const (
 	// The service stopped before it sent these events, which were queued for
 	// the stream: its last response reports them.
 	LossReason_LOSS_REASON_SERVICE_STOPPED LossReason = 5
+	// The stream was resumed after the service had let these events go: they
+	// were sent before the disconnect longer ago than the stream's resume
+	// window, or more of them than `kindling-probe serve --resume-buffer-mb`
+	// holds, came after them.
+	LossReason_LOSS_REASON_RESUME_TOO_LATE LossReason = 6
 )
 
 // Enum value maps for LossReason.
@@ -114,6 +182,7 @@ var (
 		3: "LOSS_REASON_SERVICE_ERROR",
 		4: "LOSS_REASON_NOT_RECORDED",
 		5: "LOSS_REASON_SERVICE_STOPPED",
+		6: "LOSS_REASON_RESUME_TOO_LATE",
 	}
 	LossReason_value = map[string]int32{
 		"LOSS_REASON_UNSPECIFIED":           0,
@@ -122,6 +191,7 @@ var (
 		"LOSS_REASON_SERVICE_ERROR":         3,
 		"LOSS_REASON_NOT_RECORDED":          4,
 		"LOSS_REASON_SERVICE_STOPPED":       5,
+		"LOSS_REASON_RESUME_TOO_LATE":       6,
 	}
 )
 
@@ -136,11 +206,11 @@ func (x LossReason) String() string {
 }
 
 func (LossReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_kindling_probe_v1_probe_proto_enumTypes[1].Descriptor()
+	return file_kindling_probe_v1_probe_proto_enumTypes[2].Descriptor()
 }
 
 func (LossReason) Type() protoreflect.EnumType {
-	return &file_kindling_probe_v1_probe_proto_enumTypes[1]
+	return &file_kindling_probe_v1_probe_proto_enumTypes[2]
 }
 
 func (x LossReason) Number() protoreflect.EnumNumber {
@@ -149,7 +219,7 @@ func (x LossReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LossReason.Descriptor instead.
 func (LossReason) EnumDescriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
 }
 
 // AttributeType names the case of the kindling.event.v1.Attribute value
@@ -218,11 +288,11 @@ func (x AttributeType) String() string {
 }
 
 func (AttributeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_kindling_probe_v1_probe_proto_enumTypes[2].Descriptor()
+	return file_kindling_probe_v1_probe_proto_enumTypes[3].Descriptor()
 }
 
 func (AttributeType) Type() protoreflect.EnumType {
-	return &file_kindling_probe_v1_probe_proto_enumTypes[2]
+	return &file_kindling_probe_v1_probe_proto_enumTypes[3]
 }
 
 func (x AttributeType) Number() protoreflect.EnumNumber {
@@ -231,7 +301,7 @@ func (x AttributeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AttributeType.Descriptor instead.
 func (AttributeType) EnumDescriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
 }
 
 // SubscribeRequest selects the events a stream carries.
@@ -249,7 +319,28 @@ type SubscribeRequest struct {
 	// Batching says how the stream's events are gathered into responses.
 	// Unset: each response carries what is ready, up to the service's
 	// --max-batch-events.
-	Batching      *Batching `protobuf:"bytes,4,opt,name=batching,proto3" json:"batching,omitempty"`
+	Batching *Batching `protobuf:"bytes,4,opt,name=batching,proto3" json:"batching,omitempty"`
+	// Overflow says what the service does when the stream's queue is full
+	// because the subscriber reads too slowly. Unset: it drops the newest
+	// events.
+	Overflow OverflowPolicy `protobuf:"varint,5,opt,name=overflow,proto3,enum=kindling.probe.v1.OverflowPolicy" json:"overflow,omitempty"`
+	// Resume, when set, continues a stream that was disconnected instead of
+	// starting a new one: the stream keeps the filters, payload, batching,
+	// overflow policy and resume window it was started with, so the request's
+	// other fields must be unset or the same as when it started. The stream
+	// sends what the client missed after last_seq, from what the service kept
+	// (see resume_window), then goes on. An unknown or expired stream id is
+	// NOT_FOUND: start a new stream.
+	Resume *Resume `protobuf:"bytes,6,opt,name=resume,proto3" json:"resume,omitempty"`
+	// Resume_window, when set, makes the stream resumable: after a disconnect
+	// the service keeps the stream for this long (at most 5 minutes), still
+	// queueing its events, and keeps the responses it sent in the last
+	// resume_window (at most `kindling-probe serve --resume-buffer-mb` of
+	// them), so that a client that reconnects with Resume gets what it
+	// missed. Every response of a resumable stream carries its stream_id, and
+	// the first, sent at once, carries nothing else. The
+	// kernel keeps capturing for the stream until the window has passed.
+	ResumeWindow  *durationpb.Duration `protobuf:"bytes,8,opt,name=resume_window,json=resumeWindow,proto3" json:"resume_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +403,89 @@ func (x *SubscribeRequest) GetBatching() *Batching {
 	return nil
 }
 
+func (x *SubscribeRequest) GetOverflow() OverflowPolicy {
+	if x != nil {
+		return x.Overflow
+	}
+	return OverflowPolicy_OVERFLOW_POLICY_UNSPECIFIED
+}
+
+func (x *SubscribeRequest) GetResume() *Resume {
+	if x != nil {
+		return x.Resume
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetResumeWindow() *durationpb.Duration {
+	if x != nil {
+		return x.ResumeWindow
+	}
+	return nil
+}
+
+// Resume names the stream to continue and where.
+type Resume struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stream_id is the id the stream's responses carried
+	// (SubscribeResponse.stream_id).
+	StreamId string `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// Last_seq is the sequence number of the last event the client received;
+	// zero if it received none. The stream resends every event after it that
+	// the service kept, once, and reports those it no longer has as a Loss
+	// (LOSS_REASON_RESUME_TOO_LATE) with their range. Losses without
+	// sequence numbers (the kernel's) that were reported in responses after
+	// last_seq's are reported again if the service still has those
+	// responses.
+	LastSeq       uint64 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resume) Reset() {
+	*x = Resume{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resume) ProtoMessage() {}
+
+func (x *Resume) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resume.ProtoReflect.Descriptor instead.
+func (*Resume) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Resume) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+func (x *Resume) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
 // Batching gathers a stream's events into responses.
 type Batching struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -329,7 +503,7 @@ type Batching struct {
 
 func (x *Batching) Reset() {
 	*x = Batching{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +515,7 @@ func (x *Batching) String() string {
 func (*Batching) ProtoMessage() {}
 
 func (x *Batching) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +528,7 @@ func (x *Batching) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batching.ProtoReflect.Descriptor instead.
 func (*Batching) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Batching) GetMaxEvents() uint32 {
@@ -450,7 +624,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +636,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +649,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EventFilter) GetNames() []string {
@@ -646,7 +820,7 @@ type PortRange struct {
 
 func (x *PortRange) Reset() {
 	*x = PortRange{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +832,7 @@ func (x *PortRange) String() string {
 func (*PortRange) ProtoMessage() {}
 
 func (x *PortRange) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +845,7 @@ func (x *PortRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortRange.ProtoReflect.Descriptor instead.
 func (*PortRange) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PortRange) GetFirst() uint32 {
@@ -707,7 +881,7 @@ type ReturnValueFilter struct {
 
 func (x *ReturnValueFilter) Reset() {
 	*x = ReturnValueFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +893,7 @@ func (x *ReturnValueFilter) String() string {
 func (*ReturnValueFilter) ProtoMessage() {}
 
 func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +906,7 @@ func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReturnValueFilter.ProtoReflect.Descriptor instead.
 func (*ReturnValueFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReturnValueFilter) GetErrorsOnly() bool {
@@ -784,14 +958,17 @@ type SubscribeResponse struct {
 	// Sent_at is the node's wall-clock time when the service sent this
 	// response: with the events' wall-clock times it measures how long they
 	// took from the kernel to the response.
-	SentAt        *timestamppb.Timestamp `protobuf:"bytes,1002,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	SentAt *timestamppb.Timestamp `protobuf:"bytes,1002,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	// Stream_id identifies a resumable stream (SubscribeRequest.resume_window)
+	// for Resume; empty for other streams.
+	StreamId      string `protobuf:"bytes,1003,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +980,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +993,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SubscribeResponse) GetEvents() []*v1.Event {
@@ -854,6 +1031,13 @@ func (x *SubscribeResponse) GetSentAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SubscribeResponse) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
 // Loss reports events a stream did not receive.
 type Loss struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -874,7 +1058,7 @@ type Loss struct {
 
 func (x *Loss) Reset() {
 	*x = Loss{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1070,7 @@ func (x *Loss) String() string {
 func (*Loss) ProtoMessage() {}
 
 func (x *Loss) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1083,7 @@ func (x *Loss) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Loss.ProtoReflect.Descriptor instead.
 func (*Loss) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Loss) GetReason() LossReason {
@@ -943,7 +1127,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1139,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1152,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfigureRequest) GetEnableEvents() []string {
@@ -1018,7 +1202,7 @@ type KernelFilters struct {
 
 func (x *KernelFilters) Reset() {
 	*x = KernelFilters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1214,7 @@ func (x *KernelFilters) String() string {
 func (*KernelFilters) ProtoMessage() {}
 
 func (x *KernelFilters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1227,7 @@ func (x *KernelFilters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFilters.ProtoReflect.Descriptor instead.
 func (*KernelFilters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KernelFilters) GetDenyPids() []uint32 {
@@ -1083,7 +1267,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1279,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1292,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfigureResponse) GetEnabledEvents() []string {
@@ -1141,7 +1325,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1337,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1350,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
 }
 
 // GetInfoResponse describes the service.
@@ -1184,14 +1368,17 @@ type GetInfoResponse struct {
 	// Node_name is the name of the node (host name).
 	NodeName string `protobuf:"bytes,5,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
 	// Boot_time is the wall-clock time at which the node booted.
-	BootTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=boot_time,json=bootTime,proto3" json:"boot_time,omitempty"`
+	BootTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=boot_time,json=bootTime,proto3" json:"boot_time,omitempty"`
+	// Streams describes the service's streams: their limits and the memory
+	// their queues use now.
+	Streams       *StreamsInfo `protobuf:"bytes,7,opt,name=streams,proto3" json:"streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1390,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1403,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetInfoResponse) GetServiceVersion() string {
@@ -1261,6 +1448,109 @@ func (x *GetInfoResponse) GetBootTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetInfoResponse) GetStreams() *StreamsInfo {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+// StreamsInfo describes the Subscribe streams and the memory they may use.
+type StreamsInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Subscribers is the number of streams, resumable ones waiting for their
+	// client included.
+	Subscribers uint32 `protobuf:"varint,1,opt,name=subscribers,proto3" json:"subscribers,omitempty"`
+	// Queue_events is the most events one stream queues
+	// (`kindling-probe serve --subscriber-queue-events`).
+	QueueEvents uint64 `protobuf:"varint,2,opt,name=queue_events,json=queueEvents,proto3" json:"queue_events,omitempty"`
+	// Queue_bytes is the most bytes one stream queues
+	// (`--subscriber-queue-mb`).
+	QueueBytes uint64 `protobuf:"varint,3,opt,name=queue_bytes,json=queueBytes,proto3" json:"queue_bytes,omitempty"`
+	// Memory_bytes is the most bytes all streams' queues and resume buffers
+	// hold together (`--queue-memory-mb`).
+	MemoryBytes uint64 `protobuf:"varint,4,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// Memory_used_bytes is how many of those they hold now.
+	MemoryUsedBytes uint64 `protobuf:"varint,5,opt,name=memory_used_bytes,json=memoryUsedBytes,proto3" json:"memory_used_bytes,omitempty"`
+	// Resume_buffer_bytes is the most bytes of sent responses one resumable
+	// stream keeps (`--resume-buffer-mb`).
+	ResumeBufferBytes uint64 `protobuf:"varint,6,opt,name=resume_buffer_bytes,json=resumeBufferBytes,proto3" json:"resume_buffer_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *StreamsInfo) Reset() {
+	*x = StreamsInfo{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamsInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamsInfo) ProtoMessage() {}
+
+func (x *StreamsInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamsInfo.ProtoReflect.Descriptor instead.
+func (*StreamsInfo) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StreamsInfo) GetSubscribers() uint32 {
+	if x != nil {
+		return x.Subscribers
+	}
+	return 0
+}
+
+func (x *StreamsInfo) GetQueueEvents() uint64 {
+	if x != nil {
+		return x.QueueEvents
+	}
+	return 0
+}
+
+func (x *StreamsInfo) GetQueueBytes() uint64 {
+	if x != nil {
+		return x.QueueBytes
+	}
+	return 0
+}
+
+func (x *StreamsInfo) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *StreamsInfo) GetMemoryUsedBytes() uint64 {
+	if x != nil {
+		return x.MemoryUsedBytes
+	}
+	return 0
+}
+
+func (x *StreamsInfo) GetResumeBufferBytes() uint64 {
+	if x != nil {
+		return x.ResumeBufferBytes
+	}
+	return 0
+}
+
 // DriverInfo describes the component that captures kernel events.
 type DriverInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1300,7 +1590,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1602,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1615,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -1419,7 +1709,7 @@ type KernelScope struct {
 
 func (x *KernelScope) Reset() {
 	*x = KernelScope{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1721,7 @@ func (x *KernelScope) String() string {
 func (*KernelScope) ProtoMessage() {}
 
 func (x *KernelScope) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1734,7 @@ func (x *KernelScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
 func (*KernelScope) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KernelScope) GetEvents() []*ScopedEvent {
@@ -1498,7 +1788,7 @@ type ScopedEvent struct {
 
 func (x *ScopedEvent) Reset() {
 	*x = ScopedEvent{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1800,7 @@ func (x *ScopedEvent) String() string {
 func (*ScopedEvent) ProtoMessage() {}
 
 func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1813,7 @@ func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
 func (*ScopedEvent) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ScopedEvent) GetName() string {
@@ -1586,7 +1876,7 @@ type KernelCounters struct {
 
 func (x *KernelCounters) Reset() {
 	*x = KernelCounters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1888,7 @@ func (x *KernelCounters) String() string {
 func (*KernelCounters) ProtoMessage() {}
 
 func (x *KernelCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1901,7 @@ func (x *KernelCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
 func (*KernelCounters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KernelCounters) GetEvent() string {
@@ -1657,7 +1947,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1959,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1972,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -1732,7 +2022,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +2034,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +2047,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -1832,7 +2122,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2134,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2147,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -1885,13 +2175,19 @@ var File_kindling_probe_v1_probe_proto protoreflect.FileDescriptor
 
 const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\x81\x02\n" +
+	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\xb3\x03\n" +
 	"\x10SubscribeRequest\x12=\n" +
 	"\n" +
 	"allow_list\x18\x01 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\tallowList\x12;\n" +
 	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\x128\n" +
 	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\x127\n" +
-	"\bbatching\x18\x04 \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatching\"a\n" +
+	"\bbatching\x18\x04 \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatching\x12=\n" +
+	"\boverflow\x18\x05 \x01(\x0e2!.kindling.probe.v1.OverflowPolicyR\boverflow\x121\n" +
+	"\x06resume\x18\x06 \x01(\v2\x19.kindling.probe.v1.ResumeR\x06resume\x12>\n" +
+	"\rresume_window\x18\b \x01(\v2\x19.google.protobuf.DurationR\fresumeWindow\"@\n" +
+	"\x06Resume\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x19\n" +
+	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\"a\n" +
 	"\bBatching\x12\x1d\n" +
 	"\n" +
 	"max_events\x18\x01 \x01(\rR\tmaxEvents\x126\n" +
@@ -1936,13 +2232,14 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x03min\x18\x03 \x01(\x03H\x00R\x03min\x88\x01\x01\x12\x15\n" +
 	"\x03max\x18\x04 \x01(\x03H\x01R\x03max\x88\x01\x01B\x06\n" +
 	"\x04_minB\x06\n" +
-	"\x04_max\"\x84\x02\n" +
+	"\x04_max\"\xa2\x02\n" +
 	"\x11SubscribeResponse\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.kindling.event.v1.EventR\x06events\x12/\n" +
 	"\x06losses\x18\x02 \x03(\v2\x17.kindling.probe.v1.LossR\x06losses\x12\x1c\n" +
 	"\tnode_name\x18\xe8\a \x01(\tR\bnodeName\x128\n" +
 	"\tboot_time\x18\xe9\a \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\x124\n" +
-	"\asent_at\x18\xea\a \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"p\n" +
+	"\asent_at\x18\xea\a \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x1c\n" +
+	"\tstream_id\x18\xeb\a \x01(\tR\bstreamId\"p\n" +
 	"\x04Loss\x125\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1d.kindling.probe.v1.LossReasonR\x06reason\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x1b\n" +
@@ -1963,14 +2260,23 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\x12G\n" +
 	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x18\n" +
 	"\asnaplen\x18\x03 \x01(\rR\asnaplen\"\x10\n" +
-	"\x0eGetInfoRequest\"\xb0\x02\n" +
+	"\x0eGetInfoRequest\"\xea\x02\n" +
 	"\x0fGetInfoResponse\x12'\n" +
 	"\x0fservice_version\x18\x01 \x01(\tR\x0eserviceVersion\x12+\n" +
 	"\x11contract_versions\x18\x02 \x03(\tR\x10contractVersions\x125\n" +
 	"\x06driver\x18\x03 \x01(\v2\x1d.kindling.probe.v1.DriverInfoR\x06driver\x12:\n" +
 	"\x06events\x18\x04 \x03(\v2\".kindling.probe.v1.EventDescriptorR\x06events\x12\x1b\n" +
 	"\tnode_name\x18\x05 \x01(\tR\bnodeName\x127\n" +
-	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\"\x99\x03\n" +
+	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\x128\n" +
+	"\astreams\x18\a \x01(\v2\x1e.kindling.probe.v1.StreamsInfoR\astreams\"\xf2\x01\n" +
+	"\vStreamsInfo\x12 \n" +
+	"\vsubscribers\x18\x01 \x01(\rR\vsubscribers\x12!\n" +
+	"\fqueue_events\x18\x02 \x01(\x04R\vqueueEvents\x12\x1f\n" +
+	"\vqueue_bytes\x18\x03 \x01(\x04R\n" +
+	"queueBytes\x12!\n" +
+	"\fmemory_bytes\x18\x04 \x01(\x04R\vmemoryBytes\x12*\n" +
+	"\x11memory_used_bytes\x18\x05 \x01(\x04R\x0fmemoryUsedBytes\x12.\n" +
+	"\x13resume_buffer_bytes\x18\x06 \x01(\x04R\x11resumeBufferBytes\"\x99\x03\n" +
 	"\n" +
 	"DriverInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -2023,11 +2329,16 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x13AttributeDescriptor\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\x04type\x18\x02 \x01(\x0e2 .kindling.probe.v1.AttributeTypeR\x04type\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription*[\n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription*\x93\x01\n" +
+	"\x0eOverflowPolicy\x12\x1f\n" +
+	"\x1bOVERFLOW_POLICY_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bOVERFLOW_POLICY_DROP_NEWEST\x10\x01\x12\x1f\n" +
+	"\x1bOVERFLOW_POLICY_DROP_OLDEST\x10\x02\x12\x1e\n" +
+	"\x1aOVERFLOW_POLICY_DISCONNECT\x10\x03*[\n" +
 	"\vPayloadMode\x12\x1c\n" +
 	"\x18PAYLOAD_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYLOAD_MODE_SOCKETS\x10\x01\x12\x14\n" +
-	"\x10PAYLOAD_MODE_ALL\x10\x02*\xd2\x01\n" +
+	"\x10PAYLOAD_MODE_ALL\x10\x02*\xf3\x01\n" +
 	"\n" +
 	"LossReason\x12\x1b\n" +
 	"\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
@@ -2035,7 +2346,8 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n" +
 	"\x19LOSS_REASON_SERVICE_ERROR\x10\x03\x12\x1c\n" +
 	"\x18LOSS_REASON_NOT_RECORDED\x10\x04\x12\x1f\n" +
-	"\x1bLOSS_REASON_SERVICE_STOPPED\x10\x05*\xa2\x02\n" +
+	"\x1bLOSS_REASON_SERVICE_STOPPED\x10\x05\x12\x1f\n" +
+	"\x1bLOSS_REASON_RESUME_TOO_LATE\x10\x06*\xa2\x02\n" +
 	"\rAttributeType\x12\x1e\n" +
 	"\x1aATTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ATTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n" +
@@ -2066,83 +2378,90 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 	return file_kindling_probe_v1_probe_proto_rawDescData
 }
 
-var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
-	(PayloadMode)(0),              // 0: kindling.probe.v1.PayloadMode
-	(LossReason)(0),               // 1: kindling.probe.v1.LossReason
-	(AttributeType)(0),            // 2: kindling.probe.v1.AttributeType
-	(*SubscribeRequest)(nil),      // 3: kindling.probe.v1.SubscribeRequest
-	(*Batching)(nil),              // 4: kindling.probe.v1.Batching
-	(*EventFilter)(nil),           // 5: kindling.probe.v1.EventFilter
-	(*PortRange)(nil),             // 6: kindling.probe.v1.PortRange
-	(*ReturnValueFilter)(nil),     // 7: kindling.probe.v1.ReturnValueFilter
-	(*SubscribeResponse)(nil),     // 8: kindling.probe.v1.SubscribeResponse
-	(*Loss)(nil),                  // 9: kindling.probe.v1.Loss
-	(*ConfigureRequest)(nil),      // 10: kindling.probe.v1.ConfigureRequest
-	(*KernelFilters)(nil),         // 11: kindling.probe.v1.KernelFilters
-	(*ConfigureResponse)(nil),     // 12: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 13: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 14: kindling.probe.v1.GetInfoResponse
-	(*DriverInfo)(nil),            // 15: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 16: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 17: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 18: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 19: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 20: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 21: kindling.probe.v1.AttributeDescriptor
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(v1.Category)(0),              // 23: kindling.event.v1.Category
-	(v1.Source)(0),                // 24: kindling.event.v1.Source
-	(v1.FdType)(0),                // 25: kindling.event.v1.FdType
-	(v1.L4Protocol)(0),            // 26: kindling.event.v1.L4Protocol
-	(*v1.Event)(nil),              // 27: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(OverflowPolicy)(0),           // 0: kindling.probe.v1.OverflowPolicy
+	(PayloadMode)(0),              // 1: kindling.probe.v1.PayloadMode
+	(LossReason)(0),               // 2: kindling.probe.v1.LossReason
+	(AttributeType)(0),            // 3: kindling.probe.v1.AttributeType
+	(*SubscribeRequest)(nil),      // 4: kindling.probe.v1.SubscribeRequest
+	(*Resume)(nil),                // 5: kindling.probe.v1.Resume
+	(*Batching)(nil),              // 6: kindling.probe.v1.Batching
+	(*EventFilter)(nil),           // 7: kindling.probe.v1.EventFilter
+	(*PortRange)(nil),             // 8: kindling.probe.v1.PortRange
+	(*ReturnValueFilter)(nil),     // 9: kindling.probe.v1.ReturnValueFilter
+	(*SubscribeResponse)(nil),     // 10: kindling.probe.v1.SubscribeResponse
+	(*Loss)(nil),                  // 11: kindling.probe.v1.Loss
+	(*ConfigureRequest)(nil),      // 12: kindling.probe.v1.ConfigureRequest
+	(*KernelFilters)(nil),         // 13: kindling.probe.v1.KernelFilters
+	(*ConfigureResponse)(nil),     // 14: kindling.probe.v1.ConfigureResponse
+	(*GetInfoRequest)(nil),        // 15: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 16: kindling.probe.v1.GetInfoResponse
+	(*StreamsInfo)(nil),           // 17: kindling.probe.v1.StreamsInfo
+	(*DriverInfo)(nil),            // 18: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 19: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 20: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 21: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 22: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 23: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 24: kindling.probe.v1.AttributeDescriptor
+	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
+	(v1.Category)(0),              // 26: kindling.event.v1.Category
+	(v1.Source)(0),                // 27: kindling.event.v1.Source
+	(v1.FdType)(0),                // 28: kindling.event.v1.FdType
+	(v1.L4Protocol)(0),            // 29: kindling.event.v1.L4Protocol
+	(*v1.Event)(nil),              // 30: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
-	5,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
-	5,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
-	0,  // 2: kindling.probe.v1.SubscribeRequest.payload:type_name -> kindling.probe.v1.PayloadMode
-	4,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
-	22, // 4: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
-	23, // 5: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
-	24, // 6: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
-	7,  // 7: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
-	25, // 8: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
-	26, // 9: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
-	6,  // 10: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
-	6,  // 11: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
-	27, // 12: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
-	9,  // 13: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	28, // 14: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	28, // 15: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
-	1,  // 16: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
-	11, // 17: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	11, // 18: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	15, // 19: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	20, // 20: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	28, // 21: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	19, // 22: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	16, // 23: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	18, // 24: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	17, // 25: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	11, // 26: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	0,  // 27: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	24, // 28: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	23, // 29: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	21, // 30: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	2,  // 31: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	3,  // 32: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	10, // 33: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	13, // 34: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	8,  // 35: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	12, // 36: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	14, // 37: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	35, // [35:38] is the sub-list for method output_type
-	32, // [32:35] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	7,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
+	7,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
+	1,  // 2: kindling.probe.v1.SubscribeRequest.payload:type_name -> kindling.probe.v1.PayloadMode
+	6,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
+	0,  // 4: kindling.probe.v1.SubscribeRequest.overflow:type_name -> kindling.probe.v1.OverflowPolicy
+	5,  // 5: kindling.probe.v1.SubscribeRequest.resume:type_name -> kindling.probe.v1.Resume
+	25, // 6: kindling.probe.v1.SubscribeRequest.resume_window:type_name -> google.protobuf.Duration
+	25, // 7: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
+	26, // 8: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
+	27, // 9: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
+	9,  // 10: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
+	28, // 11: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
+	29, // 12: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
+	8,  // 13: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
+	8,  // 14: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
+	30, // 15: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	11, // 16: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
+	31, // 17: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	31, // 18: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
+	2,  // 19: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
+	13, // 20: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	13, // 21: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	18, // 22: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	23, // 23: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	31, // 24: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	17, // 25: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
+	22, // 26: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	19, // 27: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	21, // 28: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	20, // 29: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	13, // 30: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	1,  // 31: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	27, // 32: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	26, // 33: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	24, // 34: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	3,  // 35: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	4,  // 36: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	12, // 37: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	15, // 38: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	10, // 39: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	14, // 40: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	16, // 41: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	39, // [39:42] is the sub-list for method output_type
+	36, // [36:39] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -2150,16 +2469,16 @@ func file_kindling_probe_v1_probe_proto_init() {
 	if File_kindling_probe_v1_probe_proto != nil {
 		return
 	}
-	file_kindling_probe_v1_probe_proto_msgTypes[2].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[4].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[7].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[3].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[5].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   19,
+			NumEnums:      4,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

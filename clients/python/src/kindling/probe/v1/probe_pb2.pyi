@@ -26,6 +26,47 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _OverflowPolicy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverflowPolicyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OverflowPolicy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVERFLOW_POLICY_UNSPECIFIED: _OverflowPolicy.ValueType  # 0
+    """The default: drop the newest events."""
+    OVERFLOW_POLICY_DROP_NEWEST: _OverflowPolicy.ValueType  # 1
+    """Drop the newest events: the stream keeps the older ones it queued."""
+    OVERFLOW_POLICY_DROP_OLDEST: _OverflowPolicy.ValueType  # 2
+    """Drop the oldest queued events to make room for the new ones: the stream
+    stays close to now.
+    """
+    OVERFLOW_POLICY_DISCONNECT: _OverflowPolicy.ValueType  # 3
+    """End the stream with RESOURCE_EXHAUSTED. A resumable stream can be
+    resumed, and reports what it lost in between.
+    """
+
+class OverflowPolicy(_OverflowPolicy, metaclass=_OverflowPolicyEnumTypeWrapper):
+    """OverflowPolicy says what happens to a stream whose queue in the service is
+    full (`kindling-probe serve --subscriber-queue-events` and
+    `--subscriber-queue-mb`, and the memory all queues share,
+    `--queue-memory-mb`). Every event the stream loses is reported in a Loss
+    with its sequence numbers.
+    """
+
+OVERFLOW_POLICY_UNSPECIFIED: OverflowPolicy.ValueType  # 0
+"""The default: drop the newest events."""
+OVERFLOW_POLICY_DROP_NEWEST: OverflowPolicy.ValueType  # 1
+"""Drop the newest events: the stream keeps the older ones it queued."""
+OVERFLOW_POLICY_DROP_OLDEST: OverflowPolicy.ValueType  # 2
+"""Drop the oldest queued events to make room for the new ones: the stream
+stays close to now.
+"""
+OVERFLOW_POLICY_DISCONNECT: OverflowPolicy.ValueType  # 3
+"""End the stream with RESOURCE_EXHAUSTED. A resumable stream can be
+resumed, and reports what it lost in between.
+"""
+Global___OverflowPolicy: _TypeAlias = OverflowPolicy  # noqa: Y015
+
 class _PayloadMode:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -68,7 +109,7 @@ class _LossReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LossReason
     """
     LOSS_REASON_SUBSCRIBER_QUEUE_FULL: _LossReason.ValueType  # 2
     """The stream's queue in the service was full, because the subscriber read
-    its stream too slowly.
+    its stream too slowly (or the memory all streams' queues share was).
     """
     LOSS_REASON_SERVICE_ERROR: _LossReason.ValueType  # 3
     """The service failed to turn kernel records into events; its log says why."""
@@ -79,6 +120,12 @@ class _LossReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LossReason
     LOSS_REASON_SERVICE_STOPPED: _LossReason.ValueType  # 5
     """The service stopped before it sent these events, which were queued for
     the stream: its last response reports them.
+    """
+    LOSS_REASON_RESUME_TOO_LATE: _LossReason.ValueType  # 6
+    """The stream was resumed after the service had let these events go: they
+    were sent before the disconnect longer ago than the stream's resume
+    window, or more of them than `kindling-probe serve --resume-buffer-mb`
+    holds, came after them.
     """
 
 class LossReason(_LossReason, metaclass=_LossReasonEnumTypeWrapper):
@@ -92,7 +139,7 @@ because the service read it too slowly.
 """
 LOSS_REASON_SUBSCRIBER_QUEUE_FULL: LossReason.ValueType  # 2
 """The stream's queue in the service was full, because the subscriber read
-its stream too slowly.
+its stream too slowly (or the memory all streams' queues share was).
 """
 LOSS_REASON_SERVICE_ERROR: LossReason.ValueType  # 3
 """The service failed to turn kernel records into events; its log says why."""
@@ -103,6 +150,12 @@ the stream that made the recording lost them.
 LOSS_REASON_SERVICE_STOPPED: LossReason.ValueType  # 5
 """The service stopped before it sent these events, which were queued for
 the stream: its last response reports them.
+"""
+LOSS_REASON_RESUME_TOO_LATE: LossReason.ValueType  # 6
+"""The stream was resumed after the service had let these events go: they
+were sent before the disconnect longer ago than the stream's resume
+window, or more of them than `kindling-probe serve --resume-buffer-mb`
+holds, came after them.
 """
 Global___LossReason: _TypeAlias = LossReason  # noqa: Y015
 
@@ -170,9 +223,17 @@ class SubscribeRequest(_message.Message):
     DENY_LIST_FIELD_NUMBER: _builtins.int
     PAYLOAD_FIELD_NUMBER: _builtins.int
     BATCHING_FIELD_NUMBER: _builtins.int
+    OVERFLOW_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
+    RESUME_WINDOW_FIELD_NUMBER: _builtins.int
     payload: Global___PayloadMode.ValueType
     """Payload asks for the bytes I/O events moved (Event.payload). Without it
     the stream's events carry no payload, and the kernel copies none for it.
+    """
+    overflow: Global___OverflowPolicy.ValueType
+    """Overflow says what the service does when the stream's queue is full
+    because the subscriber reads too slowly. Unset: it drops the newest
+    events.
     """
     @_builtins.property
     def allow_list(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventFilter]:
@@ -193,6 +254,29 @@ class SubscribeRequest(_message.Message):
         --max-batch-events.
         """
 
+    @_builtins.property
+    def resume(self) -> Global___Resume:
+        """Resume, when set, continues a stream that was disconnected instead of
+        starting a new one: the stream keeps the filters, payload, batching,
+        overflow policy and resume window it was started with, so the request's
+        other fields must be unset or the same as when it started. The stream
+        sends what the client missed after last_seq, from what the service kept
+        (see resume_window), then goes on. An unknown or expired stream id is
+        NOT_FOUND: start a new stream.
+        """
+
+    @_builtins.property
+    def resume_window(self) -> _duration_pb2.Duration:
+        """Resume_window, when set, makes the stream resumable: after a disconnect
+        the service keeps the stream for this long (at most 5 minutes), still
+        queueing its events, and keeps the responses it sent in the last
+        resume_window (at most `kindling-probe serve --resume-buffer-mb` of
+        them), so that a client that reconnects with Resume gets what it
+        missed. Every response of a resumable stream carries its stream_id, and
+        the first, sent at once, carries nothing else. The
+        kernel keeps capturing for the stream until the window has passed.
+        """
+
     def __init__(
         self,
         *,
@@ -200,14 +284,52 @@ class SubscribeRequest(_message.Message):
         deny_list: _abc.Iterable[Global___EventFilter] | None = ...,
         payload: Global___PayloadMode.ValueType = ...,
         batching: Global___Batching | None = ...,
+        overflow: Global___OverflowPolicy.ValueType = ...,
+        resume: Global___Resume | None = ...,
+        resume_window: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["batching", b"batching"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batching", b"batching", "resume", b"resume", "resume_window", b"resume_window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_list", b"allow_list", "batching", b"batching", "deny_list", b"deny_list", "payload", b"payload"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_list", b"allow_list", "batching", b"batching", "deny_list", b"deny_list", "overflow", b"overflow", "payload", b"payload", "resume", b"resume", "resume_window", b"resume_window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscribeRequest: _TypeAlias = SubscribeRequest  # noqa: Y015
+
+@_typing.final
+class Resume(_message.Message):
+    """Resume names the stream to continue and where."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAM_ID_FIELD_NUMBER: _builtins.int
+    LAST_SEQ_FIELD_NUMBER: _builtins.int
+    stream_id: _builtins.str
+    """Stream_id is the id the stream's responses carried
+    (SubscribeResponse.stream_id).
+    """
+    last_seq: _builtins.int
+    """Last_seq is the sequence number of the last event the client received;
+    zero if it received none. The stream resends every event after it that
+    the service kept, once, and reports those it no longer has as a Loss
+    (LOSS_REASON_RESUME_TOO_LATE) with their range. Losses without
+    sequence numbers (the kernel's) that were reported in responses after
+    last_seq's are reported again if the service still has those
+    responses.
+    """
+    def __init__(
+        self,
+        *,
+        stream_id: _builtins.str = ...,
+        last_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_seq", b"last_seq", "stream_id", b"stream_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Resume: _TypeAlias = Resume  # noqa: Y015
 
 @_typing.final
 class Batching(_message.Message):
@@ -521,8 +643,13 @@ class SubscribeResponse(_message.Message):
     NODE_NAME_FIELD_NUMBER: _builtins.int
     BOOT_TIME_FIELD_NUMBER: _builtins.int
     SENT_AT_FIELD_NUMBER: _builtins.int
+    STREAM_ID_FIELD_NUMBER: _builtins.int
     node_name: _builtins.str
     """Node_name is the name of the node (host name) the events come from."""
+    stream_id: _builtins.str
+    """Stream_id identifies a resumable stream (SubscribeRequest.resume_window)
+    for Resume; empty for other streams.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
         """Events are the batch's events, ordered by timestamp and by sequence
@@ -558,10 +685,11 @@ class SubscribeResponse(_message.Message):
         node_name: _builtins.str = ...,
         boot_time: _timestamp_pb2.Timestamp | None = ...,
         sent_at: _timestamp_pb2.Timestamp | None = ...,
+        stream_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "events", b"events", "losses", b"losses", "node_name", b"node_name", "sent_at", b"sent_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "events", b"events", "losses", b"losses", "node_name", b"node_name", "sent_at", b"sent_at", "stream_id", b"stream_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -759,6 +887,7 @@ class GetInfoResponse(_message.Message):
     EVENTS_FIELD_NUMBER: _builtins.int
     NODE_NAME_FIELD_NUMBER: _builtins.int
     BOOT_TIME_FIELD_NUMBER: _builtins.int
+    STREAMS_FIELD_NUMBER: _builtins.int
     service_version: _builtins.str
     """Service_version is the version of the probe service."""
     node_name: _builtins.str
@@ -781,6 +910,12 @@ class GetInfoResponse(_message.Message):
     def boot_time(self) -> _timestamp_pb2.Timestamp:
         """Boot_time is the wall-clock time at which the node booted."""
 
+    @_builtins.property
+    def streams(self) -> Global___StreamsInfo:
+        """Streams describes the service's streams: their limits and the memory
+        their queues use now.
+        """
+
     def __init__(
         self,
         *,
@@ -790,14 +925,67 @@ class GetInfoResponse(_message.Message):
         events: _abc.Iterable[Global___EventDescriptor] | None = ...,
         node_name: _builtins.str = ...,
         boot_time: _timestamp_pb2.Timestamp | None = ...,
+        streams: Global___StreamsInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "driver", b"driver"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "driver", b"driver", "streams", b"streams"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "contract_versions", b"contract_versions", "driver", b"driver", "events", b"events", "node_name", b"node_name", "service_version", b"service_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "contract_versions", b"contract_versions", "driver", b"driver", "events", b"events", "node_name", b"node_name", "service_version", b"service_version", "streams", b"streams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetInfoResponse: _TypeAlias = GetInfoResponse  # noqa: Y015
+
+@_typing.final
+class StreamsInfo(_message.Message):
+    """StreamsInfo describes the Subscribe streams and the memory they may use."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIBERS_FIELD_NUMBER: _builtins.int
+    QUEUE_EVENTS_FIELD_NUMBER: _builtins.int
+    QUEUE_BYTES_FIELD_NUMBER: _builtins.int
+    MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    MEMORY_USED_BYTES_FIELD_NUMBER: _builtins.int
+    RESUME_BUFFER_BYTES_FIELD_NUMBER: _builtins.int
+    subscribers: _builtins.int
+    """Subscribers is the number of streams, resumable ones waiting for their
+    client included.
+    """
+    queue_events: _builtins.int
+    """Queue_events is the most events one stream queues
+    (`kindling-probe serve --subscriber-queue-events`).
+    """
+    queue_bytes: _builtins.int
+    """Queue_bytes is the most bytes one stream queues
+    (`--subscriber-queue-mb`).
+    """
+    memory_bytes: _builtins.int
+    """Memory_bytes is the most bytes all streams' queues and resume buffers
+    hold together (`--queue-memory-mb`).
+    """
+    memory_used_bytes: _builtins.int
+    """Memory_used_bytes is how many of those they hold now."""
+    resume_buffer_bytes: _builtins.int
+    """Resume_buffer_bytes is the most bytes of sent responses one resumable
+    stream keeps (`--resume-buffer-mb`).
+    """
+    def __init__(
+        self,
+        *,
+        subscribers: _builtins.int = ...,
+        queue_events: _builtins.int = ...,
+        queue_bytes: _builtins.int = ...,
+        memory_bytes: _builtins.int = ...,
+        memory_used_bytes: _builtins.int = ...,
+        resume_buffer_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory_bytes", b"memory_bytes", "memory_used_bytes", b"memory_used_bytes", "queue_bytes", b"queue_bytes", "queue_events", b"queue_events", "resume_buffer_bytes", b"resume_buffer_bytes", "subscribers", b"subscribers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamsInfo: _TypeAlias = StreamsInfo  # noqa: Y015
 
 @_typing.final
 class DriverInfo(_message.Message):
