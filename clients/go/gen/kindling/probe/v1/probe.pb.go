@@ -16,6 +16,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -249,7 +250,16 @@ type SubscribeRequest struct {
 	// Batching says how the stream's events are gathered into responses.
 	// Unset: each response carries what is ready, up to the service's
 	// --max-batch-events.
-	Batching      *Batching `protobuf:"bytes,4,opt,name=batching,proto3" json:"batching,omitempty"`
+	Batching *Batching `protobuf:"bytes,4,opt,name=batching,proto3" json:"batching,omitempty"`
+	// Fields trims the stream's events to the fields the collector reads, for
+	// every event or per event name: for example no payload, no fd context,
+	// or the thread's pid alone. Seq, timestamp_ns and name are always sent,
+	// so that every event stays identifiable and in order. A selection that
+	// names an event applies to it instead of the one that names no event; an
+	// event may be named by one selection only, and one selection at most
+	// names no event. Filters match on every field, whatever the masks. At
+	// most 64 selections. Empty: events carry every field.
+	Fields        []*FieldSelection `protobuf:"bytes,7,rep,name=fields,proto3" json:"fields,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +322,123 @@ func (x *SubscribeRequest) GetBatching() *Batching {
 	return nil
 }
 
+func (x *SubscribeRequest) GetFields() []*FieldSelection {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// FieldSelection chooses the fields of kindling.event.v1.Event that some of
+// a stream's events carry. A path is the name of a field of Event
+// ("payload", "thread", "attributes", "latency_ns") or of a field of
+// Event.thread or Event.fd, after a dot ("thread.exe", "fd.path",
+// "fd.destination"); paths go no deeper. A mask holds at most 64 paths.
+// Masks only remove fields: a stream gets payloads only when it asks for
+// them (SubscribeRequest.payload), whatever its masks include.
+type FieldSelection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events names the events this selection applies to (at most 4,096), each
+	// in the event catalogue that GetInfo returns. Empty: every event that no
+	// other selection names.
+	Events []string `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Mask says which fields the events keep; one of include and exclude
+	// must be set.
+	//
+	// Types that are valid to be assigned to Mask:
+	//
+	//	*FieldSelection_Include
+	//	*FieldSelection_Exclude
+	Mask          isFieldSelection_Mask `protobuf_oneof:"mask"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldSelection) Reset() {
+	*x = FieldSelection{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldSelection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldSelection) ProtoMessage() {}
+
+func (x *FieldSelection) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldSelection.ProtoReflect.Descriptor instead.
+func (*FieldSelection) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FieldSelection) GetEvents() []string {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *FieldSelection) GetMask() isFieldSelection_Mask {
+	if x != nil {
+		return x.Mask
+	}
+	return nil
+}
+
+func (x *FieldSelection) GetInclude() *fieldmaskpb.FieldMask {
+	if x != nil {
+		if x, ok := x.Mask.(*FieldSelection_Include); ok {
+			return x.Include
+		}
+	}
+	return nil
+}
+
+func (x *FieldSelection) GetExclude() *fieldmaskpb.FieldMask {
+	if x != nil {
+		if x, ok := x.Mask.(*FieldSelection_Exclude); ok {
+			return x.Exclude
+		}
+	}
+	return nil
+}
+
+type isFieldSelection_Mask interface {
+	isFieldSelection_Mask()
+}
+
+type FieldSelection_Include struct {
+	// Include keeps only these fields (and seq, timestamp_ns and name):
+	// "thread.pid" keeps Event.thread with its pid alone, "thread" keeps it
+	// whole. An include mask with no paths keeps seq, timestamp_ns and name.
+	Include *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=include,proto3,oneof"`
+}
+
+type FieldSelection_Exclude struct {
+	// Exclude drops these fields and keeps the others: "thread.exe" keeps
+	// Event.thread without its exe, "thread" drops it. Seq, timestamp_ns and
+	// name cannot be excluded. An exclude mask with no paths keeps every
+	// field.
+	Exclude *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=exclude,proto3,oneof"`
+}
+
+func (*FieldSelection_Include) isFieldSelection_Mask() {}
+
+func (*FieldSelection_Exclude) isFieldSelection_Mask() {}
+
 // Batching gathers a stream's events into responses.
 type Batching struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -329,7 +456,7 @@ type Batching struct {
 
 func (x *Batching) Reset() {
 	*x = Batching{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +468,7 @@ func (x *Batching) String() string {
 func (*Batching) ProtoMessage() {}
 
 func (x *Batching) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[1]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +481,7 @@ func (x *Batching) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batching.ProtoReflect.Descriptor instead.
 func (*Batching) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{1}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Batching) GetMaxEvents() uint32 {
@@ -450,7 +577,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +589,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +602,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EventFilter) GetNames() []string {
@@ -646,7 +773,7 @@ type PortRange struct {
 
 func (x *PortRange) Reset() {
 	*x = PortRange{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +785,7 @@ func (x *PortRange) String() string {
 func (*PortRange) ProtoMessage() {}
 
 func (x *PortRange) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +798,7 @@ func (x *PortRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortRange.ProtoReflect.Descriptor instead.
 func (*PortRange) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PortRange) GetFirst() uint32 {
@@ -707,7 +834,7 @@ type ReturnValueFilter struct {
 
 func (x *ReturnValueFilter) Reset() {
 	*x = ReturnValueFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +846,7 @@ func (x *ReturnValueFilter) String() string {
 func (*ReturnValueFilter) ProtoMessage() {}
 
 func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +859,7 @@ func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReturnValueFilter.ProtoReflect.Descriptor instead.
 func (*ReturnValueFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReturnValueFilter) GetErrorsOnly() bool {
@@ -791,7 +918,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +930,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +943,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SubscribeResponse) GetEvents() []*v1.Event {
@@ -874,7 +1001,7 @@ type Loss struct {
 
 func (x *Loss) Reset() {
 	*x = Loss{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1013,7 @@ func (x *Loss) String() string {
 func (*Loss) ProtoMessage() {}
 
 func (x *Loss) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1026,7 @@ func (x *Loss) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Loss.ProtoReflect.Descriptor instead.
 func (*Loss) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Loss) GetReason() LossReason {
@@ -943,7 +1070,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1082,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1095,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfigureRequest) GetEnableEvents() []string {
@@ -1018,7 +1145,7 @@ type KernelFilters struct {
 
 func (x *KernelFilters) Reset() {
 	*x = KernelFilters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1157,7 @@ func (x *KernelFilters) String() string {
 func (*KernelFilters) ProtoMessage() {}
 
 func (x *KernelFilters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1170,7 @@ func (x *KernelFilters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFilters.ProtoReflect.Descriptor instead.
 func (*KernelFilters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KernelFilters) GetDenyPids() []uint32 {
@@ -1083,7 +1210,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1222,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1235,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfigureResponse) GetEnabledEvents() []string {
@@ -1141,7 +1268,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1280,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1293,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
 }
 
 // GetInfoResponse describes the service.
@@ -1191,7 +1318,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1330,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1343,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetInfoResponse) GetServiceVersion() string {
@@ -1300,7 +1427,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1439,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1452,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -1419,7 +1546,7 @@ type KernelScope struct {
 
 func (x *KernelScope) Reset() {
 	*x = KernelScope{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1558,7 @@ func (x *KernelScope) String() string {
 func (*KernelScope) ProtoMessage() {}
 
 func (x *KernelScope) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1571,7 @@ func (x *KernelScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
 func (*KernelScope) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KernelScope) GetEvents() []*ScopedEvent {
@@ -1498,7 +1625,7 @@ type ScopedEvent struct {
 
 func (x *ScopedEvent) Reset() {
 	*x = ScopedEvent{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1637,7 @@ func (x *ScopedEvent) String() string {
 func (*ScopedEvent) ProtoMessage() {}
 
 func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1650,7 @@ func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
 func (*ScopedEvent) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ScopedEvent) GetName() string {
@@ -1586,7 +1713,7 @@ type KernelCounters struct {
 
 func (x *KernelCounters) Reset() {
 	*x = KernelCounters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1725,7 @@ func (x *KernelCounters) String() string {
 func (*KernelCounters) ProtoMessage() {}
 
 func (x *KernelCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1738,7 @@ func (x *KernelCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
 func (*KernelCounters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KernelCounters) GetEvent() string {
@@ -1657,7 +1784,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1796,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1809,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -1732,7 +1859,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +1871,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +1884,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -1832,7 +1959,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1971,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1984,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -1885,13 +2012,19 @@ var File_kindling_probe_v1_probe_proto protoreflect.FileDescriptor
 
 const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\x81\x02\n" +
+	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\xbc\x02\n" +
 	"\x10SubscribeRequest\x12=\n" +
 	"\n" +
 	"allow_list\x18\x01 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\tallowList\x12;\n" +
 	"\tdeny_list\x18\x02 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\bdenyList\x128\n" +
 	"\apayload\x18\x03 \x01(\x0e2\x1e.kindling.probe.v1.PayloadModeR\apayload\x127\n" +
-	"\bbatching\x18\x04 \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatching\"a\n" +
+	"\bbatching\x18\x04 \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatching\x129\n" +
+	"\x06fields\x18\a \x03(\v2!.kindling.probe.v1.FieldSelectionR\x06fields\"\xa0\x01\n" +
+	"\x0eFieldSelection\x12\x16\n" +
+	"\x06events\x18\x01 \x03(\tR\x06events\x126\n" +
+	"\ainclude\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskH\x00R\ainclude\x126\n" +
+	"\aexclude\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskH\x00R\aexcludeB\x06\n" +
+	"\x04mask\"a\n" +
 	"\bBatching\x12\x1d\n" +
 	"\n" +
 	"max_events\x18\x01 \x01(\rR\tmaxEvents\x126\n" +
@@ -2067,82 +2200,87 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(PayloadMode)(0),              // 0: kindling.probe.v1.PayloadMode
 	(LossReason)(0),               // 1: kindling.probe.v1.LossReason
 	(AttributeType)(0),            // 2: kindling.probe.v1.AttributeType
 	(*SubscribeRequest)(nil),      // 3: kindling.probe.v1.SubscribeRequest
-	(*Batching)(nil),              // 4: kindling.probe.v1.Batching
-	(*EventFilter)(nil),           // 5: kindling.probe.v1.EventFilter
-	(*PortRange)(nil),             // 6: kindling.probe.v1.PortRange
-	(*ReturnValueFilter)(nil),     // 7: kindling.probe.v1.ReturnValueFilter
-	(*SubscribeResponse)(nil),     // 8: kindling.probe.v1.SubscribeResponse
-	(*Loss)(nil),                  // 9: kindling.probe.v1.Loss
-	(*ConfigureRequest)(nil),      // 10: kindling.probe.v1.ConfigureRequest
-	(*KernelFilters)(nil),         // 11: kindling.probe.v1.KernelFilters
-	(*ConfigureResponse)(nil),     // 12: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 13: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 14: kindling.probe.v1.GetInfoResponse
-	(*DriverInfo)(nil),            // 15: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 16: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 17: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 18: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 19: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 20: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 21: kindling.probe.v1.AttributeDescriptor
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(v1.Category)(0),              // 23: kindling.event.v1.Category
-	(v1.Source)(0),                // 24: kindling.event.v1.Source
-	(v1.FdType)(0),                // 25: kindling.event.v1.FdType
-	(v1.L4Protocol)(0),            // 26: kindling.event.v1.L4Protocol
-	(*v1.Event)(nil),              // 27: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*FieldSelection)(nil),        // 4: kindling.probe.v1.FieldSelection
+	(*Batching)(nil),              // 5: kindling.probe.v1.Batching
+	(*EventFilter)(nil),           // 6: kindling.probe.v1.EventFilter
+	(*PortRange)(nil),             // 7: kindling.probe.v1.PortRange
+	(*ReturnValueFilter)(nil),     // 8: kindling.probe.v1.ReturnValueFilter
+	(*SubscribeResponse)(nil),     // 9: kindling.probe.v1.SubscribeResponse
+	(*Loss)(nil),                  // 10: kindling.probe.v1.Loss
+	(*ConfigureRequest)(nil),      // 11: kindling.probe.v1.ConfigureRequest
+	(*KernelFilters)(nil),         // 12: kindling.probe.v1.KernelFilters
+	(*ConfigureResponse)(nil),     // 13: kindling.probe.v1.ConfigureResponse
+	(*GetInfoRequest)(nil),        // 14: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 15: kindling.probe.v1.GetInfoResponse
+	(*DriverInfo)(nil),            // 16: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 17: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 18: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 19: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 20: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 21: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 22: kindling.probe.v1.AttributeDescriptor
+	(*fieldmaskpb.FieldMask)(nil), // 23: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(v1.Category)(0),              // 25: kindling.event.v1.Category
+	(v1.Source)(0),                // 26: kindling.event.v1.Source
+	(v1.FdType)(0),                // 27: kindling.event.v1.FdType
+	(v1.L4Protocol)(0),            // 28: kindling.event.v1.L4Protocol
+	(*v1.Event)(nil),              // 29: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
-	5,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
-	5,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
+	6,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
+	6,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
 	0,  // 2: kindling.probe.v1.SubscribeRequest.payload:type_name -> kindling.probe.v1.PayloadMode
-	4,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
-	22, // 4: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
-	23, // 5: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
-	24, // 6: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
-	7,  // 7: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
-	25, // 8: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
-	26, // 9: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
-	6,  // 10: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
-	6,  // 11: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
-	27, // 12: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
-	9,  // 13: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	28, // 14: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	28, // 15: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
-	1,  // 16: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
-	11, // 17: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	11, // 18: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	15, // 19: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	20, // 20: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	28, // 21: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	19, // 22: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	16, // 23: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	18, // 24: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	17, // 25: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	11, // 26: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	0,  // 27: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	24, // 28: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	23, // 29: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	21, // 30: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	2,  // 31: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	3,  // 32: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	10, // 33: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	13, // 34: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	8,  // 35: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	12, // 36: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	14, // 37: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	35, // [35:38] is the sub-list for method output_type
-	32, // [32:35] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	5,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
+	4,  // 4: kindling.probe.v1.SubscribeRequest.fields:type_name -> kindling.probe.v1.FieldSelection
+	23, // 5: kindling.probe.v1.FieldSelection.include:type_name -> google.protobuf.FieldMask
+	23, // 6: kindling.probe.v1.FieldSelection.exclude:type_name -> google.protobuf.FieldMask
+	24, // 7: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
+	25, // 8: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
+	26, // 9: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
+	8,  // 10: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
+	27, // 11: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
+	28, // 12: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
+	7,  // 13: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
+	7,  // 14: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
+	29, // 15: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	10, // 16: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
+	30, // 17: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	30, // 18: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
+	1,  // 19: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
+	12, // 20: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	12, // 21: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	16, // 22: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	21, // 23: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	30, // 24: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	20, // 25: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	17, // 26: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	19, // 27: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	18, // 28: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	12, // 29: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	0,  // 30: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	26, // 31: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	25, // 32: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	22, // 33: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	2,  // 34: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	3,  // 35: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	11, // 36: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	14, // 37: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	9,  // 38: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	13, // 39: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	15, // 40: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	38, // [38:41] is the sub-list for method output_type
+	35, // [35:38] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -2150,16 +2288,20 @@ func file_kindling_probe_v1_probe_proto_init() {
 	if File_kindling_probe_v1_probe_proto != nil {
 		return
 	}
-	file_kindling_probe_v1_probe_proto_msgTypes[2].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[4].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[7].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[1].OneofWrappers = []any{
+		(*FieldSelection_Include)(nil),
+		(*FieldSelection_Exclude)(nil),
+	}
+	file_kindling_probe_v1_probe_proto_msgTypes[3].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[5].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,61 +23,64 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from kindling.event.v1 import event_pb2 as kindling_dot_event_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\xd9\x01\n\x10SubscribeRequest\x12\x32\n\nallow_list\x18\x01 \x03(\x0b\x32\x1e.kindling.probe.v1.EventFilter\x12\x31\n\tdeny_list\x18\x02 \x03(\x0b\x32\x1e.kindling.probe.v1.EventFilter\x12/\n\x07payload\x18\x03 \x01(\x0e\x32\x1e.kindling.probe.v1.PayloadMode\x12-\n\x08\x62\x61tching\x18\x04 \x01(\x0b\x32\x1b.kindling.probe.v1.Batching\"L\n\x08\x42\x61tching\x12\x12\n\nmax_events\x18\x01 \x01(\r\x12,\n\tmax_delay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x96\x05\n\x0b\x45ventFilter\x12\r\n\x05names\x18\x01 \x03(\t\x12\x0c\n\x04pids\x18\x02 \x03(\r\x12\x12\n\ncgroup_ids\x18\x03 \x03(\x04\x12/\n\ncategories\x18\x04 \x03(\x0e\x32\x1b.kindling.event.v1.Category\x12*\n\x07sources\x18\x05 \x03(\x0e\x32\x19.kindling.event.v1.Source\x12\x0c\n\x04tids\x18\x06 \x03(\r\x12\x0c\n\x04uids\x18\x07 \x03(\r\x12\x0c\n\x04gids\x18\x08 \x03(\r\x12\r\n\x05\x63omms\x18\t \x03(\t\x12:\n\x0creturn_value\x18\n \x01(\x0b\x32$.kindling.probe.v1.ReturnValueFilter\x12\x16\n\x0emin_latency_ns\x18\x0b \x01(\x04\x12\x18\n\x0bhas_payload\x18\x0c \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05ppids\x18\r \x03(\r\x12\x0c\n\x04\x65xes\x18\x0e \x03(\t\x12\x15\n\rcontainer_ids\x18\x0f \x03(\t\x12+\n\x08\x66\x64_types\x18\x10 \x03(\x0e\x32\x19.kindling.event.v1.FdType\x12\x30\n\tprotocols\x18\x11 \x03(\x0e\x32\x1d.kindling.event.v1.L4Protocol\x12\x31\n\x0blocal_ports\x18\x12 \x03(\x0b\x32\x1c.kindling.probe.v1.PortRange\x12\x32\n\x0cremote_ports\x18\x13 \x03(\x0b\x32\x1c.kindling.probe.v1.PortRange\x12\x17\n\x0flocal_addresses\x18\x14 \x03(\t\x12\x18\n\x10remote_addresses\x18\x15 \x03(\t\x12\x15\n\rprocess_trees\x18\x16 \x03(\rB\x0e\n\x0c_has_payload\"(\n\tPortRange\x12\r\n\x05\x66irst\x18\x01 \x01(\r\x12\x0c\n\x04last\x18\x02 \x01(\r\"l\n\x11ReturnValueFilter\x12\x13\n\x0b\x65rrors_only\x18\x01 \x01(\x08\x12\x0e\n\x06values\x18\x02 \x03(\x03\x12\x10\n\x03min\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x03H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\xd8\x01\n\x11SubscribeResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.kindling.event.v1.Event\x12\'\n\x06losses\x18\x02 \x03(\x0b\x32\x17.kindling.probe.v1.Loss\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12.\n\tboot_time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07sent_at\x18\xea\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x04Loss\x12-\n\x06reason\x18\x01 \x01(\x0e\x32\x1d.kindling.probe.v1.LossReason\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x11\n\tfirst_seq\x18\x03 \x01(\x04\"\x9d\x01\n\x10\x43onfigureRequest\x12\x15\n\renable_events\x18\x01 \x03(\t\x12\x16\n\x0e\x64isable_events\x18\x02 \x03(\t\x12\x38\n\x0ekernel_filters\x18\x03 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\x12\x14\n\x07snaplen\x18\x04 \x01(\rH\x00\x88\x01\x01\x42\n\n\x08_snaplen\"N\n\rKernelFilters\x12\x11\n\tdeny_pids\x18\x01 \x03(\r\x12\x12\n\ndeny_comms\x18\x02 \x03(\t\x12\x16\n\x0e\x64rop_failed_io\x18\x03 \x01(\x08\"v\n\x11\x43onfigureResponse\x12\x16\n\x0e\x65nabled_events\x18\x01 \x03(\t\x12\x38\n\x0ekernel_filters\x18\x02 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\x12\x0f\n\x07snaplen\x18\x03 \x01(\r\"\x10\n\x0eGetInfoRequest\"\xea\x01\n\x0fGetInfoResponse\x12\x17\n\x0fservice_version\x18\x01 \x01(\t\x12\x19\n\x11\x63ontract_versions\x18\x02 \x03(\t\x12-\n\x06\x64river\x18\x03 \x01(\x0b\x32\x1d.kindling.probe.v1.DriverInfo\x12\x32\n\x06\x65vents\x18\x04 \x03(\x0b\x32\".kindling.probe.v1.EventDescriptor\x12\x11\n\tnode_name\x18\x05 \x01(\t\x12-\n\tboot_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaf\x02\n\nDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttransport\x18\x02 \x01(\t\x12\x16\n\x0ekernel_release\x18\x03 \x01(\t\x12\x32\n\x08\x66\x65\x61tures\x18\x04 \x03(\x0b\x32 .kindling.probe.v1.KernelFeature\x12\x10\n\x08\x61ttached\x18\x05 \x03(\t\x12-\n\x05scope\x18\x06 \x01(\x0b\x32\x1e.kindling.probe.v1.KernelScope\x12\x33\n\x08\x63ounters\x18\x07 \x03(\x0b\x32!.kindling.probe.v1.KernelCounters\x12\x0f\n\x07snaplen\x18\x08 \x01(\r\x12\x13\n\x0bmax_snaplen\x18\t \x01(\r\x12\x18\n\x10max_batch_events\x18\n \x01(\r\"\xb0\x01\n\x0bKernelScope\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.kindling.probe.v1.ScopedEvent\x12\x19\n\x11\x61llowed_pid_count\x18\x02 \x01(\r\x12\x1c\n\x14\x61llowed_cgroup_count\x18\x03 \x01(\r\x12\x38\n\x0ekernel_filters\x18\x04 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\"\x9f\x01\n\x0bScopedEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdelivered\x18\x02 \x01(\x08\x12\x12\n\npid_scoped\x18\x03 \x01(\x08\x12\x15\n\rcgroup_scoped\x18\x04 \x01(\x08\x12\x13\n\x0b\x64rop_failed\x18\x05 \x01(\x08\x12/\n\x07payload\x18\x06 \x01(\x0e\x32\x1e.kindling.probe.v1.PayloadMode\"P\n\x0eKernelCounters\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0f\n\x07\x65mitted\x18\x02 \x01(\x04\x12\x10\n\x08\x66iltered\x18\x03 \x01(\x04\x12\x0c\n\x04lost\x18\x04 \x01(\x04\"@\n\rKernelFeature\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x82\x02\n\x0f\x45ventDescriptor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06source\x18\x02 \x01(\x0e\x32\x19.kindling.event.v1.Source\x12-\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x1b.kindling.event.v1.Category\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12:\n\nattributes\x18\x05 \x03(\x0b\x32&.kindling.probe.v1.AttributeDescriptor\x12\x0f\n\x07\x65nabled\x18\x06 \x01(\x08\x12\x12\n\nfd_context\x18\x07 \x01(\x08\x12\x11\n\tavailable\x18\x08 \x01(\x08\"g\n\x13\x41ttributeDescriptor\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .kindling.probe.v1.AttributeType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t*[\n\x0bPayloadMode\x12\x1c\n\x18PAYLOAD_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14PAYLOAD_MODE_SOCKETS\x10\x01\x12\x14\n\x10PAYLOAD_MODE_ALL\x10\x02*\xd2\x01\n\nLossReason\x12\x1b\n\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1eLOSS_REASON_KERNEL_BUFFER_FULL\x10\x01\x12%\n!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n\x19LOSS_REASON_SERVICE_ERROR\x10\x03\x12\x1c\n\x18LOSS_REASON_NOT_RECORDED\x10\x04\x12\x1f\n\x1bLOSS_REASON_SERVICE_STOPPED\x10\x05*\xa2\x02\n\rAttributeType\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41TTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n\x15\x41TTRIBUTE_TYPE_UINT32\x10\x02\x12\x18\n\x14\x41TTRIBUTE_TYPE_INT64\x10\x03\x12\x19\n\x15\x41TTRIBUTE_TYPE_UINT64\x10\x04\x12\x19\n\x15\x41TTRIBUTE_TYPE_DOUBLE\x10\x05\x12\x17\n\x13\x41TTRIBUTE_TYPE_BOOL\x10\x06\x12\x19\n\x15\x41TTRIBUTE_TYPE_STRING\x10\x07\x12\x18\n\x14\x41TTRIBUTE_TYPE_BYTES\x10\x08\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_STRING_LIST\x10\t2\x92\x02\n\x0cProbeService\x12X\n\tSubscribe\x12#.kindling.probe.v1.SubscribeRequest\x1a$.kindling.probe.v1.SubscribeResponse0\x01\x12V\n\tConfigure\x12#.kindling.probe.v1.ConfigureRequest\x1a$.kindling.probe.v1.ConfigureResponse\x12P\n\x07GetInfo\x12!.kindling.probe.v1.GetInfoRequest\x1a\".kindling.probe.v1.GetInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\x8c\x02\n\x10SubscribeRequest\x12\x32\n\nallow_list\x18\x01 \x03(\x0b\x32\x1e.kindling.probe.v1.EventFilter\x12\x31\n\tdeny_list\x18\x02 \x03(\x0b\x32\x1e.kindling.probe.v1.EventFilter\x12/\n\x07payload\x18\x03 \x01(\x0e\x32\x1e.kindling.probe.v1.PayloadMode\x12-\n\x08\x62\x61tching\x18\x04 \x01(\x0b\x32\x1b.kindling.probe.v1.Batching\x12\x31\n\x06\x66ields\x18\x07 \x03(\x0b\x32!.kindling.probe.v1.FieldSelection\"\x86\x01\n\x0e\x46ieldSelection\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\x12-\n\x07include\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskH\x00\x12-\n\x07\x65xclude\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskH\x00\x42\x06\n\x04mask\"L\n\x08\x42\x61tching\x12\x12\n\nmax_events\x18\x01 \x01(\r\x12,\n\tmax_delay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x96\x05\n\x0b\x45ventFilter\x12\r\n\x05names\x18\x01 \x03(\t\x12\x0c\n\x04pids\x18\x02 \x03(\r\x12\x12\n\ncgroup_ids\x18\x03 \x03(\x04\x12/\n\ncategories\x18\x04 \x03(\x0e\x32\x1b.kindling.event.v1.Category\x12*\n\x07sources\x18\x05 \x03(\x0e\x32\x19.kindling.event.v1.Source\x12\x0c\n\x04tids\x18\x06 \x03(\r\x12\x0c\n\x04uids\x18\x07 \x03(\r\x12\x0c\n\x04gids\x18\x08 \x03(\r\x12\r\n\x05\x63omms\x18\t \x03(\t\x12:\n\x0creturn_value\x18\n \x01(\x0b\x32$.kindling.probe.v1.ReturnValueFilter\x12\x16\n\x0emin_latency_ns\x18\x0b \x01(\x04\x12\x18\n\x0bhas_payload\x18\x0c \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05ppids\x18\r \x03(\r\x12\x0c\n\x04\x65xes\x18\x0e \x03(\t\x12\x15\n\rcontainer_ids\x18\x0f \x03(\t\x12+\n\x08\x66\x64_types\x18\x10 \x03(\x0e\x32\x19.kindling.event.v1.FdType\x12\x30\n\tprotocols\x18\x11 \x03(\x0e\x32\x1d.kindling.event.v1.L4Protocol\x12\x31\n\x0blocal_ports\x18\x12 \x03(\x0b\x32\x1c.kindling.probe.v1.PortRange\x12\x32\n\x0cremote_ports\x18\x13 \x03(\x0b\x32\x1c.kindling.probe.v1.PortRange\x12\x17\n\x0flocal_addresses\x18\x14 \x03(\t\x12\x18\n\x10remote_addresses\x18\x15 \x03(\t\x12\x15\n\rprocess_trees\x18\x16 \x03(\rB\x0e\n\x0c_has_payload\"(\n\tPortRange\x12\r\n\x05\x66irst\x18\x01 \x01(\r\x12\x0c\n\x04last\x18\x02 \x01(\r\"l\n\x11ReturnValueFilter\x12\x13\n\x0b\x65rrors_only\x18\x01 \x01(\x08\x12\x0e\n\x06values\x18\x02 \x03(\x03\x12\x10\n\x03min\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x03H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\xd8\x01\n\x11SubscribeResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.kindling.event.v1.Event\x12\'\n\x06losses\x18\x02 \x03(\x0b\x32\x17.kindling.probe.v1.Loss\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12.\n\tboot_time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07sent_at\x18\xea\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x04Loss\x12-\n\x06reason\x18\x01 \x01(\x0e\x32\x1d.kindling.probe.v1.LossReason\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x11\n\tfirst_seq\x18\x03 \x01(\x04\"\x9d\x01\n\x10\x43onfigureRequest\x12\x15\n\renable_events\x18\x01 \x03(\t\x12\x16\n\x0e\x64isable_events\x18\x02 \x03(\t\x12\x38\n\x0ekernel_filters\x18\x03 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\x12\x14\n\x07snaplen\x18\x04 \x01(\rH\x00\x88\x01\x01\x42\n\n\x08_snaplen\"N\n\rKernelFilters\x12\x11\n\tdeny_pids\x18\x01 \x03(\r\x12\x12\n\ndeny_comms\x18\x02 \x03(\t\x12\x16\n\x0e\x64rop_failed_io\x18\x03 \x01(\x08\"v\n\x11\x43onfigureResponse\x12\x16\n\x0e\x65nabled_events\x18\x01 \x03(\t\x12\x38\n\x0ekernel_filters\x18\x02 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\x12\x0f\n\x07snaplen\x18\x03 \x01(\r\"\x10\n\x0eGetInfoRequest\"\xea\x01\n\x0fGetInfoResponse\x12\x17\n\x0fservice_version\x18\x01 \x01(\t\x12\x19\n\x11\x63ontract_versions\x18\x02 \x03(\t\x12-\n\x06\x64river\x18\x03 \x01(\x0b\x32\x1d.kindling.probe.v1.DriverInfo\x12\x32\n\x06\x65vents\x18\x04 \x03(\x0b\x32\".kindling.probe.v1.EventDescriptor\x12\x11\n\tnode_name\x18\x05 \x01(\t\x12-\n\tboot_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaf\x02\n\nDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttransport\x18\x02 \x01(\t\x12\x16\n\x0ekernel_release\x18\x03 \x01(\t\x12\x32\n\x08\x66\x65\x61tures\x18\x04 \x03(\x0b\x32 .kindling.probe.v1.KernelFeature\x12\x10\n\x08\x61ttached\x18\x05 \x03(\t\x12-\n\x05scope\x18\x06 \x01(\x0b\x32\x1e.kindling.probe.v1.KernelScope\x12\x33\n\x08\x63ounters\x18\x07 \x03(\x0b\x32!.kindling.probe.v1.KernelCounters\x12\x0f\n\x07snaplen\x18\x08 \x01(\r\x12\x13\n\x0bmax_snaplen\x18\t \x01(\r\x12\x18\n\x10max_batch_events\x18\n \x01(\r\"\xb0\x01\n\x0bKernelScope\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.kindling.probe.v1.ScopedEvent\x12\x19\n\x11\x61llowed_pid_count\x18\x02 \x01(\r\x12\x1c\n\x14\x61llowed_cgroup_count\x18\x03 \x01(\r\x12\x38\n\x0ekernel_filters\x18\x04 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\"\x9f\x01\n\x0bScopedEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdelivered\x18\x02 \x01(\x08\x12\x12\n\npid_scoped\x18\x03 \x01(\x08\x12\x15\n\rcgroup_scoped\x18\x04 \x01(\x08\x12\x13\n\x0b\x64rop_failed\x18\x05 \x01(\x08\x12/\n\x07payload\x18\x06 \x01(\x0e\x32\x1e.kindling.probe.v1.PayloadMode\"P\n\x0eKernelCounters\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0f\n\x07\x65mitted\x18\x02 \x01(\x04\x12\x10\n\x08\x66iltered\x18\x03 \x01(\x04\x12\x0c\n\x04lost\x18\x04 \x01(\x04\"@\n\rKernelFeature\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x82\x02\n\x0f\x45ventDescriptor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06source\x18\x02 \x01(\x0e\x32\x19.kindling.event.v1.Source\x12-\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x1b.kindling.event.v1.Category\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12:\n\nattributes\x18\x05 \x03(\x0b\x32&.kindling.probe.v1.AttributeDescriptor\x12\x0f\n\x07\x65nabled\x18\x06 \x01(\x08\x12\x12\n\nfd_context\x18\x07 \x01(\x08\x12\x11\n\tavailable\x18\x08 \x01(\x08\"g\n\x13\x41ttributeDescriptor\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .kindling.probe.v1.AttributeType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t*[\n\x0bPayloadMode\x12\x1c\n\x18PAYLOAD_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14PAYLOAD_MODE_SOCKETS\x10\x01\x12\x14\n\x10PAYLOAD_MODE_ALL\x10\x02*\xd2\x01\n\nLossReason\x12\x1b\n\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1eLOSS_REASON_KERNEL_BUFFER_FULL\x10\x01\x12%\n!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n\x19LOSS_REASON_SERVICE_ERROR\x10\x03\x12\x1c\n\x18LOSS_REASON_NOT_RECORDED\x10\x04\x12\x1f\n\x1bLOSS_REASON_SERVICE_STOPPED\x10\x05*\xa2\x02\n\rAttributeType\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41TTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n\x15\x41TTRIBUTE_TYPE_UINT32\x10\x02\x12\x18\n\x14\x41TTRIBUTE_TYPE_INT64\x10\x03\x12\x19\n\x15\x41TTRIBUTE_TYPE_UINT64\x10\x04\x12\x19\n\x15\x41TTRIBUTE_TYPE_DOUBLE\x10\x05\x12\x17\n\x13\x41TTRIBUTE_TYPE_BOOL\x10\x06\x12\x19\n\x15\x41TTRIBUTE_TYPE_STRING\x10\x07\x12\x18\n\x14\x41TTRIBUTE_TYPE_BYTES\x10\x08\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_STRING_LIST\x10\t2\x92\x02\n\x0cProbeService\x12X\n\tSubscribe\x12#.kindling.probe.v1.SubscribeRequest\x1a$.kindling.probe.v1.SubscribeResponse0\x01\x12V\n\tConfigure\x12#.kindling.probe.v1.ConfigureRequest\x1a$.kindling.probe.v1.ConfigureResponse\x12P\n\x07GetInfo\x12!.kindling.probe.v1.GetInfoRequest\x1a\".kindling.probe.v1.GetInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kindling.probe.v1.probe_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAYLOADMODE']._serialized_start=3347
-  _globals['_PAYLOADMODE']._serialized_end=3438
-  _globals['_LOSSREASON']._serialized_start=3441
-  _globals['_LOSSREASON']._serialized_end=3651
-  _globals['_ATTRIBUTETYPE']._serialized_start=3654
-  _globals['_ATTRIBUTETYPE']._serialized_end=3944
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=149
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=366
-  _globals['_BATCHING']._serialized_start=368
-  _globals['_BATCHING']._serialized_end=444
-  _globals['_EVENTFILTER']._serialized_start=447
-  _globals['_EVENTFILTER']._serialized_end=1109
-  _globals['_PORTRANGE']._serialized_start=1111
-  _globals['_PORTRANGE']._serialized_end=1151
-  _globals['_RETURNVALUEFILTER']._serialized_start=1153
-  _globals['_RETURNVALUEFILTER']._serialized_end=1261
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=1264
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=1480
-  _globals['_LOSS']._serialized_start=1482
-  _globals['_LOSS']._serialized_end=1569
-  _globals['_CONFIGUREREQUEST']._serialized_start=1572
-  _globals['_CONFIGUREREQUEST']._serialized_end=1729
-  _globals['_KERNELFILTERS']._serialized_start=1731
-  _globals['_KERNELFILTERS']._serialized_end=1809
-  _globals['_CONFIGURERESPONSE']._serialized_start=1811
-  _globals['_CONFIGURERESPONSE']._serialized_end=1929
-  _globals['_GETINFOREQUEST']._serialized_start=1931
-  _globals['_GETINFOREQUEST']._serialized_end=1947
-  _globals['_GETINFORESPONSE']._serialized_start=1950
-  _globals['_GETINFORESPONSE']._serialized_end=2184
-  _globals['_DRIVERINFO']._serialized_start=2187
-  _globals['_DRIVERINFO']._serialized_end=2490
-  _globals['_KERNELSCOPE']._serialized_start=2493
-  _globals['_KERNELSCOPE']._serialized_end=2669
-  _globals['_SCOPEDEVENT']._serialized_start=2672
-  _globals['_SCOPEDEVENT']._serialized_end=2831
-  _globals['_KERNELCOUNTERS']._serialized_start=2833
-  _globals['_KERNELCOUNTERS']._serialized_end=2913
-  _globals['_KERNELFEATURE']._serialized_start=2915
-  _globals['_KERNELFEATURE']._serialized_end=2979
-  _globals['_EVENTDESCRIPTOR']._serialized_start=2982
-  _globals['_EVENTDESCRIPTOR']._serialized_end=3240
-  _globals['_ATTRIBUTEDESCRIPTOR']._serialized_start=3242
-  _globals['_ATTRIBUTEDESCRIPTOR']._serialized_end=3345
-  _globals['_PROBESERVICE']._serialized_start=3947
-  _globals['_PROBESERVICE']._serialized_end=4221
+  _globals['_PAYLOADMODE']._serialized_start=3569
+  _globals['_PAYLOADMODE']._serialized_end=3660
+  _globals['_LOSSREASON']._serialized_start=3663
+  _globals['_LOSSREASON']._serialized_end=3873
+  _globals['_ATTRIBUTETYPE']._serialized_start=3876
+  _globals['_ATTRIBUTETYPE']._serialized_end=4166
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=183
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=451
+  _globals['_FIELDSELECTION']._serialized_start=454
+  _globals['_FIELDSELECTION']._serialized_end=588
+  _globals['_BATCHING']._serialized_start=590
+  _globals['_BATCHING']._serialized_end=666
+  _globals['_EVENTFILTER']._serialized_start=669
+  _globals['_EVENTFILTER']._serialized_end=1331
+  _globals['_PORTRANGE']._serialized_start=1333
+  _globals['_PORTRANGE']._serialized_end=1373
+  _globals['_RETURNVALUEFILTER']._serialized_start=1375
+  _globals['_RETURNVALUEFILTER']._serialized_end=1483
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=1486
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=1702
+  _globals['_LOSS']._serialized_start=1704
+  _globals['_LOSS']._serialized_end=1791
+  _globals['_CONFIGUREREQUEST']._serialized_start=1794
+  _globals['_CONFIGUREREQUEST']._serialized_end=1951
+  _globals['_KERNELFILTERS']._serialized_start=1953
+  _globals['_KERNELFILTERS']._serialized_end=2031
+  _globals['_CONFIGURERESPONSE']._serialized_start=2033
+  _globals['_CONFIGURERESPONSE']._serialized_end=2151
+  _globals['_GETINFOREQUEST']._serialized_start=2153
+  _globals['_GETINFOREQUEST']._serialized_end=2169
+  _globals['_GETINFORESPONSE']._serialized_start=2172
+  _globals['_GETINFORESPONSE']._serialized_end=2406
+  _globals['_DRIVERINFO']._serialized_start=2409
+  _globals['_DRIVERINFO']._serialized_end=2712
+  _globals['_KERNELSCOPE']._serialized_start=2715
+  _globals['_KERNELSCOPE']._serialized_end=2891
+  _globals['_SCOPEDEVENT']._serialized_start=2894
+  _globals['_SCOPEDEVENT']._serialized_end=3053
+  _globals['_KERNELCOUNTERS']._serialized_start=3055
+  _globals['_KERNELCOUNTERS']._serialized_end=3135
+  _globals['_KERNELFEATURE']._serialized_start=3137
+  _globals['_KERNELFEATURE']._serialized_end=3201
+  _globals['_EVENTDESCRIPTOR']._serialized_start=3204
+  _globals['_EVENTDESCRIPTOR']._serialized_end=3462
+  _globals['_ATTRIBUTEDESCRIPTOR']._serialized_start=3464
+  _globals['_ATTRIBUTEDESCRIPTOR']._serialized_end=3567
+  _globals['_PROBESERVICE']._serialized_start=4169
+  _globals['_PROBESERVICE']._serialized_end=4443
 # @@protoc_insertion_point(module_scope)

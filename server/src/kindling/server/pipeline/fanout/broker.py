@@ -108,7 +108,9 @@ class Subscription:
             if admitted < count:
                 self._add_drop(first_seq + admitted, count - admitted)
         if admitted:
-            blob, at = frame_events(batch, indexes[:admitted], first_seq, self.selection.payload)
+            blob, at = frame_events(
+                batch, indexes[:admitted], first_seq, self.selection.payload, self.selection.fields
+            )
             bounds = [*range(0, admitted, self._max_batch), admitted]
             chunks = [
                 (blob[at[a] : at[b]], b - a, first_seq + a) for a, b in itertools.pairwise(bounds)
