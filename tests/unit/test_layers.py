@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kindling.server.pipeline.encode import mask, masked
 from kindling.server.pipeline.fanout import filters
 
 
@@ -28,8 +29,9 @@ def test_drivers_and_pipeline_import_neither_grpc_nor_bcc() -> None:
 
 def test_the_filters_never_see_the_api_messages() -> None:
     """api/requests.py translates a SubscribeRequest into plain values: the
-    filters compile and evaluate those, not the request."""
-    for path in Path(filters.__file__).parent.glob("*.py"):
+    filters and the field masks compile and evaluate those, not the request."""
+    masks = [Path(mask.__file__), Path(masked.__file__)]
+    for path in [*Path(filters.__file__).parent.glob("*.py"), *masks]:
         tree = ast.parse(path.read_text())
         imported = {
             alias.name

@@ -1,9 +1,11 @@
 """SubscribeRequest -> the pipeline's plain selection: the one place the
-request message is read, so the pipeline never sees the API's messages."""
+request message is read (its field masks in masks.py), so the pipeline never
+sees the API's messages."""
 
 from __future__ import annotations
 
 from kindling.probe.v1 import probe_pb2
+from kindling.server.api.masks import field_rules
 from kindling.server.catalog import Catalog
 from kindling.server.pipeline.fanout.filters import (
     FilterError,
@@ -53,7 +55,7 @@ def filter_spec(given: probe_pb2.EventFilter) -> FilterSpec:
     )
 
 
-def selection_spec(request: probe_pb2.SubscribeRequest) -> SelectionSpec:
+def selection_spec(request: probe_pb2.SubscribeRequest, catalog: Catalog) -> SelectionSpec:
     try:
         payload = PayloadMode(request.payload)
     except ValueError:
@@ -65,12 +67,13 @@ def selection_spec(request: probe_pb2.SubscribeRequest) -> SelectionSpec:
         allow=tuple(filter_spec(f) for f in request.allow_list),
         deny=tuple(filter_spec(f) for f in request.deny_list),
         payload=payload,
+        fields=field_rules(request, catalog),
     )
 
 
 def compile_request(request: probe_pb2.SubscribeRequest, catalog: Catalog) -> Selection:
     """The request's selection, checked and compiled (FilterError if invalid)."""
-    return compile_selection(selection_spec(request), catalog)
+    return compile_selection(selection_spec(request, catalog), catalog)
 
 
 # The longest a stream may ask its events to wait for a fuller response.

@@ -16,6 +16,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -340,7 +341,16 @@ type SubscribeRequest struct {
 	// missed. Every response of a resumable stream carries its stream_id, and
 	// the first, sent at once, carries nothing else. The
 	// kernel keeps capturing for the stream until the window has passed.
-	ResumeWindow  *durationpb.Duration `protobuf:"bytes,8,opt,name=resume_window,json=resumeWindow,proto3" json:"resume_window,omitempty"`
+	ResumeWindow *durationpb.Duration `protobuf:"bytes,8,opt,name=resume_window,json=resumeWindow,proto3" json:"resume_window,omitempty"`
+	// Fields trims the stream's events to the fields the collector reads, for
+	// every event or per event name: for example no payload, no fd context,
+	// or the thread's pid alone. Seq, timestamp_ns and name are always sent,
+	// so that every event stays identifiable and in order. A selection that
+	// names an event applies to it instead of the one that names no event; an
+	// event may be named by one selection only, and one selection at most
+	// names no event. Filters match on every field, whatever the masks. At
+	// most 64 selections. Empty: events carry every field.
+	Fields        []*FieldSelection `protobuf:"bytes,7,rep,name=fields,proto3" json:"fields,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,6 +434,13 @@ func (x *SubscribeRequest) GetResumeWindow() *durationpb.Duration {
 	return nil
 }
 
+func (x *SubscribeRequest) GetFields() []*FieldSelection {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
 // Resume names the stream to continue and where.
 type Resume struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -486,6 +503,116 @@ func (x *Resume) GetLastSeq() uint64 {
 	return 0
 }
 
+// FieldSelection chooses the fields of kindling.event.v1.Event that some of
+// a stream's events carry. A path is the name of a field of Event
+// ("payload", "thread", "attributes", "latency_ns") or of a field of
+// Event.thread or Event.fd, after a dot ("thread.exe", "fd.path",
+// "fd.destination"); paths go no deeper. A mask holds at most 64 paths.
+// Masks only remove fields: a stream gets payloads only when it asks for
+// them (SubscribeRequest.payload), whatever its masks include.
+type FieldSelection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events names the events this selection applies to (at most 4,096), each
+	// in the event catalogue that GetInfo returns. Empty: every event that no
+	// other selection names.
+	Events []string `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Mask says which fields the events keep; one of include and exclude
+	// must be set.
+	//
+	// Types that are valid to be assigned to Mask:
+	//
+	//	*FieldSelection_Include
+	//	*FieldSelection_Exclude
+	Mask          isFieldSelection_Mask `protobuf_oneof:"mask"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldSelection) Reset() {
+	*x = FieldSelection{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldSelection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldSelection) ProtoMessage() {}
+
+func (x *FieldSelection) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldSelection.ProtoReflect.Descriptor instead.
+func (*FieldSelection) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FieldSelection) GetEvents() []string {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *FieldSelection) GetMask() isFieldSelection_Mask {
+	if x != nil {
+		return x.Mask
+	}
+	return nil
+}
+
+func (x *FieldSelection) GetInclude() *fieldmaskpb.FieldMask {
+	if x != nil {
+		if x, ok := x.Mask.(*FieldSelection_Include); ok {
+			return x.Include
+		}
+	}
+	return nil
+}
+
+func (x *FieldSelection) GetExclude() *fieldmaskpb.FieldMask {
+	if x != nil {
+		if x, ok := x.Mask.(*FieldSelection_Exclude); ok {
+			return x.Exclude
+		}
+	}
+	return nil
+}
+
+type isFieldSelection_Mask interface {
+	isFieldSelection_Mask()
+}
+
+type FieldSelection_Include struct {
+	// Include keeps only these fields (and seq, timestamp_ns and name):
+	// "thread.pid" keeps Event.thread with its pid alone, "thread" keeps it
+	// whole. An include mask with no paths keeps seq, timestamp_ns and name.
+	Include *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=include,proto3,oneof"`
+}
+
+type FieldSelection_Exclude struct {
+	// Exclude drops these fields and keeps the others: "thread.exe" keeps
+	// Event.thread without its exe, "thread" drops it. Seq, timestamp_ns and
+	// name cannot be excluded. An exclude mask with no paths keeps every
+	// field.
+	Exclude *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=exclude,proto3,oneof"`
+}
+
+func (*FieldSelection_Include) isFieldSelection_Mask() {}
+
+func (*FieldSelection_Exclude) isFieldSelection_Mask() {}
+
 // Batching gathers a stream's events into responses.
 type Batching struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -503,7 +630,7 @@ type Batching struct {
 
 func (x *Batching) Reset() {
 	*x = Batching{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +642,7 @@ func (x *Batching) String() string {
 func (*Batching) ProtoMessage() {}
 
 func (x *Batching) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[2]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +655,7 @@ func (x *Batching) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batching.ProtoReflect.Descriptor instead.
 func (*Batching) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{2}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Batching) GetMaxEvents() uint32 {
@@ -624,7 +751,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +763,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[3]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +776,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{3}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EventFilter) GetNames() []string {
@@ -820,7 +947,7 @@ type PortRange struct {
 
 func (x *PortRange) Reset() {
 	*x = PortRange{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +959,7 @@ func (x *PortRange) String() string {
 func (*PortRange) ProtoMessage() {}
 
 func (x *PortRange) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[4]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +972,7 @@ func (x *PortRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortRange.ProtoReflect.Descriptor instead.
 func (*PortRange) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{4}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PortRange) GetFirst() uint32 {
@@ -881,7 +1008,7 @@ type ReturnValueFilter struct {
 
 func (x *ReturnValueFilter) Reset() {
 	*x = ReturnValueFilter{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1020,7 @@ func (x *ReturnValueFilter) String() string {
 func (*ReturnValueFilter) ProtoMessage() {}
 
 func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[5]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1033,7 @@ func (x *ReturnValueFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReturnValueFilter.ProtoReflect.Descriptor instead.
 func (*ReturnValueFilter) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{5}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReturnValueFilter) GetErrorsOnly() bool {
@@ -968,7 +1095,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1107,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[6]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1120,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{6}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SubscribeResponse) GetEvents() []*v1.Event {
@@ -1058,7 +1185,7 @@ type Loss struct {
 
 func (x *Loss) Reset() {
 	*x = Loss{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1197,7 @@ func (x *Loss) String() string {
 func (*Loss) ProtoMessage() {}
 
 func (x *Loss) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[7]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1210,7 @@ func (x *Loss) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Loss.ProtoReflect.Descriptor instead.
 func (*Loss) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{7}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Loss) GetReason() LossReason {
@@ -1127,7 +1254,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1266,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[8]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1279,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{8}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigureRequest) GetEnableEvents() []string {
@@ -1202,7 +1329,7 @@ type KernelFilters struct {
 
 func (x *KernelFilters) Reset() {
 	*x = KernelFilters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1341,7 @@ func (x *KernelFilters) String() string {
 func (*KernelFilters) ProtoMessage() {}
 
 func (x *KernelFilters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[9]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1354,7 @@ func (x *KernelFilters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFilters.ProtoReflect.Descriptor instead.
 func (*KernelFilters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{9}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KernelFilters) GetDenyPids() []uint32 {
@@ -1267,7 +1394,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1406,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[10]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1419,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{10}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConfigureResponse) GetEnabledEvents() []string {
@@ -1325,7 +1452,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1464,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[11]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1477,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{11}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
 }
 
 // GetInfoResponse describes the service.
@@ -1378,7 +1505,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1517,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1530,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetInfoResponse) GetServiceVersion() string {
@@ -1481,7 +1608,7 @@ type StreamsInfo struct {
 
 func (x *StreamsInfo) Reset() {
 	*x = StreamsInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1620,7 @@ func (x *StreamsInfo) String() string {
 func (*StreamsInfo) ProtoMessage() {}
 
 func (x *StreamsInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1633,7 @@ func (x *StreamsInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamsInfo.ProtoReflect.Descriptor instead.
 func (*StreamsInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StreamsInfo) GetSubscribers() uint32 {
@@ -1590,7 +1717,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1729,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1742,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -1709,7 +1836,7 @@ type KernelScope struct {
 
 func (x *KernelScope) Reset() {
 	*x = KernelScope{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1848,7 @@ func (x *KernelScope) String() string {
 func (*KernelScope) ProtoMessage() {}
 
 func (x *KernelScope) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1861,7 @@ func (x *KernelScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
 func (*KernelScope) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KernelScope) GetEvents() []*ScopedEvent {
@@ -1788,7 +1915,7 @@ type ScopedEvent struct {
 
 func (x *ScopedEvent) Reset() {
 	*x = ScopedEvent{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1927,7 @@ func (x *ScopedEvent) String() string {
 func (*ScopedEvent) ProtoMessage() {}
 
 func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1940,7 @@ func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
 func (*ScopedEvent) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ScopedEvent) GetName() string {
@@ -1876,7 +2003,7 @@ type KernelCounters struct {
 
 func (x *KernelCounters) Reset() {
 	*x = KernelCounters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +2015,7 @@ func (x *KernelCounters) String() string {
 func (*KernelCounters) ProtoMessage() {}
 
 func (x *KernelCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +2028,7 @@ func (x *KernelCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
 func (*KernelCounters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KernelCounters) GetEvent() string {
@@ -1947,7 +2074,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2086,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2099,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -2022,7 +2149,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2161,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2174,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{19}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -2122,7 +2249,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2134,7 +2261,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2147,7 +2274,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{20}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -2175,7 +2302,7 @@ var File_kindling_probe_v1_probe_proto protoreflect.FileDescriptor
 
 const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\xb3\x03\n" +
+	"\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\xee\x03\n" +
 	"\x10SubscribeRequest\x12=\n" +
 	"\n" +
 	"allow_list\x18\x01 \x03(\v2\x1e.kindling.probe.v1.EventFilterR\tallowList\x12;\n" +
@@ -2184,10 +2311,16 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\bbatching\x18\x04 \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatching\x12=\n" +
 	"\boverflow\x18\x05 \x01(\x0e2!.kindling.probe.v1.OverflowPolicyR\boverflow\x121\n" +
 	"\x06resume\x18\x06 \x01(\v2\x19.kindling.probe.v1.ResumeR\x06resume\x12>\n" +
-	"\rresume_window\x18\b \x01(\v2\x19.google.protobuf.DurationR\fresumeWindow\"@\n" +
+	"\rresume_window\x18\b \x01(\v2\x19.google.protobuf.DurationR\fresumeWindow\x129\n" +
+	"\x06fields\x18\a \x03(\v2!.kindling.probe.v1.FieldSelectionR\x06fields\"@\n" +
 	"\x06Resume\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x19\n" +
-	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\"a\n" +
+	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\"\xa0\x01\n" +
+	"\x0eFieldSelection\x12\x16\n" +
+	"\x06events\x18\x01 \x03(\tR\x06events\x126\n" +
+	"\ainclude\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskH\x00R\ainclude\x126\n" +
+	"\aexclude\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskH\x00R\aexcludeB\x06\n" +
+	"\x04mask\"a\n" +
 	"\bBatching\x12\x1d\n" +
 	"\n" +
 	"max_events\x18\x01 \x01(\rR\tmaxEvents\x126\n" +
@@ -2379,7 +2512,7 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(OverflowPolicy)(0),           // 0: kindling.probe.v1.OverflowPolicy
 	(PayloadMode)(0),              // 1: kindling.probe.v1.PayloadMode
@@ -2387,81 +2520,86 @@ var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(AttributeType)(0),            // 3: kindling.probe.v1.AttributeType
 	(*SubscribeRequest)(nil),      // 4: kindling.probe.v1.SubscribeRequest
 	(*Resume)(nil),                // 5: kindling.probe.v1.Resume
-	(*Batching)(nil),              // 6: kindling.probe.v1.Batching
-	(*EventFilter)(nil),           // 7: kindling.probe.v1.EventFilter
-	(*PortRange)(nil),             // 8: kindling.probe.v1.PortRange
-	(*ReturnValueFilter)(nil),     // 9: kindling.probe.v1.ReturnValueFilter
-	(*SubscribeResponse)(nil),     // 10: kindling.probe.v1.SubscribeResponse
-	(*Loss)(nil),                  // 11: kindling.probe.v1.Loss
-	(*ConfigureRequest)(nil),      // 12: kindling.probe.v1.ConfigureRequest
-	(*KernelFilters)(nil),         // 13: kindling.probe.v1.KernelFilters
-	(*ConfigureResponse)(nil),     // 14: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 15: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 16: kindling.probe.v1.GetInfoResponse
-	(*StreamsInfo)(nil),           // 17: kindling.probe.v1.StreamsInfo
-	(*DriverInfo)(nil),            // 18: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 19: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 20: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 21: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 22: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 23: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 24: kindling.probe.v1.AttributeDescriptor
-	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
-	(v1.Category)(0),              // 26: kindling.event.v1.Category
-	(v1.Source)(0),                // 27: kindling.event.v1.Source
-	(v1.FdType)(0),                // 28: kindling.event.v1.FdType
-	(v1.L4Protocol)(0),            // 29: kindling.event.v1.L4Protocol
-	(*v1.Event)(nil),              // 30: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(*FieldSelection)(nil),        // 6: kindling.probe.v1.FieldSelection
+	(*Batching)(nil),              // 7: kindling.probe.v1.Batching
+	(*EventFilter)(nil),           // 8: kindling.probe.v1.EventFilter
+	(*PortRange)(nil),             // 9: kindling.probe.v1.PortRange
+	(*ReturnValueFilter)(nil),     // 10: kindling.probe.v1.ReturnValueFilter
+	(*SubscribeResponse)(nil),     // 11: kindling.probe.v1.SubscribeResponse
+	(*Loss)(nil),                  // 12: kindling.probe.v1.Loss
+	(*ConfigureRequest)(nil),      // 13: kindling.probe.v1.ConfigureRequest
+	(*KernelFilters)(nil),         // 14: kindling.probe.v1.KernelFilters
+	(*ConfigureResponse)(nil),     // 15: kindling.probe.v1.ConfigureResponse
+	(*GetInfoRequest)(nil),        // 16: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 17: kindling.probe.v1.GetInfoResponse
+	(*StreamsInfo)(nil),           // 18: kindling.probe.v1.StreamsInfo
+	(*DriverInfo)(nil),            // 19: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 20: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 21: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 22: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 23: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 24: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 25: kindling.probe.v1.AttributeDescriptor
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 27: google.protobuf.FieldMask
+	(v1.Category)(0),              // 28: kindling.event.v1.Category
+	(v1.Source)(0),                // 29: kindling.event.v1.Source
+	(v1.FdType)(0),                // 30: kindling.event.v1.FdType
+	(v1.L4Protocol)(0),            // 31: kindling.event.v1.L4Protocol
+	(*v1.Event)(nil),              // 32: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
-	7,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
-	7,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
+	8,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
+	8,  // 1: kindling.probe.v1.SubscribeRequest.deny_list:type_name -> kindling.probe.v1.EventFilter
 	1,  // 2: kindling.probe.v1.SubscribeRequest.payload:type_name -> kindling.probe.v1.PayloadMode
-	6,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
+	7,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
 	0,  // 4: kindling.probe.v1.SubscribeRequest.overflow:type_name -> kindling.probe.v1.OverflowPolicy
 	5,  // 5: kindling.probe.v1.SubscribeRequest.resume:type_name -> kindling.probe.v1.Resume
-	25, // 6: kindling.probe.v1.SubscribeRequest.resume_window:type_name -> google.protobuf.Duration
-	25, // 7: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
-	26, // 8: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
-	27, // 9: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
-	9,  // 10: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
-	28, // 11: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
-	29, // 12: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
-	8,  // 13: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
-	8,  // 14: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
-	30, // 15: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
-	11, // 16: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	31, // 17: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	31, // 18: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
-	2,  // 19: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
-	13, // 20: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	13, // 21: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	18, // 22: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	23, // 23: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	31, // 24: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	17, // 25: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
-	22, // 26: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	19, // 27: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	21, // 28: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	20, // 29: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	13, // 30: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	1,  // 31: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	27, // 32: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	26, // 33: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	24, // 34: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	3,  // 35: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	4,  // 36: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	12, // 37: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	15, // 38: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	10, // 39: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	14, // 40: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	16, // 41: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	39, // [39:42] is the sub-list for method output_type
-	36, // [36:39] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	26, // 6: kindling.probe.v1.SubscribeRequest.resume_window:type_name -> google.protobuf.Duration
+	6,  // 7: kindling.probe.v1.SubscribeRequest.fields:type_name -> kindling.probe.v1.FieldSelection
+	27, // 8: kindling.probe.v1.FieldSelection.include:type_name -> google.protobuf.FieldMask
+	27, // 9: kindling.probe.v1.FieldSelection.exclude:type_name -> google.protobuf.FieldMask
+	26, // 10: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
+	28, // 11: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
+	29, // 12: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
+	10, // 13: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
+	30, // 14: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
+	31, // 15: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
+	9,  // 16: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
+	9,  // 17: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
+	32, // 18: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	12, // 19: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
+	33, // 20: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	33, // 21: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
+	2,  // 22: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
+	14, // 23: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	14, // 24: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	19, // 25: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	24, // 26: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	33, // 27: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	18, // 28: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
+	23, // 29: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	20, // 30: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	22, // 31: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	21, // 32: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	14, // 33: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	1,  // 34: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	29, // 35: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	28, // 36: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	25, // 37: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	3,  // 38: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	4,  // 39: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	13, // 40: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	16, // 41: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	11, // 42: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	15, // 43: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	17, // 44: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	42, // [42:45] is the sub-list for method output_type
+	39, // [39:42] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -2469,16 +2607,20 @@ func file_kindling_probe_v1_probe_proto_init() {
 	if File_kindling_probe_v1_probe_proto != nil {
 		return
 	}
-	file_kindling_probe_v1_probe_proto_msgTypes[3].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[5].OneofWrappers = []any{}
-	file_kindling_probe_v1_probe_proto_msgTypes[8].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[2].OneofWrappers = []any{
+		(*FieldSelection_Include)(nil),
+		(*FieldSelection_Exclude)(nil),
+	}
+	file_kindling_probe_v1_probe_proto_msgTypes[4].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[6].OneofWrappers = []any{}
+	file_kindling_probe_v1_probe_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,67 +23,70 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from kindling.event.v1 import event_pb2 as kindling_dot_event_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\xeb\x02\n\x10SubscribeRequest\x12\x32\n\nallow_list\x18\x01 \x03(\x0b\x32\x1e.kindling.probe.v1.EventFilter\x12\x31\n\tdeny_list\x18\x02 \x03(\x0b\x32\x1e.kindling.probe.v1.EventFilter\x12/\n\x07payload\x18\x03 \x01(\x0e\x32\x1e.kindling.probe.v1.PayloadMode\x12-\n\x08\x62\x61tching\x18\x04 \x01(\x0b\x32\x1b.kindling.probe.v1.Batching\x12\x33\n\x08overflow\x18\x05 \x01(\x0e\x32!.kindling.probe.v1.OverflowPolicy\x12)\n\x06resume\x18\x06 \x01(\x0b\x32\x19.kindling.probe.v1.Resume\x12\x30\n\rresume_window\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"-\n\x06Resume\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\"L\n\x08\x42\x61tching\x12\x12\n\nmax_events\x18\x01 \x01(\r\x12,\n\tmax_delay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x96\x05\n\x0b\x45ventFilter\x12\r\n\x05names\x18\x01 \x03(\t\x12\x0c\n\x04pids\x18\x02 \x03(\r\x12\x12\n\ncgroup_ids\x18\x03 \x03(\x04\x12/\n\ncategories\x18\x04 \x03(\x0e\x32\x1b.kindling.event.v1.Category\x12*\n\x07sources\x18\x05 \x03(\x0e\x32\x19.kindling.event.v1.Source\x12\x0c\n\x04tids\x18\x06 \x03(\r\x12\x0c\n\x04uids\x18\x07 \x03(\r\x12\x0c\n\x04gids\x18\x08 \x03(\r\x12\r\n\x05\x63omms\x18\t \x03(\t\x12:\n\x0creturn_value\x18\n \x01(\x0b\x32$.kindling.probe.v1.ReturnValueFilter\x12\x16\n\x0emin_latency_ns\x18\x0b \x01(\x04\x12\x18\n\x0bhas_payload\x18\x0c \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05ppids\x18\r \x03(\r\x12\x0c\n\x04\x65xes\x18\x0e \x03(\t\x12\x15\n\rcontainer_ids\x18\x0f \x03(\t\x12+\n\x08\x66\x64_types\x18\x10 \x03(\x0e\x32\x19.kindling.event.v1.FdType\x12\x30\n\tprotocols\x18\x11 \x03(\x0e\x32\x1d.kindling.event.v1.L4Protocol\x12\x31\n\x0blocal_ports\x18\x12 \x03(\x0b\x32\x1c.kindling.probe.v1.PortRange\x12\x32\n\x0cremote_ports\x18\x13 \x03(\x0b\x32\x1c.kindling.probe.v1.PortRange\x12\x17\n\x0flocal_addresses\x18\x14 \x03(\t\x12\x18\n\x10remote_addresses\x18\x15 \x03(\t\x12\x15\n\rprocess_trees\x18\x16 \x03(\rB\x0e\n\x0c_has_payload\"(\n\tPortRange\x12\r\n\x05\x66irst\x18\x01 \x01(\r\x12\x0c\n\x04last\x18\x02 \x01(\r\"l\n\x11ReturnValueFilter\x12\x13\n\x0b\x65rrors_only\x18\x01 \x01(\x08\x12\x0e\n\x06values\x18\x02 \x03(\x03\x12\x10\n\x03min\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x03H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\xec\x01\n\x11SubscribeResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.kindling.event.v1.Event\x12\'\n\x06losses\x18\x02 \x03(\x0b\x32\x17.kindling.probe.v1.Loss\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12.\n\tboot_time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07sent_at\x18\xea\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\tstream_id\x18\xeb\x07 \x01(\t\"W\n\x04Loss\x12-\n\x06reason\x18\x01 \x01(\x0e\x32\x1d.kindling.probe.v1.LossReason\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x11\n\tfirst_seq\x18\x03 \x01(\x04\"\x9d\x01\n\x10\x43onfigureRequest\x12\x15\n\renable_events\x18\x01 \x03(\t\x12\x16\n\x0e\x64isable_events\x18\x02 \x03(\t\x12\x38\n\x0ekernel_filters\x18\x03 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\x12\x14\n\x07snaplen\x18\x04 \x01(\rH\x00\x88\x01\x01\x42\n\n\x08_snaplen\"N\n\rKernelFilters\x12\x11\n\tdeny_pids\x18\x01 \x03(\r\x12\x12\n\ndeny_comms\x18\x02 \x03(\t\x12\x16\n\x0e\x64rop_failed_io\x18\x03 \x01(\x08\"v\n\x11\x43onfigureResponse\x12\x16\n\x0e\x65nabled_events\x18\x01 \x03(\t\x12\x38\n\x0ekernel_filters\x18\x02 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\x12\x0f\n\x07snaplen\x18\x03 \x01(\r\"\x10\n\x0eGetInfoRequest\"\x9b\x02\n\x0fGetInfoResponse\x12\x17\n\x0fservice_version\x18\x01 \x01(\t\x12\x19\n\x11\x63ontract_versions\x18\x02 \x03(\t\x12-\n\x06\x64river\x18\x03 \x01(\x0b\x32\x1d.kindling.probe.v1.DriverInfo\x12\x32\n\x06\x65vents\x18\x04 \x03(\x0b\x32\".kindling.probe.v1.EventDescriptor\x12\x11\n\tnode_name\x18\x05 \x01(\t\x12-\n\tboot_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x07streams\x18\x07 \x01(\x0b\x32\x1e.kindling.probe.v1.StreamsInfo\"\x9b\x01\n\x0bStreamsInfo\x12\x13\n\x0bsubscribers\x18\x01 \x01(\r\x12\x14\n\x0cqueue_events\x18\x02 \x01(\x04\x12\x13\n\x0bqueue_bytes\x18\x03 \x01(\x04\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x04\x12\x19\n\x11memory_used_bytes\x18\x05 \x01(\x04\x12\x1b\n\x13resume_buffer_bytes\x18\x06 \x01(\x04\"\xaf\x02\n\nDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttransport\x18\x02 \x01(\t\x12\x16\n\x0ekernel_release\x18\x03 \x01(\t\x12\x32\n\x08\x66\x65\x61tures\x18\x04 \x03(\x0b\x32 .kindling.probe.v1.KernelFeature\x12\x10\n\x08\x61ttached\x18\x05 \x03(\t\x12-\n\x05scope\x18\x06 \x01(\x0b\x32\x1e.kindling.probe.v1.KernelScope\x12\x33\n\x08\x63ounters\x18\x07 \x03(\x0b\x32!.kindling.probe.v1.KernelCounters\x12\x0f\n\x07snaplen\x18\x08 \x01(\r\x12\x13\n\x0bmax_snaplen\x18\t \x01(\r\x12\x18\n\x10max_batch_events\x18\n \x01(\r\"\xb0\x01\n\x0bKernelScope\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.kindling.probe.v1.ScopedEvent\x12\x19\n\x11\x61llowed_pid_count\x18\x02 \x01(\r\x12\x1c\n\x14\x61llowed_cgroup_count\x18\x03 \x01(\r\x12\x38\n\x0ekernel_filters\x18\x04 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\"\x9f\x01\n\x0bScopedEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdelivered\x18\x02 \x01(\x08\x12\x12\n\npid_scoped\x18\x03 \x01(\x08\x12\x15\n\rcgroup_scoped\x18\x04 \x01(\x08\x12\x13\n\x0b\x64rop_failed\x18\x05 \x01(\x08\x12/\n\x07payload\x18\x06 \x01(\x0e\x32\x1e.kindling.probe.v1.PayloadMode\"P\n\x0eKernelCounters\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0f\n\x07\x65mitted\x18\x02 \x01(\x04\x12\x10\n\x08\x66iltered\x18\x03 \x01(\x04\x12\x0c\n\x04lost\x18\x04 \x01(\x04\"@\n\rKernelFeature\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x82\x02\n\x0f\x45ventDescriptor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06source\x18\x02 \x01(\x0e\x32\x19.kindling.event.v1.Source\x12-\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x1b.kindling.event.v1.Category\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12:\n\nattributes\x18\x05 \x03(\x0b\x32&.kindling.probe.v1.AttributeDescriptor\x12\x0f\n\x07\x65nabled\x18\x06 \x01(\x08\x12\x12\n\nfd_context\x18\x07 \x01(\x08\x12\x11\n\tavailable\x18\x08 \x01(\x08\"g\n\x13\x41ttributeDescriptor\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .kindling.probe.v1.AttributeType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t*\x93\x01\n\x0eOverflowPolicy\x12\x1f\n\x1bOVERFLOW_POLICY_UNSPECIFIED\x10\x00\x12\x1f\n\x1bOVERFLOW_POLICY_DROP_NEWEST\x10\x01\x12\x1f\n\x1bOVERFLOW_POLICY_DROP_OLDEST\x10\x02\x12\x1e\n\x1aOVERFLOW_POLICY_DISCONNECT\x10\x03*[\n\x0bPayloadMode\x12\x1c\n\x18PAYLOAD_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14PAYLOAD_MODE_SOCKETS\x10\x01\x12\x14\n\x10PAYLOAD_MODE_ALL\x10\x02*\xf3\x01\n\nLossReason\x12\x1b\n\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1eLOSS_REASON_KERNEL_BUFFER_FULL\x10\x01\x12%\n!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n\x19LOSS_REASON_SERVICE_ERROR\x10\x03\x12\x1c\n\x18LOSS_REASON_NOT_RECORDED\x10\x04\x12\x1f\n\x1bLOSS_REASON_SERVICE_STOPPED\x10\x05\x12\x1f\n\x1bLOSS_REASON_RESUME_TOO_LATE\x10\x06*\xa2\x02\n\rAttributeType\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41TTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n\x15\x41TTRIBUTE_TYPE_UINT32\x10\x02\x12\x18\n\x14\x41TTRIBUTE_TYPE_INT64\x10\x03\x12\x19\n\x15\x41TTRIBUTE_TYPE_UINT64\x10\x04\x12\x19\n\x15\x41TTRIBUTE_TYPE_DOUBLE\x10\x05\x12\x17\n\x13\x41TTRIBUTE_TYPE_BOOL\x10\x06\x12\x19\n\x15\x41TTRIBUTE_TYPE_STRING\x10\x07\x12\x18\n\x14\x41TTRIBUTE_TYPE_BYTES\x10\x08\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_STRING_LIST\x10\t2\x92\x02\n\x0cProbeService\x12X\n\tSubscribe\x12#.kindling.probe.v1.SubscribeRequest\x1a$.kindling.probe.v1.SubscribeResponse0\x01\x12V\n\tConfigure\x12#.kindling.probe.v1.ConfigureRequest\x1a$.kindling.probe.v1.ConfigureResponse\x12P\n\x07GetInfo\x12!.kindling.probe.v1.GetInfoRequest\x1a\".kindling.probe.v1.GetInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dkindling/probe/v1/probe.proto\x12\x11kindling.probe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/event/v1/event.proto\"\x9e\x03\n\x10SubscribeRequest\x12\x32\n\nallow_list\x18\x01 \x03(\x0b\x32\x1e.kindling.probe.v1.EventFilter\x12\x31\n\tdeny_list\x18\x02 \x03(\x0b\x32\x1e.kindling.probe.v1.EventFilter\x12/\n\x07payload\x18\x03 \x01(\x0e\x32\x1e.kindling.probe.v1.PayloadMode\x12-\n\x08\x62\x61tching\x18\x04 \x01(\x0b\x32\x1b.kindling.probe.v1.Batching\x12\x33\n\x08overflow\x18\x05 \x01(\x0e\x32!.kindling.probe.v1.OverflowPolicy\x12)\n\x06resume\x18\x06 \x01(\x0b\x32\x19.kindling.probe.v1.Resume\x12\x30\n\rresume_window\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x06\x66ields\x18\x07 \x03(\x0b\x32!.kindling.probe.v1.FieldSelection\"-\n\x06Resume\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\"\x86\x01\n\x0e\x46ieldSelection\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\x12-\n\x07include\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskH\x00\x12-\n\x07\x65xclude\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskH\x00\x42\x06\n\x04mask\"L\n\x08\x42\x61tching\x12\x12\n\nmax_events\x18\x01 \x01(\r\x12,\n\tmax_delay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x96\x05\n\x0b\x45ventFilter\x12\r\n\x05names\x18\x01 \x03(\t\x12\x0c\n\x04pids\x18\x02 \x03(\r\x12\x12\n\ncgroup_ids\x18\x03 \x03(\x04\x12/\n\ncategories\x18\x04 \x03(\x0e\x32\x1b.kindling.event.v1.Category\x12*\n\x07sources\x18\x05 \x03(\x0e\x32\x19.kindling.event.v1.Source\x12\x0c\n\x04tids\x18\x06 \x03(\r\x12\x0c\n\x04uids\x18\x07 \x03(\r\x12\x0c\n\x04gids\x18\x08 \x03(\r\x12\r\n\x05\x63omms\x18\t \x03(\t\x12:\n\x0creturn_value\x18\n \x01(\x0b\x32$.kindling.probe.v1.ReturnValueFilter\x12\x16\n\x0emin_latency_ns\x18\x0b \x01(\x04\x12\x18\n\x0bhas_payload\x18\x0c \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05ppids\x18\r \x03(\r\x12\x0c\n\x04\x65xes\x18\x0e \x03(\t\x12\x15\n\rcontainer_ids\x18\x0f \x03(\t\x12+\n\x08\x66\x64_types\x18\x10 \x03(\x0e\x32\x19.kindling.event.v1.FdType\x12\x30\n\tprotocols\x18\x11 \x03(\x0e\x32\x1d.kindling.event.v1.L4Protocol\x12\x31\n\x0blocal_ports\x18\x12 \x03(\x0b\x32\x1c.kindling.probe.v1.PortRange\x12\x32\n\x0cremote_ports\x18\x13 \x03(\x0b\x32\x1c.kindling.probe.v1.PortRange\x12\x17\n\x0flocal_addresses\x18\x14 \x03(\t\x12\x18\n\x10remote_addresses\x18\x15 \x03(\t\x12\x15\n\rprocess_trees\x18\x16 \x03(\rB\x0e\n\x0c_has_payload\"(\n\tPortRange\x12\r\n\x05\x66irst\x18\x01 \x01(\r\x12\x0c\n\x04last\x18\x02 \x01(\r\"l\n\x11ReturnValueFilter\x12\x13\n\x0b\x65rrors_only\x18\x01 \x01(\x08\x12\x0e\n\x06values\x18\x02 \x03(\x03\x12\x10\n\x03min\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x03H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\xec\x01\n\x11SubscribeResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.kindling.event.v1.Event\x12\'\n\x06losses\x18\x02 \x03(\x0b\x32\x17.kindling.probe.v1.Loss\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12.\n\tboot_time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07sent_at\x18\xea\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\tstream_id\x18\xeb\x07 \x01(\t\"W\n\x04Loss\x12-\n\x06reason\x18\x01 \x01(\x0e\x32\x1d.kindling.probe.v1.LossReason\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x11\n\tfirst_seq\x18\x03 \x01(\x04\"\x9d\x01\n\x10\x43onfigureRequest\x12\x15\n\renable_events\x18\x01 \x03(\t\x12\x16\n\x0e\x64isable_events\x18\x02 \x03(\t\x12\x38\n\x0ekernel_filters\x18\x03 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\x12\x14\n\x07snaplen\x18\x04 \x01(\rH\x00\x88\x01\x01\x42\n\n\x08_snaplen\"N\n\rKernelFilters\x12\x11\n\tdeny_pids\x18\x01 \x03(\r\x12\x12\n\ndeny_comms\x18\x02 \x03(\t\x12\x16\n\x0e\x64rop_failed_io\x18\x03 \x01(\x08\"v\n\x11\x43onfigureResponse\x12\x16\n\x0e\x65nabled_events\x18\x01 \x03(\t\x12\x38\n\x0ekernel_filters\x18\x02 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\x12\x0f\n\x07snaplen\x18\x03 \x01(\r\"\x10\n\x0eGetInfoRequest\"\x9b\x02\n\x0fGetInfoResponse\x12\x17\n\x0fservice_version\x18\x01 \x01(\t\x12\x19\n\x11\x63ontract_versions\x18\x02 \x03(\t\x12-\n\x06\x64river\x18\x03 \x01(\x0b\x32\x1d.kindling.probe.v1.DriverInfo\x12\x32\n\x06\x65vents\x18\x04 \x03(\x0b\x32\".kindling.probe.v1.EventDescriptor\x12\x11\n\tnode_name\x18\x05 \x01(\t\x12-\n\tboot_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x07streams\x18\x07 \x01(\x0b\x32\x1e.kindling.probe.v1.StreamsInfo\"\x9b\x01\n\x0bStreamsInfo\x12\x13\n\x0bsubscribers\x18\x01 \x01(\r\x12\x14\n\x0cqueue_events\x18\x02 \x01(\x04\x12\x13\n\x0bqueue_bytes\x18\x03 \x01(\x04\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x04\x12\x19\n\x11memory_used_bytes\x18\x05 \x01(\x04\x12\x1b\n\x13resume_buffer_bytes\x18\x06 \x01(\x04\"\xaf\x02\n\nDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttransport\x18\x02 \x01(\t\x12\x16\n\x0ekernel_release\x18\x03 \x01(\t\x12\x32\n\x08\x66\x65\x61tures\x18\x04 \x03(\x0b\x32 .kindling.probe.v1.KernelFeature\x12\x10\n\x08\x61ttached\x18\x05 \x03(\t\x12-\n\x05scope\x18\x06 \x01(\x0b\x32\x1e.kindling.probe.v1.KernelScope\x12\x33\n\x08\x63ounters\x18\x07 \x03(\x0b\x32!.kindling.probe.v1.KernelCounters\x12\x0f\n\x07snaplen\x18\x08 \x01(\r\x12\x13\n\x0bmax_snaplen\x18\t \x01(\r\x12\x18\n\x10max_batch_events\x18\n \x01(\r\"\xb0\x01\n\x0bKernelScope\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.kindling.probe.v1.ScopedEvent\x12\x19\n\x11\x61llowed_pid_count\x18\x02 \x01(\r\x12\x1c\n\x14\x61llowed_cgroup_count\x18\x03 \x01(\r\x12\x38\n\x0ekernel_filters\x18\x04 \x01(\x0b\x32 .kindling.probe.v1.KernelFilters\"\x9f\x01\n\x0bScopedEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdelivered\x18\x02 \x01(\x08\x12\x12\n\npid_scoped\x18\x03 \x01(\x08\x12\x15\n\rcgroup_scoped\x18\x04 \x01(\x08\x12\x13\n\x0b\x64rop_failed\x18\x05 \x01(\x08\x12/\n\x07payload\x18\x06 \x01(\x0e\x32\x1e.kindling.probe.v1.PayloadMode\"P\n\x0eKernelCounters\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0f\n\x07\x65mitted\x18\x02 \x01(\x04\x12\x10\n\x08\x66iltered\x18\x03 \x01(\x04\x12\x0c\n\x04lost\x18\x04 \x01(\x04\"@\n\rKernelFeature\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x82\x02\n\x0f\x45ventDescriptor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06source\x18\x02 \x01(\x0e\x32\x19.kindling.event.v1.Source\x12-\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x1b.kindling.event.v1.Category\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12:\n\nattributes\x18\x05 \x03(\x0b\x32&.kindling.probe.v1.AttributeDescriptor\x12\x0f\n\x07\x65nabled\x18\x06 \x01(\x08\x12\x12\n\nfd_context\x18\x07 \x01(\x08\x12\x11\n\tavailable\x18\x08 \x01(\x08\"g\n\x13\x41ttributeDescriptor\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .kindling.probe.v1.AttributeType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t*\x93\x01\n\x0eOverflowPolicy\x12\x1f\n\x1bOVERFLOW_POLICY_UNSPECIFIED\x10\x00\x12\x1f\n\x1bOVERFLOW_POLICY_DROP_NEWEST\x10\x01\x12\x1f\n\x1bOVERFLOW_POLICY_DROP_OLDEST\x10\x02\x12\x1e\n\x1aOVERFLOW_POLICY_DISCONNECT\x10\x03*[\n\x0bPayloadMode\x12\x1c\n\x18PAYLOAD_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14PAYLOAD_MODE_SOCKETS\x10\x01\x12\x14\n\x10PAYLOAD_MODE_ALL\x10\x02*\xf3\x01\n\nLossReason\x12\x1b\n\x17LOSS_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1eLOSS_REASON_KERNEL_BUFFER_FULL\x10\x01\x12%\n!LOSS_REASON_SUBSCRIBER_QUEUE_FULL\x10\x02\x12\x1d\n\x19LOSS_REASON_SERVICE_ERROR\x10\x03\x12\x1c\n\x18LOSS_REASON_NOT_RECORDED\x10\x04\x12\x1f\n\x1bLOSS_REASON_SERVICE_STOPPED\x10\x05\x12\x1f\n\x1bLOSS_REASON_RESUME_TOO_LATE\x10\x06*\xa2\x02\n\rAttributeType\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41TTRIBUTE_TYPE_INT32\x10\x01\x12\x19\n\x15\x41TTRIBUTE_TYPE_UINT32\x10\x02\x12\x18\n\x14\x41TTRIBUTE_TYPE_INT64\x10\x03\x12\x19\n\x15\x41TTRIBUTE_TYPE_UINT64\x10\x04\x12\x19\n\x15\x41TTRIBUTE_TYPE_DOUBLE\x10\x05\x12\x17\n\x13\x41TTRIBUTE_TYPE_BOOL\x10\x06\x12\x19\n\x15\x41TTRIBUTE_TYPE_STRING\x10\x07\x12\x18\n\x14\x41TTRIBUTE_TYPE_BYTES\x10\x08\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_STRING_LIST\x10\t2\x92\x02\n\x0cProbeService\x12X\n\tSubscribe\x12#.kindling.probe.v1.SubscribeRequest\x1a$.kindling.probe.v1.SubscribeResponse0\x01\x12V\n\tConfigure\x12#.kindling.probe.v1.ConfigureRequest\x1a$.kindling.probe.v1.ConfigureResponse\x12P\n\x07GetInfo\x12!.kindling.probe.v1.GetInfoRequest\x1a\".kindling.probe.v1.GetInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kindling.probe.v1.probe_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OVERFLOWPOLICY']._serialized_start=3768
-  _globals['_OVERFLOWPOLICY']._serialized_end=3915
-  _globals['_PAYLOADMODE']._serialized_start=3917
-  _globals['_PAYLOADMODE']._serialized_end=4008
-  _globals['_LOSSREASON']._serialized_start=4011
-  _globals['_LOSSREASON']._serialized_end=4254
-  _globals['_ATTRIBUTETYPE']._serialized_start=4257
-  _globals['_ATTRIBUTETYPE']._serialized_end=4547
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=149
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=512
-  _globals['_RESUME']._serialized_start=514
-  _globals['_RESUME']._serialized_end=559
-  _globals['_BATCHING']._serialized_start=561
-  _globals['_BATCHING']._serialized_end=637
-  _globals['_EVENTFILTER']._serialized_start=640
-  _globals['_EVENTFILTER']._serialized_end=1302
-  _globals['_PORTRANGE']._serialized_start=1304
-  _globals['_PORTRANGE']._serialized_end=1344
-  _globals['_RETURNVALUEFILTER']._serialized_start=1346
-  _globals['_RETURNVALUEFILTER']._serialized_end=1454
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=1457
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=1693
-  _globals['_LOSS']._serialized_start=1695
-  _globals['_LOSS']._serialized_end=1782
-  _globals['_CONFIGUREREQUEST']._serialized_start=1785
-  _globals['_CONFIGUREREQUEST']._serialized_end=1942
-  _globals['_KERNELFILTERS']._serialized_start=1944
-  _globals['_KERNELFILTERS']._serialized_end=2022
-  _globals['_CONFIGURERESPONSE']._serialized_start=2024
-  _globals['_CONFIGURERESPONSE']._serialized_end=2142
-  _globals['_GETINFOREQUEST']._serialized_start=2144
-  _globals['_GETINFOREQUEST']._serialized_end=2160
-  _globals['_GETINFORESPONSE']._serialized_start=2163
-  _globals['_GETINFORESPONSE']._serialized_end=2446
-  _globals['_STREAMSINFO']._serialized_start=2449
-  _globals['_STREAMSINFO']._serialized_end=2604
-  _globals['_DRIVERINFO']._serialized_start=2607
-  _globals['_DRIVERINFO']._serialized_end=2910
-  _globals['_KERNELSCOPE']._serialized_start=2913
-  _globals['_KERNELSCOPE']._serialized_end=3089
-  _globals['_SCOPEDEVENT']._serialized_start=3092
-  _globals['_SCOPEDEVENT']._serialized_end=3251
-  _globals['_KERNELCOUNTERS']._serialized_start=3253
-  _globals['_KERNELCOUNTERS']._serialized_end=3333
-  _globals['_KERNELFEATURE']._serialized_start=3335
-  _globals['_KERNELFEATURE']._serialized_end=3399
-  _globals['_EVENTDESCRIPTOR']._serialized_start=3402
-  _globals['_EVENTDESCRIPTOR']._serialized_end=3660
-  _globals['_ATTRIBUTEDESCRIPTOR']._serialized_start=3662
-  _globals['_ATTRIBUTEDESCRIPTOR']._serialized_end=3765
-  _globals['_PROBESERVICE']._serialized_start=4550
-  _globals['_PROBESERVICE']._serialized_end=4824
+  _globals['_OVERFLOWPOLICY']._serialized_start=3990
+  _globals['_OVERFLOWPOLICY']._serialized_end=4137
+  _globals['_PAYLOADMODE']._serialized_start=4139
+  _globals['_PAYLOADMODE']._serialized_end=4230
+  _globals['_LOSSREASON']._serialized_start=4233
+  _globals['_LOSSREASON']._serialized_end=4476
+  _globals['_ATTRIBUTETYPE']._serialized_start=4479
+  _globals['_ATTRIBUTETYPE']._serialized_end=4769
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=183
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=597
+  _globals['_RESUME']._serialized_start=599
+  _globals['_RESUME']._serialized_end=644
+  _globals['_FIELDSELECTION']._serialized_start=647
+  _globals['_FIELDSELECTION']._serialized_end=781
+  _globals['_BATCHING']._serialized_start=783
+  _globals['_BATCHING']._serialized_end=859
+  _globals['_EVENTFILTER']._serialized_start=862
+  _globals['_EVENTFILTER']._serialized_end=1524
+  _globals['_PORTRANGE']._serialized_start=1526
+  _globals['_PORTRANGE']._serialized_end=1566
+  _globals['_RETURNVALUEFILTER']._serialized_start=1568
+  _globals['_RETURNVALUEFILTER']._serialized_end=1676
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=1679
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=1915
+  _globals['_LOSS']._serialized_start=1917
+  _globals['_LOSS']._serialized_end=2004
+  _globals['_CONFIGUREREQUEST']._serialized_start=2007
+  _globals['_CONFIGUREREQUEST']._serialized_end=2164
+  _globals['_KERNELFILTERS']._serialized_start=2166
+  _globals['_KERNELFILTERS']._serialized_end=2244
+  _globals['_CONFIGURERESPONSE']._serialized_start=2246
+  _globals['_CONFIGURERESPONSE']._serialized_end=2364
+  _globals['_GETINFOREQUEST']._serialized_start=2366
+  _globals['_GETINFOREQUEST']._serialized_end=2382
+  _globals['_GETINFORESPONSE']._serialized_start=2385
+  _globals['_GETINFORESPONSE']._serialized_end=2668
+  _globals['_STREAMSINFO']._serialized_start=2671
+  _globals['_STREAMSINFO']._serialized_end=2826
+  _globals['_DRIVERINFO']._serialized_start=2829
+  _globals['_DRIVERINFO']._serialized_end=3132
+  _globals['_KERNELSCOPE']._serialized_start=3135
+  _globals['_KERNELSCOPE']._serialized_end=3311
+  _globals['_SCOPEDEVENT']._serialized_start=3314
+  _globals['_SCOPEDEVENT']._serialized_end=3473
+  _globals['_KERNELCOUNTERS']._serialized_start=3475
+  _globals['_KERNELCOUNTERS']._serialized_end=3555
+  _globals['_KERNELFEATURE']._serialized_start=3557
+  _globals['_KERNELFEATURE']._serialized_end=3621
+  _globals['_EVENTDESCRIPTOR']._serialized_start=3624
+  _globals['_EVENTDESCRIPTOR']._serialized_end=3882
+  _globals['_ATTRIBUTEDESCRIPTOR']._serialized_start=3884
+  _globals['_ATTRIBUTEDESCRIPTOR']._serialized_end=3987
+  _globals['_PROBESERVICE']._serialized_start=4772
+  _globals['_PROBESERVICE']._serialized_end=5046
 # @@protoc_insertion_point(module_scope)

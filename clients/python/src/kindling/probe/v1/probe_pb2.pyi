@@ -10,6 +10,7 @@ standard gRPC health service and server reflection.
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -226,6 +227,7 @@ class SubscribeRequest(_message.Message):
     OVERFLOW_FIELD_NUMBER: _builtins.int
     RESUME_FIELD_NUMBER: _builtins.int
     RESUME_WINDOW_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
     payload: Global___PayloadMode.ValueType
     """Payload asks for the bytes I/O events moved (Event.payload). Without it
     the stream's events carry no payload, and the kernel copies none for it.
@@ -277,6 +279,18 @@ class SubscribeRequest(_message.Message):
         kernel keeps capturing for the stream until the window has passed.
         """
 
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldSelection]:
+        """Fields trims the stream's events to the fields the collector reads, for
+        every event or per event name: for example no payload, no fd context,
+        or the thread's pid alone. Seq, timestamp_ns and name are always sent,
+        so that every event stays identifiable and in order. A selection that
+        names an event applies to it instead of the one that names no event; an
+        event may be named by one selection only, and one selection at most
+        names no event. Filters match on every field, whatever the masks. At
+        most 64 selections. Empty: events carry every field.
+        """
+
     def __init__(
         self,
         *,
@@ -287,10 +301,11 @@ class SubscribeRequest(_message.Message):
         overflow: Global___OverflowPolicy.ValueType = ...,
         resume: Global___Resume | None = ...,
         resume_window: _duration_pb2.Duration | None = ...,
+        fields: _abc.Iterable[Global___FieldSelection] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["batching", b"batching", "resume", b"resume", "resume_window", b"resume_window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_list", b"allow_list", "batching", b"batching", "deny_list", b"deny_list", "overflow", b"overflow", "payload", b"payload", "resume", b"resume", "resume_window", b"resume_window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_list", b"allow_list", "batching", b"batching", "deny_list", b"deny_list", "fields", b"fields", "overflow", b"overflow", "payload", b"payload", "resume", b"resume", "resume_window", b"resume_window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -330,6 +345,61 @@ class Resume(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Resume: _TypeAlias = Resume  # noqa: Y015
+
+@_typing.final
+class FieldSelection(_message.Message):
+    """FieldSelection chooses the fields of kindling.event.v1.Event that some of
+    a stream's events carry. A path is the name of a field of Event
+    ("payload", "thread", "attributes", "latency_ns") or of a field of
+    Event.thread or Event.fd, after a dot ("thread.exe", "fd.path",
+    "fd.destination"); paths go no deeper. A mask holds at most 64 paths.
+    Masks only remove fields: a stream gets payloads only when it asks for
+    them (SubscribeRequest.payload), whatever its masks include.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    INCLUDE_FIELD_NUMBER: _builtins.int
+    EXCLUDE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Events names the events this selection applies to (at most 4,096), each
+        in the event catalogue that GetInfo returns. Empty: every event that no
+        other selection names.
+        """
+
+    @_builtins.property
+    def include(self) -> _field_mask_pb2.FieldMask:
+        """Include keeps only these fields (and seq, timestamp_ns and name):
+        "thread.pid" keeps Event.thread with its pid alone, "thread" keeps it
+        whole. An include mask with no paths keeps seq, timestamp_ns and name.
+        """
+
+    @_builtins.property
+    def exclude(self) -> _field_mask_pb2.FieldMask:
+        """Exclude drops these fields and keeps the others: "thread.exe" keeps
+        Event.thread without its exe, "thread" drops it. Seq, timestamp_ns and
+        name cannot be excluded. An exclude mask with no paths keeps every
+        field.
+        """
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_builtins.str] | None = ...,
+        include: _field_mask_pb2.FieldMask | None = ...,
+        exclude: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["exclude", b"exclude", "include", b"include", "mask", b"mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "exclude", b"exclude", "include", b"include", "mask", b"mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_mask: _TypeAlias = _typing.Literal["include", "exclude"]  # noqa: Y015
+    _WhichOneofArgType_mask: _TypeAlias = _typing.Literal["mask", b"mask"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_mask) -> _WhichOneofReturnType_mask | None: ...
+
+Global___FieldSelection: _TypeAlias = FieldSelection  # noqa: Y015
 
 @_typing.final
 class Batching(_message.Message):

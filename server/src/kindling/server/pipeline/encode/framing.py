@@ -22,6 +22,8 @@ from kindling.server.pipeline.clock import boot_time_ns
 from kindling.server.pipeline.encode import wire
 from kindling.server.pipeline.encode.assemble import Segments
 from kindling.server.pipeline.encode.batch import EventBatch
+from kindling.server.pipeline.encode.mask import EventMask
+from kindling.server.pipeline.encode.masked import frame_masked
 from kindling.server.pipeline.plan import PayloadMode
 
 RESPONSE = wire.FieldNumbers(probe_pb2.SubscribeResponse)
@@ -30,6 +32,7 @@ _LOSS = wire.FieldNumbers(probe_pb2.Loss)
 # field order as long as seq has the lowest number (it does: 1).
 _SEQ_TAG = wire.tag(wire.FieldNumbers(event_pb2.Event).seq, wire.WIRE_VARINT)
 _EVENTS_TAG = wire.tag(RESPONSE.events, wire.WIRE_LEN)
+assert len(_SEQ_TAG) == len(_EVENTS_TAG) == 1
 
 
 @dataclass
@@ -52,11 +55,13 @@ def frame_events(
     indexes: npt.NDArray[np.int64],
     first_seq: int,
     payload: PayloadMode = PayloadMode.ALL,
+    fields: EventMask | None = None,
 ) -> tuple[bytes, npt.NDArray[np.int64]]:
     """SubscribeResponse.events entries for the chosen events, numbered from
     first_seq: for each, the events tag, the length, the seq field, then the
     event's shared bytes, without the payload fields unless `payload` keeps
-    them. Built with one gather, no per-event Python.
+    them, and with only the fields `fields` keeps when it is given. Built
+    with one gather (or one pass of the mask), no per-event Python.
     Entry i is blob[offsets[i] : offsets[i + 1]]."""
     count = len(indexes)
     if not count:
@@ -68,6 +73,10 @@ def frame_events(
         if payload is PayloadMode.SOCKETS and batch.payload_on_socket is not None:
             cut = np.where(batch.payload_on_socket[indexes], 0, cut)
         sizes = sizes - cut
+    if fields is not None:
+        rows = fields.rows_of(batch.event_ids[indexes])
+        tags = (_EVENTS_TAG[0], _SEQ_TAG[0])
+        return frame_masked(batch.blob, starts, sizes, rows, first_seq, fields, tags)
     seqs = np.arange(first_seq, first_seq + count, dtype=np.uint64)
     seq_table, seq_sizes = wire.varint_rows(seqs)
     entry_sizes = sizes + 1 + seq_sizes  # seq tag + seq varint + the event

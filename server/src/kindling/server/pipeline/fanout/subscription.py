@@ -149,7 +149,10 @@ class Subscription:
             span = self._worth_framing(first_seq, count) if count else None
         if span is not None:
             a, b = span
-            blob, at = frame_events(batch, indexes[a:b], first_seq + a, self.selection.payload)
+            selection = self.selection
+            blob, at = frame_events(
+                batch, indexes[a:b], first_seq + a, selection.payload, selection.fields
+            )
             with self._lock:
                 self._admit(blob, at, first_seq, a, b, count)
         self._wake()

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from kindling.server.catalog import Catalog
 from kindling.server.pipeline.encode.batch import EventBatch
+from kindling.server.pipeline.encode.mask import EventMask, compile_mask
 from kindling.server.pipeline.fanout.filters.base import (
     FIELDS,
     MAX_FILTERS,
@@ -85,14 +86,22 @@ class FilterList:
 
 class Selection:
     """The events a subscription takes from each batch: those matching an
-    allow filter (every event, with none) and no deny filter."""
+    allow filter (every event, with none) and no deny filter; and what of
+    them it takes: their payloads or not, the fields its mask keeps (None:
+    every field)."""
 
     def __init__(
-        self, allow: FilterList, deny: FilterList, payload: PayloadMode, catalog: Catalog
+        self,
+        allow: FilterList,
+        deny: FilterList,
+        payload: PayloadMode,
+        catalog: Catalog,
+        fields: EventMask | None = None,
     ) -> None:
         self.allow = allow
         self.deny = deny
         self.payload = payload
+        self.fields = fields
         self._catalog = catalog
 
     def mask(self, batch: EventBatch) -> npt.NDArray[np.bool_]:
@@ -155,4 +164,5 @@ def compile_selection(spec: SelectionSpec, catalog: Catalog) -> Selection:
         FilterList(deny, catalog, allow=False),
         spec.payload,
         catalog,
+        compile_mask(spec.fields, catalog.max_id + 1),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kindling.server.pipeline.encode.mask import FieldRule
 from kindling.server.pipeline.plan import PayloadMode
 
 
@@ -50,8 +51,10 @@ class FilterSpec:
 @dataclass(frozen=True)
 class SelectionSpec:
     """A subscription's selection: allow filters OR'ed (none: everything),
-    deny filters subtracted, and the payloads it wants."""
+    deny filters subtracted, the payloads it wants and the fields its
+    events keep (checked rules, api/masks.py; none: every field)."""
 
     allow: tuple[FilterSpec, ...] = ()
     deny: tuple[FilterSpec, ...] = ()
     payload: PayloadMode = PayloadMode.NONE
+    fields: tuple[FieldRule, ...] = ()
