@@ -17,6 +17,7 @@ import pytest
 from google.protobuf import duration_pb2
 from support.service import Service, start_service
 
+from kindling.client import ProbeClient
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 
 pytestmark = pytest.mark.kernel
@@ -256,3 +257,29 @@ def test_resume_errors(service: Service) -> None:
             next(iter(stub.Subscribe(too_long)))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "resume_window" in (caught.value.details() or "")
+
+
+def test_the_python_client_resumes_a_stream(service: Service) -> None:
+    w = Writer(1_000, 1_000)
+    seqs: list[int] = []
+    try:
+        req = request(w.pid, resume_window=duration_pb2.Duration(seconds=30))
+        with ProbeClient(str(service.socket)) as client:
+            first = client.subscribe(req)
+            next(first)  # the stream id, at once
+            w.phase()
+            for response in first:
+                seqs += [e.seq for e in response.events]
+                if len(seqs) >= 500:
+                    break
+            first.cancel()  # gone: what the service had sent meanwhile is lost with it
+            w.phase()
+            with client.resume(first) as second:
+                for response in second:
+                    assert not response.losses
+                    seqs += [e.seq for e in response.events]
+                    if second.last_seq == 2_000:
+                        break
+    finally:
+        w.close()
+    assert seqs == list(range(1, 2_001))

@@ -24,6 +24,8 @@ from kindling.client import (
     RequestFailed,
     ServiceNotFound,
     ServiceUnavailable,
+    StreamNotFound,
+    StreamOverflowed,
     default_socket,
 )
 from kindling.probe.v1 import probe_pb2
@@ -289,3 +291,63 @@ def test_importing_the_package_does_not_import_grpc() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
     )
     assert result.stdout == "[]\n"
+
+
+def test_a_resumable_stream_resumes_after_its_last_event(fake_probe: FakeProbe) -> None:
+    def overflow_then_resume(
+        request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[probe_pb2.SubscribeResponse]:
+        if not request.HasField("resume"):
+            yield probe_pb2.SubscribeResponse(stream_id="s1")
+            response = batch(event(1, "read", 1), event(2, "read", 1))
+            response.stream_id = "s1"
+            yield response
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the stream's queue was full")
+        response = batch(event(3, "read", 1))
+        response.stream_id = "s1"
+        yield response
+        wait_until_done(context)
+
+    fake_probe.subscribe = overflow_then_resume
+    request = probe_pb2.SubscribeRequest(
+        allow_list=[probe_pb2.EventFilter(names=["read"])],
+        overflow=probe_pb2.OVERFLOW_POLICY_DISCONNECT,
+    )
+    request.resume_window.seconds = 30
+    with ProbeClient(fake_probe.socket) as client:
+        first = client.subscribe(request)
+        with pytest.raises(StreamOverflowed, match="ended the stream: the stream's queue was full"):
+            for _ in first:
+                pass
+        assert (first.stream_id, first.last_seq) == ("s1", 2)
+        with client.resume(first) as second:
+            assert [e.seq for e in next(second).events] == [3]
+            assert (second.stream_id, second.last_seq) == ("s1", 3)
+    resumed = probe_pb2.SubscribeRequest()
+    resumed.CopyFrom(request)
+    resumed.resume.stream_id, resumed.resume.last_seq = "s1", 2
+    assert fake_probe.requests == [request, resumed]
+
+
+def test_resume_needs_a_resumable_stream(fake_probe: FakeProbe) -> None:
+    fake_probe.subscribe = send_then_wait(batch(event(1, "read", 1)))
+    with ProbeClient(fake_probe.socket) as client, client.subscribe() as plain:
+        next(plain)
+        with pytest.raises(ValueError, match="not resumable"):
+            client.resume(plain)
+
+
+def test_a_stream_gone_cannot_be_resumed(fake_probe: FakeProbe) -> None:
+    def announce_then_forget(
+        request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[probe_pb2.SubscribeResponse]:
+        if request.HasField("resume"):
+            context.abort(grpc.StatusCode.NOT_FOUND, "resume.stream_id: no resumable stream")
+        yield probe_pb2.SubscribeResponse(stream_id="s1")
+
+    fake_probe.subscribe = announce_then_forget
+    with ProbeClient(fake_probe.socket) as client:
+        first = client.subscribe(probe_pb2.SubscribeRequest())
+        assert list(first) and first.stream_id == "s1"
+        with pytest.raises(StreamNotFound, match=r"cannot resume: resume\.stream_id"):
+            next(client.resume(first))

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
         RequestFailed,
         ServiceNotFound,
         ServiceUnavailable,
+        StreamNotFound,
+        StreamOverflowed,
     )
 
 __all__ = [
@@ -56,6 +58,8 @@ __all__ = [
     "RequestFailed",
     "ServiceNotFound",
     "ServiceUnavailable",
+    "StreamNotFound",
+    "StreamOverflowed",
     "Subscription",
     "default_socket",
 ]
@@ -77,6 +81,8 @@ _MODULES = {
     "RequestFailed": _ERRORS,
     "ServiceNotFound": _ERRORS,
     "ServiceUnavailable": _ERRORS,
+    "StreamNotFound": _ERRORS,
+    "StreamOverflowed": _ERRORS,
 }
 
 

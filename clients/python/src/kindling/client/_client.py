@@ -19,6 +19,8 @@ from kindling.client.errors import (
     RequestFailed,
     ServiceNotFound,
     ServiceUnavailable,
+    StreamNotFound,
+    StreamOverflowed,
 )
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 
@@ -79,6 +81,8 @@ _ERRORS: dict[grpc.StatusCode, type[RequestFailed]] = {
     grpc.StatusCode.UNAVAILABLE: ServiceUnavailable,
     grpc.StatusCode.CANCELLED: ServiceUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: StreamOverflowed,
+    grpc.StatusCode.NOT_FOUND: StreamNotFound,
 }
 
 
@@ -132,19 +136,46 @@ class Subscription(Iterator[probe_pb2.SubscribeResponse]):
     Read a subscription from one thread at a time; :meth:`cancel` may be
     called from any thread. Used as a context manager, it is cancelled on
     exit.
+
+    A stream whose request set ``resume_window`` is resumable: after a
+    disconnect, :meth:`ProbeClient.resume` continues it after
+    :attr:`last_seq`.
     """
 
-    def __init__(self, call: _ResponseStream, socket: str, client_closed: threading.Event) -> None:
+    def __init__(
+        self,
+        call: _ResponseStream,
+        socket: str,
+        client_closed: threading.Event,
+        request: probe_pb2.SubscribeRequest,
+        *,
+        stream_id: str = "",
+        last_seq: int = 0,
+    ) -> None:
         self._call = call
         self._socket = socket
         self._client_closed = client_closed
         self._cancelled = False
         self._received = False
+        self.request = request
+        self._stream_id = stream_id
+        self._last_seq = last_seq
 
     @property
     def received(self) -> bool:
         """Whether a response has arrived."""
         return self._received
+
+    @property
+    def stream_id(self) -> str:
+        """The id of a resumable stream, once its first response came; empty
+        otherwise."""
+        return self._stream_id
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last event received (0: none yet)."""
+        return self._last_seq
 
     def __iter__(self) -> Self:
         return self
@@ -160,6 +191,10 @@ class Subscription(Iterator[probe_pb2.SubscribeResponse]):
                 raise StopIteration from None
             raise _translate(error, self._socket, received=self._received) from error
         self._received = True
+        if response.stream_id:
+            self._stream_id = response.stream_id
+        if response.events:
+            self._last_seq = response.events[-1].seq
         return response
 
     def cancel(self) -> None:
@@ -265,7 +300,38 @@ class ProbeClient:
         elif names or pids or payload != "none":
             raise ValueError("pass either a request or names, pids and payload, not both")
         call = self._stub.Subscribe(request, timeout=timeout)
-        return Subscription(call, self._socket, self._closed)
+        return Subscription(call, self._socket, self._closed, request)
+
+    def resume(self, subscription: Subscription, *, timeout: float | None = None) -> Subscription:
+        """Continue a resumable stream (its request set ``resume_window``)
+        that was disconnected: the new subscription first gets every event
+        after ``subscription.last_seq`` that the service still has, once,
+        and a loss (``LOSS_REASON_RESUME_TOO_LATE``) for those it no longer
+        has, then the stream goes on. Iterating raises
+        :class:`~kindling.client.errors.StreamNotFound` when the stream is
+        gone (its window passed, or the service restarted).
+        """
+        if not subscription.stream_id:
+            raise ValueError(
+                "the stream is not resumable, or no response of it has arrived: "
+                "subscribe with resume_window set, and read its first response"
+            )
+        request = probe_pb2.SubscribeRequest()
+        request.CopyFrom(subscription.request)
+        request.resume.stream_id = subscription.stream_id
+        request.resume.last_seq = subscription.last_seq
+        original = probe_pb2.SubscribeRequest()
+        original.CopyFrom(subscription.request)
+        original.ClearField("resume")
+        call = self._stub.Subscribe(request, timeout=timeout)
+        return Subscription(
+            call,
+            self._socket,
+            self._closed,
+            original,
+            stream_id=subscription.stream_id,
+            last_seq=subscription.last_seq,
+        )
 
     def events(
         self,

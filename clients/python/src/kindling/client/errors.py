@@ -5,8 +5,11 @@ Every error the library raises on purpose is a :class:`KindlingError`:
 - :class:`ServiceNotFound` when there is no socket at the path;
 - :class:`RequestFailed` when a call fails, with the subclasses
   :class:`InvalidRequest` (the service rejected the request),
-  :class:`ServiceUnavailable` (the service cannot be reached or went away)
-  and :class:`DeadlineExceeded` (a call's timeout expired).
+  :class:`ServiceUnavailable` (the service cannot be reached or went away),
+  :class:`DeadlineExceeded` (a call's timeout expired),
+  :class:`StreamOverflowed` (a stream that asked to be disconnected when its
+  queue filled up was) and :class:`StreamNotFound` (the stream to resume
+  is gone).
 
 The gRPC error a :class:`RequestFailed` translates is its ``__cause__``.
 """
@@ -30,6 +33,8 @@ __all__ = [
     "RequestFailed",
     "ServiceNotFound",
     "ServiceUnavailable",
+    "StreamNotFound",
+    "StreamOverflowed",
 ]
 
 
@@ -133,3 +138,22 @@ class DeadlineExceeded(RequestFailed):
         return (
             f"the kindling probe service at {self.socket} did not finish in time ({self.details})"
         )
+
+
+class StreamOverflowed(RequestFailed):
+    """The stream's queue in the service filled up because it was read too
+    slowly, and the stream had asked to be disconnected then
+    (``OVERFLOW_POLICY_DISCONNECT``; the code is RESOURCE_EXHAUSTED). A
+    resumable stream can be resumed (:meth:`ProbeClient.resume`): it reports
+    what it lost meanwhile."""
+
+    def _message(self) -> str:
+        return f"the kindling probe service at {self.socket} ended the stream: {self.details}"
+
+
+class StreamNotFound(RequestFailed):
+    """The stream to resume is gone (NOT_FOUND): its resume window passed,
+    or the service restarted. Start a new stream."""
+
+    def _message(self) -> str:
+        return f"the kindling probe service at {self.socket} cannot resume: {self.details}"

@@ -2,8 +2,9 @@
 own, which the event encoder wrote once for all subscribers.
 
 A response is the subscriber's events, each framed as an `events` entry with
-its per-stream seq in front, its losses, and the envelope fields every
-response carries (node name, boot time).
+its per-stream seq in front, its losses, the envelope fields every response
+carries (node name, boot time, send time) and, for a resumable stream, its
+id.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ class LossRecord:
             + wire.uint_field(_LOSS.first_seq, self.first_seq)
         )
         return wire.message_field(RESPONSE.losses, payload)
+
+
+def frame_response(
+    events: bytes, losses: list[LossRecord], envelope: bytes, stream: bytes
+) -> bytes:
+    """A whole SubscribeResponse: framed events (frame_events), losses, the
+    envelope, and the stream's id field (stream_id_field; empty bytes for a
+    stream that is not resumable)."""
+    return events + b"".join(loss.encode() for loss in losses) + envelope + stream
+
+
+def stream_id_field(stream_id: str) -> bytes:
+    return wire.str_field(RESPONSE.stream_id, stream_id) if stream_id else b""
 
 
 def frame_events(

@@ -26,9 +26,13 @@ import numpy as np
 import numpy.typing as npt
 
 from kindling.probe.v1 import probe_pb2
-from kindling.server.pipeline.encode import wire
 from kindling.server.pipeline.encode.batch import EventBatch
-from kindling.server.pipeline.encode.framing import RESPONSE, LossRecord, frame_events
+from kindling.server.pipeline.encode.framing import (
+    LossRecord,
+    frame_events,
+    frame_response,
+    stream_id_field,
+)
 from kindling.server.pipeline.fanout.budget import MemoryBudget
 from kindling.server.pipeline.fanout.chunk import Chunk
 from kindling.server.pipeline.fanout.filters import Selection
@@ -93,9 +97,7 @@ class Subscription:
         self.peer = peer
         self.stats = SubscriptionStats()
         self.stream_id = secrets.token_hex(16) if options.resume_window else ""
-        self._stream_id_field = (
-            wire.str_field(RESPONSE.stream_id, self.stream_id) if self.stream_id else b""
-        )
+        self._stream_id_field = stream_id_field(self.stream_id)
         self._budget = budget or MemoryBudget(limits.bytes + limits.resume_bytes)
         self._resume = (
             ResumeBuffer(options.resume_window, limits.resume_bytes, self._budget)
@@ -402,8 +404,7 @@ class Subscription:
         self, chunks: list[Chunk], losses: list[LossRecord], envelope: Callable[[], bytes]
     ) -> bytes:
         events = chunks[0].data if len(chunks) == 1 else b"".join(c.data for c in chunks)
-        loss_bytes = b"".join(loss.encode() for loss in losses)
-        return events + loss_bytes + envelope() + self._stream_id_field
+        return frame_response(events, losses, envelope(), self._stream_id_field)
 
     def _next_response(self) -> tuple[list[Chunk], list[LossRecord], bool]:
         """The next response's chunks and losses, and whether the stream is
