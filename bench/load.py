@@ -6,11 +6,16 @@
   (64 allow and 64 deny filters of 4,096 pids each, none matching) beside
   a bystander subscribed to a generator at 20,000 writes/s: what the
   bystander lost, and the service's CPU.
+- stalled: the same flood with eight subscribers for its writes that never
+  read: their queues fill up to the memory all queues share
+  (--queue-memory-mb), and the service's RSS must stay within its start
+  plus that bound; GetInfo must still answer.
 - subscribers: 1,000 idle subscribers; GetInfo's latency with them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -31,6 +36,9 @@ from harness import (
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 
 FILTER_RATE = 20_000
+STALLED_SUBSCRIBERS = 8
+# The service's default --queue-memory-mb.
+QUEUE_MEMORY_MB = 256
 IDLE_SUBSCRIBERS = 1000
 MAX_FILTERS = 64
 MAX_VALUES = 4096
@@ -79,6 +87,52 @@ def flood(children: Children, service: Service, seconds: float) -> dict[str, Any
     }
 
 
+def stalled(children: Children, service: Service, seconds: float) -> dict[str, Any]:
+    gen = start_generator(children, FLAT_OUT, seconds)
+    channel = grpc.insecure_channel(f"unix:{service.socket}")
+    stub = probe_pb2_grpc.ProbeServiceStub(channel)
+    joined = service.joined()
+    wanted = probe_pb2.SubscribeRequest(
+        allow_list=[probe_pb2.EventFilter(names=["write"], pids=[gen.pid])]
+    )
+    calls = [stub.Subscribe(wanted) for _ in range(STALLED_SUBSCRIBERS)]  # never read
+    deadline = time.monotonic() + 60
+    while service.joined() < joined + len(calls) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rss = [_rss_mb(service.proc.pid)]
+    latencies: list[float] = []
+    used: list[int] = []
+    try:
+        release_generator(gen)
+        while gen.poll() is None:
+            rss.append(_rss_mb(service.proc.pid))
+            began = time.monotonic()
+            info = stub.GetInfo(probe_pb2.GetInfoRequest(), timeout=30)
+            latencies.append((time.monotonic() - began) * 1000)
+            used.append(info.streams.memory_used_bytes)
+            time.sleep(0.25)
+        finish_generator(gen, seconds)
+    finally:
+        for call in calls:
+            call.cancel()
+        channel.close()
+    return {
+        "seconds": seconds,
+        "subscribers": STALLED_SUBSCRIBERS,
+        "queue_memory_mb": QUEUE_MEMORY_MB,
+        "queued_mb_max": round(max(used, default=0) / (1 << 20), 1),
+        "rss_mb_start": round(rss[0], 1),
+        "rss_mb_max": round(max(rss), 1),
+        "get_info_ms_p99": round(_p99(latencies), 1),
+    }
+
+
+def _read_until_cancelled(call: Any) -> None:
+    with contextlib.suppress(grpc.RpcError):  # cancelled when the scenario ends
+        for _ in call:
+            pass
+
+
 def _largest_request(offset: int) -> probe_pb2.SubscribeRequest:
     def pids(k: int) -> list[int]:
         first = 3_000_000 + offset * 1_000_000 + k * MAX_VALUES
@@ -98,7 +152,7 @@ def big_filters(children: Children, service: Service, seconds: float) -> dict[st
     joined = service.joined()
     calls = [stub.Subscribe(_largest_request(i)) for i in range(5)]
     for call in calls:
-        threading.Thread(target=lambda c=call: [None for _ in c], daemon=True).start()
+        threading.Thread(target=_read_until_cancelled, args=(call,), daemon=True).start()
     deadline = time.monotonic() + 60
     while service.joined() < joined + len(calls) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -158,6 +212,7 @@ def measure(children: Children, workdir: Path, transport: str, seconds: float) -
     results: dict[str, Any] = {}
     for key, run in (
         ("flood", lambda s: flood(children, s, seconds)),
+        ("stalled", lambda s: stalled(children, s, seconds)),
         ("filters", lambda s: big_filters(children, s, min(seconds, 10.0))),
         ("subscribers", idle_subscribers),
     ):

@@ -169,6 +169,17 @@ def goals(report: dict[str, Any]) -> list[Goal]:
                         flood["rss_mb_max"] <= 400))  # fmt: skip
         out.append(Goal("GetInfo p99 during that flood", f"{flood['get_info_ms_p99']:.0f} ms",
                         "<= 100 ms", flood["get_info_ms_p99"] <= 100))  # fmt: skip
+        if "stalled" in under_load:
+            stuck = under_load["stalled"]
+            bound = stuck["rss_mb_start"] + stuck["queue_memory_mb"] + 64
+            out.append(Goal(f"service RSS, that flood with {stuck['subscribers']} subscribers "
+                            "that never read",
+                            f"{stuck['rss_mb_start']:.0f} -> {stuck['rss_mb_max']:.0f} MB "
+                            f"(queues {stuck['queued_mb_max']:.0f} MB)",
+                            f"<= start + {stuck['queue_memory_mb']} + 64 MB",
+                            stuck["rss_mb_max"] <= bound))  # fmt: skip
+            out.append(Goal("GetInfo p99 meanwhile", f"{stuck['get_info_ms_p99']:.0f} ms",
+                            "<= 100 ms", stuck["get_info_ms_p99"] <= 100))  # fmt: skip
         out.append(Goal(f"bystander lost, beside five maximal filters at {filters['rate']:,}/s",
                         f"{filters['bystander_lost']:,} of {filters['made']:,} "
                         f"(service {filters['service_cpu_share']:.0%} of a core)",
