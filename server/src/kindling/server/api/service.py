@@ -18,6 +18,7 @@ from google.protobuf import timestamp_pb2
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
+from kindling.server.api.host_facts import HostFacts
 from kindling.server.api.requests import compile_request, same_stream, stream_options
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import AttrType, Catalog
@@ -87,6 +88,7 @@ class ProbeService:
         # waiting for their client (with their expiry).
         self._origins: dict[str, probe_pb2.SubscribeRequest] = {}
         self._waiting: dict[str, asyncio.TimerHandle] = {}
+        self._host = HostFacts(driver)
         self._envelope = Envelope(node_name, clock, driver.boot_time_ns)
         self._subscriber_ids = itertools.count(1)
 
@@ -311,7 +313,8 @@ class ProbeService:
         self, request: probe_pb2.GetInfoRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> probe_pb2.GetInfoResponse:
         configured = self._capture.configured
-        unavailable = self._driver.unavailable_events()
+        facts = await self._host.get()
+        unavailable = facts.unavailable
         counters = self._driver.stats().events
         response = probe_pb2.GetInfoResponse(
             service_version=__version__,
@@ -332,7 +335,7 @@ class ProbeService:
                 kernel_release=self._driver.kernel_release(),
                 features=[
                     probe_pb2.KernelFeature(name=f.name, available=f.available, detail=f.detail)
-                    for f in self._driver.features()
+                    for f in facts.features
                 ],
                 attached=self._driver.attached(),
                 scope=self._scope(),
