@@ -133,3 +133,38 @@ def test_a_socket_path_too_long_for_unix_sockets_is_refused(tmp_path: Path) -> N
     path = tmp_path / ("x" * (120 - len(str(tmp_path))))
     result = serve_fails("--socket", str(path))
     assert "unix sockets allow at most 107" in result.stderr
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_two_services_started_at_once_on_one_path_never_both_serve(
+    tmp_path: Path, trial: int
+) -> None:
+    path = tmp_path / "k.sock"
+    procs = [
+        subprocess.Popen(
+            [str(PROBE), "serve", "--socket", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while health_status(path) != "SERVING" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert health_status(path) == "SERVING"
+        # One lost: it said why and exited, before it attached anything.
+        codes = [p.poll() for p in procs]
+        assert sorted(codes, key=str) == [1, None], codes
+        loser = procs[codes.index(1)]
+        assert loser.stderr is not None
+        assert "another service is already listening" in loser.stderr.read()
+        winner = procs[codes.index(None)]
+        winner.terminate()
+        assert winner.wait(timeout=15) == 0
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert not path.exists() and not (tmp_path / "k.sock.lock").exists()

@@ -22,9 +22,8 @@ SOCKET_MODE = 0o660
 MAX_SOCKET_PATH = 107
 
 
-def prepare_socket_path(path: Path) -> None:
-    """Fail if the path is taken by a live service or by something that is not
-    a socket; remove a stale socket left by a service that died."""
+def check_socket_path(path: Path) -> None:
+    """Fail if no socket can be made at the path."""
     length = len(os.fsencode(path))
     if length > MAX_SOCKET_PATH:
         raise StartupError(
@@ -36,6 +35,18 @@ def prepare_socket_path(path: Path) -> None:
             f"the directory for the socket {path} does not exist; create it or choose "
             "another path with --socket"
         )
+    mode = path.parent.stat().st_mode
+    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+        log.warning(
+            "the socket's directory %s is writable by every user, who could replace the "
+            "socket; choose a directory only root can write with --socket",
+            path.parent,
+        )
+
+
+def prepare_socket_path(path: Path) -> None:
+    """Fail if the path is taken by a live service or by something that is not
+    a socket; remove a stale socket left by a service that died."""
     try:
         info = path.lstat()
     except FileNotFoundError:

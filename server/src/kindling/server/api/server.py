@@ -14,7 +14,8 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from kindling.server.api.listen import PrivateBindPath, prepare_socket_path
+from kindling.server.api.listen import PrivateBindPath, check_socket_path, prepare_socket_path
+from kindling.server.api.lock import SocketLock
 from kindling.server.api.service import SERVICE_NAME, ProbeService
 from kindling.server.errors import StartupError
 
@@ -32,8 +33,18 @@ class ApiServer:
         self._server: grpc.aio.Server | None = None
         self._health = health_aio.HealthServicer()
         self._bind: PrivateBindPath | None = None
+        self._lock = SocketLock(socket_path)
 
     async def start(self) -> None:
+        check_socket_path(self.socket_path)
+        self._lock.acquire()
+        try:
+            await self._listen()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    async def _listen(self) -> None:
         prepare_socket_path(self.socket_path)
         server = grpc.aio.server(
             options=[
@@ -81,3 +92,4 @@ class ApiServer:
         if self._bind is not None:
             self._bind.remove_published()
             self._bind = None
+        self._lock.release()
