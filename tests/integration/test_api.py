@@ -78,6 +78,37 @@ def test_invalid_configure_changes_nothing(stub: probe_pb2_grpc.ProbeServiceStub
     assert [e.enabled for e in after.events] == [e.enabled for e in before.events]
 
 
+@pytest.mark.parametrize(
+    ("method", "data", "reason"),
+    [
+        ("Subscribe", b"\x0a\xff\xff", "Wire format was corrupt"),  # a length past the end
+        ("Configure", b"\x0a\x02\xff\xfe", "String field had bad UTF-8"),
+        ("GetInfo", b"garbage!", "Wire format was corrupt"),
+        ("Configure", probe_pb2.SubscribeRequest(payload=1).SerializeToString()[:1], ""),
+    ],
+)
+def test_undecodable_requests_are_invalid_arguments(
+    service: Service, method: str, data: bytes, reason: str
+) -> None:
+    path = f"/kindling.probe.v1.ProbeService/{method}"
+
+    def send(channel: grpc.Channel) -> object:
+        if method == "Subscribe":
+            return next(iter(channel.unary_stream(path)(data, timeout=10)))
+        return channel.unary_unary(path)(data, timeout=10)
+
+    with (
+        grpc.insecure_channel(f"unix:{service.socket}") as channel,
+        pytest.raises(grpc.RpcError) as raised,
+    ):
+        send(channel)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    message = raised.value.details()
+    assert message.startswith(f"the request is not a valid kindling.probe.v1.{method}Request")
+    assert reason in message
+    assert "Traceback" not in service.log()
+
+
 def test_configure_stops_and_restarts_an_event(
     stub: probe_pb2_grpc.ProbeServiceStub, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from google.protobuf import timestamp_pb2
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
+from kindling.server.api.decoding import decoded
 from kindling.server.api.host_facts import HostFacts
 from kindling.server.api.requests import compile_request, same_stream, stream_options
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
@@ -98,22 +99,23 @@ class ProbeService:
             {
                 "Subscribe": grpc.unary_stream_rpc_method_handler(
                     self.subscribe,
-                    request_deserializer=probe_pb2.SubscribeRequest.FromString,
+                    request_deserializer=None,  # decoded by the handler
                     response_serializer=None,  # responses arrive serialized
                 ),
                 "Configure": grpc.unary_unary_rpc_method_handler(
                     self.configure,
-                    request_deserializer=probe_pb2.ConfigureRequest.FromString,
+                    request_deserializer=None,  # decoded by the handler
                     response_serializer=probe_pb2.ConfigureResponse.SerializeToString,
                 ),
                 "GetInfo": grpc.unary_unary_rpc_method_handler(
                     self.get_info,
-                    request_deserializer=probe_pb2.GetInfoRequest.FromString,
+                    request_deserializer=None,  # decoded by the handler
                     response_serializer=probe_pb2.GetInfoResponse.SerializeToString,
                 ),
             },
         )
 
+    @decoded(probe_pb2.SubscribeRequest)
     async def subscribe(
         self, request: probe_pb2.SubscribeRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> None:
@@ -250,6 +252,7 @@ class ProbeService:
             stats.failed,
         )
 
+    @decoded(probe_pb2.ConfigureRequest)
     async def configure(
         self, request: probe_pb2.ConfigureRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> probe_pb2.ConfigureResponse:
@@ -309,6 +312,7 @@ class ProbeService:
             ),
         )
 
+    @decoded(probe_pb2.GetInfoRequest)
     async def get_info(
         self, request: probe_pb2.GetInfoRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> probe_pb2.GetInfoResponse:
