@@ -15,7 +15,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 from support.expectations import Workload, find
-from support.service import Service
+from support.service import Service, start_service
 from support.streams import EventLog, wait_until_live
 
 from kindling.event.v1 import event_pb2
@@ -206,3 +206,30 @@ def test_a_stream_gathers_its_events_and_says_when_each_response_left(
         sent = response.sent_at.ToNanoseconds()
         assert all(boot + e.timestamp_ns <= sent for e in response.events)
         assert sent <= time.time_ns()
+
+
+def test_limits_are_reported_and_held(tmp_path: Path) -> None:
+    service = start_service(tmp_path, "--max-subscribers", "2")
+    try:
+        with grpc.insecure_channel(f"unix:{service.socket}") as channel:
+            stub = probe_pb2_grpc.ProbeServiceStub(channel)
+            limits = stub.GetInfo(probe_pb2.GetInfoRequest(), timeout=10).limits
+            assert (limits.max_subscribers, limits.max_concurrent_rpcs) == (2, 66)
+            assert limits.max_request_bytes == 4 << 20
+            assert (limits.max_filters, limits.max_values) == (64, 4096)
+            calls = [stub.Subscribe(probe_pb2.SubscribeRequest()) for _ in range(2)]
+            service.wait_subscribers(2)
+            with pytest.raises(grpc.RpcError) as raised:
+                next(iter(stub.Subscribe(probe_pb2.SubscribeRequest(), timeout=10)))
+            assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "--max-subscribers" in (raised.value.details() or "")
+            too_big = probe_pb2.SubscribeRequest(
+                allow_list=[probe_pb2.EventFilter(comms=["x" * 200] * 30_000)]
+            )
+            with pytest.raises(grpc.RpcError) as raised:
+                next(iter(stub.Subscribe(too_big, timeout=10)))
+            assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            for call in calls:
+                call.cancel()
+    finally:
+        assert service.stop() == 0, service.log()

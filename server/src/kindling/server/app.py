@@ -72,6 +72,7 @@ class ProbeApp:
                 resume_bytes=config.resume_buffer_mb << 20,
             ),
             budget=MemoryBudget(config.queue_memory_mb << 20),
+            max_subscribers=config.max_subscribers,
             max_batch_events=config.max_batch_events,
             clock=time.monotonic,
         )

@@ -203,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     serve.add_argument(
+        "--max-subscribers",
+        type=_positive,
+        default=ServeConfig.max_subscribers,
+        metavar="N",
+        help="streams at once at most; more get RESOURCE_EXHAUSTED (default: %(default)s)",
+    )
+    serve.add_argument(
         "--max-batch-events",
         type=_positive,
         default=ServeConfig.max_batch_events,
@@ -366,6 +373,7 @@ def _serve(args: argparse.Namespace) -> int:
         subscriber_queue_mb=args.subscriber_queue_mb,
         queue_memory_mb=args.queue_memory_mb,
         resume_buffer_mb=args.resume_buffer_mb,
+        max_subscribers=args.max_subscribers,
         max_batch_events=args.max_batch_events,
         snaplen=args.snaplen,
     )

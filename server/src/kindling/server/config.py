@@ -46,6 +46,8 @@ class ServeConfig:
     queue_memory_mb: int = 256
     # Sent responses a resumable stream keeps at most (MiB).
     resume_buffer_mb: int = 16
+    # Streams at once at most (each costs a task and its queue).
+    max_subscribers: int = 4096
     # Events per SubscribeResponse at most. Larger responses cost both ends
     # less per event (measured: 2048 against 512 saved a fifth of the
     # service's and a seventh of a Go subscriber's CPU at 300k events/s).

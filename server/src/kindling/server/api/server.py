@@ -14,6 +14,7 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from kindling.server.api.limits import MAX_REQUEST_BYTES, max_concurrent_rpcs
 from kindling.server.api.listen import PrivateBindPath, check_socket_path, prepare_socket_path
 from kindling.server.api.lock import SocketLock
 from kindling.server.api.service import SERVICE_NAME, ProbeService
@@ -47,10 +48,11 @@ class ApiServer:
     async def _listen(self) -> None:
         prepare_socket_path(self.socket_path)
         server = grpc.aio.server(
+            maximum_concurrent_rpcs=max_concurrent_rpcs(self._service.max_subscribers),
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-            ]
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+            ],
         )
         server.add_generic_rpc_handlers((self._service.handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

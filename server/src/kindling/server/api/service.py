@@ -20,6 +20,7 @@ from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
 from kindling.server.api.decoding import decoded
 from kindling.server.api.host_facts import HostFacts
+from kindling.server.api.limits import request_limits
 from kindling.server.api.requests import compile_request, same_stream, stream_options
 from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import AttrType, Catalog
@@ -75,6 +76,7 @@ class ProbeService:
         limits: QueueLimits,
         budget: MemoryBudget,
         max_batch_events: int,
+        max_subscribers: int = 4096,
         clock: Callable[[], float],
     ) -> None:
         self._catalog = catalog
@@ -84,6 +86,7 @@ class ProbeService:
         self._node_name = node_name
         self._limits = limits
         self._budget = budget
+        self.max_subscribers = max_subscribers
         self._max_batch = max_batch_events
         # The requests resumable streams started with, and the streams
         # waiting for their client (with their expiry).
@@ -166,6 +169,12 @@ class ProbeService:
             options = stream_options(request, self._max_batch)
         except FilterError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        if len(self._broker.subscriptions) >= self.max_subscribers:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the service has {self.max_subscribers} streams, its most "
+                "(kindling-probe serve --max-subscribers)",
+            )
         # Read the peer once, now: grpc's context.peer() touches freed memory
         # once the client has cancelled the call (grpc/grpc#29927).
         peer = context.peer()
@@ -333,6 +342,7 @@ class ProbeService:
                 memory_used_bytes=self._budget.used,
                 resume_buffer_bytes=self._limits.resume_bytes,
             ),
+            limits=request_limits(self.max_subscribers),
             driver=probe_pb2.DriverInfo(
                 name=self._driver.name,
                 transport=self._driver.transport,

@@ -1498,7 +1498,11 @@ type GetInfoResponse struct {
 	BootTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=boot_time,json=bootTime,proto3" json:"boot_time,omitempty"`
 	// Streams describes the service's streams: their limits and the memory
 	// their queues use now.
-	Streams       *StreamsInfo `protobuf:"bytes,7,opt,name=streams,proto3" json:"streams,omitempty"`
+	Streams *StreamsInfo `protobuf:"bytes,7,opt,name=streams,proto3" json:"streams,omitempty"`
+	// Limits are the most the service accepts; a request beyond them fails
+	// (RESOURCE_EXHAUSTED for the service's capacity and the request's size,
+	// INVALID_ARGUMENT for the sizes inside a request).
+	Limits        *RequestLimits `protobuf:"bytes,8,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1582,6 +1586,136 @@ func (x *GetInfoResponse) GetStreams() *StreamsInfo {
 	return nil
 }
 
+func (x *GetInfoResponse) GetLimits() *RequestLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// RequestLimits are the service's caps on requests and on the calls it
+// serves at once.
+type RequestLimits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Max_request_bytes is the largest request message the service reads.
+	MaxRequestBytes uint32 `protobuf:"varint,1,opt,name=max_request_bytes,json=maxRequestBytes,proto3" json:"max_request_bytes,omitempty"`
+	// Max_subscribers is the most streams at once, resumable ones waiting for
+	// their client included (`kindling-probe serve --max-subscribers`).
+	MaxSubscribers uint32 `protobuf:"varint,2,opt,name=max_subscribers,json=maxSubscribers,proto3" json:"max_subscribers,omitempty"`
+	// Max_concurrent_rpcs is the most calls of every kind the service serves
+	// at once: max_subscribers and room for the others.
+	MaxConcurrentRpcs uint32 `protobuf:"varint,3,opt,name=max_concurrent_rpcs,json=maxConcurrentRpcs,proto3" json:"max_concurrent_rpcs,omitempty"`
+	// Max_filters is the most filters in an allow or a deny list.
+	MaxFilters uint32 `protobuf:"varint,4,opt,name=max_filters,json=maxFilters,proto3" json:"max_filters,omitempty"`
+	// Max_values is the most values in one list field of a filter.
+	MaxValues uint32 `protobuf:"varint,5,opt,name=max_values,json=maxValues,proto3" json:"max_values,omitempty"`
+	// Max_patterns is the most regular expressions in one list field
+	// (comms, exes), each at most max_pattern_bytes long.
+	MaxPatterns uint32 `protobuf:"varint,6,opt,name=max_patterns,json=maxPatterns,proto3" json:"max_patterns,omitempty"`
+	// Max_pattern_bytes is the longest regular expression.
+	MaxPatternBytes uint32 `protobuf:"varint,7,opt,name=max_pattern_bytes,json=maxPatternBytes,proto3" json:"max_pattern_bytes,omitempty"`
+	// Max_field_selections is the most SubscribeRequest.fields entries, and
+	// max_field_paths the most paths in one of their masks.
+	MaxFieldSelections uint32 `protobuf:"varint,8,opt,name=max_field_selections,json=maxFieldSelections,proto3" json:"max_field_selections,omitempty"`
+	// Max_field_paths is the most paths in one field mask.
+	MaxFieldPaths uint32 `protobuf:"varint,9,opt,name=max_field_paths,json=maxFieldPaths,proto3" json:"max_field_paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestLimits) Reset() {
+	*x = RequestLimits{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestLimits) ProtoMessage() {}
+
+func (x *RequestLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestLimits.ProtoReflect.Descriptor instead.
+func (*RequestLimits) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RequestLimits) GetMaxRequestBytes() uint32 {
+	if x != nil {
+		return x.MaxRequestBytes
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxSubscribers() uint32 {
+	if x != nil {
+		return x.MaxSubscribers
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxConcurrentRpcs() uint32 {
+	if x != nil {
+		return x.MaxConcurrentRpcs
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxFilters() uint32 {
+	if x != nil {
+		return x.MaxFilters
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxValues() uint32 {
+	if x != nil {
+		return x.MaxValues
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxPatterns() uint32 {
+	if x != nil {
+		return x.MaxPatterns
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxPatternBytes() uint32 {
+	if x != nil {
+		return x.MaxPatternBytes
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxFieldSelections() uint32 {
+	if x != nil {
+		return x.MaxFieldSelections
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxFieldPaths() uint32 {
+	if x != nil {
+		return x.MaxFieldPaths
+	}
+	return 0
+}
+
 // StreamsInfo describes the Subscribe streams and the memory they may use.
 type StreamsInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1608,7 +1742,7 @@ type StreamsInfo struct {
 
 func (x *StreamsInfo) Reset() {
 	*x = StreamsInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1754,7 @@ func (x *StreamsInfo) String() string {
 func (*StreamsInfo) ProtoMessage() {}
 
 func (x *StreamsInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1767,7 @@ func (x *StreamsInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamsInfo.ProtoReflect.Descriptor instead.
 func (*StreamsInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamsInfo) GetSubscribers() uint32 {
@@ -1717,7 +1851,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +1863,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +1876,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -1836,7 +1970,7 @@ type KernelScope struct {
 
 func (x *KernelScope) Reset() {
 	*x = KernelScope{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +1982,7 @@ func (x *KernelScope) String() string {
 func (*KernelScope) ProtoMessage() {}
 
 func (x *KernelScope) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +1995,7 @@ func (x *KernelScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
 func (*KernelScope) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KernelScope) GetEvents() []*ScopedEvent {
@@ -1915,7 +2049,7 @@ type ScopedEvent struct {
 
 func (x *ScopedEvent) Reset() {
 	*x = ScopedEvent{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2061,7 @@ func (x *ScopedEvent) String() string {
 func (*ScopedEvent) ProtoMessage() {}
 
 func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2074,7 @@ func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
 func (*ScopedEvent) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ScopedEvent) GetName() string {
@@ -2003,7 +2137,7 @@ type KernelCounters struct {
 
 func (x *KernelCounters) Reset() {
 	*x = KernelCounters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2149,7 @@ func (x *KernelCounters) String() string {
 func (*KernelCounters) ProtoMessage() {}
 
 func (x *KernelCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2162,7 @@ func (x *KernelCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
 func (*KernelCounters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KernelCounters) GetEvent() string {
@@ -2074,7 +2208,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2220,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2233,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{19}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -2149,7 +2283,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2295,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2308,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{20}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -2249,7 +2383,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2395,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2408,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{21}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -2393,7 +2527,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\x12G\n" +
 	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x18\n" +
 	"\asnaplen\x18\x03 \x01(\rR\asnaplen\"\x10\n" +
-	"\x0eGetInfoRequest\"\xea\x02\n" +
+	"\x0eGetInfoRequest\"\xa4\x03\n" +
 	"\x0fGetInfoResponse\x12'\n" +
 	"\x0fservice_version\x18\x01 \x01(\tR\x0eserviceVersion\x12+\n" +
 	"\x11contract_versions\x18\x02 \x03(\tR\x10contractVersions\x125\n" +
@@ -2401,7 +2535,20 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x06events\x18\x04 \x03(\v2\".kindling.probe.v1.EventDescriptorR\x06events\x12\x1b\n" +
 	"\tnode_name\x18\x05 \x01(\tR\bnodeName\x127\n" +
 	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\x128\n" +
-	"\astreams\x18\a \x01(\v2\x1e.kindling.probe.v1.StreamsInfoR\astreams\"\xf2\x01\n" +
+	"\astreams\x18\a \x01(\v2\x1e.kindling.probe.v1.StreamsInfoR\astreams\x128\n" +
+	"\x06limits\x18\b \x01(\v2 .kindling.probe.v1.RequestLimitsR\x06limits\"\xfd\x02\n" +
+	"\rRequestLimits\x12*\n" +
+	"\x11max_request_bytes\x18\x01 \x01(\rR\x0fmaxRequestBytes\x12'\n" +
+	"\x0fmax_subscribers\x18\x02 \x01(\rR\x0emaxSubscribers\x12.\n" +
+	"\x13max_concurrent_rpcs\x18\x03 \x01(\rR\x11maxConcurrentRpcs\x12\x1f\n" +
+	"\vmax_filters\x18\x04 \x01(\rR\n" +
+	"maxFilters\x12\x1d\n" +
+	"\n" +
+	"max_values\x18\x05 \x01(\rR\tmaxValues\x12!\n" +
+	"\fmax_patterns\x18\x06 \x01(\rR\vmaxPatterns\x12*\n" +
+	"\x11max_pattern_bytes\x18\a \x01(\rR\x0fmaxPatternBytes\x120\n" +
+	"\x14max_field_selections\x18\b \x01(\rR\x12maxFieldSelections\x12&\n" +
+	"\x0fmax_field_paths\x18\t \x01(\rR\rmaxFieldPaths\"\xf2\x01\n" +
 	"\vStreamsInfo\x12 \n" +
 	"\vsubscribers\x18\x01 \x01(\rR\vsubscribers\x12!\n" +
 	"\fqueue_events\x18\x02 \x01(\x04R\vqueueEvents\x12\x1f\n" +
@@ -2512,7 +2659,7 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(OverflowPolicy)(0),           // 0: kindling.probe.v1.OverflowPolicy
 	(PayloadMode)(0),              // 1: kindling.probe.v1.PayloadMode
@@ -2532,22 +2679,23 @@ var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(*ConfigureResponse)(nil),     // 15: kindling.probe.v1.ConfigureResponse
 	(*GetInfoRequest)(nil),        // 16: kindling.probe.v1.GetInfoRequest
 	(*GetInfoResponse)(nil),       // 17: kindling.probe.v1.GetInfoResponse
-	(*StreamsInfo)(nil),           // 18: kindling.probe.v1.StreamsInfo
-	(*DriverInfo)(nil),            // 19: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 20: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 21: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 22: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 23: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 24: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 25: kindling.probe.v1.AttributeDescriptor
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 27: google.protobuf.FieldMask
-	(v1.Category)(0),              // 28: kindling.event.v1.Category
-	(v1.Source)(0),                // 29: kindling.event.v1.Source
-	(v1.FdType)(0),                // 30: kindling.event.v1.FdType
-	(v1.L4Protocol)(0),            // 31: kindling.event.v1.L4Protocol
-	(*v1.Event)(nil),              // 32: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*RequestLimits)(nil),         // 18: kindling.probe.v1.RequestLimits
+	(*StreamsInfo)(nil),           // 19: kindling.probe.v1.StreamsInfo
+	(*DriverInfo)(nil),            // 20: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 21: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 22: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 23: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 24: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 25: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 26: kindling.probe.v1.AttributeDescriptor
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 28: google.protobuf.FieldMask
+	(v1.Category)(0),              // 29: kindling.event.v1.Category
+	(v1.Source)(0),                // 30: kindling.event.v1.Source
+	(v1.FdType)(0),                // 31: kindling.event.v1.FdType
+	(v1.L4Protocol)(0),            // 32: kindling.event.v1.L4Protocol
+	(*v1.Event)(nil),              // 33: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
 	8,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
@@ -2556,50 +2704,51 @@ var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
 	7,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
 	0,  // 4: kindling.probe.v1.SubscribeRequest.overflow:type_name -> kindling.probe.v1.OverflowPolicy
 	5,  // 5: kindling.probe.v1.SubscribeRequest.resume:type_name -> kindling.probe.v1.Resume
-	26, // 6: kindling.probe.v1.SubscribeRequest.resume_window:type_name -> google.protobuf.Duration
+	27, // 6: kindling.probe.v1.SubscribeRequest.resume_window:type_name -> google.protobuf.Duration
 	6,  // 7: kindling.probe.v1.SubscribeRequest.fields:type_name -> kindling.probe.v1.FieldSelection
-	27, // 8: kindling.probe.v1.FieldSelection.include:type_name -> google.protobuf.FieldMask
-	27, // 9: kindling.probe.v1.FieldSelection.exclude:type_name -> google.protobuf.FieldMask
-	26, // 10: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
-	28, // 11: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
-	29, // 12: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
+	28, // 8: kindling.probe.v1.FieldSelection.include:type_name -> google.protobuf.FieldMask
+	28, // 9: kindling.probe.v1.FieldSelection.exclude:type_name -> google.protobuf.FieldMask
+	27, // 10: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
+	29, // 11: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
+	30, // 12: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
 	10, // 13: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
-	30, // 14: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
-	31, // 15: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
+	31, // 14: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
+	32, // 15: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
 	9,  // 16: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
 	9,  // 17: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
-	32, // 18: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	33, // 18: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
 	12, // 19: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	33, // 20: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	33, // 21: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
+	34, // 20: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	34, // 21: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
 	2,  // 22: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
 	14, // 23: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
 	14, // 24: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	19, // 25: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	24, // 26: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	33, // 27: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	18, // 28: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
-	23, // 29: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	20, // 30: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	22, // 31: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	21, // 32: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	14, // 33: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	1,  // 34: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	29, // 35: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	28, // 36: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	25, // 37: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	3,  // 38: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	4,  // 39: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	13, // 40: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	16, // 41: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	11, // 42: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	15, // 43: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	17, // 44: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	42, // [42:45] is the sub-list for method output_type
-	39, // [39:42] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	20, // 25: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	25, // 26: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	34, // 27: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	19, // 28: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
+	18, // 29: kindling.probe.v1.GetInfoResponse.limits:type_name -> kindling.probe.v1.RequestLimits
+	24, // 30: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	21, // 31: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	23, // 32: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	22, // 33: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	14, // 34: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	1,  // 35: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	30, // 36: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	29, // 37: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	26, // 38: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	3,  // 39: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	4,  // 40: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	13, // 41: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	16, // 42: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	11, // 43: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	15, // 44: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	17, // 45: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	43, // [43:46] is the sub-list for method output_type
+	40, // [40:43] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -2620,7 +2769,7 @@ func file_kindling_probe_v1_probe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

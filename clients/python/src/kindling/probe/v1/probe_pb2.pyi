@@ -958,6 +958,7 @@ class GetInfoResponse(_message.Message):
     NODE_NAME_FIELD_NUMBER: _builtins.int
     BOOT_TIME_FIELD_NUMBER: _builtins.int
     STREAMS_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
     service_version: _builtins.str
     """Service_version is the version of the probe service."""
     node_name: _builtins.str
@@ -986,6 +987,13 @@ class GetInfoResponse(_message.Message):
         their queues use now.
         """
 
+    @_builtins.property
+    def limits(self) -> Global___RequestLimits:
+        """Limits are the most the service accepts; a request beyond them fails
+        (RESOURCE_EXHAUSTED for the service's capacity and the request's size,
+        INVALID_ARGUMENT for the sizes inside a request).
+        """
+
     def __init__(
         self,
         *,
@@ -996,14 +1004,79 @@ class GetInfoResponse(_message.Message):
         node_name: _builtins.str = ...,
         boot_time: _timestamp_pb2.Timestamp | None = ...,
         streams: Global___StreamsInfo | None = ...,
+        limits: Global___RequestLimits | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "driver", b"driver", "streams", b"streams"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "driver", b"driver", "limits", b"limits", "streams", b"streams"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "contract_versions", b"contract_versions", "driver", b"driver", "events", b"events", "node_name", b"node_name", "service_version", b"service_version", "streams", b"streams"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_time", b"boot_time", "contract_versions", b"contract_versions", "driver", b"driver", "events", b"events", "limits", b"limits", "node_name", b"node_name", "service_version", b"service_version", "streams", b"streams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetInfoResponse: _TypeAlias = GetInfoResponse  # noqa: Y015
+
+@_typing.final
+class RequestLimits(_message.Message):
+    """RequestLimits are the service's caps on requests and on the calls it
+    serves at once.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_REQUEST_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_SUBSCRIBERS_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENT_RPCS_FIELD_NUMBER: _builtins.int
+    MAX_FILTERS_FIELD_NUMBER: _builtins.int
+    MAX_VALUES_FIELD_NUMBER: _builtins.int
+    MAX_PATTERNS_FIELD_NUMBER: _builtins.int
+    MAX_PATTERN_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_SELECTIONS_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_PATHS_FIELD_NUMBER: _builtins.int
+    max_request_bytes: _builtins.int
+    """Max_request_bytes is the largest request message the service reads."""
+    max_subscribers: _builtins.int
+    """Max_subscribers is the most streams at once, resumable ones waiting for
+    their client included (`kindling-probe serve --max-subscribers`).
+    """
+    max_concurrent_rpcs: _builtins.int
+    """Max_concurrent_rpcs is the most calls of every kind the service serves
+    at once: max_subscribers and room for the others.
+    """
+    max_filters: _builtins.int
+    """Max_filters is the most filters in an allow or a deny list."""
+    max_values: _builtins.int
+    """Max_values is the most values in one list field of a filter."""
+    max_patterns: _builtins.int
+    """Max_patterns is the most regular expressions in one list field
+    (comms, exes), each at most max_pattern_bytes long.
+    """
+    max_pattern_bytes: _builtins.int
+    """Max_pattern_bytes is the longest regular expression."""
+    max_field_selections: _builtins.int
+    """Max_field_selections is the most SubscribeRequest.fields entries, and
+    max_field_paths the most paths in one of their masks.
+    """
+    max_field_paths: _builtins.int
+    """Max_field_paths is the most paths in one field mask."""
+    def __init__(
+        self,
+        *,
+        max_request_bytes: _builtins.int = ...,
+        max_subscribers: _builtins.int = ...,
+        max_concurrent_rpcs: _builtins.int = ...,
+        max_filters: _builtins.int = ...,
+        max_values: _builtins.int = ...,
+        max_patterns: _builtins.int = ...,
+        max_pattern_bytes: _builtins.int = ...,
+        max_field_selections: _builtins.int = ...,
+        max_field_paths: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_concurrent_rpcs", b"max_concurrent_rpcs", "max_field_paths", b"max_field_paths", "max_field_selections", b"max_field_selections", "max_filters", b"max_filters", "max_pattern_bytes", b"max_pattern_bytes", "max_patterns", b"max_patterns", "max_request_bytes", b"max_request_bytes", "max_subscribers", b"max_subscribers", "max_values", b"max_values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestLimits: _TypeAlias = RequestLimits  # noqa: Y015
 
 @_typing.final
 class StreamsInfo(_message.Message):
