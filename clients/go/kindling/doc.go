@@ -13,12 +13,28 @@
 //     socket exists so that a missing service gives a clear error.
 //   - [Client.Subscribe] opens an event stream; [Stream.Recv] and
 //     [Stream.Responses] read its batches.
+//   - [Client.Resume] continues a resumable stream after a disconnect,
+//     from the [Stream.StreamID] and [Stream.LastSeq] the stream kept.
 //   - [Client.GetInfo] and [Client.Configure] wrap the unary calls.
 //   - [FormatCompact], [FormatJSON] and [FormatLoss] render events and loss
 //     notices the way the kindling-events command prints them.
 //
 // Every call returns the gRPC status errors of google.golang.org/grpc/status
-// unchanged, so callers can inspect them with status.Code.
+// unchanged, so callers can inspect them with status.Code. The errors of a
+// stream that overflowed or that can no longer be resumed also match
+// [ErrOverflow] and [ErrStreamExpired] with errors.Is, and say what to do;
+// status.Code and status.Convert still return the service's status.
+//
+// # Resumable streams
+//
+// A SubscribeRequest with resume_window set opens a resumable stream: after
+// a disconnect (a broken connection, or codes.ResourceExhausted when the
+// request's overflow policy is OVERFLOW_POLICY_DISCONNECT and the
+// subscriber read too slowly) the service keeps it for that long, and
+// [Client.Resume] continues it after the last event received, with a Loss
+// (LOSS_REASON_RESUME_TOO_LATE) for the events the service no longer had.
+// A stream the service no longer has gives [ErrStreamExpired]: start a new
+// one.
 //
 // # Example
 //

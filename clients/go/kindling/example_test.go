@@ -1,8 +1,13 @@
 package kindling_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log"
 	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
 	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
@@ -48,4 +53,43 @@ func ExampleFormatLoss() {
 	}))
 	// Output:
 	// lost 3 events (subscriber queue full) seq 10-12
+}
+
+// A resumable stream that the service disconnects when the subscriber falls
+// behind, instead of dropping events, and that goes on where it stopped.
+func ExampleClient_Resume() {
+	ctx := context.Background()
+	client, err := kindling.Dial(kindling.SocketFromEnv())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	stream, err := client.Subscribe(ctx, &probev1.SubscribeRequest{
+		Overflow:     probev1.OverflowPolicy_OVERFLOW_POLICY_DISCONNECT,
+		ResumeWindow: durationpb.New(time.Minute),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for {
+		for resp, err := range stream.Responses() {
+			if errors.Is(err, kindling.ErrOverflow) {
+				log.Printf("%v: resuming after seq %d", err, stream.LastSeq())
+				break
+			}
+			if err != nil {
+				log.Fatal(err) // ErrStreamExpired: start a new stream instead
+			}
+			for _, loss := range resp.GetLosses() {
+				log.Print(kindling.FormatLoss(loss)) // e.g. lost 12 events (resumed too late) seq 80-91
+			}
+			for _, ev := range resp.GetEvents() {
+				fmt.Println(kindling.FormatCompact(ev, resp.GetBootTime().AsTime()))
+			}
+		}
+		if stream, err = client.Resume(ctx, stream); err != nil {
+			log.Fatal(err)
+		}
+	}
 }

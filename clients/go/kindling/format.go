@@ -226,8 +226,9 @@ func quoteIfUnprintable(s string) string {
 
 // FormatLoss renders a loss notice as "lost <count> events (<reason>)",
 // where the reason is "kernel buffer full", "subscriber queue full",
-// "service error", "not in the recording", "service stopped" or "unknown", followed by " seq <first>-<last>" when the loss has sequence
-// numbers (first_seq > 0).
+// "service error", "not in the recording", "service stopped", "resumed too
+// late" or "unknown", followed by " seq <first>-<last>" when the loss has
+// sequence numbers (first_seq > 0).
 func FormatLoss(l *probev1.Loss) string {
 	var reason string
 	switch l.GetReason() {
@@ -241,6 +242,8 @@ func FormatLoss(l *probev1.Loss) string {
 		reason = "not in the recording"
 	case probev1.LossReason_LOSS_REASON_SERVICE_STOPPED:
 		reason = "service stopped"
+	case probev1.LossReason_LOSS_REASON_RESUME_TOO_LATE:
+		reason = "resumed too late"
 	default:
 		reason = "unknown"
 	}

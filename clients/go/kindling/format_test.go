@@ -297,6 +297,7 @@ func TestFormatLoss(t *testing.T) {
 		{&probev1.Loss{Reason: probev1.LossReason_LOSS_REASON_SERVICE_ERROR, Count: 2}, "lost 2 events (service error)"},
 		{&probev1.Loss{Reason: probev1.LossReason_LOSS_REASON_NOT_RECORDED, Count: 3}, "lost 3 events (not in the recording)"},
 		{&probev1.Loss{Reason: probev1.LossReason_LOSS_REASON_SERVICE_STOPPED, Count: 4, FirstSeq: 10}, "lost 4 events (service stopped) seq 10-13"},
+		{&probev1.Loss{Reason: probev1.LossReason_LOSS_REASON_RESUME_TOO_LATE, Count: 6, FirstSeq: 21}, "lost 6 events (resumed too late) seq 21-26"},
 		{&probev1.Loss{Count: 1, FirstSeq: 9}, "lost 1 events (unknown) seq 9-9"},
 		{&probev1.Loss{Reason: 42, Count: 3}, "lost 3 events (unknown)"},
 	}

@@ -178,6 +178,7 @@ func TestLossesGoToStderr(t *testing.T) {
 	resp.Losses = []*probev1.Loss{
 		{Reason: probev1.LossReason_LOSS_REASON_KERNEL_BUFFER_FULL, Count: 12},
 		{Reason: probev1.LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL, Count: 5, FirstSeq: 2},
+		{Reason: probev1.LossReason_LOSS_REASON_RESUME_TOO_LATE, Count: 3, FirstSeq: 4},
 	}
 	lossOnly := &probev1.SubscribeResponse{Losses: []*probev1.Loss{{Count: 1}}}
 	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(resp, lossOnly, batch(event(8, "read", 1)))})
@@ -189,6 +190,7 @@ func TestLossesGoToStderr(t *testing.T) {
 	want := []string{
 		"kindling-events: lost 12 events (kernel buffer full)",
 		"kindling-events: lost 5 events (subscriber queue full) seq 2-6",
+		"kindling-events: lost 3 events (resumed too late) seq 4-6",
 		"kindling-events: lost 1 events (unknown)",
 	}
 	if got := lines(r.stderr); !slices.Equal(got, want) {

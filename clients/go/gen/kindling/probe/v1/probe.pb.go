@@ -1614,8 +1614,7 @@ type RequestLimits struct {
 	MaxPatterns uint32 `protobuf:"varint,6,opt,name=max_patterns,json=maxPatterns,proto3" json:"max_patterns,omitempty"`
 	// Max_pattern_bytes is the longest regular expression.
 	MaxPatternBytes uint32 `protobuf:"varint,7,opt,name=max_pattern_bytes,json=maxPatternBytes,proto3" json:"max_pattern_bytes,omitempty"`
-	// Max_field_selections is the most SubscribeRequest.fields entries, and
-	// max_field_paths the most paths in one of their masks.
+	// Max_field_selections is the most SubscribeRequest.fields entries.
 	MaxFieldSelections uint32 `protobuf:"varint,8,opt,name=max_field_selections,json=maxFieldSelections,proto3" json:"max_field_selections,omitempty"`
 	// Max_field_paths is the most paths in one field mask.
 	MaxFieldPaths uint32 `protobuf:"varint,9,opt,name=max_field_paths,json=maxFieldPaths,proto3" json:"max_field_paths,omitempty"`

@@ -1052,9 +1052,7 @@ class RequestLimits(_message.Message):
     max_pattern_bytes: _builtins.int
     """Max_pattern_bytes is the longest regular expression."""
     max_field_selections: _builtins.int
-    """Max_field_selections is the most SubscribeRequest.fields entries, and
-    max_field_paths the most paths in one of their masks.
-    """
+    """Max_field_selections is the most SubscribeRequest.fields entries."""
     max_field_paths: _builtins.int
     """Max_field_paths is the most paths in one field mask."""
     def __init__(
