@@ -87,6 +87,7 @@ def test_a_write_flood_stays_within_the_memory_bound(service: Service) -> None:
         stalled = [stub.Subscribe(writes_of(pid)) for _ in range(4)]  # never read
         reader = Reader(stub.Subscribe(writes_of(pid)))
         service.wait_subscribers(5)
+        get_info_ms(stub)  # the first looks the kernel's facts up
         start = rss_mb(service.proc.pid)
         rss, latencies, queued = [start], [], []
         done = threading.Thread(target=flood.go, daemon=True)
@@ -96,7 +97,7 @@ def test_a_write_flood_stays_within_the_memory_bound(service: Service) -> None:
             latencies.append(ms)
             queued.append(info.streams.memory_used_bytes)
             rss.append(rss_mb(service.proc.pid))
-            time.sleep(0.1)
+            time.sleep(0.02)
         for call in stalled:
             call.cancel()
     assert reader.events > 10_000
@@ -147,7 +148,8 @@ def test_getinfo_stays_fast_with_1000_subscribers(service: Service) -> None:
         ]
         try:
             service.wait_subscribers(1000, timeout=120)
-            latencies = [get_info_ms(stub)[0] for _ in range(50)]
+            get_info_ms(stub)  # the first looks the kernel's facts up
+            latencies = [get_info_ms(stub)[0] for _ in range(300)]
             assert get_info_ms(stub)[1].streams.subscribers == 1000
         finally:
             for call in calls:
