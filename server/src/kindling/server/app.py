@@ -14,6 +14,7 @@ from kindling.server.catalog import CATALOG, Catalog
 from kindling.server.config import ServeConfig
 from kindling.server.drivers.base import Driver, RecordBatch
 from kindling.server.drivers.replay import ReplayDriver
+from kindling.server.observe.metrics import ServiceMetrics
 from kindling.server.pipeline.builder import EventBuilder, warm_up
 from kindling.server.pipeline.encode import native
 from kindling.server.pipeline.encode.batch import EventBatch
@@ -60,6 +61,7 @@ class ProbeApp:
             max_snaplen=config.max_snaplen,
         )
         self.broker.on_change = self.capture.refresh
+        self.budget = MemoryBudget(config.queue_memory_mb << 20)
         self.service = ProbeService(
             catalog=catalog,
             driver=driver,
@@ -71,12 +73,19 @@ class ProbeApp:
                 bytes=config.subscriber_queue_mb << 20,
                 resume_bytes=config.resume_buffer_mb << 20,
             ),
-            budget=MemoryBudget(config.queue_memory_mb << 20),
+            budget=self.budget,
             max_subscribers=config.max_subscribers,
             max_batch_events=config.max_batch_events,
             clock=time.monotonic,
         )
         self.api = ApiServer(self.service, config.socket)
+        self.metrics = (
+            ServiceMetrics(driver, self.broker, self.budget, catalog)
+            if config.metrics_address
+            else None
+        )
+        if self.metrics is not None:
+            self.service.on_rpc = self.metrics.rpc
         self._stop = asyncio.Event()
 
     def _on_batch(self, batch: RecordBatch | EventBatch) -> None:
@@ -84,6 +93,7 @@ class ProbeApp:
         if isinstance(batch, EventBatch):  # a replay: the events are built
             self.broker.publish(batch)
             return
+        began = time.perf_counter()
         try:
             events = self.builder.build(batch)
         except Exception:
@@ -92,6 +102,8 @@ class ProbeApp:
             log.exception("failed to process %d records; reporting them lost", len(batch))
             events = EventBatch.losses_only(batch.kernel_lost, failed=len(batch))
         self.broker.publish(events)
+        if self.metrics is not None:
+            self.metrics.batch(len(batch), time.perf_counter() - began)
 
     def stop(self) -> None:
         self._stop.set()
@@ -123,8 +135,11 @@ class ProbeApp:
         await loop.run_in_executor(None, self.driver.preflight)
         await loop.run_in_executor(None, warm_up, self.catalog)
         await self.api.start()
+        stop_metrics = None
         driver_started = False
         try:
+            if self.metrics is not None and self.config.metrics_address:
+                stop_metrics = self.metrics.serve(self.config.metrics_address)
             # Compiling and attaching takes a moment; keep the loop responsive.
             await loop.run_in_executor(None, self.driver.start, self._on_batch)
             driver_started = True
@@ -151,5 +166,7 @@ class ProbeApp:
                 await loop.run_in_executor(None, self.driver.stop)
             self.broker.close_all()
             await self.api.stop(SHUTDOWN_GRACE_SECONDS)
+            if stop_metrics is not None:
+                stop_metrics()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

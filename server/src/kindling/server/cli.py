@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -21,6 +20,14 @@ from kindling.server.config import (
 from kindling.server.errors import StartupError
 
 PROG = "kindling-probe"
+
+
+def _address(text: str) -> str:
+    """HOST:PORT, or PORT alone for the loopback address."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text[:64]!r} is not [HOST:]PORT with a port 1-65535")
+    return f"{host or '127.0.0.1'}:{port}"
 
 
 def _positive(text: str) -> int:
@@ -217,6 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="most events per stream response (default: %(default)s)",
     )
     serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines for people, or one JSON object per line (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--metrics-address",
+        type=_address,
+        metavar="[HOST:]PORT",
+        help="serve the service's metrics in Prometheus format at http://HOST:PORT/metrics "
+        "(HOST 127.0.0.1 unless given; default: no listener)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
         default="info",
@@ -347,12 +367,9 @@ def _serve(args: argparse.Namespace) -> int:
     import uvloop  # noqa: PLC0415
 
     from kindling.server.app import ProbeApp, default_driver  # noqa: PLC0415
+    from kindling.server.observe.logs import configure_logging  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, args.log_format)
     node_name = args.node_name
     if not node_name and args.replay is not None:
         from kindling.server.drivers.replay import open_recording  # noqa: PLC0415
@@ -374,6 +391,7 @@ def _serve(args: argparse.Namespace) -> int:
         queue_memory_mb=args.queue_memory_mb,
         resume_buffer_mb=args.resume_buffer_mb,
         max_subscribers=args.max_subscribers,
+        metrics_address=args.metrics_address,
         max_batch_events=args.max_batch_events,
         snaplen=args.snaplen,
     )

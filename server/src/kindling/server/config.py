@@ -48,6 +48,8 @@ class ServeConfig:
     resume_buffer_mb: int = 16
     # Streams at once at most (each costs a task and its queue).
     max_subscribers: int = 4096
+    # HOST:PORT for the Prometheus metrics; None: no listener.
+    metrics_address: str | None = None
     # Events per SubscribeResponse at most. Larger responses cost both ends
     # less per event (measured: 2048 against 512 saved a fifth of the
     # service's and a seventh of a Go subscriber's CPU at 300k events/s).

@@ -11,14 +11,15 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
-from kindling.server.api.decoding import decoded
+from kindling.server.api.decoding import Context, decoded
 from kindling.server.api.host_facts import HostFacts
 from kindling.server.api.limits import request_limits
 from kindling.server.api.requests import compile_request, same_stream, stream_options
@@ -33,6 +34,7 @@ from kindling.server.pipeline.fanout.options import QueueLimits
 from kindling.server.pipeline.fanout.subscription import Reader, Subscription
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 SERVICE_NAME = probe_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name
 CONTRACT_VERSIONS = ("kindling.event.v1", "kindling.probe.v1")
@@ -87,6 +89,8 @@ class ProbeService:
         self._limits = limits
         self._budget = budget
         self.max_subscribers = max_subscribers
+        # Told each call's method and final status code (metrics).
+        self.on_rpc: Callable[[str, str], None] | None = None
         self._max_batch = max_batch_events
         # The requests resumable streams started with, and the streams
         # waiting for their client (with their expiry).
@@ -101,22 +105,44 @@ class ProbeService:
             SERVICE_NAME,
             {
                 "Subscribe": grpc.unary_stream_rpc_method_handler(
-                    self.subscribe,
+                    self._counted("Subscribe", self.subscribe),
                     request_deserializer=None,  # decoded by the handler
                     response_serializer=None,  # responses arrive serialized
                 ),
                 "Configure": grpc.unary_unary_rpc_method_handler(
-                    self.configure,
-                    request_deserializer=None,  # decoded by the handler
+                    self._counted("Configure", self.configure),
+                    request_deserializer=None,
                     response_serializer=probe_pb2.ConfigureResponse.SerializeToString,
                 ),
                 "GetInfo": grpc.unary_unary_rpc_method_handler(
-                    self.get_info,
-                    request_deserializer=None,  # decoded by the handler
+                    self._counted("GetInfo", self.get_info),
+                    request_deserializer=None,
                     response_serializer=probe_pb2.GetInfoResponse.SerializeToString,
                 ),
             },
         )
+
+    def _counted(
+        self, method: str, handler: Callable[[bytes, Context], Awaitable[R]]
+    ) -> Callable[[bytes, Context], Awaitable[R]]:
+        """The handler, telling on_rpc how each call ended."""
+
+        async def count(request: bytes, context: Context) -> R:
+            code = "OK"
+            try:
+                return await handler(request, context)
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
+            except BaseException:
+                given = context.code()
+                code = getattr(given, "name", None) or "UNKNOWN"
+                raise
+            finally:
+                if self.on_rpc is not None:
+                    self.on_rpc(method, code)
+
+        return count
 
     @decoded(probe_pb2.SubscribeRequest)
     async def subscribe(

@@ -132,6 +132,10 @@ class Subscription:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def queued_events(self) -> int:
+        return self._queued_events
+
     # -- producer side (pipeline thread) -----------------------------------------
 
     def offer(self, batch: EventBatch) -> None:

@@ -1,0 +1,2 @@
+"""The service's own observability: its metrics in Prometheus format and
+its log format."""
