@@ -18,6 +18,7 @@ from support.expectations import Workload, find
 from support.service import Service, start_service
 from support.streams import EventLog, wait_until_live
 
+from kindling.client import ConfigChanged, ProbeClient
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 from kindling.server.catalog import CATALOG
@@ -233,3 +234,21 @@ def test_limits_are_reported_and_held(tmp_path: Path) -> None:
                 call.cancel()
     finally:
         assert service.stop() == 0, service.log()
+
+
+def test_configure_is_numbered_dry_runs_and_compares_and_sets(service: Service) -> None:
+    with ProbeClient(str(service.socket)) as client:
+        start = client.get_config()
+        assert "read" in start.enabled_events
+        would = client.configure(disable=["read"], dry_run=True)
+        assert not would.applied and "read" not in would.enabled_events
+        assert would.generation == start.generation
+        assert client.get_config() == start  # a dry run changes nothing
+        done = client.configure(disable=["read"], expected_generation=start.generation)
+        assert done.applied and done.generation == start.generation + 1
+        with pytest.raises(ConfigChanged, match=f"at generation {done.generation}, not"):
+            client.configure(enable=["read"], expected_generation=start.generation)
+        assert "read" not in client.get_config().enabled_events
+        back = client.configure(enable=["read"], expected_generation=done.generation)
+        assert "read" in back.enabled_events
+    assert f"configured (generation {back.generation})" in service.log()

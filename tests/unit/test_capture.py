@@ -12,7 +12,12 @@ from support.drivers import FilterRecorder
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server.api.requests import compile_request
-from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
+from kindling.server.capture import (
+    CaptureControl,
+    ConfigError,
+    KernelFiltersRequest,
+    StaleGenerationError,
+)
 from kindling.server.catalog import CATALOG, Table
 from kindling.server.drivers.base import KernelLimits
 from kindling.server.pipeline.builder import EventBuilder
@@ -164,14 +169,30 @@ async def test_configure_disables_and_reenables(parts: Parts) -> None:
     capture, driver, builder = parts.capture, parts.driver, parts.builder
     subscribe(parts.broker)
     assert driver.filter.capture == OWN
-    enabled = capture.configure(enable=[], disable=["read", "connect"])
+    config = capture.configure(enable=[], disable=["read", "connect"])
+    assert config.generation == 2
+    enabled = capture.names(config.enabled)
     assert "read" not in enabled and "connect" not in enabled
     # connect feeds the fd table: still captured, no longer delivered.
     assert driver.filter.capture == OWN - names("read")
     assert builder.delivered == OWN - names("read", "connect")
-    assert capture.configure(enable=["read"], disable=[]) == [
-        s.name for s in CATALOG.specs if s.name != "connect"
-    ]
+    again = capture.configure(enable=["read"], disable=[])
+    assert capture.names(again.enabled) == [s.name for s in CATALOG.specs if s.name != "connect"]
+    assert again.generation == 3
+
+
+async def test_a_dry_run_changes_nothing_and_a_stale_generation_is_refused(parts: Parts) -> None:
+    capture = parts.capture
+    subscribe(parts.broker)
+    before = parts.driver.filter
+    would = capture.configure([], ["read"], dry_run=True)
+    assert not would.enabled & names("read") and would.generation == 1
+    assert capture.configuration().generation == 1
+    assert parts.driver.filter == before and names("read") <= capture.configured
+    capture.configure([], ["read"], expected_generation=1)
+    with pytest.raises(StaleGenerationError, match="at generation 2, not 1"):
+        capture.configure(["read"], [], expected_generation=1)
+    assert not names("read") & capture.configured
 
 
 async def test_configure_sets_the_kernel_filters_for_everyone(parts: Parts) -> None:

@@ -33,6 +33,20 @@ class ConfigError(ValueError):
     """A Configure request is invalid; the message names the offending field."""
 
 
+class StaleGenerationError(ConfigError):
+    """A compare-and-set Configure found the configuration changed."""
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """What Configure changes, numbered: events captured, the service-wide
+    kernel filters (with snaplen), and its generation."""
+
+    enabled: frozenset[int]
+    filters: ServiceFilters
+    generation: int
+
+
 @dataclass(frozen=True)
 class KernelFiltersRequest:
     """Configure's kernel filters, as the request gave them."""
@@ -63,6 +77,7 @@ class CaptureControl:
         self._lock = threading.Lock()
         self._all = frozenset(s.id for s in catalog.specs)
         self.configured: frozenset[int] = self._all
+        self.generation = 1
         self.service_filters = ServiceFilters(snaplen=snaplen)
         self.plan: Plan = plan(
             catalog, [], configured=self._all, service=self.service_filters, limits=self._limits
@@ -127,8 +142,12 @@ class CaptureControl:
         disable: Sequence[str],
         kernel_filters: KernelFiltersRequest | None = None,
         snaplen: int | None = None,
-    ) -> list[str]:
-        """Apply a Configure request, or raise ConfigError and change nothing."""
+        *,
+        dry_run: bool = False,
+        expected_generation: int | None = None,
+    ) -> Configuration:
+        """Apply a Configure request (or, for a dry run, say what it would
+        make), or raise ConfigError and change nothing."""
         if snaplen is not None and not 0 <= snaplen <= self.max_snaplen:
             raise ConfigError(
                 f"snaplen: {snaplen} is more than the {self.max_snaplen} bytes the kernel's "
@@ -145,13 +164,30 @@ class CaptureControl:
             )
         filters = self._validate_filters(kernel_filters) if kernel_filters is not None else None
         with self._lock:
-            self.configured = (self.configured | enable_ids) - disable_ids
-            if filters is not None:
-                self.service_filters = filters
+            if expected_generation is not None and expected_generation != self.generation:
+                raise StaleGenerationError(
+                    f"expected_generation: the configuration is at generation "
+                    f"{self.generation}, not {expected_generation}; read it again with GetConfig"
+                )
+            configured = (self.configured | enable_ids) - disable_ids
+            service = filters if filters is not None else self.service_filters
             if snaplen is not None:
-                self.service_filters = dataclasses.replace(self.service_filters, snaplen=snaplen)
+                service = dataclasses.replace(service, snaplen=snaplen)
+            if dry_run:
+                return Configuration(configured, service, self.generation)
+            self.configured, self.service_filters = configured, service
+            self.generation += 1
+            applied = Configuration(configured, service, self.generation)
         self.refresh()
-        return self.configured_names()
+        return applied
+
+    def configuration(self) -> Configuration:
+        with self._lock:
+            return Configuration(self.configured, self.service_filters, self.generation)
+
+    def names(self, ids: frozenset[int]) -> list[str]:
+        """Event names in catalogue order."""
+        return [s.name for s in self._catalog.specs if s.id in ids]
 
     def refresh(self) -> None:
         """Recompute the plan after a change and push it down."""

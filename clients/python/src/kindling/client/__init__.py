@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         default_socket,
     )
     from kindling.client.errors import (
+        ConfigChanged,
         DeadlineExceeded,
         InvalidRequest,
         KindlingError,
@@ -50,6 +51,7 @@ __all__ = [
     "MAX_RECEIVE_MESSAGE_LENGTH",
     "PAYLOAD_MODES",
     "SOCKET_ENV",
+    "ConfigChanged",
     "DeadlineExceeded",
     "InvalidRequest",
     "KindlingError",
@@ -75,6 +77,7 @@ _MODULES = {
     "ProbeClient": _CLIENT,
     "Subscription": _CLIENT,
     "default_socket": _CLIENT,
+    "ConfigChanged": _ERRORS,
     "DeadlineExceeded": _ERRORS,
     "InvalidRequest": _ERRORS,
     "KindlingError": _ERRORS,

@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 
 from kindling.client.errors import (
+    ConfigChanged,
     DeadlineExceeded,
     InvalidRequest,
     RequestFailed,
@@ -83,6 +84,7 @@ _ERRORS: dict[grpc.StatusCode, type[RequestFailed]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.RESOURCE_EXHAUSTED: StreamOverflowed,
     grpc.StatusCode.NOT_FOUND: StreamNotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: ConfigChanged,
 }
 
 
@@ -372,6 +374,8 @@ class ProbeClient:
         *,
         kernel_filters: probe_pb2.KernelFilters | None = None,
         snaplen: int | None = None,
+        dry_run: bool = False,
+        expected_generation: int | None = None,
         timeout: float | None = None,
     ) -> probe_pb2.ConfigureResponse:
         """Start capturing the ``enable`` events and stop capturing the ``disable`` ones.
@@ -387,15 +391,27 @@ class ProbeClient:
         invalid request (an unknown name, a name in both lists, a thread name
         longer than 15 bytes) raises
         :class:`~kindling.client.errors.InvalidRequest` and changes nothing.
+
+        ``dry_run`` checks the request and returns what it would make,
+        changing nothing. ``expected_generation`` applies it only if the
+        configuration is still at that generation (see :meth:`get_config`);
+        otherwise :class:`~kindling.client.errors.ConfigChanged` is raised
+        and nothing changes. The response carries the new generation.
         """
         request = probe_pb2.ConfigureRequest(
-            enable_events=list(enable), disable_events=list(disable)
+            enable_events=list(enable), disable_events=list(disable), dry_run=dry_run
         )
+        if expected_generation is not None:
+            request.expected_generation = expected_generation
         if kernel_filters is not None:
             request.kernel_filters.CopyFrom(kernel_filters)
         if snaplen is not None:
             request.snaplen = snaplen
         return self._unary(self._stub.Configure, request, timeout)
+
+    def get_config(self, *, timeout: float | None = None) -> probe_pb2.GetConfigResponse:
+        """The configuration :meth:`configure` changes, with its generation."""
+        return self._unary(self._stub.GetConfig, probe_pb2.GetConfigRequest(), timeout)
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:
         """Ask the standard gRPC health service how ``service`` is doing.

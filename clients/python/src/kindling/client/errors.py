@@ -8,8 +8,9 @@ Every error the library raises on purpose is a :class:`KindlingError`:
   :class:`ServiceUnavailable` (the service cannot be reached or went away),
   :class:`DeadlineExceeded` (a call's timeout expired),
   :class:`StreamOverflowed` (a stream that asked to be disconnected when its
-  queue filled up was) and :class:`StreamNotFound` (the stream to resume
-  is gone).
+  queue filled up was), :class:`StreamNotFound` (the stream to resume
+  is gone) and :class:`ConfigChanged` (a compare-and-set Configure found
+  another generation).
 
 The gRPC error a :class:`RequestFailed` translates is its ``__cause__``.
 """
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import grpc
 
 __all__ = [
+    "ConfigChanged",
     "DeadlineExceeded",
     "InvalidRequest",
     "KindlingError",
@@ -157,3 +159,13 @@ class StreamNotFound(RequestFailed):
 
     def _message(self) -> str:
         return f"the kindling probe service at {self.socket} cannot resume: {self.details}"
+
+
+class ConfigChanged(RequestFailed):
+    """A Configure with ``expected_generation`` found the configuration at
+    another generation (FAILED_PRECONDITION): someone changed it since it
+    was read. Read it again with :meth:`ProbeClient.get_config`; nothing
+    was changed."""
+
+    def _message(self) -> str:
+        return f"the kindling probe service at {self.socket} changed nothing: {self.details}"

@@ -23,7 +23,13 @@ from kindling.server.api.decoding import Context, decoded
 from kindling.server.api.host_facts import HostFacts
 from kindling.server.api.limits import request_limits
 from kindling.server.api.requests import compile_request, same_stream, stream_options
-from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
+from kindling.server.capture import (
+    CaptureControl,
+    ConfigError,
+    Configuration,
+    KernelFiltersRequest,
+    StaleGenerationError,
+)
 from kindling.server.catalog import AttrType, Catalog
 from kindling.server.drivers.base import Driver, KernelFilter
 from kindling.server.pipeline.encode.framing import Envelope
@@ -60,6 +66,15 @@ def _payload_mode(event_id: int, kernel: KernelFilter) -> probe_pb2.PayloadMode.
     if event_id in kernel.payload:
         return probe_pb2.PAYLOAD_MODE_SOCKETS
     return probe_pb2.PAYLOAD_MODE_UNSPECIFIED
+
+
+def _kernel_filters(config: Configuration) -> probe_pb2.KernelFilters:
+    filters = config.filters
+    return probe_pb2.KernelFilters(
+        deny_pids=sorted(filters.deny_pids),
+        deny_comms=sorted(c.decode(errors="replace") for c in filters.deny_comms),
+        drop_failed_io=filters.drop_failed_io,
+    )
 
 
 def boot_timestamp(boot: int) -> timestamp_pb2.Timestamp:
@@ -118,6 +133,11 @@ class ProbeService:
                     self._counted("GetInfo", self.get_info),
                     request_deserializer=None,
                     response_serializer=probe_pb2.GetInfoResponse.SerializeToString,
+                ),
+                "GetConfig": grpc.unary_unary_rpc_method_handler(
+                    self._counted("GetConfig", self.get_config),
+                    request_deserializer=None,
+                    response_serializer=probe_pb2.GetConfigResponse.SerializeToString,
                 ),
             },
         )
@@ -300,27 +320,45 @@ class ProbeService:
                 drop_failed_io=given.drop_failed_io,
             )
         try:
-            enabled = self._capture.configure(
+            config = self._capture.configure(
                 request.enable_events,
                 request.disable_events,
                 filters,
                 snaplen=request.snaplen if request.HasField("snaplen") else None,
+                dry_run=request.dry_run,
+                expected_generation=(
+                    request.expected_generation if request.HasField("expected_generation") else None
+                ),
             )
+        except StaleGenerationError as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except ConfigError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        log.info("configured: capturing %s", ", ".join(enabled) or "no events")
+        enabled = self._capture.names(config.enabled)
+        if not request.dry_run:
+            log.info(
+                "configured (generation %d): capturing %s",
+                config.generation,
+                ", ".join(enabled) or "no events",
+            )
         return probe_pb2.ConfigureResponse(
             enabled_events=enabled,
-            kernel_filters=self._service_filters(),
-            snaplen=self._capture.service_filters.snaplen,
+            kernel_filters=_kernel_filters(config),
+            snaplen=config.filters.snaplen,
+            generation=config.generation,
+            applied=not request.dry_run,
         )
 
-    def _service_filters(self) -> probe_pb2.KernelFilters:
-        filters = self._capture.service_filters
-        return probe_pb2.KernelFilters(
-            deny_pids=sorted(filters.deny_pids),
-            deny_comms=sorted(c.decode(errors="replace") for c in filters.deny_comms),
-            drop_failed_io=filters.drop_failed_io,
+    @decoded(probe_pb2.GetConfigRequest)
+    async def get_config(
+        self, request: probe_pb2.GetConfigRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> probe_pb2.GetConfigResponse:
+        config = self._capture.configuration()
+        return probe_pb2.GetConfigResponse(
+            enabled_events=self._capture.names(config.enabled),
+            kernel_filters=_kernel_filters(config),
+            snaplen=config.filters.snaplen,
+            generation=config.generation,
         )
 
     def _scope(self) -> probe_pb2.KernelScope:

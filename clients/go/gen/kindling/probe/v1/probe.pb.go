@@ -1247,9 +1247,17 @@ type ConfigureRequest struct {
 	KernelFilters *KernelFilters `protobuf:"bytes,3,opt,name=kernel_filters,json=kernelFilters,proto3" json:"kernel_filters,omitempty"`
 	// Snaplen, when set, is the most payload bytes an event carries from now
 	// on, from 0 (no payloads at all) to GetInfo's DriverInfo.max_snaplen.
-	Snaplen       *uint32 `protobuf:"varint,4,opt,name=snaplen,proto3,oneof" json:"snaplen,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Snaplen *uint32 `protobuf:"varint,4,opt,name=snaplen,proto3,oneof" json:"snaplen,omitempty"`
+	// Dry_run checks the request and returns the configuration it would make,
+	// changing nothing (ConfigureResponse.applied is false).
+	DryRun bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Expected_generation, when set, applies the request only if the
+	// configuration is still at this generation (compare-and-set: read it
+	// with GetConfig); otherwise the call fails with FAILED_PRECONDITION and
+	// changes nothing.
+	ExpectedGeneration *uint64 `protobuf:"varint,6,opt,name=expected_generation,json=expectedGeneration,proto3,oneof" json:"expected_generation,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -1306,6 +1314,20 @@ func (x *ConfigureRequest) GetKernelFilters() *KernelFilters {
 func (x *ConfigureRequest) GetSnaplen() uint32 {
 	if x != nil && x.Snaplen != nil {
 		return *x.Snaplen
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ConfigureRequest) GetExpectedGeneration() uint64 {
+	if x != nil && x.ExpectedGeneration != nil {
+		return *x.ExpectedGeneration
 	}
 	return 0
 }
@@ -1387,7 +1409,12 @@ type ConfigureResponse struct {
 	// Kernel_filters are the filters the kernel applies after the change.
 	KernelFilters *KernelFilters `protobuf:"bytes,2,opt,name=kernel_filters,json=kernelFilters,proto3" json:"kernel_filters,omitempty"`
 	// Snaplen is the most payload bytes an event carries after the change.
-	Snaplen       uint32 `protobuf:"varint,3,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	Snaplen uint32 `protobuf:"varint,3,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	// Generation numbers the configuration: it starts at 1 and grows by one
+	// with every Configure applied.
+	Generation uint64 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Applied says whether the change was made (false for a dry run).
+	Applied       bool `protobuf:"varint,5,opt,name=applied,proto3" json:"applied,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1443,6 +1470,131 @@ func (x *ConfigureResponse) GetSnaplen() uint32 {
 	return 0
 }
 
+func (x *ConfigureResponse) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ConfigureResponse) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+// GetConfigRequest asks for the configuration Configure changes.
+type GetConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigRequest) Reset() {
+	*x = GetConfigRequest{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigRequest) ProtoMessage() {}
+
+func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+}
+
+// GetConfigResponse is the configuration now.
+type GetConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Enabled_events names every event the probe captures, in catalogue
+	// order.
+	EnabledEvents []string `protobuf:"bytes,1,rep,name=enabled_events,json=enabledEvents,proto3" json:"enabled_events,omitempty"`
+	// Kernel_filters are the filters the kernel applies for every subscriber.
+	KernelFilters *KernelFilters `protobuf:"bytes,2,opt,name=kernel_filters,json=kernelFilters,proto3" json:"kernel_filters,omitempty"`
+	// Snaplen is the most payload bytes an event carries.
+	Snaplen uint32 `protobuf:"varint,3,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	// Generation numbers the configuration (see ConfigureResponse).
+	Generation    uint64 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigResponse) Reset() {
+	*x = GetConfigResponse{}
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigResponse) ProtoMessage() {}
+
+func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
+func (*GetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetConfigResponse) GetEnabledEvents() []string {
+	if x != nil {
+		return x.EnabledEvents
+	}
+	return nil
+}
+
+func (x *GetConfigResponse) GetKernelFilters() *KernelFilters {
+	if x != nil {
+		return x.KernelFilters
+	}
+	return nil
+}
+
+func (x *GetConfigResponse) GetSnaplen() uint32 {
+	if x != nil {
+		return x.Snaplen
+	}
+	return 0
+}
+
+func (x *GetConfigResponse) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 // GetInfoRequest asks for a description of the service.
 type GetInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1452,7 +1604,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1616,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[12]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1629,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{12}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
 }
 
 // GetInfoResponse describes the service.
@@ -1509,7 +1661,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1673,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[13]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1686,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{13}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetInfoResponse) GetServiceVersion() string {
@@ -1624,7 +1776,7 @@ type RequestLimits struct {
 
 func (x *RequestLimits) Reset() {
 	*x = RequestLimits{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1788,7 @@ func (x *RequestLimits) String() string {
 func (*RequestLimits) ProtoMessage() {}
 
 func (x *RequestLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[14]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1801,7 @@ func (x *RequestLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestLimits.ProtoReflect.Descriptor instead.
 func (*RequestLimits) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{14}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RequestLimits) GetMaxRequestBytes() uint32 {
@@ -1741,7 +1893,7 @@ type StreamsInfo struct {
 
 func (x *StreamsInfo) Reset() {
 	*x = StreamsInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1905,7 @@ func (x *StreamsInfo) String() string {
 func (*StreamsInfo) ProtoMessage() {}
 
 func (x *StreamsInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[15]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1918,7 @@ func (x *StreamsInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamsInfo.ProtoReflect.Descriptor instead.
 func (*StreamsInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{15}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamsInfo) GetSubscribers() uint32 {
@@ -1850,7 +2002,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +2014,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[16]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +2027,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{16}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -1969,7 +2121,7 @@ type KernelScope struct {
 
 func (x *KernelScope) Reset() {
 	*x = KernelScope{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1981,7 +2133,7 @@ func (x *KernelScope) String() string {
 func (*KernelScope) ProtoMessage() {}
 
 func (x *KernelScope) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[17]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1994,7 +2146,7 @@ func (x *KernelScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelScope.ProtoReflect.Descriptor instead.
 func (*KernelScope) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{17}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KernelScope) GetEvents() []*ScopedEvent {
@@ -2048,7 +2200,7 @@ type ScopedEvent struct {
 
 func (x *ScopedEvent) Reset() {
 	*x = ScopedEvent{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2212,7 @@ func (x *ScopedEvent) String() string {
 func (*ScopedEvent) ProtoMessage() {}
 
 func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[18]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2225,7 @@ func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
 func (*ScopedEvent) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{18}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ScopedEvent) GetName() string {
@@ -2136,7 +2288,7 @@ type KernelCounters struct {
 
 func (x *KernelCounters) Reset() {
 	*x = KernelCounters{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2300,7 @@ func (x *KernelCounters) String() string {
 func (*KernelCounters) ProtoMessage() {}
 
 func (x *KernelCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[19]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2313,7 @@ func (x *KernelCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelCounters.ProtoReflect.Descriptor instead.
 func (*KernelCounters) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{19}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KernelCounters) GetEvent() string {
@@ -2207,7 +2359,7 @@ type KernelFeature struct {
 
 func (x *KernelFeature) Reset() {
 	*x = KernelFeature{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2371,7 @@ func (x *KernelFeature) String() string {
 func (*KernelFeature) ProtoMessage() {}
 
 func (x *KernelFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[20]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2384,7 @@ func (x *KernelFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelFeature.ProtoReflect.Descriptor instead.
 func (*KernelFeature) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{20}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *KernelFeature) GetName() string {
@@ -2282,7 +2434,7 @@ type EventDescriptor struct {
 
 func (x *EventDescriptor) Reset() {
 	*x = EventDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2446,7 @@ func (x *EventDescriptor) String() string {
 func (*EventDescriptor) ProtoMessage() {}
 
 func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[21]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2459,7 @@ func (x *EventDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDescriptor.ProtoReflect.Descriptor instead.
 func (*EventDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{21}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EventDescriptor) GetName() string {
@@ -2382,7 +2534,7 @@ type AttributeDescriptor struct {
 
 func (x *AttributeDescriptor) Reset() {
 	*x = AttributeDescriptor{}
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[22]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2546,7 @@ func (x *AttributeDescriptor) String() string {
 func (*AttributeDescriptor) ProtoMessage() {}
 
 func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_kindling_probe_v1_probe_proto_msgTypes[22]
+	mi := &file_kindling_probe_v1_probe_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2559,7 @@ func (x *AttributeDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeDescriptor.ProtoReflect.Descriptor instead.
 func (*AttributeDescriptor) Descriptor() ([]byte, []int) {
-	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{22}
+	return file_kindling_probe_v1_probe_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AttributeDescriptor) GetKey() string {
@@ -2509,23 +2661,38 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x04Loss\x125\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1d.kindling.probe.v1.LossReasonR\x06reason\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x1b\n" +
-	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"\xd2\x01\n" +
+	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"\xb9\x02\n" +
 	"\x10ConfigureRequest\x12#\n" +
 	"\renable_events\x18\x01 \x03(\tR\fenableEvents\x12%\n" +
 	"\x0edisable_events\x18\x02 \x03(\tR\rdisableEvents\x12G\n" +
 	"\x0ekernel_filters\x18\x03 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x1d\n" +
-	"\asnaplen\x18\x04 \x01(\rH\x00R\asnaplen\x88\x01\x01B\n" +
+	"\asnaplen\x18\x04 \x01(\rH\x00R\asnaplen\x88\x01\x01\x12\x17\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x124\n" +
+	"\x13expected_generation\x18\x06 \x01(\x04H\x01R\x12expectedGeneration\x88\x01\x01B\n" +
 	"\n" +
-	"\b_snaplen\"q\n" +
+	"\b_snaplenB\x16\n" +
+	"\x14_expected_generation\"q\n" +
 	"\rKernelFilters\x12\x1b\n" +
 	"\tdeny_pids\x18\x01 \x03(\rR\bdenyPids\x12\x1d\n" +
 	"\n" +
 	"deny_comms\x18\x02 \x03(\tR\tdenyComms\x12$\n" +
-	"\x0edrop_failed_io\x18\x03 \x01(\bR\fdropFailedIo\"\x9d\x01\n" +
+	"\x0edrop_failed_io\x18\x03 \x01(\bR\fdropFailedIo\"\xd7\x01\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\x12G\n" +
 	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x18\n" +
-	"\asnaplen\x18\x03 \x01(\rR\asnaplen\"\x10\n" +
+	"\asnaplen\x18\x03 \x01(\rR\asnaplen\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x04R\n" +
+	"generation\x12\x18\n" +
+	"\aapplied\x18\x05 \x01(\bR\aapplied\"\x12\n" +
+	"\x10GetConfigRequest\"\xbd\x01\n" +
+	"\x11GetConfigResponse\x12%\n" +
+	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\x12G\n" +
+	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x18\n" +
+	"\asnaplen\x18\x03 \x01(\rR\asnaplen\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x04R\n" +
+	"generation\"\x10\n" +
 	"\x0eGetInfoRequest\"\xa4\x03\n" +
 	"\x0fGetInfoResponse\x12'\n" +
 	"\x0fservice_version\x18\x01 \x01(\tR\x0eserviceVersion\x12+\n" +
@@ -2637,11 +2804,12 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x13ATTRIBUTE_TYPE_BOOL\x10\x06\x12\x19\n" +
 	"\x15ATTRIBUTE_TYPE_STRING\x10\a\x12\x18\n" +
 	"\x14ATTRIBUTE_TYPE_BYTES\x10\b\x12\x1e\n" +
-	"\x1aATTRIBUTE_TYPE_STRING_LIST\x10\t2\x92\x02\n" +
+	"\x1aATTRIBUTE_TYPE_STRING_LIST\x10\t2\xea\x02\n" +
 	"\fProbeService\x12X\n" +
 	"\tSubscribe\x12#.kindling.probe.v1.SubscribeRequest\x1a$.kindling.probe.v1.SubscribeResponse0\x01\x12V\n" +
 	"\tConfigure\x12#.kindling.probe.v1.ConfigureRequest\x1a$.kindling.probe.v1.ConfigureResponse\x12P\n" +
-	"\aGetInfo\x12!.kindling.probe.v1.GetInfoRequest\x1a\".kindling.probe.v1.GetInfoResponseB\xdc\x01\n" +
+	"\aGetInfo\x12!.kindling.probe.v1.GetInfoRequest\x1a\".kindling.probe.v1.GetInfoResponse\x12V\n" +
+	"\tGetConfig\x12#.kindling.probe.v1.GetConfigRequest\x1a$.kindling.probe.v1.GetConfigResponseB\xdc\x01\n" +
 	"\x15com.kindling.probe.v1B\n" +
 	"ProbeProtoP\x01ZQgithub.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1;probev1\xa2\x02\x03KPX\xaa\x02\x11Kindling.Probe.V1\xca\x02\x11Kindling\\Probe\\V1\xe2\x02\x1dKindling\\Probe\\V1\\GPBMetadata\xea\x02\x13Kindling::Probe::V1b\x06proto3"
 
@@ -2658,7 +2826,7 @@ func file_kindling_probe_v1_probe_proto_rawDescGZIP() []byte {
 }
 
 var file_kindling_probe_v1_probe_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_kindling_probe_v1_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(OverflowPolicy)(0),           // 0: kindling.probe.v1.OverflowPolicy
 	(PayloadMode)(0),              // 1: kindling.probe.v1.PayloadMode
@@ -2676,25 +2844,27 @@ var file_kindling_probe_v1_probe_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),      // 13: kindling.probe.v1.ConfigureRequest
 	(*KernelFilters)(nil),         // 14: kindling.probe.v1.KernelFilters
 	(*ConfigureResponse)(nil),     // 15: kindling.probe.v1.ConfigureResponse
-	(*GetInfoRequest)(nil),        // 16: kindling.probe.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 17: kindling.probe.v1.GetInfoResponse
-	(*RequestLimits)(nil),         // 18: kindling.probe.v1.RequestLimits
-	(*StreamsInfo)(nil),           // 19: kindling.probe.v1.StreamsInfo
-	(*DriverInfo)(nil),            // 20: kindling.probe.v1.DriverInfo
-	(*KernelScope)(nil),           // 21: kindling.probe.v1.KernelScope
-	(*ScopedEvent)(nil),           // 22: kindling.probe.v1.ScopedEvent
-	(*KernelCounters)(nil),        // 23: kindling.probe.v1.KernelCounters
-	(*KernelFeature)(nil),         // 24: kindling.probe.v1.KernelFeature
-	(*EventDescriptor)(nil),       // 25: kindling.probe.v1.EventDescriptor
-	(*AttributeDescriptor)(nil),   // 26: kindling.probe.v1.AttributeDescriptor
-	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 28: google.protobuf.FieldMask
-	(v1.Category)(0),              // 29: kindling.event.v1.Category
-	(v1.Source)(0),                // 30: kindling.event.v1.Source
-	(v1.FdType)(0),                // 31: kindling.event.v1.FdType
-	(v1.L4Protocol)(0),            // 32: kindling.event.v1.L4Protocol
-	(*v1.Event)(nil),              // 33: kindling.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*GetConfigRequest)(nil),      // 16: kindling.probe.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),     // 17: kindling.probe.v1.GetConfigResponse
+	(*GetInfoRequest)(nil),        // 18: kindling.probe.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 19: kindling.probe.v1.GetInfoResponse
+	(*RequestLimits)(nil),         // 20: kindling.probe.v1.RequestLimits
+	(*StreamsInfo)(nil),           // 21: kindling.probe.v1.StreamsInfo
+	(*DriverInfo)(nil),            // 22: kindling.probe.v1.DriverInfo
+	(*KernelScope)(nil),           // 23: kindling.probe.v1.KernelScope
+	(*ScopedEvent)(nil),           // 24: kindling.probe.v1.ScopedEvent
+	(*KernelCounters)(nil),        // 25: kindling.probe.v1.KernelCounters
+	(*KernelFeature)(nil),         // 26: kindling.probe.v1.KernelFeature
+	(*EventDescriptor)(nil),       // 27: kindling.probe.v1.EventDescriptor
+	(*AttributeDescriptor)(nil),   // 28: kindling.probe.v1.AttributeDescriptor
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 30: google.protobuf.FieldMask
+	(v1.Category)(0),              // 31: kindling.event.v1.Category
+	(v1.Source)(0),                // 32: kindling.event.v1.Source
+	(v1.FdType)(0),                // 33: kindling.event.v1.FdType
+	(v1.L4Protocol)(0),            // 34: kindling.event.v1.L4Protocol
+	(*v1.Event)(nil),              // 35: kindling.event.v1.Event
+	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
 }
 var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
 	8,  // 0: kindling.probe.v1.SubscribeRequest.allow_list:type_name -> kindling.probe.v1.EventFilter
@@ -2703,51 +2873,54 @@ var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
 	7,  // 3: kindling.probe.v1.SubscribeRequest.batching:type_name -> kindling.probe.v1.Batching
 	0,  // 4: kindling.probe.v1.SubscribeRequest.overflow:type_name -> kindling.probe.v1.OverflowPolicy
 	5,  // 5: kindling.probe.v1.SubscribeRequest.resume:type_name -> kindling.probe.v1.Resume
-	27, // 6: kindling.probe.v1.SubscribeRequest.resume_window:type_name -> google.protobuf.Duration
+	29, // 6: kindling.probe.v1.SubscribeRequest.resume_window:type_name -> google.protobuf.Duration
 	6,  // 7: kindling.probe.v1.SubscribeRequest.fields:type_name -> kindling.probe.v1.FieldSelection
-	28, // 8: kindling.probe.v1.FieldSelection.include:type_name -> google.protobuf.FieldMask
-	28, // 9: kindling.probe.v1.FieldSelection.exclude:type_name -> google.protobuf.FieldMask
-	27, // 10: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
-	29, // 11: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
-	30, // 12: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
+	30, // 8: kindling.probe.v1.FieldSelection.include:type_name -> google.protobuf.FieldMask
+	30, // 9: kindling.probe.v1.FieldSelection.exclude:type_name -> google.protobuf.FieldMask
+	29, // 10: kindling.probe.v1.Batching.max_delay:type_name -> google.protobuf.Duration
+	31, // 11: kindling.probe.v1.EventFilter.categories:type_name -> kindling.event.v1.Category
+	32, // 12: kindling.probe.v1.EventFilter.sources:type_name -> kindling.event.v1.Source
 	10, // 13: kindling.probe.v1.EventFilter.return_value:type_name -> kindling.probe.v1.ReturnValueFilter
-	31, // 14: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
-	32, // 15: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
+	33, // 14: kindling.probe.v1.EventFilter.fd_types:type_name -> kindling.event.v1.FdType
+	34, // 15: kindling.probe.v1.EventFilter.protocols:type_name -> kindling.event.v1.L4Protocol
 	9,  // 16: kindling.probe.v1.EventFilter.local_ports:type_name -> kindling.probe.v1.PortRange
 	9,  // 17: kindling.probe.v1.EventFilter.remote_ports:type_name -> kindling.probe.v1.PortRange
-	33, // 18: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
+	35, // 18: kindling.probe.v1.SubscribeResponse.events:type_name -> kindling.event.v1.Event
 	12, // 19: kindling.probe.v1.SubscribeResponse.losses:type_name -> kindling.probe.v1.Loss
-	34, // 20: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
-	34, // 21: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
+	36, // 20: kindling.probe.v1.SubscribeResponse.boot_time:type_name -> google.protobuf.Timestamp
+	36, // 21: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
 	2,  // 22: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
 	14, // 23: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
 	14, // 24: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	20, // 25: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	25, // 26: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	34, // 27: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	19, // 28: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
-	18, // 29: kindling.probe.v1.GetInfoResponse.limits:type_name -> kindling.probe.v1.RequestLimits
-	24, // 30: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	21, // 31: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	23, // 32: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	22, // 33: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	14, // 34: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	1,  // 35: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	30, // 36: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	29, // 37: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	26, // 38: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	3,  // 39: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	4,  // 40: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	13, // 41: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	16, // 42: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	11, // 43: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	15, // 44: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	17, // 45: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	43, // [43:46] is the sub-list for method output_type
-	40, // [40:43] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	14, // 25: kindling.probe.v1.GetConfigResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	22, // 26: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	27, // 27: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	36, // 28: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	21, // 29: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
+	20, // 30: kindling.probe.v1.GetInfoResponse.limits:type_name -> kindling.probe.v1.RequestLimits
+	26, // 31: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	23, // 32: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	25, // 33: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	24, // 34: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	14, // 35: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	1,  // 36: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	32, // 37: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	31, // 38: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	28, // 39: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	3,  // 40: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	4,  // 41: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	13, // 42: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	18, // 43: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	16, // 44: kindling.probe.v1.ProbeService.GetConfig:input_type -> kindling.probe.v1.GetConfigRequest
+	11, // 45: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	15, // 46: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	19, // 47: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	17, // 48: kindling.probe.v1.ProbeService.GetConfig:output_type -> kindling.probe.v1.GetConfigResponse
+	45, // [45:49] is the sub-list for method output_type
+	41, // [41:45] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }
@@ -2768,7 +2941,7 @@ func file_kindling_probe_v1_probe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kindling_probe_v1_probe_proto_rawDesc), len(file_kindling_probe_v1_probe_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	ProbeService_Subscribe_FullMethodName = "/kindling.probe.v1.ProbeService/Subscribe"
 	ProbeService_Configure_FullMethodName = "/kindling.probe.v1.ProbeService/Configure"
 	ProbeService_GetInfo_FullMethodName   = "/kindling.probe.v1.ProbeService/GetInfo"
+	ProbeService_GetConfig_FullMethodName = "/kindling.probe.v1.ProbeService/GetConfig"
 )
 
 // ProbeServiceClient is the client API for ProbeService service.
@@ -43,13 +44,16 @@ type ProbeServiceClient interface {
 	// a delay of milliseconds inside the kernel, is delivered at once, out of
 	// order; the service counts such records in its log.)
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
-	// Configure changes which events the probe captures for all subscribers.
-	// Events that are disabled here are filtered out in the kernel where the
-	// probe can do so. An invalid request changes nothing.
+	// Configure changes which events the probe captures for all subscribers,
+	// atomically. Events that are disabled here are filtered out in the
+	// kernel where the probe can do so. An invalid request changes nothing.
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	// GetInfo describes the service, its driver, the kernel features it found
 	// and the catalogue of events it can capture.
 	GetInfo(ctx context.Context, in *GetInfoRequest, opts ...grpc.CallOption) (*GetInfoResponse, error)
+	// GetConfig returns the configuration Configure changes, with its
+	// generation.
+	GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error)
 }
 
 type probeServiceClient struct {
@@ -99,6 +103,16 @@ func (c *probeServiceClient) GetInfo(ctx context.Context, in *GetInfoRequest, op
 	return out, nil
 }
 
+func (c *probeServiceClient) GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConfigResponse)
+	err := c.cc.Invoke(ctx, ProbeService_GetConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProbeServiceServer is the server API for ProbeService service.
 // All implementations must embed UnimplementedProbeServiceServer
 // for forward compatibility.
@@ -113,13 +127,16 @@ type ProbeServiceServer interface {
 	// a delay of milliseconds inside the kernel, is delivered at once, out of
 	// order; the service counts such records in its log.)
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
-	// Configure changes which events the probe captures for all subscribers.
-	// Events that are disabled here are filtered out in the kernel where the
-	// probe can do so. An invalid request changes nothing.
+	// Configure changes which events the probe captures for all subscribers,
+	// atomically. Events that are disabled here are filtered out in the
+	// kernel where the probe can do so. An invalid request changes nothing.
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	// GetInfo describes the service, its driver, the kernel features it found
 	// and the catalogue of events it can capture.
 	GetInfo(context.Context, *GetInfoRequest) (*GetInfoResponse, error)
+	// GetConfig returns the configuration Configure changes, with its
+	// generation.
+	GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error)
 	mustEmbedUnimplementedProbeServiceServer()
 }
 
@@ -138,6 +155,9 @@ func (UnimplementedProbeServiceServer) Configure(context.Context, *ConfigureRequ
 }
 func (UnimplementedProbeServiceServer) GetInfo(context.Context, *GetInfoRequest) (*GetInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInfo not implemented")
+}
+func (UnimplementedProbeServiceServer) GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConfig not implemented")
 }
 func (UnimplementedProbeServiceServer) mustEmbedUnimplementedProbeServiceServer() {}
 func (UnimplementedProbeServiceServer) testEmbeddedByValue()                      {}
@@ -207,6 +227,24 @@ func _ProbeService_GetInfo_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProbeService_GetConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProbeServiceServer).GetConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProbeService_GetConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProbeServiceServer).GetConfig(ctx, req.(*GetConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProbeService_ServiceDesc is the grpc.ServiceDesc for ProbeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -221,6 +259,10 @@ var ProbeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetInfo",
 			Handler:    _ProbeService_GetInfo_Handler,
+		},
+		{
+			MethodName: "GetConfig",
+			Handler:    _ProbeService_GetConfig_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

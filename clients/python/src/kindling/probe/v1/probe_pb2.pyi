@@ -814,9 +814,21 @@ class ConfigureRequest(_message.Message):
     DISABLE_EVENTS_FIELD_NUMBER: _builtins.int
     KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
     SNAPLEN_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    EXPECTED_GENERATION_FIELD_NUMBER: _builtins.int
     snaplen: _builtins.int
     """Snaplen, when set, is the most payload bytes an event carries from now
     on, from 0 (no payloads at all) to GetInfo's DriverInfo.max_snaplen.
+    """
+    dry_run: _builtins.bool
+    """Dry_run checks the request and returns the configuration it would make,
+    changing nothing (ConfigureResponse.applied is false).
+    """
+    expected_generation: _builtins.int
+    """Expected_generation, when set, applies the request only if the
+    configuration is still at this generation (compare-and-set: read it
+    with GetConfig); otherwise the call fails with FAILED_PRECONDITION and
+    changes nothing.
     """
     @_builtins.property
     def enable_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -839,13 +851,20 @@ class ConfigureRequest(_message.Message):
         disable_events: _abc.Iterable[_builtins.str] | None = ...,
         kernel_filters: Global___KernelFilters | None = ...,
         snaplen: _builtins.int | None = ...,
+        dry_run: _builtins.bool = ...,
+        expected_generation: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_snaplen", b"_snaplen", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_generation", b"_expected_generation", "_snaplen", b"_snaplen", "expected_generation", b"expected_generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_snaplen", b"_snaplen", "disable_events", b"disable_events", "enable_events", b"enable_events", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_generation", b"_expected_generation", "_snaplen", b"_snaplen", "disable_events", b"disable_events", "dry_run", b"dry_run", "enable_events", b"enable_events", "expected_generation", b"expected_generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_generation: _TypeAlias = _typing.Literal["expected_generation"]  # noqa: Y015
+    _WhichOneofArgType__expected_generation: _TypeAlias = _typing.Literal["_expected_generation", b"_expected_generation"]  # noqa: Y015
     _WhichOneofReturnType__snaplen: _TypeAlias = _typing.Literal["snaplen"]  # noqa: Y015
     _WhichOneofArgType__snaplen: _TypeAlias = _typing.Literal["_snaplen", b"_snaplen"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_generation) -> _WhichOneofReturnType__expected_generation | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__snaplen) -> _WhichOneofReturnType__snaplen | None: ...
 
 Global___ConfigureRequest: _TypeAlias = ConfigureRequest  # noqa: Y015
@@ -901,8 +920,16 @@ class ConfigureResponse(_message.Message):
     ENABLED_EVENTS_FIELD_NUMBER: _builtins.int
     KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
     SNAPLEN_FIELD_NUMBER: _builtins.int
+    GENERATION_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
     snaplen: _builtins.int
     """Snaplen is the most payload bytes an event carries after the change."""
+    generation: _builtins.int
+    """Generation numbers the configuration: it starts at 1 and grows by one
+    with every Configure applied.
+    """
+    applied: _builtins.bool
+    """Applied says whether the change was made (false for a dry run)."""
     @_builtins.property
     def enabled_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Enabled_events names every event the probe captures after the change, in
@@ -919,14 +946,73 @@ class ConfigureResponse(_message.Message):
         enabled_events: _abc.Iterable[_builtins.str] | None = ...,
         kernel_filters: Global___KernelFilters | None = ...,
         snaplen: _builtins.int = ...,
+        generation: _builtins.int = ...,
+        applied: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled_events", b"enabled_events", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "enabled_events", b"enabled_events", "generation", b"generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConfigureResponse: _TypeAlias = ConfigureResponse  # noqa: Y015
+
+@_typing.final
+class GetConfigRequest(_message.Message):
+    """GetConfigRequest asks for the configuration Configure changes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConfigRequest: _TypeAlias = GetConfigRequest  # noqa: Y015
+
+@_typing.final
+class GetConfigResponse(_message.Message):
+    """GetConfigResponse is the configuration now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_EVENTS_FIELD_NUMBER: _builtins.int
+    KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
+    SNAPLEN_FIELD_NUMBER: _builtins.int
+    GENERATION_FIELD_NUMBER: _builtins.int
+    snaplen: _builtins.int
+    """Snaplen is the most payload bytes an event carries."""
+    generation: _builtins.int
+    """Generation numbers the configuration (see ConfigureResponse)."""
+    @_builtins.property
+    def enabled_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Enabled_events names every event the probe captures, in catalogue
+        order.
+        """
+
+    @_builtins.property
+    def kernel_filters(self) -> Global___KernelFilters:
+        """Kernel_filters are the filters the kernel applies for every subscriber."""
+
+    def __init__(
+        self,
+        *,
+        enabled_events: _abc.Iterable[_builtins.str] | None = ...,
+        kernel_filters: Global___KernelFilters | None = ...,
+        snaplen: _builtins.int = ...,
+        generation: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled_events", b"enabled_events", "generation", b"generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConfigResponse: _TypeAlias = GetConfigResponse  # noqa: Y015
 
 @_typing.final
 class GetInfoRequest(_message.Message):

@@ -51,6 +51,11 @@ class ProbeServiceStub:
                 request_serializer=kindling_dot_probe_dot_v1_dot_probe__pb2.GetInfoRequest.SerializeToString,
                 response_deserializer=kindling_dot_probe_dot_v1_dot_probe__pb2.GetInfoResponse.FromString,
                 _registered_method=True)
+        self.GetConfig = channel.unary_unary(
+                '/kindling.probe.v1.ProbeService/GetConfig',
+                request_serializer=kindling_dot_probe_dot_v1_dot_probe__pb2.GetConfigRequest.SerializeToString,
+                response_deserializer=kindling_dot_probe_dot_v1_dot_probe__pb2.GetConfigResponse.FromString,
+                _registered_method=True)
 
 
 class ProbeServiceServicer:
@@ -71,9 +76,9 @@ class ProbeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Configure(self, request, context):
-        """Configure changes which events the probe captures for all subscribers.
-        Events that are disabled here are filtered out in the kernel where the
-        probe can do so. An invalid request changes nothing.
+        """Configure changes which events the probe captures for all subscribers,
+        atomically. Events that are disabled here are filtered out in the
+        kernel where the probe can do so. An invalid request changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,6 +87,14 @@ class ProbeServiceServicer:
     def GetInfo(self, request, context):
         """GetInfo describes the service, its driver, the kernel features it found
         and the catalogue of events it can capture.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfig(self, request, context):
+        """GetConfig returns the configuration Configure changes, with its
+        generation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -104,6 +117,11 @@ def add_ProbeServiceServicer_to_server(servicer, server):
                     servicer.GetInfo,
                     request_deserializer=kindling_dot_probe_dot_v1_dot_probe__pb2.GetInfoRequest.FromString,
                     response_serializer=kindling_dot_probe_dot_v1_dot_probe__pb2.GetInfoResponse.SerializeToString,
+            ),
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=kindling_dot_probe_dot_v1_dot_probe__pb2.GetConfigRequest.FromString,
+                    response_serializer=kindling_dot_probe_dot_v1_dot_probe__pb2.GetConfigResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -189,6 +207,33 @@ class ProbeService:
             '/kindling.probe.v1.ProbeService/GetInfo',
             kindling_dot_probe_dot_v1_dot_probe__pb2.GetInfoRequest.SerializeToString,
             kindling_dot_probe_dot_v1_dot_probe__pb2.GetInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kindling.probe.v1.ProbeService/GetConfig',
+            kindling_dot_probe_dot_v1_dot_probe__pb2.GetConfigRequest.SerializeToString,
+            kindling_dot_probe_dot_v1_dot_probe__pb2.GetConfigResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,13 +48,17 @@ class ProbeServiceStub:
     order; the service counts such records in its log.)
     """
     Configure: _grpc.UnaryUnaryMultiCallable[_probe_pb2.ConfigureRequest, _probe_pb2.ConfigureResponse]
-    """Configure changes which events the probe captures for all subscribers.
-    Events that are disabled here are filtered out in the kernel where the
-    probe can do so. An invalid request changes nothing.
+    """Configure changes which events the probe captures for all subscribers,
+    atomically. Events that are disabled here are filtered out in the
+    kernel where the probe can do so. An invalid request changes nothing.
     """
     GetInfo: _grpc.UnaryUnaryMultiCallable[_probe_pb2.GetInfoRequest, _probe_pb2.GetInfoResponse]
     """GetInfo describes the service, its driver, the kernel features it found
     and the catalogue of events it can capture.
+    """
+    GetConfig: _grpc.UnaryUnaryMultiCallable[_probe_pb2.GetConfigRequest, _probe_pb2.GetConfigResponse]
+    """GetConfig returns the configuration Configure changes, with its
+    generation.
     """
 
 @_typing.type_check_only
@@ -73,13 +77,17 @@ class ProbeServiceAsyncStub(ProbeServiceStub):
     order; the service counts such records in its log.)
     """
     Configure: _aio.UnaryUnaryMultiCallable[_probe_pb2.ConfigureRequest, _probe_pb2.ConfigureResponse]  # type: ignore[assignment]
-    """Configure changes which events the probe captures for all subscribers.
-    Events that are disabled here are filtered out in the kernel where the
-    probe can do so. An invalid request changes nothing.
+    """Configure changes which events the probe captures for all subscribers,
+    atomically. Events that are disabled here are filtered out in the
+    kernel where the probe can do so. An invalid request changes nothing.
     """
     GetInfo: _aio.UnaryUnaryMultiCallable[_probe_pb2.GetInfoRequest, _probe_pb2.GetInfoResponse]  # type: ignore[assignment]
     """GetInfo describes the service, its driver, the kernel features it found
     and the catalogue of events it can capture.
+    """
+    GetConfig: _aio.UnaryUnaryMultiCallable[_probe_pb2.GetConfigRequest, _probe_pb2.GetConfigResponse]  # type: ignore[assignment]
+    """GetConfig returns the configuration Configure changes, with its
+    generation.
     """
 
 class ProbeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -107,9 +115,9 @@ class ProbeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _probe_pb2.ConfigureRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_probe_pb2.ConfigureResponse, _abc.Awaitable[_probe_pb2.ConfigureResponse]]:
-        """Configure changes which events the probe captures for all subscribers.
-        Events that are disabled here are filtered out in the kernel where the
-        probe can do so. An invalid request changes nothing.
+        """Configure changes which events the probe captures for all subscribers,
+        atomically. Events that are disabled here are filtered out in the
+        kernel where the probe can do so. An invalid request changes nothing.
         """
 
     @_abc_1.abstractmethod
@@ -120,6 +128,16 @@ class ProbeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_probe_pb2.GetInfoResponse, _abc.Awaitable[_probe_pb2.GetInfoResponse]]:
         """GetInfo describes the service, its driver, the kernel features it found
         and the catalogue of events it can capture.
+        """
+
+    @_abc_1.abstractmethod
+    def GetConfig(
+        self,
+        request: _probe_pb2.GetConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_probe_pb2.GetConfigResponse, _abc.Awaitable[_probe_pb2.GetConfigResponse]]:
+        """GetConfig returns the configuration Configure changes, with its
+        generation.
         """
 
 def add_ProbeServiceServicer_to_server(servicer: ProbeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
