@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import stat
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -168,3 +171,48 @@ def test_two_services_started_at_once_on_one_path_never_both_serve(
             p.kill()
             p.wait()
     assert not path.exists() and not (tmp_path / "k.sock.lock").exists()
+
+
+GROUP = 4242  # a group no user here is in
+CLIENT = (
+    "import grpc, sys; from kindling.probe.v1 import probe_pb2, probe_pb2_grpc\n"
+    "stub = probe_pb2_grpc.ProbeServiceStub(grpc.insecure_channel('unix:' + sys.argv[1]))\n"
+    "try:\n"
+    "    print(len(stub.GetInfo(probe_pb2.GetInfoRequest(), timeout=5).events))\n"
+    "except grpc.RpcError as e:\n"
+    "    print(e.code().name)\n"
+)
+
+
+def as_user(socket: Path, *groups: int) -> str:
+    """GetInfo from a process of user nobody in these groups."""
+    given = ",".join(map(str, groups)) if groups else "-1"
+    result = subprocess.run(
+        ["setpriv", "--reuid", "65534", "--regid", "65534",
+         *(["--groups", given] if groups else ["--clear-groups"]),
+         sys.executable, "-c", CLIENT, str(socket)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_members_of_the_socket_group_may_connect_others_may_not() -> None:
+    # Directories every user may enter (pytest's are root's alone): only
+    # the socket's mode and group keep them out.
+    where = Path(tempfile.mkdtemp(prefix="kindling-group-", dir="/tmp"))
+    where.chmod(0o755)
+    service = start_service(where, "--socket-group", str(GROUP))
+    try:
+        info = service.socket.stat()
+        assert (info.st_gid, stat.S_IMODE(info.st_mode)) == (GROUP, 0o660)
+        assert int(as_user(service.socket, GROUP)) > 100  # the catalogue
+        assert as_user(service.socket) == "UNAVAILABLE"  # connect: permission denied
+    finally:
+        assert service.stop() == 0, service.log()
+        shutil.rmtree(where)
+
+
+def test_an_unknown_socket_group_is_refused(tmp_path: Path) -> None:
+    result = serve_fails("--socket", str(tmp_path / "k.sock"), "--socket-group", "no-such-group")
+    assert "--socket-group: there is no group named 'no-such-group'" in result.stderr

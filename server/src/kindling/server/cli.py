@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="unix socket to serve on (default: $KINDLING_SOCKET or /run/kindling.sock)",
     )
     serve.add_argument(
+        "--socket-group",
+        metavar="GROUP",
+        help="the group whose members may connect to the socket, which is mode 0660 "
+        "(default: root's group)",
+    )
+    serve.add_argument(
         "--node-name",
         metavar="NAME",
         help="node name put on every response (default: $KINDLING_NODE_NAME or the host name; "
@@ -392,6 +398,7 @@ def _serve(args: argparse.Namespace) -> int:
         resume_buffer_mb=args.resume_buffer_mb,
         max_subscribers=args.max_subscribers,
         metrics_address=args.metrics_address,
+        socket_group=args.socket_group,
         max_batch_events=args.max_batch_events,
         snaplen=args.snaplen,
     )

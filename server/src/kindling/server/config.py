@@ -48,6 +48,8 @@ class ServeConfig:
     resume_buffer_mb: int = 16
     # Streams at once at most (each costs a task and its queue).
     max_subscribers: int = 4096
+    # The group whose members may connect to the socket (None: root's).
+    socket_group: str | None = None
     # HOST:PORT for the Prometheus metrics; None: no listener.
     metrics_address: str | None = None
     # Events per SubscribeResponse at most. Larger responses cost both ends

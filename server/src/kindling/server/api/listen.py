@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import grp
 import logging
 import os
 import socket
@@ -102,8 +103,10 @@ class PrivateBindPath:
             )
         self._inode: int | None = None
 
-    def publish(self, mode: int = SOCKET_MODE) -> None:
+    def publish(self, mode: int = SOCKET_MODE, group: int | None = None) -> None:
         try:
+            if group is not None:
+                os.chown(self.path, -1, group)
             os.chmod(self.path, mode)
             os.rename(self.path, self.final)
             self._inode = self.final.stat().st_ino
@@ -128,3 +131,15 @@ class PrivateBindPath:
                 self.final.unlink()
         except FileNotFoundError:
             pass
+
+
+def group_id(name: str) -> int:
+    """The id of a group given by name (or number)."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        if name.isdigit():
+            return int(name)
+        raise StartupError(
+            f"--socket-group: there is no group named {name[:64]!r}; create it or name another"
+        ) from None

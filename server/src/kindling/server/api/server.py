@@ -15,7 +15,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from kindling.server.api.limits import MAX_REQUEST_BYTES, max_concurrent_rpcs
-from kindling.server.api.listen import PrivateBindPath, check_socket_path, prepare_socket_path
+from kindling.server.api.listen import (
+    PrivateBindPath,
+    check_socket_path,
+    group_id,
+    prepare_socket_path,
+)
 from kindling.server.api.lock import SocketLock
 from kindling.server.api.service import SERVICE_NAME, ProbeService
 from kindling.server.errors import StartupError
@@ -28,15 +33,21 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class ApiServer:
-    def __init__(self, service: ProbeService, socket_path: Path) -> None:
+    def __init__(
+        self, service: ProbeService, socket_path: Path, socket_group: str | None = None
+    ) -> None:
         self._service = service
         self.socket_path = socket_path
+        # The group whose members may connect (mode 0660); root's otherwise.
+        self._group = socket_group
+        self._gid: int | None = None
         self._server: grpc.aio.Server | None = None
         self._health = health_aio.HealthServicer()
         self._bind: PrivateBindPath | None = None
         self._lock = SocketLock(socket_path)
 
     async def start(self) -> None:
+        self._gid = group_id(self._group) if self._group else None
         check_socket_path(self.socket_path)
         self._lock.acquire()
         try:
@@ -70,7 +81,7 @@ class ApiServer:
             ) from None
         await server.start()
         try:
-            self._bind.publish()
+            self._bind.publish(group=self._gid)
         except StartupError:
             await server.stop(None)
             raise
