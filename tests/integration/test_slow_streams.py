@@ -153,7 +153,9 @@ def test_drop_newest_keeps_the_oldest(small_queues: Service) -> None:
     stream.close()
     seqs, lost = set(stream.seqs), stream.lost()
     assert seqs | lost == set(range(1, 20_001)) and not lost & seqs
-    assert 20_000 in lost and 1 in seqs
+    # The oldest were kept: everything before the first loss came. (The
+    # newest may come too: the stream reads again while the last drains.)
+    assert lost and min(lost) > 256 and set(range(1, min(lost))) <= seqs
 
 
 def test_disconnect_ends_the_stream_with_resource_exhausted(small_queues: Service) -> None:

@@ -324,3 +324,20 @@ def test_each_response_says_when_it_was_sent() -> None:
     response = probe_pb2.SubscribeResponse.FromString(envelope())
     assert response.node_name == "node"
     assert before <= response.sent_at.ToNanoseconds() <= time.time_ns()
+
+
+async def test_events_framed_while_the_stream_closes_are_reported_not_queued() -> None:
+    sub = make_sub(everything())
+    framing = sub._admit
+
+    def close_then_admit(*args: object) -> None:
+        sub._closed = True
+        framing(*args)  # type: ignore[arg-type]
+
+    sub._admit = close_then_admit  # type: ignore[method-assign]
+    sub.offer(batch([("read", 1)] * 3))
+    (last,) = await collect(sub, 2)
+    assert not last.events
+    assert list(last.losses) == [
+        probe_pb2.Loss(reason=probe_pb2.LOSS_REASON_SERVICE_STOPPED, count=3, first_seq=1)
+    ]

@@ -181,6 +181,9 @@ class Subscription:
     ) -> None:
         """Queue framed events a to b of an offer of `count` by the stream's
         policy; report the rest (the lock held)."""
+        if self._closed:  # while the events were framed: they will not be sent
+            self._add_drop(first_seq, count, SERVICE_STOPPED)
+            return
         # memory[k]: what the first k framed events cost queued.
         memory = at + EVENT_OVERHEAD * np.arange(b - a + 1, dtype=np.int64)
         if self.options.overflow is Overflow.DROP_OLDEST:
