@@ -189,19 +189,30 @@ setup_venv() {
     echo "$link_dir" > "$site/kindling-bcc.pth"
 }
 
-# The compiled helpers of the event encoder (see their encode.c): plain C, no
-# Python headers, loaded with ctypes; the service falls back to numpy without it.
+# The service's C helpers, plain C without Python headers, loaded with ctypes
+# or preloaded: the event encoder's (encode.c; numpy does the same without it)
+# and the peer-name library that lets the service tell callers apart
+# (peername.c; without it nobody may Configure).
+build_library() {
+    local source="$1" lib="$2"
+    [[ -f "$lib" && "$lib" -nt "$source" ]] && return
+    say "building $lib"
+    cc -O2 -Wall -Wextra -Werror -fPIC -shared -o "$lib.tmp" "$source" -ldl
+    mv "$lib.tmp" "$lib"
+}
+
 setup_native() {
-    local dir="server/src/kindling/server/pipeline/encode/native"
-    local lib="$dir/libkindling_native.so"
-    [[ -f "$lib" && "$lib" -nt "$dir/encode.c" ]] && return
+    local server="server/src/kindling/server"
     if ! command -v cc >/dev/null; then
         ((SYSTEM)) && apt_install gcc libc6-dev
-        command -v cc >/dev/null || { say "no C compiler: the event encoder uses numpy only"; return; }
+        command -v cc >/dev/null || {
+            say "no C compiler: the event encoder uses numpy only, and nobody may Configure"
+            return
+        }
     fi
-    say "building $lib"
-    cc -O2 -Wall -Wextra -Werror -fPIC -shared -o "$lib.tmp" "$dir/encode.c"
-    mv "$lib.tmp" "$lib"
+    build_library "$server/pipeline/encode/native/encode.c" \
+        "$server/pipeline/encode/native/libkindling_native.so"
+    build_library "$server/api/native/peername.c" "$server/api/native/libkindling_peername.so"
 }
 
 setup_go_command() {

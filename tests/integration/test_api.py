@@ -251,4 +251,5 @@ def test_configure_is_numbered_dry_runs_and_compares_and_sets(service: Service) 
         assert "read" not in client.get_config().enabled_events
         back = client.configure(enable=["read"], expected_generation=done.generation)
         assert "read" in back.enabled_events
-    assert f"configured (generation {back.generation})" in service.log()
+    assert f"configured by uid 0 (root) pid {os.getpid()} " in service.log()
+    assert f"(generation {back.generation}): capturing" in service.log()

@@ -1,6 +1,7 @@
 """Fuzzed requests against the real service (bounded in time): no call ends
 UNKNOWN or INTERNAL, every rejection is INVALID_ARGUMENT (or, for a resume,
-NOT_FOUND; for sizes past the limits, RESOURCE_EXHAUSTED), a rejected
+NOT_FOUND; for sizes past the limits, RESOURCE_EXHAUSTED; for a Configure
+expecting another generation, FAILED_PRECONDITION), a rejected
 Configure changes nothing, and the log stays small and free of tracebacks."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ REJECTIONS = {
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
 }
 METHODS = ("Subscribe", "Configure", "GetInfo")
 FUZZ = settings(

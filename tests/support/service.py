@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TRANSPORTS = ("ring_buffer", "perf_buffer")
 PROBE = Path(sys.executable).with_name("kindling-probe")
 TOOLS = ROOT / ".tools" / "bin"
+# A recording of real events, for services that need no kernel (--replay).
+SAMPLE = ROOT / "tests" / "data" / "sample.kindling"
 
 
 def health_status(socket: Path, service: str = "", timeout: float = 1.0) -> str | None:

@@ -78,7 +78,9 @@ class ProbeApp:
             max_batch_events=config.max_batch_events,
             clock=time.monotonic,
         )
-        self.api = ApiServer(self.service, config.socket, config.socket_group)
+        self.api = ApiServer(
+            self.service, config.socket, config.socket_group, admin_group=config.admin_group
+        )
         self.metrics = (
             ServiceMetrics(driver, self.broker, self.budget, catalog)
             if config.metrics_address

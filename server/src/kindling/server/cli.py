@@ -121,8 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--socket-group",
         metavar="GROUP",
-        help="the group whose members may connect to the socket, which is mode 0660 "
-        "(default: root's group)",
+        help="the group whose members may connect to the socket and read (Subscribe, GetInfo, "
+        "GetConfig), which is mode 0660 (default: root's group)",
+    )
+    serve.add_argument(
+        "--admin-group",
+        metavar="GROUP",
+        help="the group whose members may also Configure what the kernel captures "
+        "(default: root alone); they must be able to connect too",
     )
     serve.add_argument(
         "--node-name",
@@ -368,7 +374,13 @@ def _check() -> int:
     return 1 if failure else 0
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, command_line: bool) -> int:
+    if command_line:
+        # Before anything is loaded: the callers' credentials need it.
+        from kindling.server.api import native  # noqa: PLC0415
+
+        native.preload_self()
+        native.forget_preload()
     # Imported here so that `catalog` and `--help` need neither grpc nor numpy.
     import uvloop  # noqa: PLC0415
 
@@ -399,6 +411,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_subscribers=args.max_subscribers,
         metrics_address=args.metrics_address,
         socket_group=args.socket_group,
+        admin_group=args.admin_group,
         max_batch_events=args.max_batch_events,
         snaplen=args.snaplen,
     )
@@ -416,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
-            return _serve(args)
+            return _serve(args, command_line=argv is None)
         if args.command == "record":
             from kindling.server.record_command import record  # noqa: PLC0415
 

@@ -50,6 +50,8 @@ class ServeConfig:
     max_subscribers: int = 4096
     # The group whose members may connect to the socket (None: root's).
     socket_group: str | None = None
+    # The group whose members may Configure besides root (None: root alone).
+    admin_group: str | None = None
     # HOST:PORT for the Prometheus metrics; None: no listener.
     metrics_address: str | None = None
     # Events per SubscribeResponse at most. Larger responses cost both ends

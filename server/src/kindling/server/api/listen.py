@@ -133,13 +133,13 @@ class PrivateBindPath:
             pass
 
 
-def group_id(name: str) -> int:
-    """The id of a group given by name (or number)."""
+def group_id(name: str, option: str) -> int:
+    """The id of a group given by name (or number) with `option`."""
     try:
         return grp.getgrnam(name).gr_gid
     except KeyError:
         if name.isdigit():
             return int(name)
         raise StartupError(
-            f"--socket-group: there is no group named {name[:64]!r}; create it or name another"
+            f"{option}: there is no group named {name[:64]!r}; create it or name another"
         ) from None

@@ -19,6 +19,7 @@ from google.protobuf import timestamp_pb2
 
 from kindling.probe.v1 import probe_pb2
 from kindling.server import __version__
+from kindling.server.api.authorization import current_caller
 from kindling.server.api.decoding import Context, decoded
 from kindling.server.api.host_facts import HostFacts
 from kindling.server.api.limits import request_limits
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 SERVICE_NAME = probe_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name
+CONFIGURE_METHOD = f"/{SERVICE_NAME}/Configure"
 CONTRACT_VERSIONS = ("kindling.event.v1", "kindling.probe.v1")
 OVERFLOWED = (
     "the stream's queue was full: the subscriber read too slowly, and the stream asked to be "
@@ -75,6 +77,20 @@ def _kernel_filters(config: Configuration) -> probe_pb2.KernelFilters:
         deny_comms=sorted(c.decode(errors="replace") for c in filters.deny_comms),
         drop_failed_io=filters.drop_failed_io,
     )
+
+
+def _some(names: list[str], most: int = 12) -> str:
+    """Event names for a log line: all of a few, the count of many."""
+    if len(names) > most:
+        return f"{len(names)} events ({', '.join(names[:most])}, ...)"
+    return ", ".join(names) or "no events"
+
+
+def _named(subscription: Subscription) -> str:
+    """A stream as the log shows it: #7 (pid 4242 collector, uid 1000)."""
+    if subscription.caller:
+        return f"{subscription.peer} ({subscription.caller})"
+    return subscription.peer
 
 
 def boot_timestamp(boot: int) -> timestamp_pb2.Timestamp:
@@ -142,6 +158,12 @@ class ProbeService:
             },
         )
 
+    def denied(self, method: str) -> None:
+        """A call refused before its handler ran (authorization)."""
+        service, _, name = method.rpartition("/")
+        if self.on_rpc is not None and service == f"/{SERVICE_NAME}":
+            self.on_rpc(name, "PERMISSION_DENIED")
+
     def _counted(
         self, method: str, handler: Callable[[bytes, Context], Awaitable[R]]
     ) -> Callable[[bytes, Context], Awaitable[R]]:
@@ -172,13 +194,15 @@ class ProbeService:
             subscription = await self._resumed(request, context)
             reader = subscription.attach(request.resume.last_seq)
             log.info(
-                "subscriber %s resumed after seq %d", subscription.peer, request.resume.last_seq
+                "subscriber %s resumed after seq %d", _named(subscription), request.resume.last_seq
             )
         else:
             subscription = await self._started(request, context)
             reader = subscription.attach()
             log.info(
-                "subscriber %s joined (%d live)", subscription.peer, len(self._broker.subscriptions)
+                "subscriber %s joined (%d live)",
+                _named(subscription),
+                len(self._broker.subscriptions),
             )
         # The reader's interruptions (overflow, a resume elsewhere) must stop
         # it even in a write a stalled client holds up: they cancel this task.
@@ -221,19 +245,15 @@ class ProbeService:
                 f"the service has {self.max_subscribers} streams, its most "
                 "(kindling-probe serve --max-subscribers)",
             )
-        # Read the peer once, now: grpc's context.peer() touches freed memory
-        # once the client has cancelled the call (grpc/grpc#29927).
-        peer = context.peer()
-        name = f"#{next(self._subscriber_ids)}"
-        if peer not in ("", "unix:"):  # unix peers have no address to show
-            name += f" ({peer})"
+        caller = current_caller.get()
         subscription = Subscription(
             selection,
             asyncio.get_running_loop(),
             options,
             self._limits,
             self._budget,
-            peer=name,
+            peer=f"#{next(self._subscriber_ids)}",
+            caller=f"pid {caller.pid} {caller.comm()}, uid {caller.uid}" if caller else "",
         )
         if subscription.resumable:
             self._origins[subscription.stream_id] = request
@@ -282,7 +302,7 @@ class ProbeService:
             self._waiting[stream_id] = expire
             log.info(
                 "subscriber %s disconnected; its stream waits %gs to be resumed",
-                subscription.peer,
+                _named(subscription),
                 subscription.options.resume_window,
             )
             return
@@ -290,7 +310,7 @@ class ProbeService:
 
     def _expire(self, subscription: Subscription) -> None:
         self._waiting.pop(subscription.stream_id, None)
-        log.info("subscriber %s was not resumed in time", subscription.peer)
+        log.info("subscriber %s was not resumed in time", _named(subscription))
         self._remove(subscription)
 
     def _remove(self, subscription: Subscription) -> None:
@@ -300,7 +320,7 @@ class ProbeService:
         log.info(
             "subscriber %s left: %d events delivered, %d dropped (queue full), "
             "%d lost in the kernel, %d lost to service errors",
-            subscription.peer,
+            _named(subscription),
             stats.delivered,
             stats.dropped,
             stats.kernel_lost,
@@ -335,12 +355,14 @@ class ProbeService:
         except ConfigError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         enabled = self._capture.names(config.enabled)
-        if not request.dry_run:
-            log.info(
-                "configured (generation %d): capturing %s",
-                config.generation,
-                ", ".join(enabled) or "no events",
-            )
+        caller = current_caller.get()
+        log.info(
+            "%s by %s (generation %d): capturing %s",
+            "configuration checked (dry run)" if request.dry_run else "configured",
+            caller.describe() if caller else "an unidentified caller",
+            config.generation,
+            _some(enabled),
+        )
         return probe_pb2.ConfigureResponse(
             enabled_events=enabled,
             kernel_filters=_kernel_filters(config),

@@ -90,11 +90,14 @@ class Subscription:
         budget: MemoryBudget | None = None,
         *,
         peer: str = "",
+        caller: str = "",
     ) -> None:
         self.selection = selection
         self.options = options
         self.limits = limits
+        # A short name ("#7", a metric label) and who opened the stream.
         self.peer = peer
+        self.caller = caller
         self.stats = SubscriptionStats()
         self.stream_id = secrets.token_hex(16) if options.resume_window else ""
         self._stream_id_field = stream_id_field(self.stream_id)
