@@ -127,3 +127,27 @@ def test_without_the_peer_name_library_nobody_may_configure(shared_dir: Path) ->
         assert "callers cannot be told apart" in service.log()
     finally:
         assert service.stop() == 0, service.log()
+
+
+LIBRARY_CLIENT = r"""
+import sys
+from kindling.client import PermissionDenied, ProbeClient
+with ProbeClient(sys.argv[1]) as client:
+    client.get_info()
+    try:
+        client.configure(snaplen=256)
+    except PermissionDenied as error:
+        print(error)
+"""
+
+
+def test_the_python_client_raises_permission_denied(service: Service) -> None:
+    result = subprocess.run(
+        ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--groups", str(READERS),
+         sys.executable, "-c", LIBRARY_CLIENT, str(service.socket)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        f"the kindling probe service at {service.socket} refused the call: Configure changes"
+    )

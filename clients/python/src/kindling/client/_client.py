@@ -17,6 +17,7 @@ from kindling.client.errors import (
     ConfigChanged,
     DeadlineExceeded,
     InvalidRequest,
+    PermissionDenied,
     RequestFailed,
     ServiceNotFound,
     ServiceUnavailable,
@@ -85,6 +86,7 @@ _ERRORS: dict[grpc.StatusCode, type[RequestFailed]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: StreamOverflowed,
     grpc.StatusCode.NOT_FOUND: StreamNotFound,
     grpc.StatusCode.FAILED_PRECONDITION: ConfigChanged,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
 
 

@@ -9,8 +9,9 @@ Every error the library raises on purpose is a :class:`KindlingError`:
   :class:`DeadlineExceeded` (a call's timeout expired),
   :class:`StreamOverflowed` (a stream that asked to be disconnected when its
   queue filled up was), :class:`StreamNotFound` (the stream to resume
-  is gone) and :class:`ConfigChanged` (a compare-and-set Configure found
-  another generation).
+  is gone), :class:`ConfigChanged` (a compare-and-set Configure found
+  another generation) and :class:`PermissionDenied` (the caller may not
+  make this call).
 
 The gRPC error a :class:`RequestFailed` translates is its ``__cause__``.
 """
@@ -32,6 +33,7 @@ __all__ = [
     "DeadlineExceeded",
     "InvalidRequest",
     "KindlingError",
+    "PermissionDenied",
     "RequestFailed",
     "ServiceNotFound",
     "ServiceUnavailable",
@@ -169,3 +171,13 @@ class ConfigChanged(RequestFailed):
 
     def _message(self) -> str:
         return f"the kindling probe service at {self.socket} changed nothing: {self.details}"
+
+
+class PermissionDenied(RequestFailed):
+    """The service does not let this caller make the call (PERMISSION_DENIED):
+    Configure is for root and the service's admin group (``kindling-probe
+    serve --admin-group``), reading for the socket's group. ``details`` says
+    who may; nothing was changed."""
+
+    def _message(self) -> str:
+        return f"the kindling probe service at {self.socket} refused the call: {self.details}"
