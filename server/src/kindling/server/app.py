@@ -7,6 +7,7 @@ import logging
 import signal
 import time
 
+from kindling.server import __version__
 from kindling.server.api.server import ApiServer
 from kindling.server.api.service import ProbeService
 from kindling.server.capture import CaptureControl
@@ -15,6 +16,7 @@ from kindling.server.config import ServeConfig
 from kindling.server.drivers.base import Driver, RecordBatch
 from kindling.server.drivers.replay import ReplayDriver
 from kindling.server.observe.metrics import ServiceMetrics
+from kindling.server.observe.tracing import Tracing
 from kindling.server.pipeline.builder import EventBuilder, warm_up
 from kindling.server.pipeline.encode import native
 from kindling.server.pipeline.encode.batch import EventBatch
@@ -78,8 +80,17 @@ class ProbeApp:
             max_batch_events=config.max_batch_events,
             clock=time.monotonic,
         )
+        self.tracing = (
+            Tracing(config.otlp_endpoint, config.node_name, __version__)
+            if config.otlp_endpoint
+            else None
+        )
         self.api = ApiServer(
-            self.service, config.socket, config.socket_group, admin_group=config.admin_group
+            self.service,
+            config.socket,
+            config.socket_group,
+            admin_group=config.admin_group,
+            interceptors=[self.tracing.interceptor()] if self.tracing else (),
         )
         self.metrics = (
             ServiceMetrics(driver, self.broker, self.budget, catalog)
@@ -170,5 +181,7 @@ class ProbeApp:
             await self.api.stop(SHUTDOWN_GRACE_SECONDS)
             if stop_metrics is not None:
                 stop_metrics()
+            if self.tracing is not None:
+                await loop.run_in_executor(None, self.tracing.shutdown)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

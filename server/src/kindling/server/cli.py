@@ -249,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(HOST 127.0.0.1 unless given; default: no listener)",
     )
     serve.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="send a trace span of each unary call (GetInfo, GetConfig, Configure, health "
+        "Check) over OTLP/gRPC to URL, http:// for plain text (default: "
+        "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
         default="info",
@@ -386,6 +393,7 @@ def _serve(args: argparse.Namespace, command_line: bool) -> int:
 
     from kindling.server.app import ProbeApp, default_driver  # noqa: PLC0415
     from kindling.server.observe.logs import configure_logging  # noqa: PLC0415
+    from kindling.server.observe.tracing import traces_endpoint  # noqa: PLC0415
 
     configure_logging(args.log_level, args.log_format)
     node_name = args.node_name
@@ -410,6 +418,7 @@ def _serve(args: argparse.Namespace, command_line: bool) -> int:
         resume_buffer_mb=args.resume_buffer_mb,
         max_subscribers=args.max_subscribers,
         metrics_address=args.metrics_address,
+        otlp_endpoint=traces_endpoint(args.otlp_endpoint),
         socket_group=args.socket_group,
         admin_group=args.admin_group,
         max_batch_events=args.max_batch_events,

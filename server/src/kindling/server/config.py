@@ -54,6 +54,8 @@ class ServeConfig:
     admin_group: str | None = None
     # HOST:PORT for the Prometheus metrics; None: no listener.
     metrics_address: str | None = None
+    # Where to send traces of the unary calls over OTLP/gRPC; None: nowhere.
+    otlp_endpoint: str | None = None
     # Events per SubscribeResponse at most. Larger responses cost both ends
     # less per event (measured: 2048 against 512 saved a fifth of the
     # service's and a seventh of a Go subscriber's CPU at 300k events/s).

@@ -62,6 +62,21 @@ class Policy:
 Check = Callable[[Context], Awaitable[None]]
 
 
+class _CallContext:
+    """The call's context as the handlers behind the check see it: peer() is
+    "unix:", gRPC's own form for a unix socket client, not the internal peer
+    name, which must not reach logs or traces."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    def peer(self) -> str:
+        return "unix:"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
 if TYPE_CHECKING:  # generic in the stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
 
@@ -79,7 +94,7 @@ def _guarded(handler: Handler, check: Check) -> Handler:
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
             await check(context)
-            async for response in behaviour(request, context):
+            async for response in behaviour(request, _CallContext(context)):
                 yield response
 
         wrapped: Callable[..., Any] = stream
@@ -87,7 +102,7 @@ def _guarded(handler: Handler, check: Check) -> Handler:
 
         async def call(request: Any, context: Context) -> Any:
             await check(context)
-            return await behaviour(request, context)
+            return await behaviour(request, _CallContext(context))
 
         wrapped = call
     # grpc's handlers are named tuples.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -44,6 +45,7 @@ class ApiServer:
         socket_group: str | None = None,
         admin_group: str | None = None,
         callers: CallerLookup | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self._service = service
         self.socket_path = socket_path
@@ -54,6 +56,8 @@ class ApiServer:
         self._admin_group = admin_group
         self.callers = callers or CallerLookup.for_this_process()
         self._authorization: Authorization | None = None
+        # Run after the authorization check (tracing).
+        self._interceptors = list(interceptors)
         self._server: grpc.aio.Server | None = None
         self._health = health_aio.HealthServicer()
         self._bind: PrivateBindPath | None = None
@@ -104,7 +108,7 @@ class ApiServer:
     async def _listen(self) -> None:
         prepare_socket_path(self.socket_path)
         server = grpc.aio.server(
-            interceptors=[self._authorization] if self._authorization else None,
+            interceptors=[*filter(None, [self._authorization]), *self._interceptors],
             maximum_concurrent_rpcs=max_concurrent_rpcs(self._service.max_subscribers),
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
