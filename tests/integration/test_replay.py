@@ -10,17 +10,19 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from support.expectations import without_seq
-from support.service import PROBE, Service, start_service
+from support.service import PROBE, Service, health_status, start_service
 
 from kindling.client import ProbeClient
 from kindling.client.recording import read_recording
 from kindling.event.v1 import event_pb2
-from kindling.probe.v1 import probe_pb2
+from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 
 DATA = Path(__file__).parents[1] / "data"
 SAMPLE = DATA / "sample.kindling"
@@ -221,3 +223,27 @@ def test_a_recording_of_the_workload_replays_as_a_live_subscriber_saw_it(
     finally:
         assert replay.stop() == 0
     assert without_seq(replayed) == without_seq(recording)
+
+
+def test_a_recording_cut_short_turns_health_not_serving(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.kindling"
+    data = SAMPLE.read_bytes()
+    cut.write_bytes(data[: len(data) - 7])  # the last response, cut in the middle
+    service = start_service(tmp_path, "--replay", str(cut), "--speed", "max")
+    try:
+        with grpc.insecure_channel(f"unix:{service.socket}") as channel:
+            stream = probe_pb2_grpc.ProbeServiceStub(channel).Subscribe(
+                probe_pb2.SubscribeRequest(), timeout=20
+            )
+            assert next(stream).events  # what the recording has before the cut
+            deadline = time.monotonic() + 10
+            while health_status(service.socket) != "NOT_SERVING":
+                assert time.monotonic() < deadline, service.log()
+                time.sleep(0.05)
+            stream.cancel()
+        with ProbeClient(service.socket) as client:
+            failure = client.get_info().driver.failure
+        assert failure.startswith(f"the recording {cut} ends early: "), failure
+        assert f"capture stopped ({failure}); health reports NOT_SERVING" in service.log()
+    finally:
+        assert service.stop() == 0, service.log()

@@ -41,8 +41,10 @@ class FilterRecorder:
     def preflight(self) -> None:
         pass
 
-    def start(self, sink: BatchSink) -> None:
+    def start(self, sink: BatchSink, on_failure: object = None) -> None:
         pass
+
+    failure = ""
 
     def unavailable_events(self) -> frozenset[int]:
         return frozenset()

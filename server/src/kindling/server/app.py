@@ -100,6 +100,8 @@ class ProbeApp:
         if self.metrics is not None:
             self.service.on_rpc = self.metrics.rpc
         self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failed: asyncio.Future[None] | None = None
 
     def _on_batch(self, batch: RecordBatch | EventBatch) -> None:
         # Runs on the driver's thread: enrich, encode and fan out.
@@ -117,6 +119,15 @@ class ProbeApp:
         self.broker.publish(events)
         if self.metrics is not None:
             self.metrics.batch(len(batch), time.perf_counter() - began)
+
+    def _on_driver_failure(self, reason: str) -> None:
+        # On the driver's thread: health turns NOT_SERVING on the loop.
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._driver_failed, reason)
+
+    def _driver_failed(self, reason: str) -> None:
+        log.error("capture stopped (%s); health reports NOT_SERVING", reason)
+        self._failed = asyncio.ensure_future(self.api.set_serving(False))
 
     def stop(self) -> None:
         self._stop.set()
@@ -140,7 +151,7 @@ class ProbeApp:
             last = stats.records
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stop)
         self.capture.refresh()
@@ -154,9 +165,12 @@ class ProbeApp:
             if self.metrics is not None and self.config.metrics_address:
                 stop_metrics = self.metrics.serve(self.config.metrics_address)
             # Compiling and attaching takes a moment; keep the loop responsive.
-            await loop.run_in_executor(None, self.driver.start, self._on_batch)
+            await loop.run_in_executor(
+                None, self.driver.start, self._on_batch, self._on_driver_failure
+            )
             driver_started = True
-            await self.api.set_serving(True)
+            if not self.driver.failure:  # it may have failed at once
+                await self.api.set_serving(True)
             log.info(
                 "capturing with %s over %s; serving on %s",
                 self.driver.name,

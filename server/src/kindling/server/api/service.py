@@ -452,6 +452,7 @@ class ProbeService:
                 snaplen=self._capture.service_filters.snaplen,
                 max_snaplen=self._capture.max_snaplen,
                 max_batch_events=self._max_batch,
+                failure=self._driver.failure,
             ),
         )
         for spec in self._catalog.specs:

@@ -129,6 +129,7 @@ class DriverStats:
 
 
 BatchSink = Callable[[RecordBatch | EventBatch], None]
+FailureSink = Callable[[str], None]
 
 
 class Driver(Protocol):
@@ -161,13 +162,20 @@ class Driver(Protocol):
         """
         ...
 
-    def start(self, sink: BatchSink) -> None:
+    def start(self, sink: BatchSink, on_failure: FailureSink | None = None) -> None:
         """Load the programs and start delivering batches to `sink`.
 
         Raises StartupError with a sentence for the user when it cannot.
         `sink` is called from the driver's own thread. Nothing is captured
-        until apply() asks for it.
+        until apply() asks for it. Should delivering stop for good later
+        (the reader fails, a recording is cut short), `on_failure` is called
+        once, from that thread, with the sentence `failure` then gives.
         """
+        ...
+
+    @property
+    def failure(self) -> str:
+        """Why the driver stopped delivering for good; "" while it delivers."""
         ...
 
     def unavailable_events(self) -> frozenset[int]:

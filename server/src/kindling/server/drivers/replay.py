@@ -40,6 +40,7 @@ from kindling.server.drivers.base import (
     BatchSink,
     DriverStats,
     EventCounters,
+    FailureSink,
     KernelFeature,
     KernelFilter,
 )
@@ -268,6 +269,7 @@ class ReplayDriver:
         self._stats = DriverStats()
         self._counts: dict[int, list[int]] = {}  # id -> [emitted, filtered]
         self._state = "waiting for a subscriber"
+        self._failure = ""
 
     @property
     def header(self) -> recording_pb2.RecordingHeader:
@@ -314,10 +316,14 @@ class ReplayDriver:
         could = {e.name for e in recorded if e.available}
         return frozenset(s.id for s in self._catalog.specs if s.name not in could)
 
-    def start(self, sink: BatchSink) -> None:
+    @property
+    def failure(self) -> str:
+        return self._failure
+
+    def start(self, sink: BatchSink, on_failure: FailureSink | None = None) -> None:
         file = self._open()
         self._thread = threading.Thread(
-            target=self._play, args=(file, sink), name="kindling-replay", daemon=True
+            target=self._play, args=(file, sink, on_failure), name="kindling-replay", daemon=True
         )
         self._thread.start()
 
@@ -367,7 +373,7 @@ class ReplayDriver:
         for response in self._recorded:
             yield _split(response, self._ids)
 
-    def _play(self, file: BinaryIO, sink: BatchSink) -> None:
+    def _play(self, file: BinaryIO, sink: BatchSink, on_failure: FailureSink | None) -> None:
         with file:
             if not self._wait():
                 return
@@ -391,7 +397,10 @@ class ReplayDriver:
                         return
                     served += self._publish(response, sink)
             except RecordingError as error:
-                log.error("the recording %s ends early: %s", self._path, error)
+                self._failure = f"the recording {self._path} ends early: {error}"
+                log.error("%s", self._failure)
+                if on_failure is not None:
+                    on_failure(self._failure)
             self._state = "finished"
             log.info(
                 "replay of %s finished: %d events served in %.1fs",

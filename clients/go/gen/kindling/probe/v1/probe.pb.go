@@ -1996,8 +1996,12 @@ type DriverInfo struct {
 	// (`kindling-probe serve --max-batch-events`); Batching.max_events may
 	// ask for fewer.
 	MaxBatchEvents uint32 `protobuf:"varint,10,opt,name=max_batch_events,json=maxBatchEvents,proto3" json:"max_batch_events,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Failure says why the driver stopped capturing for good (its reader
+	// failed, a replayed recording was cut short); empty while it captures.
+	// The health service reports NOT_SERVING from then on.
+	Failure       string `protobuf:"bytes,11,opt,name=failure,proto3" json:"failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DriverInfo) Reset() {
@@ -2098,6 +2102,13 @@ func (x *DriverInfo) GetMaxBatchEvents() uint32 {
 		return x.MaxBatchEvents
 	}
 	return 0
+}
+
+func (x *DriverInfo) GetFailure() string {
+	if x != nil {
+		return x.Failure
+	}
+	return ""
 }
 
 // KernelScope is what the kernel captures, merged from every subscriber's
@@ -2722,7 +2733,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"queueBytes\x12!\n" +
 	"\fmemory_bytes\x18\x04 \x01(\x04R\vmemoryBytes\x12*\n" +
 	"\x11memory_used_bytes\x18\x05 \x01(\x04R\x0fmemoryUsedBytes\x12.\n" +
-	"\x13resume_buffer_bytes\x18\x06 \x01(\x04R\x11resumeBufferBytes\"\x99\x03\n" +
+	"\x13resume_buffer_bytes\x18\x06 \x01(\x04R\x11resumeBufferBytes\"\xb3\x03\n" +
 	"\n" +
 	"DriverInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -2736,7 +2747,8 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\vmax_snaplen\x18\t \x01(\rR\n" +
 	"maxSnaplen\x12(\n" +
 	"\x10max_batch_events\x18\n" +
-	" \x01(\rR\x0emaxBatchEvents\"\xec\x01\n" +
+	" \x01(\rR\x0emaxBatchEvents\x12\x18\n" +
+	"\afailure\x18\v \x01(\tR\afailure\"\xec\x01\n" +
 	"\vKernelScope\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.kindling.probe.v1.ScopedEventR\x06events\x12*\n" +
 	"\x11allowed_pid_count\x18\x02 \x01(\rR\x0fallowedPidCount\x120\n" +

@@ -1230,6 +1230,7 @@ class DriverInfo(_message.Message):
     SNAPLEN_FIELD_NUMBER: _builtins.int
     MAX_SNAPLEN_FIELD_NUMBER: _builtins.int
     MAX_BATCH_EVENTS_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name names the driver, for example "bcc"."""
     transport: _builtins.str
@@ -1251,6 +1252,11 @@ class DriverInfo(_message.Message):
     """Max_batch_events is the most events a response carries
     (`kindling-probe serve --max-batch-events`); Batching.max_events may
     ask for fewer.
+    """
+    failure: _builtins.str
+    """Failure says why the driver stopped capturing for good (its reader
+    failed, a replayed recording was cut short); empty while it captures.
+    The health service reports NOT_SERVING from then on.
     """
     @_builtins.property
     def features(self) -> _containers.RepeatedCompositeFieldContainer[Global___KernelFeature]:
@@ -1288,10 +1294,11 @@ class DriverInfo(_message.Message):
         snaplen: _builtins.int = ...,
         max_snaplen: _builtins.int = ...,
         max_batch_events: _builtins.int = ...,
+        failure: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "features", b"features", "kernel_release", b"kernel_release", "max_batch_events", b"max_batch_events", "max_snaplen", b"max_snaplen", "name", b"name", "scope", b"scope", "snaplen", b"snaplen", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "failure", b"failure", "features", b"features", "kernel_release", b"kernel_release", "max_batch_events", b"max_batch_events", "max_snaplen", b"max_snaplen", "name", b"name", "scope", b"scope", "snaplen", b"snaplen", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

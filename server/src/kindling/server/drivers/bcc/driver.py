@@ -27,6 +27,7 @@ from kindling.server.drivers.base import (
     BatchSink,
     DriverStats,
     EventCounters,
+    FailureSink,
     KernelFeature,
     KernelFilter,
     RecordBatch,
@@ -105,6 +106,8 @@ class BccDriver:
         self._stats = DriverStats()
         self._lost_seen = 0
         self._raw_sink: RawSink | None = None
+        self._on_failure: FailureSink | None = None
+        self._failure = ""
 
     # -- Driver protocol ---------------------------------------------------
 
@@ -155,7 +158,11 @@ class BccDriver:
         """The reader thread's kernel thread id (for CPU accounting)."""
         return self._thread.native_id if self._thread is not None else None
 
-    def start(self, sink: BatchSink) -> None:
+    @property
+    def failure(self) -> str:
+        return self._failure
+
+    def start(self, sink: BatchSink, on_failure: FailureSink | None = None) -> None:
         self.preflight()
         loader = BccLoader(
             self._catalog,
@@ -183,9 +190,10 @@ class BccDriver:
             unavailable=self.unavailable_events(),
         )
         self._sink = sink
+        self._on_failure = on_failure
         with self._lock:
             self._maps.write(self._filter)
-        self._thread = threading.Thread(target=self._run, name="kindling-reader", daemon=True)
+        self._thread = threading.Thread(target=self._read, name="kindling-reader", daemon=True)
         self._thread.start()
 
     def apply(self, kernel_filter: KernelFilter) -> None:
@@ -257,6 +265,17 @@ class BccDriver:
         return perf
 
     # -- the reader thread ------------------------------------------------------------
+
+    def _read(self) -> None:
+        try:
+            self._run()
+        except Exception as error:
+            # Capture is over: say so (health, GetInfo) rather than serve on
+            # as if the kernel had gone quiet.
+            log.exception("the reader thread failed; no more events will be captured")
+            self._failure = f"the reader thread failed: {type(error).__name__}: {str(error)[:160]}"
+            if self._on_failure is not None:
+                self._on_failure(self._failure)
 
     def _run(self) -> None:
         assert self._reader is not None
