@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kindling.server import __version__
+from kindling.server import __version__, settings
 from kindling.server.catalog import CATALOG
 from kindling.server.config import (
     SNAPLEN_LIMIT,
@@ -110,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load the eBPF programs and serve kindling.probe.v1.ProbeService, the gRPC "
         "health service and server reflection on a unix socket until SIGINT or SIGTERM.",
         epilog="example: sudo kindling-probe serve --socket /run/kindling.sock",
+    )
+    serve.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="read settings from this YAML file: each option's name without its dashes, "
+        "for example `max-subscribers: 100`; options given here and KINDLING_* environment "
+        "variables (KINDLING_MAX_SUBSCRIBERS=100) win over it (default: $KINDLING_CONFIG)",
+    )
+    serve.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the settings in force, as a config file would give them, and exit",
     )
     serve.add_argument(
         "--socket",
@@ -434,10 +447,27 @@ def _serve(args: argparse.Namespace, command_line: bool) -> int:
     return 0
 
 
+def _command(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:  # argparse has no public way to its subcommands
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "serve":
+            # Settings from the environment and the file become the defaults
+            # the command line overrides.
+            serve = _command(parser, "serve")
+            settings.apply(serve, args.config)
+            args = parser.parse_args(argv)
+            if args.print_config:
+                print(settings.as_yaml(args, serve), end="")
+                return 0
             return _serve(args, command_line=argv is None)
         if args.command == "record":
             from kindling.server.record_command import record  # noqa: PLC0415
