@@ -19,7 +19,7 @@ import pytest
 from support.expectations import without_seq
 from support.service import PROBE, Service, health_status, start_service
 
-from kindling.client import ProbeClient
+from kindling.client import InvalidRequest, ProbeClient
 from kindling.client.recording import read_recording
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
@@ -247,3 +247,19 @@ def test_a_recording_cut_short_turns_health_not_serving(tmp_path: Path) -> None:
         assert f"capture stopped ({failure}); health reports NOT_SERVING" in service.log()
     finally:
         assert service.stop() == 0, service.log()
+
+
+def test_configure_sets_the_batching_of_streams_that_ask_for_none(replay: Service) -> None:
+    expected = len(events_of(recorded()))
+    with ProbeClient(replay.socket) as client:
+        start = client.get_config()
+        assert start.batching.max_events == 2048  # --max-batch-events
+        with pytest.raises(InvalidRequest, match=r"batching\.max_events: 100000 is more than"):
+            client.configure(batching=probe_pb2.Batching(max_events=100_000))
+        assert client.get_config() == start  # nothing changed
+        done = client.configure(batching=probe_pb2.Batching(max_events=5))
+        assert done.batching.max_events == 5 and done.generation == start.generation + 1
+        assert client.get_config().batching.max_events == 5
+    responses = subscribe_all(replay.socket, probe_pb2.SubscribeRequest(), expected)
+    assert len(events_of(responses)) == expected
+    assert max(len(r.events) for r in responses) == 5

@@ -306,9 +306,9 @@ async def test_a_full_response_does_not_wait_for_the_delay() -> None:
 
 def test_batching_requests_are_checked() -> None:
     def ask(**given: object) -> tuple[int, float]:
-        return batching(probe_pb2.SubscribeRequest(batching=probe_pb2.Batching(**given)), 2048)
+        return batching(probe_pb2.Batching(**given), 2048)
 
-    assert batching(probe_pb2.SubscribeRequest(), 2048) == (2048, 0.0)
+    assert batching(probe_pb2.Batching(), 2048) == (2048, 0.0)
     assert ask(max_events=100, max_delay=duration_pb2.Duration(nanos=5_000_000)) == (100, 0.005)
     with pytest.raises(FilterError, match=r"max_events: 5000 is more than the service's 2048"):
         ask(max_events=5000)

@@ -61,6 +61,7 @@ class ProbeApp:
             self.broker,
             snaplen=config.snaplen,
             max_snaplen=config.max_snaplen,
+            batching=(config.max_batch_events, 0.0),
         )
         self.broker.on_change = self.capture.refresh
         self.budget = MemoryBudget(config.queue_memory_mb << 20)

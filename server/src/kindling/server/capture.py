@@ -40,11 +40,14 @@ class StaleGenerationError(ConfigError):
 @dataclass(frozen=True)
 class Configuration:
     """What Configure changes, numbered: events captured, the service-wide
-    kernel filters (with snaplen), and its generation."""
+    kernel filters (with snaplen), the batching of streams that ask for none,
+    and its generation."""
 
     enabled: frozenset[int]
     filters: ServiceFilters
     generation: int
+    # (most events per response, most delay in seconds)
+    batching: tuple[int, float] = (0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,10 @@ class CaptureControl:
         *,
         snaplen: int = DEFAULT_SNAPLEN,
         max_snaplen: int = DEFAULT_SNAPLEN,
+        batching: tuple[int, float] = (0, 0.0),
     ) -> None:
         self._catalog = catalog
+        self.batching = batching
         self.max_snaplen = max_snaplen
         self._driver = driver
         self._builder = builder
@@ -143,6 +148,7 @@ class CaptureControl:
         kernel_filters: KernelFiltersRequest | None = None,
         snaplen: int | None = None,
         *,
+        batching: tuple[int, float] | None = None,
         dry_run: bool = False,
         expected_generation: int | None = None,
     ) -> Configuration:
@@ -173,17 +179,21 @@ class CaptureControl:
             service = filters if filters is not None else self.service_filters
             if snaplen is not None:
                 service = dataclasses.replace(service, snaplen=snaplen)
+            batched = self.batching if batching is None else batching
             if dry_run:
-                return Configuration(configured, service, self.generation)
+                return Configuration(configured, service, self.generation, batched)
             self.configured, self.service_filters = configured, service
+            self.batching = batched
             self.generation += 1
-            applied = Configuration(configured, service, self.generation)
+            applied = Configuration(configured, service, self.generation, batched)
         self.refresh()
         return applied
 
     def configuration(self) -> Configuration:
         with self._lock:
-            return Configuration(self.configured, self.service_filters, self.generation)
+            return Configuration(
+                self.configured, self.service_filters, self.generation, self.batching
+            )
 
     def names(self, ids: frozenset[int]) -> list[str]:
         """Event names in catalogue order."""

@@ -376,6 +376,7 @@ class ProbeClient:
         *,
         kernel_filters: probe_pb2.KernelFilters | None = None,
         snaplen: int | None = None,
+        batching: probe_pb2.Batching | None = None,
         dry_run: bool = False,
         expected_generation: int | None = None,
         timeout: float | None = None,
@@ -386,7 +387,9 @@ class ProbeClient:
         applies for every subscriber (processes and thread names it never
         captures, and whether it drops I/O that moved no data). ``snaplen``,
         when given, sets the most payload bytes an event carries (0 turns
-        payloads off), up to the service's ``max_snaplen``.
+        payloads off), up to the service's ``max_snaplen``. ``batching``,
+        when given, is the batching of streams that start afterwards without
+        asking for their own.
 
         The change applies to all subscribers. The response lists every event
         captured afterwards, in catalogue order, and the kernel filters. An
@@ -409,6 +412,8 @@ class ProbeClient:
             request.kernel_filters.CopyFrom(kernel_filters)
         if snaplen is not None:
             request.snaplen = snaplen
+        if batching is not None:
+            request.batching.CopyFrom(batching)
         return self._unary(self._stub.Configure, request, timeout)
 
     def get_config(self, *, timeout: float | None = None) -> probe_pb2.GetConfigResponse:

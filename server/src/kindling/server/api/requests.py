@@ -80,19 +80,20 @@ def compile_request(request: probe_pb2.SubscribeRequest, catalog: Catalog) -> Se
 MAX_BATCH_DELAY_SECONDS = 10.0
 
 
-def batching(request: probe_pb2.SubscribeRequest, most_events: int) -> tuple[int, float]:
-    """The stream's (max events per response, max delay in seconds)."""
-    given = request.batching
+def batching(
+    given: probe_pb2.Batching, most_events: int, field: str = "batching"
+) -> tuple[int, float]:
+    """A Batching's (max events per response, max delay in seconds), checked."""
     max_events = given.max_events or most_events
     if max_events > most_events:
         raise FilterError(
-            f"batching.max_events: {given.max_events} is more than the service's "
+            f"{field}.max_events: {given.max_events} is more than the service's "
             f"{most_events} (kindling-probe serve --max-batch-events)"
         )
     delay = given.max_delay.seconds + given.max_delay.nanos / 1e9
     if not 0 <= delay <= MAX_BATCH_DELAY_SECONDS or not 0 <= given.max_delay.nanos < 10**9:
         raise FilterError(
-            f"batching.max_delay: a delay from 0 to {MAX_BATCH_DELAY_SECONDS:g} seconds"
+            f"{field}.max_delay: a delay from 0 to {MAX_BATCH_DELAY_SECONDS:g} seconds"
         )
     return max_events, delay
 
@@ -108,9 +109,16 @@ _OVERFLOW = {
 }
 
 
-def stream_options(request: probe_pb2.SubscribeRequest, most_events: int) -> StreamOptions:
-    """The stream's delivery options, checked (FilterError if invalid)."""
-    max_events, max_delay = batching(request, most_events)
+def stream_options(
+    request: probe_pb2.SubscribeRequest, most_events: int, default_batching: tuple[int, float]
+) -> StreamOptions:
+    """The stream's delivery options, checked (FilterError if invalid);
+    `default_batching` for a stream that asks for none (Configure's)."""
+    max_events, max_delay = (
+        batching(request.batching, most_events)
+        if request.HasField("batching")
+        else default_batching
+    )
     overflow = _OVERFLOW.get(request.overflow)
     if overflow is None:
         known = ", ".join(probe_pb2.OverflowPolicy.keys())

@@ -23,7 +23,7 @@ from kindling.server.api.authorization import current_caller
 from kindling.server.api.decoding import Context, decoded
 from kindling.server.api.host_facts import HostFacts
 from kindling.server.api.limits import request_limits
-from kindling.server.api.requests import compile_request, same_stream, stream_options
+from kindling.server.api.requests import batching, compile_request, same_stream, stream_options
 from kindling.server.capture import (
     CaptureControl,
     ConfigError,
@@ -77,6 +77,13 @@ def _kernel_filters(config: Configuration) -> probe_pb2.KernelFilters:
         deny_comms=sorted(c.decode(errors="replace") for c in filters.deny_comms),
         drop_failed_io=filters.drop_failed_io,
     )
+
+
+def _batching(config: Configuration) -> probe_pb2.Batching:
+    events, delay = config.batching
+    batched = probe_pb2.Batching(max_events=events)
+    batched.max_delay.FromNanoseconds(round(delay * 1e9))
+    return batched
 
 
 def _some(names: list[str], most: int = 12) -> str:
@@ -236,7 +243,9 @@ class ProbeService:
     ) -> Subscription:
         try:
             selection = compile_request(request, self._catalog)
-            options = stream_options(request, self._max_batch)
+            options = stream_options(
+                request, self._max_batch, self._capture.configuration().batching
+            )
         except FilterError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         if len(self._broker.subscriptions) >= self.max_subscribers:
@@ -340,11 +349,17 @@ class ProbeService:
                 drop_failed_io=given.drop_failed_io,
             )
         try:
+            batched = (
+                batching(request.batching, self._max_batch)
+                if request.HasField("batching")
+                else None
+            )
             config = self._capture.configure(
                 request.enable_events,
                 request.disable_events,
                 filters,
                 snaplen=request.snaplen if request.HasField("snaplen") else None,
+                batching=batched,
                 dry_run=request.dry_run,
                 expected_generation=(
                     request.expected_generation if request.HasField("expected_generation") else None
@@ -352,7 +367,7 @@ class ProbeService:
             )
         except StaleGenerationError as error:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-        except ConfigError as error:
+        except (ConfigError, FilterError) as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         enabled = self._capture.names(config.enabled)
         caller = current_caller.get()
@@ -369,6 +384,7 @@ class ProbeService:
             snaplen=config.filters.snaplen,
             generation=config.generation,
             applied=not request.dry_run,
+            batching=_batching(config),
         )
 
     @decoded(probe_pb2.GetConfigRequest)
@@ -381,6 +397,7 @@ class ProbeService:
             kernel_filters=_kernel_filters(config),
             snaplen=config.filters.snaplen,
             generation=config.generation,
+            batching=_batching(config),
         )
 
     def _scope(self) -> probe_pb2.KernelScope:

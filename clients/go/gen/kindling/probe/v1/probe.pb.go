@@ -1256,8 +1256,12 @@ type ConfigureRequest struct {
 	// with GetConfig); otherwise the call fails with FAILED_PRECONDITION and
 	// changes nothing.
 	ExpectedGeneration *uint64 `protobuf:"varint,6,opt,name=expected_generation,json=expectedGeneration,proto3,oneof" json:"expected_generation,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Batching, when set, is the batching of the streams that start from now
+	// on without asking for their own (SubscribeRequest.batching unset);
+	// streams already open keep theirs.
+	Batching      *Batching `protobuf:"bytes,7,opt,name=batching,proto3" json:"batching,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -1330,6 +1334,13 @@ func (x *ConfigureRequest) GetExpectedGeneration() uint64 {
 		return *x.ExpectedGeneration
 	}
 	return 0
+}
+
+func (x *ConfigureRequest) GetBatching() *Batching {
+	if x != nil {
+		return x.Batching
+	}
+	return nil
 }
 
 // KernelFilters are filters the kernel applies for every subscriber, before
@@ -1414,7 +1425,10 @@ type ConfigureResponse struct {
 	// with every Configure applied.
 	Generation uint64 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
 	// Applied says whether the change was made (false for a dry run).
-	Applied       bool `protobuf:"varint,5,opt,name=applied,proto3" json:"applied,omitempty"`
+	Applied bool `protobuf:"varint,5,opt,name=applied,proto3" json:"applied,omitempty"`
+	// Batching is what streams that do not ask for their own get after the
+	// change (max_events is never zero here).
+	Batching      *Batching `protobuf:"bytes,6,opt,name=batching,proto3" json:"batching,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1484,6 +1498,13 @@ func (x *ConfigureResponse) GetApplied() bool {
 	return false
 }
 
+func (x *ConfigureResponse) GetBatching() *Batching {
+	if x != nil {
+		return x.Batching
+	}
+	return nil
+}
+
 // GetConfigRequest asks for the configuration Configure changes.
 type GetConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1532,7 +1553,9 @@ type GetConfigResponse struct {
 	// Snaplen is the most payload bytes an event carries.
 	Snaplen uint32 `protobuf:"varint,3,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
 	// Generation numbers the configuration (see ConfigureResponse).
-	Generation    uint64 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation uint64 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Batching is what streams that do not ask for their own get.
+	Batching      *Batching `protobuf:"bytes,5,opt,name=batching,proto3" json:"batching,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1593,6 +1616,13 @@ func (x *GetConfigResponse) GetGeneration() uint64 {
 		return x.Generation
 	}
 	return 0
+}
+
+func (x *GetConfigResponse) GetBatching() *Batching {
+	if x != nil {
+		return x.Batching
+	}
+	return nil
 }
 
 // GetInfoRequest asks for a description of the service.
@@ -2672,14 +2702,15 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\x04Loss\x125\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1d.kindling.probe.v1.LossReasonR\x06reason\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x1b\n" +
-	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"\xb9\x02\n" +
+	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"\xf2\x02\n" +
 	"\x10ConfigureRequest\x12#\n" +
 	"\renable_events\x18\x01 \x03(\tR\fenableEvents\x12%\n" +
 	"\x0edisable_events\x18\x02 \x03(\tR\rdisableEvents\x12G\n" +
 	"\x0ekernel_filters\x18\x03 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x1d\n" +
 	"\asnaplen\x18\x04 \x01(\rH\x00R\asnaplen\x88\x01\x01\x12\x17\n" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x124\n" +
-	"\x13expected_generation\x18\x06 \x01(\x04H\x01R\x12expectedGeneration\x88\x01\x01B\n" +
+	"\x13expected_generation\x18\x06 \x01(\x04H\x01R\x12expectedGeneration\x88\x01\x01\x127\n" +
+	"\bbatching\x18\a \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatchingB\n" +
 	"\n" +
 	"\b_snaplenB\x16\n" +
 	"\x14_expected_generation\"q\n" +
@@ -2687,7 +2718,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\tdeny_pids\x18\x01 \x03(\rR\bdenyPids\x12\x1d\n" +
 	"\n" +
 	"deny_comms\x18\x02 \x03(\tR\tdenyComms\x12$\n" +
-	"\x0edrop_failed_io\x18\x03 \x01(\bR\fdropFailedIo\"\xd7\x01\n" +
+	"\x0edrop_failed_io\x18\x03 \x01(\bR\fdropFailedIo\"\x90\x02\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\x12G\n" +
 	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x18\n" +
@@ -2695,15 +2726,17 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\x04 \x01(\x04R\n" +
 	"generation\x12\x18\n" +
-	"\aapplied\x18\x05 \x01(\bR\aapplied\"\x12\n" +
-	"\x10GetConfigRequest\"\xbd\x01\n" +
+	"\aapplied\x18\x05 \x01(\bR\aapplied\x127\n" +
+	"\bbatching\x18\x06 \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatching\"\x12\n" +
+	"\x10GetConfigRequest\"\xf6\x01\n" +
 	"\x11GetConfigResponse\x12%\n" +
 	"\x0eenabled_events\x18\x01 \x03(\tR\renabledEvents\x12G\n" +
 	"\x0ekernel_filters\x18\x02 \x01(\v2 .kindling.probe.v1.KernelFiltersR\rkernelFilters\x12\x18\n" +
 	"\asnaplen\x18\x03 \x01(\rR\asnaplen\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x04 \x01(\x04R\n" +
-	"generation\"\x10\n" +
+	"generation\x127\n" +
+	"\bbatching\x18\x05 \x01(\v2\x1b.kindling.probe.v1.BatchingR\bbatching\"\x10\n" +
 	"\x0eGetInfoRequest\"\xa4\x03\n" +
 	"\x0fGetInfoResponse\x12'\n" +
 	"\x0fservice_version\x18\x01 \x01(\tR\x0eserviceVersion\x12+\n" +
@@ -2903,36 +2936,39 @@ var file_kindling_probe_v1_probe_proto_depIdxs = []int32{
 	36, // 21: kindling.probe.v1.SubscribeResponse.sent_at:type_name -> google.protobuf.Timestamp
 	2,  // 22: kindling.probe.v1.Loss.reason:type_name -> kindling.probe.v1.LossReason
 	14, // 23: kindling.probe.v1.ConfigureRequest.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	14, // 24: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	14, // 25: kindling.probe.v1.GetConfigResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	22, // 26: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
-	27, // 27: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
-	36, // 28: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
-	21, // 29: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
-	20, // 30: kindling.probe.v1.GetInfoResponse.limits:type_name -> kindling.probe.v1.RequestLimits
-	26, // 31: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
-	23, // 32: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
-	25, // 33: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
-	24, // 34: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
-	14, // 35: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
-	1,  // 36: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
-	32, // 37: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
-	31, // 38: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
-	28, // 39: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
-	3,  // 40: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
-	4,  // 41: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
-	13, // 42: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
-	18, // 43: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
-	16, // 44: kindling.probe.v1.ProbeService.GetConfig:input_type -> kindling.probe.v1.GetConfigRequest
-	11, // 45: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
-	15, // 46: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
-	19, // 47: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
-	17, // 48: kindling.probe.v1.ProbeService.GetConfig:output_type -> kindling.probe.v1.GetConfigResponse
-	45, // [45:49] is the sub-list for method output_type
-	41, // [41:45] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	7,  // 24: kindling.probe.v1.ConfigureRequest.batching:type_name -> kindling.probe.v1.Batching
+	14, // 25: kindling.probe.v1.ConfigureResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	7,  // 26: kindling.probe.v1.ConfigureResponse.batching:type_name -> kindling.probe.v1.Batching
+	14, // 27: kindling.probe.v1.GetConfigResponse.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	7,  // 28: kindling.probe.v1.GetConfigResponse.batching:type_name -> kindling.probe.v1.Batching
+	22, // 29: kindling.probe.v1.GetInfoResponse.driver:type_name -> kindling.probe.v1.DriverInfo
+	27, // 30: kindling.probe.v1.GetInfoResponse.events:type_name -> kindling.probe.v1.EventDescriptor
+	36, // 31: kindling.probe.v1.GetInfoResponse.boot_time:type_name -> google.protobuf.Timestamp
+	21, // 32: kindling.probe.v1.GetInfoResponse.streams:type_name -> kindling.probe.v1.StreamsInfo
+	20, // 33: kindling.probe.v1.GetInfoResponse.limits:type_name -> kindling.probe.v1.RequestLimits
+	26, // 34: kindling.probe.v1.DriverInfo.features:type_name -> kindling.probe.v1.KernelFeature
+	23, // 35: kindling.probe.v1.DriverInfo.scope:type_name -> kindling.probe.v1.KernelScope
+	25, // 36: kindling.probe.v1.DriverInfo.counters:type_name -> kindling.probe.v1.KernelCounters
+	24, // 37: kindling.probe.v1.KernelScope.events:type_name -> kindling.probe.v1.ScopedEvent
+	14, // 38: kindling.probe.v1.KernelScope.kernel_filters:type_name -> kindling.probe.v1.KernelFilters
+	1,  // 39: kindling.probe.v1.ScopedEvent.payload:type_name -> kindling.probe.v1.PayloadMode
+	32, // 40: kindling.probe.v1.EventDescriptor.source:type_name -> kindling.event.v1.Source
+	31, // 41: kindling.probe.v1.EventDescriptor.category:type_name -> kindling.event.v1.Category
+	28, // 42: kindling.probe.v1.EventDescriptor.attributes:type_name -> kindling.probe.v1.AttributeDescriptor
+	3,  // 43: kindling.probe.v1.AttributeDescriptor.type:type_name -> kindling.probe.v1.AttributeType
+	4,  // 44: kindling.probe.v1.ProbeService.Subscribe:input_type -> kindling.probe.v1.SubscribeRequest
+	13, // 45: kindling.probe.v1.ProbeService.Configure:input_type -> kindling.probe.v1.ConfigureRequest
+	18, // 46: kindling.probe.v1.ProbeService.GetInfo:input_type -> kindling.probe.v1.GetInfoRequest
+	16, // 47: kindling.probe.v1.ProbeService.GetConfig:input_type -> kindling.probe.v1.GetConfigRequest
+	11, // 48: kindling.probe.v1.ProbeService.Subscribe:output_type -> kindling.probe.v1.SubscribeResponse
+	15, // 49: kindling.probe.v1.ProbeService.Configure:output_type -> kindling.probe.v1.ConfigureResponse
+	19, // 50: kindling.probe.v1.ProbeService.GetInfo:output_type -> kindling.probe.v1.GetInfoResponse
+	17, // 51: kindling.probe.v1.ProbeService.GetConfig:output_type -> kindling.probe.v1.GetConfigResponse
+	48, // [48:52] is the sub-list for method output_type
+	44, // [44:48] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_kindling_probe_v1_probe_proto_init() }

@@ -816,6 +816,7 @@ class ConfigureRequest(_message.Message):
     SNAPLEN_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
     EXPECTED_GENERATION_FIELD_NUMBER: _builtins.int
+    BATCHING_FIELD_NUMBER: _builtins.int
     snaplen: _builtins.int
     """Snaplen, when set, is the most payload bytes an event carries from now
     on, from 0 (no payloads at all) to GetInfo's DriverInfo.max_snaplen.
@@ -844,6 +845,13 @@ class ConfigureRequest(_message.Message):
         every subscriber; when unset, they stay as they are.
         """
 
+    @_builtins.property
+    def batching(self) -> Global___Batching:
+        """Batching, when set, is the batching of the streams that start from now
+        on without asking for their own (SubscribeRequest.batching unset);
+        streams already open keep theirs.
+        """
+
     def __init__(
         self,
         *,
@@ -853,10 +861,11 @@ class ConfigureRequest(_message.Message):
         snaplen: _builtins.int | None = ...,
         dry_run: _builtins.bool = ...,
         expected_generation: _builtins.int | None = ...,
+        batching: Global___Batching | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_generation", b"_expected_generation", "_snaplen", b"_snaplen", "expected_generation", b"expected_generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_generation", b"_expected_generation", "_snaplen", b"_snaplen", "batching", b"batching", "expected_generation", b"expected_generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_generation", b"_expected_generation", "_snaplen", b"_snaplen", "disable_events", b"disable_events", "dry_run", b"dry_run", "enable_events", b"enable_events", "expected_generation", b"expected_generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_generation", b"_expected_generation", "_snaplen", b"_snaplen", "batching", b"batching", "disable_events", b"disable_events", "dry_run", b"dry_run", "enable_events", b"enable_events", "expected_generation", b"expected_generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_generation: _TypeAlias = _typing.Literal["expected_generation"]  # noqa: Y015
     _WhichOneofArgType__expected_generation: _TypeAlias = _typing.Literal["_expected_generation", b"_expected_generation"]  # noqa: Y015
@@ -922,6 +931,7 @@ class ConfigureResponse(_message.Message):
     SNAPLEN_FIELD_NUMBER: _builtins.int
     GENERATION_FIELD_NUMBER: _builtins.int
     APPLIED_FIELD_NUMBER: _builtins.int
+    BATCHING_FIELD_NUMBER: _builtins.int
     snaplen: _builtins.int
     """Snaplen is the most payload bytes an event carries after the change."""
     generation: _builtins.int
@@ -940,6 +950,12 @@ class ConfigureResponse(_message.Message):
     def kernel_filters(self) -> Global___KernelFilters:
         """Kernel_filters are the filters the kernel applies after the change."""
 
+    @_builtins.property
+    def batching(self) -> Global___Batching:
+        """Batching is what streams that do not ask for their own get after the
+        change (max_events is never zero here).
+        """
+
     def __init__(
         self,
         *,
@@ -948,10 +964,11 @@ class ConfigureResponse(_message.Message):
         snaplen: _builtins.int = ...,
         generation: _builtins.int = ...,
         applied: _builtins.bool = ...,
+        batching: Global___Batching | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batching", b"batching", "kernel_filters", b"kernel_filters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "enabled_events", b"enabled_events", "generation", b"generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "batching", b"batching", "enabled_events", b"enabled_events", "generation", b"generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -984,6 +1001,7 @@ class GetConfigResponse(_message.Message):
     KERNEL_FILTERS_FIELD_NUMBER: _builtins.int
     SNAPLEN_FIELD_NUMBER: _builtins.int
     GENERATION_FIELD_NUMBER: _builtins.int
+    BATCHING_FIELD_NUMBER: _builtins.int
     snaplen: _builtins.int
     """Snaplen is the most payload bytes an event carries."""
     generation: _builtins.int
@@ -998,6 +1016,10 @@ class GetConfigResponse(_message.Message):
     def kernel_filters(self) -> Global___KernelFilters:
         """Kernel_filters are the filters the kernel applies for every subscriber."""
 
+    @_builtins.property
+    def batching(self) -> Global___Batching:
+        """Batching is what streams that do not ask for their own get."""
+
     def __init__(
         self,
         *,
@@ -1005,10 +1027,11 @@ class GetConfigResponse(_message.Message):
         kernel_filters: Global___KernelFilters | None = ...,
         snaplen: _builtins.int = ...,
         generation: _builtins.int = ...,
+        batching: Global___Batching | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_filters", b"kernel_filters"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batching", b"batching", "kernel_filters", b"kernel_filters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled_events", b"enabled_events", "generation", b"generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batching", b"batching", "enabled_events", b"enabled_events", "generation", b"generation", "kernel_filters", b"kernel_filters", "snaplen", b"snaplen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
