@@ -19,6 +19,9 @@ SETTINGS = {
     "node-name": "node-a",
     "socket-group": "4242",
     "log-format": "json",
+    "disable-events": "read,write",
+    "deny-comms": "sshd,cron",
+    "batch-delay-ms": "50",
 }
 
 
@@ -36,6 +39,7 @@ def running(
     try:
         with ProbeClient(service.socket) as client:
             info = client.get_info()
+            config = client.get_config()
         socket = service.socket.stat()
     finally:
         assert service.stop() == 0, service.log()
@@ -48,6 +52,10 @@ def running(
         "node": info.node_name,
         "socket": (socket.st_gid, socket.st_mode & 0o777),
         "log": sorted(json.loads(first)),  # JSON log lines
+        "capturing": list(config.enabled_events),
+        "deny_comms": sorted(config.kernel_filters.deny_comms),
+        "batching": config.batching.SerializeToString(),
+        "generation": config.generation,
     }
 
 
@@ -61,3 +69,7 @@ def test_options_variables_and_a_file_give_the_same_service(tmp_path: Path) -> N
     by_file = running(tmp_path / "file", "--config", str(config))
     assert by_option == by_variable == by_file
     assert by_option["max_subscribers"] == 77 and by_option["socket"] == (4242, 0o660)
+    capturing = by_option["capturing"]
+    assert isinstance(capturing, list) and "read" not in capturing and "openat" in capturing
+    assert by_option["deny_comms"] == ["cron", "sshd"]
+    assert by_option["generation"] == 1  # the start-up configuration

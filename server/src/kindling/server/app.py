@@ -10,11 +10,12 @@ import time
 from kindling.server import __version__
 from kindling.server.api.server import ApiServer
 from kindling.server.api.service import ProbeService
-from kindling.server.capture import CaptureControl
+from kindling.server.capture import CaptureControl, ConfigError, KernelFiltersRequest
 from kindling.server.catalog import CATALOG, Catalog
 from kindling.server.config import ServeConfig
 from kindling.server.drivers.base import Driver, RecordBatch
 from kindling.server.drivers.replay import ReplayDriver
+from kindling.server.errors import StartupError
 from kindling.server.observe.metrics import ServiceMetrics
 from kindling.server.observe.tracing import Tracing
 from kindling.server.pipeline.builder import EventBuilder, warm_up
@@ -27,6 +28,12 @@ from kindling.server.pipeline.fanout.options import QueueLimits
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 1.0
+# Configure's field names in errors, as the serve options spell them.
+_START_OPTIONS = (
+    ("disable_events", "--disable-events"),
+    ("kernel_filters.deny_pids", "--deny-pids"),
+    ("kernel_filters.deny_comms", "--deny-comms"),
+)
 STATS_INTERVAL_SECONDS = 60.0
 
 
@@ -63,6 +70,7 @@ class ProbeApp:
             max_snaplen=config.max_snaplen,
             batching=(config.max_batch_events, 0.0),
         )
+        self._start_configuration(config)
         self.broker.on_change = self.capture.refresh
         self.budget = MemoryBudget(config.queue_memory_mb << 20)
         self.service = ProbeService(
@@ -103,6 +111,30 @@ class ProbeApp:
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed: asyncio.Future[None] | None = None
+
+    def _start_configuration(self, config: ServeConfig) -> None:
+        """Apply the settings that Configure can change later."""
+        filters = None
+        if config.deny_pids or config.deny_comms or config.drop_failed_io:
+            filters = KernelFiltersRequest(
+                deny_pids=list(config.deny_pids),
+                deny_comms=list(config.deny_comms),
+                drop_failed_io=config.drop_failed_io,
+            )
+        try:
+            self.capture.configure(
+                [],
+                list(config.disable_events),
+                filters,
+                batching=(config.max_batch_events, config.batch_delay_ms / 1000),
+                numbered=False,
+            )
+        except ConfigError as error:
+            # The request's field names, as the options spell them.
+            message = str(error)
+            for field, option in _START_OPTIONS:
+                message = message.replace(field, option)
+            raise StartupError(message) from None
 
     def _on_batch(self, batch: RecordBatch | EventBatch) -> None:
         # Runs on the driver's thread: enrich, encode and fan out.

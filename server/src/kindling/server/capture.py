@@ -150,10 +150,12 @@ class CaptureControl:
         *,
         batching: tuple[int, float] | None = None,
         dry_run: bool = False,
+        numbered: bool = True,
         expected_generation: int | None = None,
     ) -> Configuration:
         """Apply a Configure request (or, for a dry run, say what it would
-        make), or raise ConfigError and change nothing."""
+        make), or raise ConfigError and change nothing. The configuration the
+        service starts with is applied `numbered=False`: it is generation 1."""
         if snaplen is not None and not 0 <= snaplen <= self.max_snaplen:
             raise ConfigError(
                 f"snaplen: {snaplen} is more than the {self.max_snaplen} bytes the kernel's "
@@ -184,7 +186,7 @@ class CaptureControl:
                 return Configuration(configured, service, self.generation, batched)
             self.configured, self.service_filters = configured, service
             self.batching = batched
-            self.generation += 1
+            self.generation += numbered  # not the start-up configuration
             applied = Configuration(configured, service, self.generation, batched)
         self.refresh()
         return applied

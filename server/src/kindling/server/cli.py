@@ -88,11 +88,34 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """A comma list of names (a YAML list in a config file)."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"{text[:64]!r} has an empty name; separate names by commas"
+        )
+    return names
+
+
+def _pids(text: str) -> tuple[int, ...]:
+    return tuple(_pid(part.strip()) for part in text.split(","))
+
+
+def _delay_ms(text: str) -> int:
+    if not text.isdigit() or int(text) > 10_000:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a delay from 0 to 10000 ms")
+    return int(text)
+
+
 def _power_of_two(text: str) -> int:
     value = _positive(text)
     if value & (value - 1):
         raise argparse.ArgumentTypeError(f"{value} is not a power of two")
     return value
+
+
+settings.takes_lists(_names, _pids)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +270,46 @@ def build_parser() -> argparse.ArgumentParser:
         default=ServeConfig.max_batch_events,
         metavar="N",
         help="most events per stream response (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--batch-delay-ms",
+        type=_delay_ms,
+        default=ServeConfig.batch_delay_ms,
+        metavar="MS",
+        help="how long a stream that asks for no batching of its own lets the first event of "
+        "a response wait for more; Configure can change it (default: %(default)s, at once)",
+    )
+    start = serve.add_argument_group(
+        "what the kernel captures at start",
+        "the configuration Configure changes later (generation 1); comma lists, or YAML lists "
+        "in a config file",
+    )
+    start.add_argument(
+        "--disable-events",
+        type=_names,
+        default=(),
+        metavar="NAMES",
+        help="events not captured until Configure enables them (default: every event is "
+        "captured while a subscriber wants it)",
+    )
+    start.add_argument(
+        "--deny-pids",
+        type=_pids,
+        default=(),
+        metavar="PIDS",
+        help="processes whose events the kernel never captures",
+    )
+    start.add_argument(
+        "--deny-comms",
+        type=_names,
+        default=(),
+        metavar="NAMES",
+        help="thread names (at most 15 bytes) whose events the kernel never captures",
+    )
+    start.add_argument(
+        "--drop-failed-io",
+        action="store_true",
+        help="drop reads and writes that moved no data, in the kernel",
     )
     serve.add_argument(
         "--log-format",
@@ -436,6 +499,11 @@ def _serve(args: argparse.Namespace, command_line: bool) -> int:
         admin_group=args.admin_group,
         max_batch_events=args.max_batch_events,
         snaplen=args.snaplen,
+        batch_delay_ms=args.batch_delay_ms,
+        disable_events=args.disable_events,
+        deny_pids=args.deny_pids,
+        deny_comms=args.deny_comms,
+        drop_failed_io=args.drop_failed_io,
     )
 
     async def main() -> None:

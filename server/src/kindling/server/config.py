@@ -63,6 +63,14 @@ class ServeConfig:
     # The most payload bytes an event carries; Configure may change it,
     # up to max_snaplen.
     snaplen: int = DEFAULT_SNAPLEN
+    # The Configure-able configuration the service starts with (generation
+    # 1): events not captured, the kernel's service-wide filters, and the
+    # batching delay of streams that ask for none.
+    disable_events: tuple[str, ...] = ()
+    deny_pids: tuple[int, ...] = ()
+    deny_comms: tuple[str, ...] = ()
+    drop_failed_io: bool = False
+    batch_delay_ms: int = 0
     # A recording to serve instead of the kernel's events, at this factor of
     # the recorded pace (None: as fast as possible).
     replay: Path | None = None

@@ -31,6 +31,14 @@ _FALSE = {"false", "no", "off", "0"}
 _SHOWN = 64
 
 
+# Option types that take comma lists (cli.py registers them).
+_LISTS: set[object] = set()
+
+
+def takes_lists(*types: object) -> None:
+    _LISTS.update(types)
+
+
 def settings_of(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     """The parser's settable options by name (`max-subscribers`)."""
     found: dict[str, argparse.Action] = {}
@@ -54,6 +62,8 @@ def _convert(action: argparse.Action, value: object, where: str) -> Any:
         if text in _TRUE | _FALSE:
             return text in _TRUE
         raise StartupError(f"{where}: {str(value)[:_SHOWN]!r} is not true or false")
+    if isinstance(value, list) and action.type in _LISTS:
+        value = ",".join(map(str, value))  # the option's comma list
     if isinstance(value, (dict, list)) or value is None:
         raise StartupError(f"{where}: give one value")
     text = str(value)
@@ -132,5 +142,7 @@ def as_yaml(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
             value = str(value)
         if action.dest == "speed" and value is None:
             value = "max"
+        if isinstance(value, tuple):
+            value = list(value)
         shown[name] = value
     return yaml.safe_dump(shown, sort_keys=False, default_flow_style=False)
