@@ -26,7 +26,7 @@ REJECTIONS = {
 }
 METHODS = ("Subscribe", "Configure", "GetInfo")
 FUZZ = settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

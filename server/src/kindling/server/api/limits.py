@@ -19,11 +19,17 @@ def max_concurrent_rpcs(max_subscribers: int) -> int:
     return max_subscribers + OTHER_RPCS
 
 
+def max_connections(max_subscribers: int) -> int:
+    """A connection per stream (clients often open one each) and per other call."""
+    return max_subscribers + OTHER_RPCS
+
+
 def request_limits(max_subscribers: int) -> probe_pb2.RequestLimits:
     return probe_pb2.RequestLimits(
         max_request_bytes=MAX_REQUEST_BYTES,
         max_subscribers=max_subscribers,
         max_concurrent_rpcs=max_concurrent_rpcs(max_subscribers),
+        max_connections=max_connections(max_subscribers),
         max_filters=MAX_FILTERS,
         max_values=MAX_VALUES,
         max_patterns=MAX_PATTERNS,

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from kindling.server.api.authorization import Authorization, Policy
 from kindling.server.api.callers import CallerLookup
-from kindling.server.api.limits import MAX_REQUEST_BYTES, max_concurrent_rpcs
+from kindling.server.api.limits import MAX_REQUEST_BYTES, max_concurrent_rpcs, max_connections
 from kindling.server.api.listen import (
     PrivateBindPath,
     check_socket_path,
@@ -113,6 +113,10 @@ class ApiServer:
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                (
+                    "grpc.max_allowed_incoming_connections",
+                    max_connections(self._service.max_subscribers),
+                ),
             ],
         )
         server.add_generic_rpc_handlers((self._service.handler(),))

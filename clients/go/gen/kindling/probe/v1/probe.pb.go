@@ -1800,8 +1800,11 @@ type RequestLimits struct {
 	MaxFieldSelections uint32 `protobuf:"varint,8,opt,name=max_field_selections,json=maxFieldSelections,proto3" json:"max_field_selections,omitempty"`
 	// Max_field_paths is the most paths in one field mask.
 	MaxFieldPaths uint32 `protobuf:"varint,9,opt,name=max_field_paths,json=maxFieldPaths,proto3" json:"max_field_paths,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Max_connections is the most client connections at once: one for each
+	// stream and room for the other calls' (grpc's connection quota).
+	MaxConnections uint32 `protobuf:"varint,10,opt,name=max_connections,json=maxConnections,proto3" json:"max_connections,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RequestLimits) Reset() {
@@ -1893,6 +1896,13 @@ func (x *RequestLimits) GetMaxFieldSelections() uint32 {
 func (x *RequestLimits) GetMaxFieldPaths() uint32 {
 	if x != nil {
 		return x.MaxFieldPaths
+	}
+	return 0
+}
+
+func (x *RequestLimits) GetMaxConnections() uint32 {
+	if x != nil {
+		return x.MaxConnections
 	}
 	return 0
 }
@@ -2746,7 +2756,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\tnode_name\x18\x05 \x01(\tR\bnodeName\x127\n" +
 	"\tboot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bbootTime\x128\n" +
 	"\astreams\x18\a \x01(\v2\x1e.kindling.probe.v1.StreamsInfoR\astreams\x128\n" +
-	"\x06limits\x18\b \x01(\v2 .kindling.probe.v1.RequestLimitsR\x06limits\"\xfd\x02\n" +
+	"\x06limits\x18\b \x01(\v2 .kindling.probe.v1.RequestLimitsR\x06limits\"\xa6\x03\n" +
 	"\rRequestLimits\x12*\n" +
 	"\x11max_request_bytes\x18\x01 \x01(\rR\x0fmaxRequestBytes\x12'\n" +
 	"\x0fmax_subscribers\x18\x02 \x01(\rR\x0emaxSubscribers\x12.\n" +
@@ -2758,7 +2768,9 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\fmax_patterns\x18\x06 \x01(\rR\vmaxPatterns\x12*\n" +
 	"\x11max_pattern_bytes\x18\a \x01(\rR\x0fmaxPatternBytes\x120\n" +
 	"\x14max_field_selections\x18\b \x01(\rR\x12maxFieldSelections\x12&\n" +
-	"\x0fmax_field_paths\x18\t \x01(\rR\rmaxFieldPaths\"\xf2\x01\n" +
+	"\x0fmax_field_paths\x18\t \x01(\rR\rmaxFieldPaths\x12'\n" +
+	"\x0fmax_connections\x18\n" +
+	" \x01(\rR\x0emaxConnections\"\xf2\x01\n" +
 	"\vStreamsInfo\x12 \n" +
 	"\vsubscribers\x18\x01 \x01(\rR\vsubscribers\x12!\n" +
 	"\fqueue_events\x18\x02 \x01(\x04R\vqueueEvents\x12\x1f\n" +

@@ -1140,6 +1140,7 @@ class RequestLimits(_message.Message):
     MAX_PATTERN_BYTES_FIELD_NUMBER: _builtins.int
     MAX_FIELD_SELECTIONS_FIELD_NUMBER: _builtins.int
     MAX_FIELD_PATHS_FIELD_NUMBER: _builtins.int
+    MAX_CONNECTIONS_FIELD_NUMBER: _builtins.int
     max_request_bytes: _builtins.int
     """Max_request_bytes is the largest request message the service reads."""
     max_subscribers: _builtins.int
@@ -1164,6 +1165,10 @@ class RequestLimits(_message.Message):
     """Max_field_selections is the most SubscribeRequest.fields entries."""
     max_field_paths: _builtins.int
     """Max_field_paths is the most paths in one field mask."""
+    max_connections: _builtins.int
+    """Max_connections is the most client connections at once: one for each
+    stream and room for the other calls' (grpc's connection quota).
+    """
     def __init__(
         self,
         *,
@@ -1176,10 +1181,11 @@ class RequestLimits(_message.Message):
         max_pattern_bytes: _builtins.int = ...,
         max_field_selections: _builtins.int = ...,
         max_field_paths: _builtins.int = ...,
+        max_connections: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_concurrent_rpcs", b"max_concurrent_rpcs", "max_field_paths", b"max_field_paths", "max_field_selections", b"max_field_selections", "max_filters", b"max_filters", "max_pattern_bytes", b"max_pattern_bytes", "max_patterns", b"max_patterns", "max_request_bytes", b"max_request_bytes", "max_subscribers", b"max_subscribers", "max_values", b"max_values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_concurrent_rpcs", b"max_concurrent_rpcs", "max_connections", b"max_connections", "max_field_paths", b"max_field_paths", "max_field_selections", b"max_field_selections", "max_filters", b"max_filters", "max_pattern_bytes", b"max_pattern_bytes", "max_patterns", b"max_patterns", "max_request_bytes", b"max_request_bytes", "max_subscribers", b"max_subscribers", "max_values", b"max_values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
