@@ -4,6 +4,7 @@ a subscriber received, and its log can be JSON lines."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
@@ -57,7 +58,7 @@ def test_the_metrics_agree_with_what_a_subscriber_received(tmp_path: Path) -> No
                 received += len(response.events)
                 if received >= 3000:
                     break
-            stub.GetInfo(probe_pb2.GetInfoRequest())
+            info = stub.GetInfo(probe_pb2.GetInfoRequest())
             with pytest.raises(grpc.RpcError):
                 stub.Configure(probe_pb2.ConfigureRequest(enable_events=["bogus"]))
             time.sleep(0.2)
@@ -74,6 +75,14 @@ def test_the_metrics_agree_with_what_a_subscriber_received(tmp_path: Path) -> No
     assert metric(text, "kindling_records_total") >= 3000
     assert metric(text, "kindling_kernel_emitted_total", event="write") >= 3000
     assert metric(text, "kindling_batch_records_count") > 0
+    assert metric(text, "kindling_drain_seconds_count") > 0
+    cpus = os.cpu_count() or 1
+    assert len(info.driver.lost_by_cpu) == cpus  # GetInfo has the same counters
+    for cpu in range(cpus):
+        assert (
+            metric(text, "kindling_kernel_lost_by_cpu_total", cpu=str(cpu))
+            == (info.driver.lost_by_cpu[cpu])
+        )
     assert metric(text, "kindling_rpcs_total", method="GetInfo", code="OK") == 1
     assert metric(text, "kindling_rpcs_total", method="Configure", code="INVALID_ARGUMENT") == 1
     # The log is JSON lines, and the metrics listener says where it is.

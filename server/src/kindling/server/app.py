@@ -151,7 +151,7 @@ class ProbeApp:
             events = EventBatch.losses_only(batch.kernel_lost, failed=len(batch))
         self.broker.publish(events)
         if self.metrics is not None:
-            self.metrics.batch(len(batch), time.perf_counter() - began)
+            self.metrics.batch(len(batch), time.perf_counter() - began, batch.drain_seconds)
 
     def _on_driver_failure(self, reason: str) -> None:
         # On the driver's thread: health turns NOT_SERVING on the loop.

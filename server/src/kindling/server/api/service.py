@@ -431,7 +431,8 @@ class ProbeService:
         configured = self._capture.configured
         facts = await self._host.get()
         unavailable = facts.unavailable
-        counters = self._driver.stats().events
+        stats = self._driver.stats()
+        counters = stats.events
         response = probe_pb2.GetInfoResponse(
             service_version=__version__,
             contract_versions=CONTRACT_VERSIONS,
@@ -470,6 +471,7 @@ class ProbeService:
                 max_snaplen=self._capture.max_snaplen,
                 max_batch_events=self._max_batch,
                 failure=self._driver.failure,
+                lost_by_cpu=stats.lost_by_cpu,
             ),
         )
         for spec in self._catalog.specs:

@@ -37,6 +37,8 @@ class RecordBatch:
     tails: Tails
     # Records the kernel dropped because its buffer was full.
     kernel_lost: int = 0
+    # How long reading these records from the kernel's buffers took.
+    drain_seconds: float = 0.0
 
     def __len__(self) -> int:
         return len(self.records)
@@ -126,6 +128,8 @@ class DriverStats:
     pending_records: int = 0
     # Kernel counters per event id.
     events: dict[int, EventCounters] = field(default_factory=dict)
+    # Records the kernel lost, per CPU (index: CPU number).
+    lost_by_cpu: list[int] = field(default_factory=list)
 
 
 BatchSink = Callable[[RecordBatch | EventBatch], None]

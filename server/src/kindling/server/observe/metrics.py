@@ -67,6 +67,14 @@ class _Snapshot(Collector):
             filtered.add_metric(name, counters.filtered)
             lost.add_metric(name, counters.lost)
         yield from (emitted, filtered, lost)
+        by_cpu = CounterMetricFamily(
+            "kindling_kernel_lost_by_cpu",
+            "Records the kernel buffer had no room for, by the CPU they came from.",
+            labels=["cpu"],
+        )
+        for cpu, count in enumerate(stats.lost_by_cpu):
+            by_cpu.add_metric([str(cpu)], count)
+        yield by_cpu
         streams = self._broker.subscriptions
         yield GaugeMetricFamily("kindling_subscribers", "Streams now.", value=len(streams))
         yield GaugeMetricFamily(
@@ -120,6 +128,12 @@ class ServiceMetrics:
             buckets=_BATCH_SECONDS,
             registry=self.registry,
         )
+        self._drain_seconds = Histogram(
+            "kindling_drain_seconds",
+            "Time the reader took to read one drain of records from the kernel's buffers.",
+            buckets=_BATCH_SECONDS,
+            registry=self.registry,
+        )
         self._rpcs = Counter(
             "kindling_rpcs",
             "ProbeService calls, by method and status code.",
@@ -127,9 +141,10 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
-    def batch(self, records: int, seconds: float) -> None:
+    def batch(self, records: int, seconds: float, drain_seconds: float) -> None:
         self._batch_records.observe(records)
         self._batch_seconds.observe(seconds)
+        self._drain_seconds.observe(drain_seconds)
 
     def rpc(self, method: str, code: str) -> None:
         self._rpcs.labels(method, code).inc()

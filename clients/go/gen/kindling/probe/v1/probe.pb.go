@@ -2039,7 +2039,10 @@ type DriverInfo struct {
 	// Failure says why the driver stopped capturing for good (its reader
 	// failed, a replayed recording was cut short); empty while it captures.
 	// The health service reports NOT_SERVING from then on.
-	Failure       string `protobuf:"bytes,11,opt,name=failure,proto3" json:"failure,omitempty"`
+	Failure string `protobuf:"bytes,11,opt,name=failure,proto3" json:"failure,omitempty"`
+	// Lost_by_cpu counts the records the kernel lost since the service
+	// started, per CPU (index: CPU number), all events together.
+	LostByCpu     []uint64 `protobuf:"varint,12,rep,packed,name=lost_by_cpu,json=lostByCpu,proto3" json:"lost_by_cpu,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2149,6 +2152,13 @@ func (x *DriverInfo) GetFailure() string {
 		return x.Failure
 	}
 	return ""
+}
+
+func (x *DriverInfo) GetLostByCpu() []uint64 {
+	if x != nil {
+		return x.LostByCpu
+	}
+	return nil
 }
 
 // KernelScope is what the kernel captures, merged from every subscriber's
@@ -2778,7 +2788,7 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"queueBytes\x12!\n" +
 	"\fmemory_bytes\x18\x04 \x01(\x04R\vmemoryBytes\x12*\n" +
 	"\x11memory_used_bytes\x18\x05 \x01(\x04R\x0fmemoryUsedBytes\x12.\n" +
-	"\x13resume_buffer_bytes\x18\x06 \x01(\x04R\x11resumeBufferBytes\"\xb3\x03\n" +
+	"\x13resume_buffer_bytes\x18\x06 \x01(\x04R\x11resumeBufferBytes\"\xd3\x03\n" +
 	"\n" +
 	"DriverInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -2793,7 +2803,8 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"maxSnaplen\x12(\n" +
 	"\x10max_batch_events\x18\n" +
 	" \x01(\rR\x0emaxBatchEvents\x12\x18\n" +
-	"\afailure\x18\v \x01(\tR\afailure\"\xec\x01\n" +
+	"\afailure\x18\v \x01(\tR\afailure\x12\x1e\n" +
+	"\vlost_by_cpu\x18\f \x03(\x04R\tlostByCpu\"\xec\x01\n" +
 	"\vKernelScope\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.kindling.probe.v1.ScopedEventR\x06events\x12*\n" +
 	"\x11allowed_pid_count\x18\x02 \x01(\rR\x0fallowedPidCount\x120\n" +

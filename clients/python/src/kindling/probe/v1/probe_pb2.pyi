@@ -1260,6 +1260,7 @@ class DriverInfo(_message.Message):
     MAX_SNAPLEN_FIELD_NUMBER: _builtins.int
     MAX_BATCH_EVENTS_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
+    LOST_BY_CPU_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name names the driver, for example "bcc"."""
     transport: _builtins.str
@@ -1310,6 +1311,12 @@ class DriverInfo(_message.Message):
         started.
         """
 
+    @_builtins.property
+    def lost_by_cpu(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Lost_by_cpu counts the records the kernel lost since the service
+        started, per CPU (index: CPU number), all events together.
+        """
+
     def __init__(
         self,
         *,
@@ -1324,10 +1331,11 @@ class DriverInfo(_message.Message):
         max_snaplen: _builtins.int = ...,
         max_batch_events: _builtins.int = ...,
         failure: _builtins.str = ...,
+        lost_by_cpu: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "failure", b"failure", "features", b"features", "kernel_release", b"kernel_release", "max_batch_events", b"max_batch_events", "max_snaplen", b"max_snaplen", "name", b"name", "scope", b"scope", "snaplen", b"snaplen", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "counters", b"counters", "failure", b"failure", "features", b"features", "kernel_release", b"kernel_release", "lost_by_cpu", b"lost_by_cpu", "max_batch_events", b"max_batch_events", "max_snaplen", b"max_snaplen", "name", b"name", "scope", b"scope", "snaplen", b"snaplen", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

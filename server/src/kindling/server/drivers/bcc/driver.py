@@ -234,6 +234,7 @@ class BccDriver:
             self._stats.events = {
                 spec.id: EventCounters(*totals[spec.id]) for spec in self._catalog.specs
             }
+            self._stats.lost_by_cpu = loader.counters.lost_by_cpu()
         return self._stats
 
     # -- choices made at start --------------------------------------------------
@@ -305,12 +306,13 @@ class BccDriver:
         except TransportError as error:
             log.error("the kernel buffers hold records the reader cannot decode: %s", error)
             return
+        drained = (time.clock_gettime_ns(time.CLOCK_BOOTTIME) - drain_start) / 1e9
         lost = self._kernel_lost()
         if self._raw_sink is not None:
             self._raw_sink(drain, lost)
             return
         records, tails = self._merger.push(drain.records, drain.tails, drain_start)
-        self._deliver(RecordBatch(records, tails, kernel_lost=lost))
+        self._deliver(RecordBatch(records, tails, kernel_lost=lost, drain_seconds=drained))
         if final:
             held, held_tails = self._merger.flush()
             self._deliver(RecordBatch(held, held_tails))

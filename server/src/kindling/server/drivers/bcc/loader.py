@@ -112,6 +112,11 @@ class _Counters:
         totals: npt.NDArray[np.uint64] = self._table.sum(axis=0, dtype=np.uint64)
         return totals
 
+    def lost_by_cpu(self) -> list[int]:
+        """Records lost, summed over events, per CPU (where the reservation failed)."""
+        lost: list[int] = self._table[:, :, 2].sum(axis=1, dtype=np.uint64).tolist()
+        return lost
+
     def close(self) -> None:
         del self._table
         self._map.close()
