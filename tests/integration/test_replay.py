@@ -7,6 +7,7 @@ replayed, gives the events a live subscriber saw."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -263,3 +264,42 @@ def test_configure_sets_the_batching_of_streams_that_ask_for_none(replay: Servic
     responses = subscribe_all(replay.socket, probe_pb2.SubscribeRequest(), expected)
     assert len(events_of(responses)) == expected
     assert max(len(r.events) for r in responses) == 5
+
+
+def test_kindling_events_follow_reconnects_across_a_restart_and_reports_the_gap(
+    tmp_path: Path, kindling_events_bin: Path
+) -> None:
+    expected = len(events_of(recorded()))
+    first = start_service(tmp_path, "--replay", str(SAMPLE), "--speed", "max")
+    follower = subprocess.Popen(
+        [str(kindling_events_bin), "--socket", str(first.socket), "--follow", "-o", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(follower.stdout or ()), daemon=True)
+    reader.start()
+    second: Service | None = None
+    try:
+        deadline = time.monotonic() + 20
+        while len(lines) < expected:
+            assert time.monotonic() < deadline and follower.poll() is None, lines
+            time.sleep(0.05)
+        assert first.stop() == 0, first.log()
+        second = start_service(tmp_path, "--replay", str(SAMPLE), "--speed", "max")
+        deadline = time.monotonic() + 30
+        while len(lines) < 2 * expected:
+            assert time.monotonic() < deadline and follower.poll() is None, lines[-3:]
+            time.sleep(0.05)
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, errors = follower.communicate(timeout=10)
+        if second is not None:
+            assert second.stop() == 0, second.log()
+    assert follower.returncode == 0, errors
+    seqs = [int(json.loads(line)["seq"]) for line in lines]  # uint64: a JSON string
+    assert seqs == [*range(1, expected + 1)] * 2  # the recording twice, a new stream
+    assert (
+        f"the stream started over: events after seq {expected} are unknown (the service no "
+        "longer had the stream"
+    ) in errors
+    assert f"reconnected to the kindling probe service at {first.socket}" in errors

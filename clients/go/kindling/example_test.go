@@ -93,3 +93,29 @@ func ExampleClient_Resume() {
 		}
 	}
 }
+
+// Follow keeps a subscription going across disconnects and service
+// restarts, and says what it could not recover.
+func ExampleClient_Follow() {
+	client, err := kindling.Dial(kindling.SocketFromEnv())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	req := &probev1.SubscribeRequest{AllowList: []*probev1.EventFilter{{Names: []string{"connect"}}}}
+	for it, err := range client.Follow(ctx, req, kindling.FollowOptions{}) {
+		switch {
+		case err != nil:
+			log.Print(err) // ctx's end, or a request the service refuses
+			return
+		case it.Gap != nil:
+			log.Printf("events after seq %d are unknown: %s", it.Gap.LastSeq, it.Gap.Reason)
+		case it.Loss != nil:
+			log.Print(kindling.FormatLoss(it.Loss))
+		default:
+			fmt.Println(it.Event.GetName(), it.Event.GetThread().GetComm())
+		}
+	}
+}

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	kindling-events [--socket PATH] [--name NAME]... [--pid PID]... [-o compact|json] [--count N] [--timeout SECONDS]
+//	kindling-events [--socket PATH] [--name NAME]... [--pid PID]... [-o compact|json] [--count N] [--timeout SECONDS] [--follow]
 //
 // Run "kindling-events --help" for the details. Exit status: 0 on success
 // (including when --count events were printed, when --timeout ends a run
@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
 	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
 	"github.com/kindling-probe/kindling-probe/clients/go/kindling"
 )
@@ -69,6 +70,9 @@ Flags:
                      or json (one protobuf JSON object per line) (default compact)
   --count N          exit after printing N events (default 0: no limit)
   --timeout SECONDS  stop after SECONDS, which may be fractional (default 0: none)
+  --follow           keep going when the service restarts or the connection
+                     breaks: reconnect, resume the stream where it was, and
+                     report on stderr what could not be recovered
   -h, --help         print this help
 
 Every flag may be written with one or two dashes. With both --name and --pid,
@@ -92,6 +96,7 @@ type options struct {
 	payload string
 	count   int
 	timeout float64
+	follow  bool
 }
 
 // payloadModes are the --payload choices.
@@ -149,6 +154,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 	flags.StringVar(&opts.payload, "payload", "none", "")
 	flags.IntVar(&opts.count, "count", 0, "")
 	flags.Float64Var(&opts.timeout, "timeout", 0, "")
+	flags.BoolVar(&opts.follow, "follow", false, "")
 
 	usageError := func(msg string) (options, int, bool) {
 		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", prog, msg, prog)
@@ -270,6 +276,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	// write prints one event; done says that --count events were printed.
+	write := func(ev *eventv1.Event, resp *probev1.SubscribeResponse) (done bool, code int) {
+		if opts.format == "json" {
+			b, err := kindling.FormatJSON(ev)
+			if err != nil {
+				out.Flush()
+				return true, fail("encoding event %d as JSON: %v", ev.GetSeq(), err)
+			}
+			out.Write(b)
+		} else {
+			out.WriteString(kindling.FormatCompact(ev, resp.GetBootTime().AsTime()))
+		}
+		out.WriteByte('\n')
+		printed++
+		if opts.count > 0 && printed >= opts.count {
+			cancel(nil)
+			if err := out.Flush(); err != nil {
+				return true, fail("writing output: %v", err)
+			}
+			return true, exitOK
+		}
+		return false, exitOK
+	}
+
+	if opts.follow {
+		return follow(streamCtx, client, req, opts, stderr, out, write, streamError)
+	}
 	stream, err := client.Subscribe(streamCtx, req)
 	if err != nil {
 		return streamError(err, false)
@@ -282,32 +315,65 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, loss := range resp.GetLosses() {
 			fmt.Fprintf(stderr, "%s: %s\n", prog, kindling.FormatLoss(loss))
 		}
-		boot := resp.GetBootTime().AsTime()
 		for _, ev := range resp.GetEvents() {
-			if opts.format == "json" {
-				b, err := kindling.FormatJSON(ev)
-				if err != nil {
-					out.Flush()
-					return fail("encoding event %d as JSON: %v", ev.GetSeq(), err)
-				}
-				out.Write(b)
-			} else {
-				out.WriteString(kindling.FormatCompact(ev, boot))
-			}
-			out.WriteByte('\n')
-			printed++
-			if opts.count > 0 && printed >= opts.count {
-				cancel(nil)
-				if err := out.Flush(); err != nil {
-					return fail("writing output: %v", err)
-				}
-				return exitOK
+			if done, code := write(ev, resp); done {
+				return code
 			}
 		}
 		if err := out.Flush(); err != nil {
 			return fail("writing output: %v", err)
 		}
 	}
+}
+
+// follow prints the events of a followed subscription (--follow) until ctx
+// ends or the service refuses the request, reporting reconnections and
+// gaps on stderr.
+func follow(ctx context.Context, client *kindling.Client, req *probev1.SubscribeRequest, opts options,
+	stderr io.Writer, out *bufio.Writer,
+	write func(*eventv1.Event, *probev1.SubscribeResponse) (bool, int),
+	streamError func(error, bool) int,
+) int {
+	followOpts := kindling.FollowOptions{OnReconnect: func(error) {
+		fmt.Fprintf(stderr, "%s: reconnected to the kindling probe service at %s\n", prog, opts.socket)
+	}}
+	var last *probev1.SubscribeResponse
+	for it, err := range client.Follow(ctx, req, followOpts) {
+		if err != nil {
+			return streamError(err, last != nil)
+		}
+		last = it.Response
+		switch {
+		case it.Gap != nil:
+			out.Flush()
+			fmt.Fprintf(stderr, "%s: the stream started over: events after seq %d are unknown (%s)\n",
+				prog, it.Gap.LastSeq, it.Gap.Reason)
+		case it.Loss != nil:
+			out.Flush()
+			fmt.Fprintf(stderr, "%s: %s\n", prog, kindling.FormatLoss(it.Loss))
+		default:
+			if done, code := write(it.Event, it.Response); done {
+				return code
+			}
+		}
+		// Each response's events go out together, as without --follow.
+		if it.Event != nil && it.Event == lastEvent(it.Response) {
+			if err := out.Flush(); err != nil {
+				fmt.Fprintf(stderr, "%s: writing output: %v\n", prog, err)
+				return exitError
+			}
+		}
+	}
+	return exitOK
+}
+
+// lastEvent returns the last event of resp, or nil.
+func lastEvent(resp *probev1.SubscribeResponse) *eventv1.Event {
+	events := resp.GetEvents()
+	if len(events) == 0 {
+		return nil
+	}
+	return events[len(events)-1]
 }
 
 // secondsToDuration converts a non-negative number of seconds to a
