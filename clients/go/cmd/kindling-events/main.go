@@ -3,7 +3,9 @@
 //
 // Usage:
 //
-//	kindling-events [--socket PATH] [--name NAME]... [--pid PID]... [-o compact|json] [--count N] [--timeout SECONDS] [--follow]
+//	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [-o compact|json] [--count N] [--timeout 30s] [--follow]
+//	kindling-events version
+//	kindling-events completion bash|zsh|fish|powershell
 //
 // Run "kindling-events --help" for the details. Exit status: 0 on success
 // (including when --count events were printed, when --timeout ends a run
@@ -16,18 +18,19 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -54,38 +57,21 @@ func main() {
 	os.Exit(code)
 }
 
-const usageText = `kindling-events prints kernel events from the kindling probe service, one per line.
+const longHelp = `kindling-events prints kernel events from the kindling probe service, one per line.
 
-Usage:
-  kindling-events [flags]
+With both --name and --pid, an event must match one of the names and one of
+the pids. Loss notices go to stderr. SIGINT and SIGTERM stop the command
+cleanly with exit status 0. Exit status 1 means an error, that the service
+stopped, or that --timeout ended the run before --count events arrived; 2
+means bad usage or a request the service rejected.`
 
-Flags:
-  --socket PATH      unix socket of the probe service (default %s,
-                     from $KINDLING_SOCKET, else /run/kindling.sock)
-  --name NAME        print only events with this name; repeat for more names
-  --pid PID          print only events of this process id; repeat for more pids
-  --payload WHICH    show the bytes I/O events moved: sockets (calls on sockets)
-                     or all (calls on any descriptor) (default none)
-  -o FORMAT          output format: compact (one human-readable line per event)
-                     or json (one protobuf JSON object per line) (default compact)
-  --count N          exit after printing N events (default 0: no limit)
-  --timeout SECONDS  stop after SECONDS, which may be fractional (default 0: none)
-  --follow           keep going when the service restarts or the connection
-                     breaks: reconnect, resume the stream where it was, and
-                     report on stderr what could not be recovered
-  -h, --help         print this help
+const examples = `  kindling-events --name connect,accept4 --pid 1234 -o json --count 10
+  kindling-events --follow --timeout 1h
+  kindling-events completion bash > /etc/bash_completion.d/kindling-events`
 
-Every flag may be written with one or two dashes. With both --name and --pid,
-an event must match one of the names and one of the pids.
-
-Loss notices go to stderr. SIGINT and SIGTERM stop the command cleanly with
-exit status 0. Exit status 1 means an error, that the service stopped, or that
---timeout ended the run before --count events arrived; 2 means bad usage or a
-request the service rejected.
-
-Example:
-  kindling-events --name connect --name accept4 --pid 1234 -o json --count 10
-`
+// version is the command's version, set at build time with
+// -ldflags "-X main.version=..." (the module's when unset).
+var version = ""
 
 // options are the parsed command-line flags.
 type options struct {
@@ -95,7 +81,7 @@ type options struct {
 	format  string
 	payload string
 	count   int
-	timeout float64
+	timeout time.Duration
 	follow  bool
 }
 
@@ -106,20 +92,25 @@ var payloadModes = map[string]probev1.PayloadMode{
 	"all":     probev1.PayloadMode_PAYLOAD_MODE_ALL,
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
+// nameList is a repeatable flag of names, each value a comma list.
+type nameList []string
 
-func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *nameList) String() string { return strings.Join(*l, ",") }
 
-func (l *stringList) Set(s string) error {
-	if s == "" {
-		return errors.New("empty name")
+func (l *nameList) Set(value string) error {
+	for _, part := range strings.Split(value, ",") {
+		name := strings.TrimSpace(part)
+		if name == "" {
+			return errors.New("empty name; separate names by commas")
+		}
+		*l = append(*l, name)
 	}
-	*l = append(*l, s)
 	return nil
 }
 
-// pidList is a repeatable process id flag.
+func (l *nameList) Type() string { return "names" }
+
+// pidList is a repeatable flag of process ids, each value a comma list.
 type pidList []uint32
 
 func (l *pidList) String() string {
@@ -130,55 +121,126 @@ func (l *pidList) String() string {
 	return strings.Join(s, ",")
 }
 
-func (l *pidList) Set(s string) error {
-	p, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || p == 0 {
-		return errors.New("not a process id (a positive integer)")
+func (l *pidList) Set(value string) error {
+	for _, part := range strings.Split(value, ",") {
+		p, err := strconv.ParseUint(strings.TrimSpace(part), 10, 32)
+		if err != nil || p == 0 {
+			return fmt.Errorf("%q is not a process id (a positive integer)", part)
+		}
+		*l = append(*l, uint32(p))
 	}
-	*l = append(*l, uint32(p))
 	return nil
 }
 
-// parseFlags parses args. It returns done = true with the exit code when the
-// command should exit at once (after --help or a usage error).
-func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int, done bool) {
-	flags := flag.NewFlagSet(prog, flag.ContinueOnError)
-	flags.SetOutput(io.Discard) // errors and help are printed below
-	flags.Usage = func() {}
-	var names stringList
-	var pids pidList
-	flags.StringVar(&opts.socket, "socket", kindling.SocketFromEnv(), "")
-	flags.Var(&names, "name", "")
-	flags.Var(&pids, "pid", "")
-	flags.StringVar(&opts.format, "o", "compact", "")
-	flags.StringVar(&opts.payload, "payload", "none", "")
-	flags.IntVar(&opts.count, "count", 0, "")
-	flags.Float64Var(&opts.timeout, "timeout", 0, "")
-	flags.BoolVar(&opts.follow, "follow", false, "")
+func (l *pidList) Type() string { return "pids" }
 
+// seconds is a duration flag that also takes a plain number of seconds
+// ("0.5", as the Python CLI does) besides Go durations ("30s", "1m30s").
+type seconds time.Duration
+
+func (d *seconds) String() string { return time.Duration(*d).String() }
+
+func (d *seconds) Set(value string) error {
+	parsed, err := time.ParseDuration(value)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(value, 64)
+		if ferr != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%q is not a duration (30s, 1m30s) or a number of seconds", value)
+		}
+		parsed = secondsToDuration(math.Abs(f))
+		if f < 0 {
+			parsed = -parsed
+		}
+	}
+	if parsed < 0 {
+		return fmt.Errorf("%q is negative", value)
+	}
+	*d = seconds(parsed)
+	return nil
+}
+
+func (d *seconds) Type() string { return "duration" }
+
+// newCommand returns the command; running it fills opts and sets ran.
+func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:           prog + " [flags]",
+		Short:         "Print kernel events from the kindling probe service, one per line",
+		Long:          longHelp,
+		Example:       examples,
+		Version:       commandVersion(),
+		Args:          cobra.NoArgs,
+		SilenceErrors: true, // run prints them, with the usage hint
+		SilenceUsage:  true,
+		RunE: func(*cobra.Command, []string) error {
+			*ran = true
+			return nil
+		},
+	}
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	flags := cmd.Flags()
+	flags.SortFlags = false
+	flags.StringVar(&opts.socket, "socket", kindling.SocketFromEnv(),
+		"unix socket of the probe service ($KINDLING_SOCKET, else /run/kindling.sock)")
+	flags.Var((*nameList)(&opts.names), "name", "print only events with these names (comma list, or repeat)")
+	flags.Var((*pidList)(&opts.pids), "pid", "print only events of these process ids (comma list, or repeat)")
+	flags.StringVar(&opts.payload, "payload", "none",
+		"show the bytes I/O events moved: sockets (calls on sockets) or all (calls on any descriptor)")
+	flags.StringVarP(&opts.format, "output", "o", "compact",
+		"output format: compact (one readable line per event) or json (one protobuf JSON object per line)")
+	flags.IntVar(&opts.count, "count", 0, "exit after printing N events (0: no limit)")
+	flags.Var((*seconds)(&opts.timeout), "timeout", "stop after this long: 30s, 1m30s, or seconds (0: never)")
+	flags.BoolVar(&opts.follow, "follow", false,
+		"keep going when the service restarts or the connection breaks: reconnect, resume where the stream was, and report on stderr what could not be recovered")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"compact", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("payload", cobra.FixedCompletions([]string{"none", "sockets", "all"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print the command's version",
+		Args:  cobra.NoArgs,
+		Run: func(c *cobra.Command, _ []string) {
+			fmt.Fprintf(c.OutOrStdout(), "%s %s\n", prog, commandVersion())
+		},
+	})
+	return cmd
+}
+
+// commandVersion is the version set at build time, or the module's.
+func commandVersion() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}
+
+// parseFlags parses args. It returns done = true with the exit code when the
+// command should exit at once (after --help, --version, a subcommand such as
+// completion, or a usage error).
+func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int, done bool) {
+	ran := false
+	cmd := newCommand(&opts, &ran, stdout, stderr)
+	cmd.SetArgs(args)
 	usageError := func(msg string) (options, int, bool) {
 		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", prog, msg, prog)
 		return options{}, exitUsage, true
 	}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, usageText, kindling.SocketFromEnv())
-			return options{}, exitOK, true
-		}
+	if err := cmd.Execute(); err != nil {
 		return usageError(err.Error())
 	}
-	opts.names, opts.pids = names, pids
+	if !ran {
+		return options{}, exitOK, true // help, version or completion was printed
+	}
 	switch {
-	case flags.NArg() > 0:
-		return usageError(fmt.Sprintf("unexpected argument %q", flags.Arg(0)))
 	case opts.format != "compact" && opts.format != "json":
 		return usageError(fmt.Sprintf("invalid output format %q: use -o compact or -o json", opts.format))
 	case payloadModes[opts.payload] == 0 && opts.payload != "none":
 		return usageError(fmt.Sprintf("invalid payload choice %q: use --payload sockets or --payload all", opts.payload))
 	case opts.count < 0:
 		return usageError("--count must not be negative")
-	case opts.timeout < 0 || math.IsNaN(opts.timeout) || math.IsInf(opts.timeout, 0):
-		return usageError("--timeout must be a number of seconds, 0 or more")
 	case opts.socket == "":
 		return usageError("--socket must not be empty")
 	}
@@ -218,7 +280,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	streamCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if opts.timeout > 0 {
-		timer := time.AfterFunc(secondsToDuration(opts.timeout), func() { cancel(errTimedOut) })
+		timer := time.AfterFunc(opts.timeout, func() { cancel(errTimedOut) })
 		defer timer.Stop()
 	}
 
@@ -236,7 +298,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		return fail("timed out after %ss with %d of %d events",
-			strconv.FormatFloat(opts.timeout, 'g', -1, 64), printed, opts.count)
+			strconv.FormatFloat(opts.timeout.Seconds(), 'g', -1, 64), printed, opts.count)
 	}
 	// streamError reports err, which ended the stream or kept it from
 	// starting, and returns the exit status.

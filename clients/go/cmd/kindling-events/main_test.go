@@ -96,7 +96,7 @@ func TestCount(t *testing.T) {
 		batch(event(3, "write", 10), event(4, "write", 10)),
 	)}
 	srv := fakeprobe.Start(t, svc)
-	for _, countFlag := range []string{"--count", "-count"} {
+	for _, countFlag := range []string{"--count", "--count"} {
 		r := runCmd(t, "--socket", srv.Socket, countFlag, "3")
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("%s 3: exit %d, stderr %q", countFlag, r.code, r.stderr)
@@ -116,22 +116,29 @@ func TestFiltersReachRequest(t *testing.T) {
 	svc := &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "connect", 42)))}
 	srv := fakeprobe.Start(t, svc)
 
-	r := runCmd(t, "--socket", srv.Socket, "--name", "connect", "-name=accept4", "--pid", "42", "--pid=43", "--count=1")
+	r := runCmd(t, "--socket", srv.Socket, "--name", "connect", "--name=accept4", "--pid", "42", "--pid=43", "--count=1")
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	r = runCmd(t, "-socket", srv.Socket, "--count", "1")
+	r = runCmd(t, "--socket", srv.Socket, "--count", "1")
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	r = runCmd(t, "-socket", srv.Socket, "--count", "1", "--payload", "sockets")
+	r = runCmd(t, "--socket", srv.Socket, "--count", "1", "--payload", "sockets")
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runCmd(t, "--socket", srv.Socket, "--name", "connect,accept4", "--pid", "42,43", "--count", "1")
+	if r.code != 0 {
+		t.Fatalf("comma lists: exit %d, stderr %q", r.code, r.stderr)
 	}
 
 	reqs := svc.Requests()
-	if len(reqs) != 3 {
-		t.Fatalf("service received %d requests, want 3", len(reqs))
+	if len(reqs) != 4 {
+		t.Fatalf("service received %d requests, want 4", len(reqs))
+	}
+	if !proto.Equal(reqs[3], reqs[0]) {
+		t.Errorf("comma lists gave %v, repeats %v; want the same", reqs[3], reqs[0])
 	}
 	want := &probev1.SubscribeRequest{AllowList: []*probev1.EventFilter{{
 		Names: []string{"connect", "accept4"},
@@ -353,9 +360,9 @@ func TestSocketFromEnvironment(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, arg := range []string{"--help", "-h", "-help"} {
+	for _, arg := range []string{"--help", "-h"} {
 		r := runCmd(t, arg)
-		if r.code != 0 || !strings.Contains(r.stdout, "Example:\n  kindling-events --name") || r.stderr != "" {
+		if r.code != 0 || !strings.Contains(r.stdout, "Examples:\n  kindling-events --name") || r.stderr != "" {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q", arg, r.code, r.stdout, r.stderr)
 		}
 	}
@@ -366,6 +373,8 @@ func TestUsage(t *testing.T) {
 		"zero pid":          {"--pid", "0"},
 		"negative count":    {"--count", "-1"},
 		"bad timeout":       {"--timeout", "soon"},
+		"negative duration": {"--timeout", "-1s"},
+		"empty comma item":  {"--name", "connect,,read"},
 		"negative timeout":  {"--timeout", "-2"},
 		"positional":        {"connect"},
 		"missing value":     {"--name"},
@@ -420,6 +429,31 @@ func TestSignal(t *testing.T) {
 			cmd.Process.Kill()
 			<-done
 			t.Errorf("the command did not stop on %v", sig)
+		}
+	}
+}
+
+func TestVersionAndCompletion(t *testing.T) {
+	r := runCmd(t, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "kindling-events ") || r.stderr != "" {
+		t.Errorf("version: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if v := runCmd(t, "--version"); v.code != 0 || !strings.Contains(v.stdout, "kindling-events") {
+		t.Errorf("--version: exit %d, stdout %q", v.code, v.stdout)
+	}
+	r = runCmd(t, "completion", "bash")
+	if r.code != 0 || !strings.Contains(r.stdout, "__start_kindling-events") {
+		t.Errorf("completion bash: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestTimeoutTakesDurationsAndSeconds(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "read", 1)))})
+	for _, given := range []string{"200ms", "0.2"} {
+		start := time.Now()
+		r := runCmd(t, "--socket", srv.Socket, "--timeout", given)
+		if r.code != 0 || time.Since(start) > 5*time.Second {
+			t.Errorf("--timeout %s: exit %d after %v, stderr %q", given, r.code, time.Since(start), r.stderr)
 		}
 	}
 }
