@@ -31,7 +31,7 @@ from client_fakes import (
 from google.protobuf import timestamp_pb2
 
 from kindling.client import SOCKET_ENV
-from kindling.client.cli import main
+from kindling.client.cli import main, parse_seconds
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
@@ -102,6 +102,24 @@ def test_filters_reach_the_request(
         probe_pb2.SubscribeRequest(),
         probe_pb2.SubscribeRequest(payload=probe_pb2.PAYLOAD_MODE_SOCKETS),
     ]
+    # Comma lists give the same as repeats.
+    fake_probe.requests.clear()
+    r = kindling(capsys, "events", "--socket", fake_probe.socket, "--name", "connect,accept4",
+                 "--pid", "42,43", "--count", "1")  # fmt: skip
+    assert r.code == 0, r.err
+    assert fake_probe.requests == [
+        probe_pb2.SubscribeRequest(
+            allow_list=[probe_pb2.EventFilter(names=["connect", "accept4"], pids=[42, 43])]
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [("30s", 30.0), ("1m30s", 90.0), ("250ms", 0.25), ("1h", 3600.0), ("0.5", 0.5), ("2", 2.0)],
+)
+def test_timeouts_are_durations_or_seconds(given: str, seconds: float) -> None:
+    assert parse_seconds(given) == pytest.approx(seconds)
 
 
 def test_json_output(fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]) -> None:
@@ -345,6 +363,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         ["events", "--timeout", "-2"],
         ["events", "--timeout", "nan"],
         ["events", "--timeout", "inf"],
+        ["events", "--timeout", "30x"],
+        ["events", "--timeout", "1m30"],
+        ["events", "--name", "connect,,read"],
+        ["events", "--pid", "42,x"],
         ["events", "connect"],
         ["events", "--name"],
         ["events", "--name", ""],

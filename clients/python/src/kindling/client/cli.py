@@ -502,16 +502,43 @@ def parse_count(text: str) -> int:
     return value
 
 
+# A duration as Go writes one (30s, 1m30s, 250ms): the two CLIs take the same.
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
 def parse_seconds(text: str) -> float:
+    """A duration (30s, 1m30s) or a number of seconds, 0 or more."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
+        parts = _DURATION_PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            value = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of seconds, 0 or more (fractions are allowed)"
+            f"{text[:40]!r} is not a duration (30s, 1m30s) or a number of seconds, 0 or more"
         )
     return value
+
+
+def _names(what: str) -> Callable[[str], list[str]]:
+    """A comma list of names (the flag may also be repeated)."""
+
+    def parse(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",")]
+        if not all(names):
+            raise argparse.ArgumentTypeError(
+                f"the {what} must not be empty; separate {what}s by commas"
+            )
+        return names
+
+    return parse
+
+
+def _pids(text: str) -> list[int]:
+    return [parse_pid(part.strip()) for part in text.split(",")]
 
 
 def _version() -> str:
@@ -559,24 +586,24 @@ def build_parser() -> _Parser:
         "ended the run before --count events arrived; 2 means bad usage or a request the\n"
         "service rejected.\n\n"
         "example:\n"
-        "  kindling events --name connect --name accept4 --pid 1234 -o json --count 10",
+        "  kindling events --name connect,accept4 --pid 1234 -o json --count 10",
     )
     _add_socket(events)
     events.add_argument(
         "--name",
         dest="names",
-        action="append",
-        type=_non_empty("event name"),
-        metavar="NAME",
-        help="print only events with this name; repeat for more names",
+        action="extend",
+        type=_names("event name"),
+        metavar="NAMES",
+        help="print only events with these names (a comma list, or repeat the flag)",
     )
     events.add_argument(
         "--pid",
         dest="pids",
-        action="append",
-        type=parse_pid,
-        metavar="PID",
-        help="print only events of this process id; repeat for more pids",
+        action="extend",
+        type=_pids,
+        metavar="PIDS",
+        help="print only events of these process ids (a comma list, or repeat the flag)",
     )
     events.add_argument(
         "--payload",
@@ -606,8 +633,8 @@ def build_parser() -> _Parser:
         "--timeout",
         type=parse_seconds,
         default=0.0,
-        metavar="SECONDS",
-        help="stop after SECONDS, which may be fractional (default: 0, none)",
+        metavar="DURATION",
+        help="stop after this long: 30s, 1m30s, or a number of seconds (default: 0, never)",
     )
 
     info = commands.add_parser(
