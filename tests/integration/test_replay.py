@@ -246,6 +246,10 @@ def test_a_recording_cut_short_turns_health_not_serving(tmp_path: Path) -> None:
             failure = client.get_info().driver.failure
         assert failure.startswith(f"the recording {cut} ends early: "), failure
         assert f"capture stopped ({failure}); health reports NOT_SERVING" in service.log()
+        # What a container HEALTHCHECK or an exec probe runs.
+        probe = subprocess.run([str(PROBE), "health", "--socket", str(service.socket)],
+                               capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert (probe.returncode, probe.stdout) == (1, "NOT_SERVING\n"), probe
     finally:
         assert service.stop() == 0, service.log()
 
@@ -303,3 +307,14 @@ def test_kindling_events_follow_reconnects_across_a_restart_and_reports_the_gap(
         "longer had the stream"
     ) in errors
     assert f"reconnected to the kindling probe service at {first.socket}" in errors
+
+
+def test_kindling_probe_health_says_serving_or_why_not(replay: Service, tmp_path: Path) -> None:
+    serving = subprocess.run([str(PROBE), "health", "--socket", str(replay.socket)],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert (serving.returncode, serving.stdout, serving.stderr) == (0, "SERVING\n", "")
+    missing = tmp_path / "none.sock"
+    gone = subprocess.run([str(PROBE), "health", "--socket", str(missing)],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert gone.returncode == 1
+    assert gone.stderr == f"kindling-probe: no service at {missing}: the socket does not exist\n"

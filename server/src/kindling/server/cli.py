@@ -407,6 +407,35 @@ def build_parser() -> argparse.ArgumentParser:
         "kernel features the driver detects. Exits 1 when a check fails.",
     )
 
+    health = commands.add_parser(
+        "health",
+        help="ask a running service whether it is serving (for health checks)",
+        description="Ask the gRPC health service of a running kindling-probe over its socket "
+        "and print the status: exit 0 when SERVING, 1 otherwise (not serving yet or any "
+        "more, no answer, no socket).",
+    )
+    health.add_argument(
+        "--socket",
+        type=Path,
+        default=default_socket(),
+        metavar="PATH",
+        help="the service's socket (default: $KINDLING_SOCKET or /run/kindling.sock)",
+    )
+    health.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=3.0,
+        metavar="SECONDS",
+        help="how long to wait for the answer (default: %(default)s)",
+    )
+    health.add_argument(
+        "--service",
+        default="",
+        metavar="NAME",
+        help='the service to ask about: "" (the default) for the whole server, or '
+        "kindling.probe.v1.ProbeService",
+    )
+
     catalog = commands.add_parser(
         "catalog",
         help="list the events the service can capture",
@@ -546,6 +575,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "check":
             return _check()
+        if args.command == "health":
+            from kindling.server.health_command import health  # noqa: PLC0415
+
+            return health(args.socket, args.service, args.timeout, PROG)
     except StartupError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 1

@@ -106,7 +106,14 @@ class PrivateBindPath:
     def publish(self, mode: int = SOCKET_MODE, group: int | None = None) -> None:
         try:
             if group is not None:
-                os.chown(self.path, -1, group)
+                try:
+                    os.chown(self.path, -1, group)
+                except PermissionError:
+                    self.cleanup_dir()
+                    raise StartupError(
+                        f"cannot give the socket to group {group} (--socket-group): that "
+                        "needs the CAP_CHOWN capability, or a group the service's user is in"
+                    ) from None
             os.chmod(self.path, mode)
             os.rename(self.path, self.final)
             self._inode = self.final.stat().st_ino
