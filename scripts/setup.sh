@@ -6,6 +6,9 @@
 #
 #   scripts/setup.sh            # everything
 #   scripts/setup.sh --no-system  # skip the steps that need root
+#   scripts/setup.sh --runtime    # only what the service needs to run (the
+#                                 # container image): BCC, fallback headers,
+#                                 # .venv without the dev tools, C helpers
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,7 +27,13 @@ GO_FALLBACK_VERSION=1.26.8 # fetched from the Go module proxy when go is missing
 TOOLS="$ROOT/.tools"
 STAMPS="$TOOLS/stamps"
 SYSTEM=1
-[[ "${1:-}" == "--no-system" ]] && SYSTEM=0
+RUNTIME=0
+case "${1:-}" in
+    --no-system) SYSTEM=0 ;;
+    --runtime) RUNTIME=1 ;;
+    "") ;;
+    *) echo "usage: scripts/setup.sh [--no-system | --runtime]" >&2; exit 2 ;;
+esac
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
@@ -58,6 +67,12 @@ apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
 setup_system() {
     command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian and Ubuntu"
     apt_install python3-bpfcc python3-venv ca-certificates curl unzip make
+    if ((RUNTIME)); then
+        # The kernel's headers come from the node at start (kernel-headers.sh);
+        # the distribution's current ones are the fallback.
+        apt_install "linux-headers-$(dpkg --print-architecture)"
+        return
+    fi
     # bpftool: the kernel tests ask the kernel which programs are attached;
     # iproute2 (ip, tc): they build a network namespace with a lossy link.
     # The rest is for `make bench`: the workloads (nginx, wrk) and the tools
@@ -74,23 +89,14 @@ setup_system() {
     fi
     if [[ ! -d "$build/include" ]]; then
         # No headers package matches this kernel (custom or cloud kernels):
-        # link the closest available ones, as Pixie does. The eBPF programs
-        # only use tracepoint arguments and helpers, never kernel structs,
-        # so mismatched headers are safe for them.
-        local arch meta headers common
+        # install the distribution's current ones for kernel-headers.sh to
+        # link (the same script the container runs at start).
+        local arch meta
         arch="$(dpkg --print-architecture)"
         meta="linux-headers-$arch"
         apt_has "$meta" || meta="linux-headers-generic"
         apt_install "$meta"
-        headers="$(ls -d /usr/src/linux-headers-*-"$arch" 2>/dev/null | sort -V | tail -n1 || true)"
-        [[ -n "$headers" ]] || headers="$(ls -d /usr/src/linux-headers-*-generic 2>/dev/null | sort -V | tail -n1 || true)"
-        [[ -n "$headers" ]] || die "no kernel headers found under /usr/src after installing $meta"
-        common="${headers%-"$arch"}-common"
-        [[ -d "$common" ]] || common="$headers"
-        say "no headers for kernel $release: linking $(basename "$headers")"
-        as_root mkdir -p "/lib/modules/$release"
-        as_root ln -sfn "$headers" "/lib/modules/$release/build"
-        as_root ln -sfn "$common" "/lib/modules/$release/source"
+        as_root scripts/kernel-headers.sh || die "no kernel headers found under /usr/src after installing $meta"
     fi
 
     if [[ ! -d /sys/kernel/tracing/events && ! -d /sys/kernel/debug/tracing/events ]]; then
@@ -175,8 +181,10 @@ setup_venv() {
     # Bytecode compiled now: where PYTHONDONTWRITEBYTECODE is set, every start
     # would otherwise compile numpy and grpc again (seconds, and stalls at the
     # first use of a lazily imported module).
+    local dev=()
+    ((RUNTIME)) && dev=(--no-dev)
     UV_PYTHON_DOWNLOADS=never "$TOOLS/uv/bin/uv" sync --frozen --quiet --compile-bytecode \
-        --python "$(python_bin)"
+        --python "$(python_bin)" "${dev[@]}"
     # Expose Debian's bcc (python3-bpfcc) and nothing else from the system
     # site-packages: a .pth entry for a folder that holds only a bcc link.
     local site link_dir
@@ -226,6 +234,13 @@ setup_go_command() {
 
 main() {
     ((SYSTEM)) && setup_system
+    if ((RUNTIME)); then
+        setup_uv
+        setup_venv
+        setup_native
+        say "ready (runtime only)"
+        return
+    fi
     setup_uv
     setup_go
     setup_buf
