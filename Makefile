@@ -12,7 +12,7 @@ SOCKET ?= $(or $(KINDLING_SOCKET),/run/kindling.sock)
 PYTEST_ARGS ?=
 BUF := .tools/node/node_modules/.bin/buf
 
-.PHONY: all help setup tools run test proto generate proto-check lint go-test pytest bench clean
+.PHONY: all help setup tools run test proto generate manifests proto-check lint go-test pytest bench clean
 
 all: test
 
@@ -22,6 +22,7 @@ help:
 	@echo "make proto   format, lint and regenerate the committed protobuf code"
 	@echo "make generate  regenerate bpf/kindling_record.h from the record spec"
 	@echo "make bench   run the throughput benchmark and print its figures"
+	@echo "make manifests  render deploy/kubernetes from the Helm chart"
 	@echo "make lint    ruff, mypy --strict, gofmt and go vet only"
 
 # Everything, including what needs root: BCC, kernel headers, tracefs.
@@ -46,6 +47,10 @@ proto: tools
 generate: tools
 	.venv/bin/python -m kindling.server.record > bpf/kindling_record.h
 	.venv/bin/python -m kindling.server.catalog_doc README.md
+
+# The plain Kubernetes manifests, from the Helm chart (make test checks them).
+manifests: tools
+	scripts/render-manifests.sh
 
 proto-check: tools
 	scripts/check-proto.sh

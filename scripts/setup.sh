@@ -21,6 +21,7 @@ BUF_VERSION=1.75.0
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.4
+HELM_VERSION=v3.22.0       # renders and lints deploy/helm (make test)
 GO_MIN_MINOR=26            # clients/go/go.mod says go 1.26
 GO_FALLBACK_VERSION=1.26.8 # fetched from the Go module proxy when go is missing or older
 
@@ -247,6 +248,7 @@ main() {
     go_install protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go "$PROTOC_GEN_GO_VERSION"
     go_install protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION"
     go_install grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
+    go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
     setup_venv
     setup_native
     setup_go_command
