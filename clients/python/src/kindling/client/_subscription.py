@@ -1,0 +1,235 @@
+"""The event streams of :class:`~kindling.client.ProbeClient`: one call, or one that reconnects."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol, Self
+
+import grpc
+
+from kindling.client._status import status, translate
+from kindling.client.errors import RequestFailed
+from kindling.client.notices import LostEvents, StreamRestarted, StreamResumed, in_stream_order
+from kindling.probe.v1 import probe_pb2
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from kindling.client.reconnect import Follower
+    from kindling.event.v1 import event_pb2
+
+__all__ = ["ReconnectingSubscription", "Subscription"]
+
+
+class _ResponseStream(Protocol):
+    """The part of grpc's response iterator for a server-streaming call we use."""
+
+    def __next__(self) -> probe_pb2.SubscribeResponse: ...
+
+    def cancel(self) -> bool: ...
+
+
+class _Cancellable:
+    """Cancelled on leaving a ``with`` block."""
+
+    def cancel(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+
+class Subscription(_Cancellable, Iterator[probe_pb2.SubscribeResponse]):
+    """An open event stream, as returned by :meth:`ProbeClient.subscribe`.
+
+    Iterating yields the stream's responses: batches of zero or more events
+    in timestamp order, with the losses the stream suffered since the
+    previous batch; :meth:`events` yields the events one by one with the
+    losses as :class:`~kindling.client.notices.LostEvents` in their place.
+    Iteration ends when the service ends the stream normally or after
+    :meth:`cancel` (or closing the client); other failures raise a
+    :class:`~kindling.client.errors.RequestFailed`:
+    :class:`~kindling.client.errors.InvalidRequest` for filters the service
+    rejects, :class:`~kindling.client.errors.ServiceUnavailable` when the
+    service cannot be reached or goes away (its ``started`` attribute tells
+    which).
+
+    Read a subscription from one thread at a time; :meth:`cancel` may be
+    called from any thread. Used as a context manager, it is cancelled on
+    exit.
+
+    A stream whose request set ``resume_window`` is resumable: after a
+    disconnect, :meth:`ProbeClient.resume` continues it after
+    :attr:`last_seq`.
+    """
+
+    def __init__(
+        self,
+        call: _ResponseStream,
+        socket: str,
+        client_closed: threading.Event,
+        request: probe_pb2.SubscribeRequest,
+        *,
+        stream_id: str = "",
+        last_seq: int = 0,
+    ) -> None:
+        self._call = call
+        self._socket = socket
+        self._client_closed = client_closed
+        self._cancelled = False
+        self._received = False
+        self.request = request
+        self._stream_id = stream_id
+        self._last_seq = last_seq
+
+    @property
+    def received(self) -> bool:
+        """Whether a response has arrived."""
+        return self._received
+
+    @property
+    def stream_id(self) -> str:
+        """The id of a resumable stream, once its first response came; empty
+        otherwise."""
+        return self._stream_id
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last event received (0: none yet)."""
+        return self._last_seq
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> probe_pb2.SubscribeResponse:
+        """Wait for the stream's next response."""
+        try:
+            response = next(self._call)
+        except grpc.RpcError as error:
+            if status(error)[0] is grpc.StatusCode.CANCELLED and (
+                self._cancelled or self._client_closed.is_set()
+            ):
+                raise StopIteration from None
+            raise translate(error, self._socket, received=self._received) from error
+        self._received = True
+        if response.stream_id:
+            self._stream_id = response.stream_id
+        if response.events:
+            self._last_seq = response.events[-1].seq
+        return response
+
+    def events(self) -> Iterator[event_pb2.Event | LostEvents]:
+        """The stream's events one by one, and its losses in their place
+        (see :func:`~kindling.client.notices.in_stream_order`)."""
+        for response in self:
+            yield from in_stream_order(response)
+
+    def cancel(self) -> None:
+        """End the stream; iteration stops after the responses already received."""
+        self._cancelled = True
+        self._call.cancel()
+
+
+#: What a reconnecting stream yields besides responses.
+Reconnection = StreamResumed | StreamRestarted
+
+
+class ReconnectingSubscription(
+    _Cancellable, Iterator[probe_pb2.SubscribeResponse | StreamResumed | StreamRestarted]
+):
+    """A stream that reconnects and resumes by itself, as returned by
+    ``ProbeClient.subscribe(..., reconnect=...)`` (see
+    :mod:`kindling.client.reconnect`).
+
+    Iterating yields its responses and, where the stream broke, a
+    :class:`~kindling.client.notices.StreamResumed` or
+    :class:`~kindling.client.notices.StreamRestarted`; :meth:`events`
+    yields events, losses and those notices. Errors that another call
+    would meet again (an invalid request, a refusal, the timeout, too many
+    failed attempts) are raised. Iteration ends after :meth:`cancel` or
+    closing the client.
+    """
+
+    def __init__(
+        self,
+        open_call: Callable[[probe_pb2.SubscribeRequest, float | None], Subscription],
+        follower: Follower,
+        client_closed: threading.Event,
+    ) -> None:
+        self._open = open_call
+        self._follower = follower
+        self._client_closed = client_closed
+        self._cancelled = threading.Event()
+        self._call: Subscription | None = None
+        self._ready: list[probe_pb2.SubscribeResponse | Reconnection] = []
+
+    @property
+    def request(self) -> probe_pb2.SubscribeRequest:
+        """The request the stream started with (with its resume window)."""
+        return self._follower.request
+
+    @property
+    def stream_id(self) -> str:
+        """The id of the stream now (a restart changes it)."""
+        return self._follower.stream_id
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last event received from the stream now."""
+        return self._follower.last_seq
+
+    def __iter__(self) -> Self:
+        return self
+
+    def _stopped(self) -> bool:
+        return self._cancelled.is_set() or self._client_closed.is_set()
+
+    def __next__(self) -> probe_pb2.SubscribeResponse | Reconnection:
+        while not self._ready:
+            if self._stopped():
+                raise StopIteration
+            if self._call is None:
+                self._call = self._open(self._follower.next_request(), self._follower.timeout())
+            error: RequestFailed | None = None
+            try:
+                response = next(self._call)
+            except StopIteration:
+                pass
+            except RequestFailed as failed:
+                error = failed
+            else:
+                resumed = self._follower.received(response)
+                self._ready += [resumed, response] if resumed else [response]
+                break
+            self._call = None
+            if self._stopped():
+                raise StopIteration
+            restarted, delay = self._follower.broke(error)
+            if restarted is not None:
+                self._ready.append(restarted)
+            self._cancelled.wait(delay)
+        return self._ready.pop(0)
+
+    def events(self) -> Iterator[event_pb2.Event | LostEvents | Reconnection]:
+        """The stream's events one by one, with its losses and reconnections in their place."""
+        for item in self:
+            if isinstance(item, probe_pb2.SubscribeResponse):
+                yield from in_stream_order(item)
+            else:
+                yield item
+
+    def cancel(self) -> None:
+        """End the stream, also while it waits to reconnect."""
+        self._cancelled.set()
+        call = self._call
+        if call is not None:
+            call.cancel()
