@@ -11,15 +11,8 @@ from typing import Any
 
 from kindling.client.errors import ServiceNotFound
 
-__all__ = [
-    "DEFAULT_SOCKET",
-    "MAX_RECEIVE_MESSAGE_LENGTH",
-    "SOCKET_ENV",
-    "channel_options",
-    "channel_target",
-    "check_socket",
-    "default_socket",
-]
+# The package exports these; the channel helpers are for the two clients.
+__all__ = ["DEFAULT_SOCKET", "MAX_RECEIVE_MESSAGE_LENGTH", "SOCKET_ENV", "default_socket"]
 
 #: The unix socket the probe service listens on unless told otherwise.
 DEFAULT_SOCKET = "/run/kindling.sock"
