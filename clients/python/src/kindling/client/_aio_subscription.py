@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 import grpc
 
-from kindling.client._status import status, translate
+from kindling.client._status import translate
+from kindling.client._stream_state import FollowedPosition, StreamPosition, cancelled_here
 from kindling.client.errors import RequestFailed
 from kindling.client.notices import LostEvents, StreamRestarted, StreamResumed, in_stream_order
 from kindling.probe.v1 import probe_pb2
@@ -54,7 +55,7 @@ def _cancelling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-class AsyncSubscription(_Cancellable, AsyncIterator[probe_pb2.SubscribeResponse]):
+class AsyncSubscription(StreamPosition, _Cancellable, AsyncIterator[probe_pb2.SubscribeResponse]):
     """An open event stream, as returned by :meth:`AsyncProbeClient.subscribe`:
     :class:`~kindling.client.Subscription` for asyncio.
 
@@ -76,29 +77,11 @@ class AsyncSubscription(_Cancellable, AsyncIterator[probe_pb2.SubscribeResponse]
         stream_id: str = "",
         last_seq: int = 0,
     ) -> None:
+        super().__init__(request, stream_id, last_seq)
         self._call = call
         self._socket = socket
         self._client_closed = client_closed
         self._cancelled = False
-        self._received = False
-        self.request = request
-        self._stream_id = stream_id
-        self._last_seq = last_seq
-
-    @property
-    def received(self) -> bool:
-        """Whether a response has arrived."""
-        return self._received
-
-    @property
-    def stream_id(self) -> str:
-        """The id of a resumable stream, once its first response came; empty otherwise."""
-        return self._stream_id
-
-    @property
-    def last_seq(self) -> int:
-        """The sequence number of the last event received (0: none yet)."""
-        return self._last_seq
 
     def __aiter__(self) -> Self:
         return self
@@ -117,17 +100,13 @@ class AsyncSubscription(_Cancellable, AsyncIterator[probe_pb2.SubscribeResponse]
                 raise StopAsyncIteration from None
             raise
         except grpc.RpcError as error:
-            if status(error)[0] is grpc.StatusCode.CANCELLED and self._stopped():
+            if cancelled_here(error, self._stopped()):
                 raise StopAsyncIteration from None
             raise translate(error, self._socket, received=self._received) from error
         if response is grpc.aio.EOF:
             raise StopAsyncIteration
         assert isinstance(response, probe_pb2.SubscribeResponse)
-        self._received = True
-        if response.stream_id:
-            self._stream_id = response.stream_id
-        if response.events:
-            self._last_seq = response.events[-1].seq
+        self._note(response)
         return response
 
     async def events(self) -> AsyncIterator[event_pb2.Event | LostEvents]:
@@ -143,7 +122,7 @@ class AsyncSubscription(_Cancellable, AsyncIterator[probe_pb2.SubscribeResponse]
 
 
 class AsyncReconnectingSubscription(
-    _Cancellable, AsyncIterator[probe_pb2.SubscribeResponse | Reconnection]
+    FollowedPosition, _Cancellable, AsyncIterator[probe_pb2.SubscribeResponse | Reconnection]
 ):
     """A stream that reconnects and resumes by itself, as returned by
     ``AsyncProbeClient.subscribe(..., reconnect=...)``:
@@ -161,21 +140,6 @@ class AsyncReconnectingSubscription(
         self._cancelled = asyncio.Event()
         self._call: AsyncSubscription | None = None
         self._ready: list[probe_pb2.SubscribeResponse | Reconnection] = []
-
-    @property
-    def request(self) -> probe_pb2.SubscribeRequest:
-        """The request the stream started with (with its resume window)."""
-        return self._follower.request
-
-    @property
-    def stream_id(self) -> str:
-        """The id of the stream now (a restart changes it)."""
-        return self._follower.stream_id
-
-    @property
-    def last_seq(self) -> int:
-        """The sequence number of the last event received from the stream now."""
-        return self._follower.last_seq
 
     def __aiter__(self) -> Self:
         return self
@@ -197,15 +161,13 @@ class AsyncReconnectingSubscription(
             except RequestFailed as failed:
                 error = failed
             else:
-                resumed = self._follower.received(response)
-                self._ready += [resumed, response] if resumed else [response]
+                self._ready += self._follower.received(response)
                 break
             self._call = None
             if self._stopped():
                 raise StopAsyncIteration
-            restarted, delay = self._follower.broke(error)
-            if restarted is not None:
-                self._ready.append(restarted)
+            notices, delay = self._follower.broke(error)
+            self._ready += notices
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._cancelled.wait(), delay)
         return self._ready.pop(0)

@@ -25,7 +25,7 @@ from kindling.client._connection import (
 )
 from kindling.client._status import status, translate
 from kindling.client._subscription import ReconnectingSubscription, Subscription
-from kindling.client.reconnect import Follower, Reconnect
+from kindling.client.reconnect import Reconnect, follower_for
 from kindling.client.requests import PayloadChoice
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 
@@ -144,12 +144,9 @@ class ProbeClient:
         seen when iterating.
         """
         request = subscription_request(request, names, pids, payload)
-        if reconnect is None or reconnect is False:
+        follower = follower_for(request, reconnect, self._socket, timeout)
+        if follower is None:
             return self._open(request, timeout)
-        policy = Reconnect() if reconnect is True else reconnect
-        if not isinstance(policy, Reconnect):
-            raise TypeError(f"reconnect: expected True or a Reconnect, not {reconnect!r}")
-        follower = Follower(request, policy, self._socket, timeout)
         return ReconnectingSubscription(self._open, follower, self._closed)
 
     def _open(self, request: probe_pb2.SubscribeRequest, timeout: float | None) -> Subscription:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 import grpc
 
-from kindling.client._status import status, translate
+from kindling.client._status import translate
+from kindling.client._stream_state import FollowedPosition, StreamPosition, cancelled_here
 from kindling.client.errors import RequestFailed
 from kindling.client.notices import LostEvents, StreamRestarted, StreamResumed, in_stream_order
 from kindling.probe.v1 import probe_pb2
@@ -48,7 +49,7 @@ class _Cancellable:
         self.cancel()
 
 
-class Subscription(_Cancellable, Iterator[probe_pb2.SubscribeResponse]):
+class Subscription(StreamPosition, _Cancellable, Iterator[probe_pb2.SubscribeResponse]):
     """An open event stream, as returned by :meth:`ProbeClient.subscribe`.
 
     Iterating yields the stream's responses: batches of zero or more events
@@ -82,30 +83,11 @@ class Subscription(_Cancellable, Iterator[probe_pb2.SubscribeResponse]):
         stream_id: str = "",
         last_seq: int = 0,
     ) -> None:
+        super().__init__(request, stream_id, last_seq)
         self._call = call
         self._socket = socket
         self._client_closed = client_closed
         self._cancelled = False
-        self._received = False
-        self.request = request
-        self._stream_id = stream_id
-        self._last_seq = last_seq
-
-    @property
-    def received(self) -> bool:
-        """Whether a response has arrived."""
-        return self._received
-
-    @property
-    def stream_id(self) -> str:
-        """The id of a resumable stream, once its first response came; empty
-        otherwise."""
-        return self._stream_id
-
-    @property
-    def last_seq(self) -> int:
-        """The sequence number of the last event received (0: none yet)."""
-        return self._last_seq
 
     def __iter__(self) -> Self:
         return self
@@ -115,16 +97,10 @@ class Subscription(_Cancellable, Iterator[probe_pb2.SubscribeResponse]):
         try:
             response = next(self._call)
         except grpc.RpcError as error:
-            if status(error)[0] is grpc.StatusCode.CANCELLED and (
-                self._cancelled or self._client_closed.is_set()
-            ):
+            if cancelled_here(error, self._cancelled or self._client_closed.is_set()):
                 raise StopIteration from None
             raise translate(error, self._socket, received=self._received) from error
-        self._received = True
-        if response.stream_id:
-            self._stream_id = response.stream_id
-        if response.events:
-            self._last_seq = response.events[-1].seq
+        self._note(response)
         return response
 
     def events(self) -> Iterator[event_pb2.Event | LostEvents]:
@@ -144,7 +120,9 @@ Reconnection = StreamResumed | StreamRestarted
 
 
 class ReconnectingSubscription(
-    _Cancellable, Iterator[probe_pb2.SubscribeResponse | StreamResumed | StreamRestarted]
+    FollowedPosition,
+    _Cancellable,
+    Iterator[probe_pb2.SubscribeResponse | StreamResumed | StreamRestarted],
 ):
     """A stream that reconnects and resumes by itself, as returned by
     ``ProbeClient.subscribe(..., reconnect=...)`` (see
@@ -172,21 +150,6 @@ class ReconnectingSubscription(
         self._call: Subscription | None = None
         self._ready: list[probe_pb2.SubscribeResponse | Reconnection] = []
 
-    @property
-    def request(self) -> probe_pb2.SubscribeRequest:
-        """The request the stream started with (with its resume window)."""
-        return self._follower.request
-
-    @property
-    def stream_id(self) -> str:
-        """The id of the stream now (a restart changes it)."""
-        return self._follower.stream_id
-
-    @property
-    def last_seq(self) -> int:
-        """The sequence number of the last event received from the stream now."""
-        return self._follower.last_seq
-
     def __iter__(self) -> Self:
         return self
 
@@ -207,15 +170,13 @@ class ReconnectingSubscription(
             except RequestFailed as failed:
                 error = failed
             else:
-                resumed = self._follower.received(response)
-                self._ready += [resumed, response] if resumed else [response]
+                self._ready += self._follower.received(response)
                 break
             self._call = None
             if self._stopped():
                 raise StopIteration
-            restarted, delay = self._follower.broke(error)
-            if restarted is not None:
-                self._ready.append(restarted)
+            notices, delay = self._follower.broke(error)
+            self._ready += notices
             self._cancelled.wait(delay)
         return self._ready.pop(0)
 

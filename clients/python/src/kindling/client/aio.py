@@ -41,7 +41,7 @@ from kindling.client._connection import (
     default_socket,
 )
 from kindling.client._status import status, translate
-from kindling.client.reconnect import Follower, Reconnect
+from kindling.client.reconnect import Reconnect, follower_for
 from kindling.client.requests import PayloadChoice
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 
@@ -131,12 +131,9 @@ class AsyncProbeClient:
         """Open a stream, to read with ``async for`` (see
         :meth:`kindling.client.ProbeClient.subscribe` for the arguments)."""
         request = subscription_request(request, names, pids, payload)
-        if reconnect is None or reconnect is False:
+        follower = follower_for(request, reconnect, self._socket, timeout)
+        if follower is None:
             return self._open(request, timeout)
-        policy = Reconnect() if reconnect is True else reconnect
-        if not isinstance(policy, Reconnect):
-            raise TypeError(f"reconnect: expected True or a Reconnect, not {reconnect!r}")
-        follower = Follower(request, policy, self._socket, timeout)
         return AsyncReconnectingSubscription(self._open, follower, self._closed)
 
     def _open(

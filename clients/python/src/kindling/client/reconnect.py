@@ -99,6 +99,21 @@ class Reconnect:
         return base * (1 + self.jitter * (2 * uniform() - 1))
 
 
+def follower_for(
+    request: probe_pb2.SubscribeRequest,
+    reconnect: Reconnect | bool | None,
+    socket: str,
+    timeout: float | None,
+) -> Follower | None:
+    """The follower of a ``subscribe(..., reconnect=...)``, None for a stream that does not."""
+    if reconnect is None or reconnect is False:
+        return None
+    policy = Reconnect() if reconnect is True else reconnect
+    if not isinstance(policy, Reconnect):
+        raise TypeError(f"reconnect: expected True or a Reconnect, not {reconnect!r}")
+    return Follower(request, policy, socket, timeout)
+
+
 class Follower:
     """Where a reconnecting stream is, and what to do when it breaks.
 
@@ -153,8 +168,11 @@ class Follower:
             )
         return left
 
-    def received(self, response: probe_pb2.SubscribeResponse) -> StreamResumed | None:
-        """Note a response; returns the notice to give before it, if any."""
+    def received(
+        self, response: probe_pb2.SubscribeResponse
+    ) -> list[probe_pb2.SubscribeResponse | StreamResumed]:
+        """Note a response; returns what to give: the response, after a
+        notice when it is the first of a resumed stream."""
         resumed = None
         if self._resuming and self._broken_by is not None:
             # Every failure since the break (the break included) was followed by a call.
@@ -166,13 +184,13 @@ class Follower:
             self.stream_id = response.stream_id
         if response.events:
             self.last_seq = response.events[-1].seq
-        return resumed
+        return [resumed, response] if resumed else [response]
 
-    def broke(self, error: RequestFailed | None) -> tuple[StreamRestarted | None, float]:
+    def broke(self, error: RequestFailed | None) -> tuple[list[StreamRestarted], float]:
         """The call ended by itself: with ``error``, or normally (None: the
         service ended the stream, as it does when it stops).
 
-        Returns the notice to give (a restart), and how long to wait before
+        Returns the notices to give (a restart), and how long to wait before
         the next call; raises ``error`` when it is not worth another call.
         """
         if error is None:
@@ -186,7 +204,7 @@ class Follower:
             restarted = StreamRestarted(self.stream_id, self.last_seq, error)
             self.stream_id, self.last_seq = "", 0
             self._broken_by, self._resuming = None, False
-            return restarted, 0.0
+            return [restarted], 0.0
         # Other failures (an invalid request, a refusal, the deadline) would
         # fail again the same way.
         if not isinstance(error, ServiceUnavailable | StreamOverflowed):
@@ -196,4 +214,4 @@ class Follower:
             raise error
         if self._broken_by is None:
             self._broken_by = error
-        return None, self.policy.backoff(self.failures)
+        return [], self.policy.backoff(self.failures)

@@ -4,6 +4,10 @@ client makes every call the sync one makes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +62,29 @@ async def test_the_asyncio_client_makes_every_call(replay: Service) -> None:
         async with client.subscribe(names=["connect"], timeout=20) as stream:
             response = await anext(stream)
         assert {e.name for e in response.events} == {"connect"}
+
+
+def readme_examples() -> list[str]:
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    section = text[text.index("### Python\n") : text.index("### Go\n")]
+    return [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+@pytest.mark.parametrize("example", [0, 1], ids=["sync", "asyncio"])
+def test_the_readme_examples_follow_the_stream(replay: Service, example: int) -> None:
+    code = readme_examples()[example]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10  # ten lines
+    environment = {**os.environ, "KINDLING_SOCKET": str(replay.socket)}
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, env=environment, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        time.sleep(0.5)
+        assert proc.poll() is None, "the example stopped instead of following the stream"
+    finally:
+        proc.kill()
+        proc.wait()
+    # The connect of the recording's TCP client: its program, or the event itself.
+    assert first.split()[0] == ("python" if example == 0 else "seq:"), first
