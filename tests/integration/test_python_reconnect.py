@@ -163,3 +163,42 @@ def test_a_restarted_service_starts_a_new_stream_and_reports_the_gap(
     stopped = [x for x in items[:at] if isinstance(x, LostEvents)]
     assert all(x.reason is LossReason.SERVICE_STOPPED for x in stopped)
     assert not [x for x in items if isinstance(x, StreamResumed)]
+
+
+@pytest.mark.kernel
+def test_the_kernel_service_restarted_under_a_stream(tmp_path: Path) -> None:
+    """On the kernel path: 500 writes, a restart, 500 more; the client reports
+    the restart between the two streams, each complete."""
+    from test_slow_streams import Writer, request
+
+    writer = Writer(500, 500)
+    services = [start_service(tmp_path)]
+    second_phase = threading.Thread(
+        target=lambda: (services[-1].wait_subscribers(1, timeout=30), writer.phase())
+    )
+    items: list[object] = []
+    try:
+        with ProbeClient(services[0].socket) as client:
+            stream = client.subscribe(request(writer.pid), reconnect=FAST, timeout=120)
+            services[0].wait_subscribers(1)
+            writer.phase()
+            for item in stream.events():
+                items.append(item)
+                if isinstance(item, event_pb2.Event) and item.seq == 500:
+                    if len(items) == 500:
+                        assert services[0].stop() == 0, services[0].log()
+                        services.append(start_service(tmp_path))
+                        second_phase.start()
+                    else:
+                        break
+        second_phase.join()
+    finally:
+        writer.close()
+        for service in services:
+            assert service.stop() == 0, service.log()
+    (gap,) = [x for x in items if isinstance(x, StreamRestarted)]
+    at = items.index(gap)
+    assert [e.seq for e in events(items[:at])] == list(range(1, 501))
+    assert gap.last_seq == 500 and isinstance(gap.cause, StreamNotFound)
+    assert [e.seq for e in events(items[at:])] == list(range(1, 501))
+    assert [x for x in items if not isinstance(x, event_pb2.Event)] == [gap]

@@ -138,7 +138,10 @@ class AsyncReconnectingSubscription(
         self._follower = follower
         self._client_closed = client_closed
         self._cancelled = asyncio.Event()
-        self._call: AsyncSubscription | None = None
+        # The first call starts at once, like a plain subscription's.
+        self._call: AsyncSubscription | None = open_call(
+            follower.next_request(), follower.timeout()
+        )
         self._ready: list[probe_pb2.SubscribeResponse | Reconnection] = []
 
     def __aiter__(self) -> Self:

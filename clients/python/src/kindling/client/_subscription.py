@@ -147,7 +147,8 @@ class ReconnectingSubscription(
         self._follower = follower
         self._client_closed = client_closed
         self._cancelled = threading.Event()
-        self._call: Subscription | None = None
+        # The first call starts at once, like a plain subscription's.
+        self._call: Subscription | None = open_call(follower.next_request(), follower.timeout())
         self._ready: list[probe_pb2.SubscribeResponse | Reconnection] = []
 
     def __iter__(self) -> Self:
