@@ -126,3 +126,12 @@ async def test_resume_and_reconnect(fake_probe: FakeProbe) -> None:
         2,
     ]
     assert fake_probe.requests[-1].resume == probe_pb2.Resume(stream_id="s1", last_seq=1)
+
+
+async def test_closing_the_client_ends_a_stream_waiting_to_reconnect(stale_socket: str) -> None:
+    client = AsyncProbeClient(stale_socket)
+    stream = client.subscribe(reconnect=Reconnect(initial_backoff=30, max_backoff=30))
+    asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(client.close()))
+    started = asyncio.get_running_loop().time()
+    assert [item async for item in stream] == []
+    assert asyncio.get_running_loop().time() - started < 10

@@ -89,6 +89,12 @@ def test_cancel_ends_a_stream_waiting_to_reconnect(stale_socket: str) -> None:
         started = time.monotonic()
         assert list(stream) == []
         assert time.monotonic() - started < 10
+    client = ProbeClient(stale_socket)
+    stream = client.subscribe(reconnect=Reconnect(initial_backoff=30, max_backoff=30))
+    threading.Timer(0.3, client.close).start()
+    started = time.monotonic()
+    assert list(stream) == []
+    assert time.monotonic() - started < 10
 
 
 def test_an_overflowed_stream_is_resumed(fake_probe: FakeProbe) -> None:

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Protocol, Self
 
 import grpc
 
 from kindling.client._status import translate
-from kindling.client._stream_state import FollowedPosition, StreamPosition, cancelled_here
+from kindling.client._stream_state import (
+    WAKE_INTERVAL,
+    FollowedPosition,
+    StreamPosition,
+    cancelled_here,
+)
 from kindling.client.errors import RequestFailed
 from kindling.client.notices import LostEvents, StreamRestarted, StreamResumed, in_stream_order
 from kindling.probe.v1 import probe_pb2
@@ -171,9 +177,15 @@ class AsyncReconnectingSubscription(
                 raise StopAsyncIteration
             notices, delay = self._follower.broke(error)
             self._ready += notices
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._cancelled.wait(), delay)
+            await self._wait(delay)
         return self._ready.pop(0)
+
+    async def _wait(self, delay: float) -> None:
+        # Closing the client does not set _cancelled: it is looked at now and then.
+        deadline = time.monotonic() + delay
+        while not self._stopped() and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._cancelled.wait(), min(left, WAKE_INTERVAL))
 
     async def events(self) -> AsyncIterator[event_pb2.Event | LostEvents | Reconnection]:
         """The stream's events one by one, with its losses and reconnections in their place."""

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
+#: How often a stream waiting to reconnect looks whether its client was closed, in seconds.
+WAKE_INTERVAL = 0.1
+
 
 class StreamPosition:
     """The id of a stream and its last event, from the responses read."""

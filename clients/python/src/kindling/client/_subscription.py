@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, Self
 
 import grpc
 
 from kindling.client._status import translate
-from kindling.client._stream_state import FollowedPosition, StreamPosition, cancelled_here
+from kindling.client._stream_state import (
+    WAKE_INTERVAL,
+    FollowedPosition,
+    StreamPosition,
+    cancelled_here,
+)
 from kindling.client.errors import RequestFailed
 from kindling.client.notices import LostEvents, StreamRestarted, StreamResumed, in_stream_order
 from kindling.probe.v1 import probe_pb2
@@ -178,8 +184,14 @@ class ReconnectingSubscription(
                 raise StopIteration
             notices, delay = self._follower.broke(error)
             self._ready += notices
-            self._cancelled.wait(delay)
+            self._wait(delay)
         return self._ready.pop(0)
+
+    def _wait(self, delay: float) -> None:
+        # Closing the client does not set _cancelled: it is looked at now and then.
+        deadline = time.monotonic() + delay
+        while not self._stopped() and (left := deadline - time.monotonic()) > 0:
+            self._cancelled.wait(min(left, WAKE_INTERVAL))
 
     def events(self) -> Iterator[event_pb2.Event | LostEvents | Reconnection]:
         """The stream's events one by one, with its losses and reconnections in their place."""
