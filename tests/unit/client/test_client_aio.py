@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from client_fakes import FakeProbe, batch, event, send_then_wait, wait_until_done
+from client_fakes import FakeProbe, batch, event, reject, send_then_wait, wait_until_done
 
 from kindling.client import (
     InvalidRequest,
@@ -58,13 +58,7 @@ async def test_cancel_and_close_end_iteration(fake_probe: FakeProbe) -> None:
 
 
 async def test_errors_are_the_typed_ones(fake_probe: FakeProbe, stale_socket: str) -> None:
-    def reject(
-        request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
-    ) -> Iterator[probe_pb2.SubscribeResponse]:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, 'unknown event name "x"')
-        yield from ()
-
-    fake_probe.subscribe = reject
+    fake_probe.subscribe = reject(grpc.StatusCode.INVALID_ARGUMENT, 'unknown event name "x"')
     async with AsyncProbeClient(fake_probe.socket) as client:
         with pytest.raises(InvalidRequest, match=r'rejected the request: unknown event name "x"$'):
             await anext(client.subscribe(names=["x"]))

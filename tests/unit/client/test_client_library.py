@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from client_fakes import FakeProbe, batch, event, send_then_wait, wait_until_done
+from client_fakes import FakeProbe, batch, event, reject, send_then_wait, wait_until_done
 
 from kindling.client import (
     DEFAULT_SOCKET,
@@ -160,13 +160,7 @@ def test_service_ends_the_stream(fake_probe: FakeProbe) -> None:
 
 
 def test_invalid_request(fake_probe: FakeProbe) -> None:
-    def reject(
-        request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
-    ) -> Iterator[probe_pb2.SubscribeResponse]:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, 'unknown event name "x"')
-        yield from ()
-
-    fake_probe.subscribe = reject
+    fake_probe.subscribe = reject(grpc.StatusCode.INVALID_ARGUMENT, 'unknown event name "x"')
     with ProbeClient(fake_probe.socket) as client, pytest.raises(InvalidRequest) as caught:
         next(client.subscribe(names=["x"]))
     error = caught.value

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from client_fakes import FakeProbe, batch, event, wait_until_done
+from client_fakes import FakeProbe, batch, event, reject, wait_until_done
 
 from kindling.client import (
     InvalidRequest,
@@ -63,13 +63,7 @@ def test_reconnect_asks_for_a_resume_window(fake_probe: FakeProbe) -> None:
 
 
 def test_an_invalid_request_is_raised_not_retried(fake_probe: FakeProbe) -> None:
-    def reject(
-        request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
-    ) -> Iterator[probe_pb2.SubscribeResponse]:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, 'unknown event name "x"')
-        yield from ()
-
-    fake_probe.subscribe = reject
+    fake_probe.subscribe = reject(grpc.StatusCode.INVALID_ARGUMENT, 'unknown event name "x"')
     with ProbeClient(fake_probe.socket) as client, pytest.raises(InvalidRequest):
         next(client.subscribe(names=["x"], reconnect=True))
     assert len(fake_probe.requests) == 1
