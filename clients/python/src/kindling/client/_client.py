@@ -17,12 +17,7 @@ from kindling.client._calls import (
     resume_request,
     subscription_request,
 )
-from kindling.client._connection import (
-    channel_options,
-    channel_target,
-    check_socket,
-    default_socket,
-)
+from kindling.client._connection import SocketClient, channel_options
 from kindling.client._status import status, translate
 from kindling.client._subscription import ReconnectingSubscription, Subscription
 from kindling.client.reconnect import Reconnect, follower_for
@@ -38,7 +33,7 @@ _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
 
 
-class ProbeClient:
+class ProbeClient(SocketClient):
     """A connection to the kindling probe service on its unix socket.
 
     ``socket_path`` defaults to :func:`default_socket`. The constructor
@@ -66,22 +61,10 @@ class ProbeClient:
         *,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        socket = os.fspath(socket_path) if socket_path is not None else default_socket()
-        check_socket(socket)
-        self._socket = socket
-        self._channel = grpc.insecure_channel(
-            channel_target(socket), options=channel_options(options)
-        )
+        super().__init__(socket_path)
+        self._channel = grpc.insecure_channel(self._target, options=channel_options(options))
         self._stub = probe_pb2_grpc.ProbeServiceStub(self._channel)
         self._closed = threading.Event()
-
-    def __repr__(self) -> str:
-        return f"ProbeClient({self._socket!r})"
-
-    @property
-    def socket(self) -> str:
-        """The socket path, as given."""
-        return self._socket
 
     @property
     def stub(self) -> probe_pb2_grpc.ProbeServiceStub:

@@ -56,6 +56,24 @@ def channel_target(socket: str) -> str:
     return "unix://" + urllib.parse.quote(os.path.abspath(socket), safe="/")
 
 
+class SocketClient:
+    """What both clients do with their socket: find it, check it, show it."""
+
+    def __init__(self, socket_path: str | os.PathLike[str] | None) -> None:
+        socket = os.fspath(socket_path) if socket_path is not None else default_socket()
+        check_socket(socket)
+        self._socket = socket
+        self._target = channel_target(socket)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._socket!r})"
+
+    @property
+    def socket(self) -> str:
+        """The socket path, as given."""
+        return self._socket
+
+
 def channel_options(extra: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """The client's channel options, then the caller's ``extra`` ones."""
     return [

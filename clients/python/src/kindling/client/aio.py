@@ -34,12 +34,7 @@ from kindling.client._calls import (
     resume_request,
     subscription_request,
 )
-from kindling.client._connection import (
-    channel_options,
-    channel_target,
-    check_socket,
-    default_socket,
-)
+from kindling.client._connection import SocketClient, channel_options
 from kindling.client._status import status, translate
 from kindling.client.reconnect import Reconnect, follower_for
 from kindling.client.requests import PayloadChoice
@@ -53,7 +48,7 @@ __all__ = ["AsyncProbeClient", "AsyncReconnectingSubscription", "AsyncSubscripti
 _Response = TypeVar("_Response")
 
 
-class AsyncProbeClient:
+class AsyncProbeClient(SocketClient):
     """A connection to the kindling probe service for asyncio code.
 
     Made like :class:`kindling.client.ProbeClient` (it checks the socket at
@@ -68,26 +63,14 @@ class AsyncProbeClient:
         *,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        socket = os.fspath(socket_path) if socket_path is not None else default_socket()
-        check_socket(socket)
-        self._socket = socket
-        self._channel = grpc.aio.insecure_channel(
-            channel_target(socket), options=channel_options(options)
-        )
+        super().__init__(socket_path)
+        self._channel = grpc.aio.insecure_channel(self._target, options=channel_options(options))
         # The generated module has one stub class; its typing stub gives it
         # the asyncio signatures for an asyncio channel.
         self._stub: probe_pb2_grpc.ProbeServiceAsyncStub = probe_pb2_grpc.ProbeServiceStub(
             self._channel
         )
         self._closed = asyncio.Event()
-
-    def __repr__(self) -> str:
-        return f"AsyncProbeClient({self._socket!r})"
-
-    @property
-    def socket(self) -> str:
-        """The socket path, as given."""
-        return self._socket
 
     @property
     def stub(self) -> probe_pb2_grpc.ProbeServiceAsyncStub:
