@@ -74,6 +74,18 @@ def send_then_wait(*responses: probe_pb2.SubscribeResponse) -> SubscribeFunc:
     return subscribe
 
 
+def reject(code: grpc.StatusCode, details: str) -> SubscribeFunc:
+    """A Subscribe handler that fails the call with ``code`` and ``details``."""
+
+    def subscribe(
+        request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[probe_pb2.SubscribeResponse]:
+        context.abort(code, details)
+        yield from ()
+
+    return subscribe
+
+
 @dataclass
 class FakeProbe:
     """The fake service: set the handler fields, read ``requests``."""

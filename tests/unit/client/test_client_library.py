@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from client_fakes import FakeProbe, batch, event, send_then_wait, wait_until_done
+from client_fakes import FakeProbe, batch, event, reject, send_then_wait, wait_until_done
 
 from kindling.client import (
     DEFAULT_SOCKET,
@@ -20,6 +20,8 @@ from kindling.client import (
     DeadlineExceeded,
     InvalidRequest,
     KindlingError,
+    LossReason,
+    LostEvents,
     ProbeClient,
     RequestFailed,
     ServiceNotFound,
@@ -28,6 +30,7 @@ from kindling.client import (
     StreamOverflowed,
     default_socket,
 )
+from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
 
@@ -93,8 +96,9 @@ def test_subscribe_builds_one_filter(fake_probe: FakeProbe) -> None:
     ]
 
 
-def test_events_flattens_batches_and_reports_losses(fake_probe: FakeProbe) -> None:
+def test_events_yields_events_and_losses_in_stream_order(fake_probe: FakeProbe) -> None:
     ended = threading.Event()
+    queue_full = probe_pb2.LOSS_REASON_SUBSCRIBER_QUEUE_FULL
 
     def subscribe(
         request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
@@ -102,21 +106,37 @@ def test_events_flattens_batches_and_reports_losses(fake_probe: FakeProbe) -> No
         context.add_callback(ended.set)
         yield batch(event(1, "a", 1), event(2, "b", 1))
         yield probe_pb2.SubscribeResponse(losses=[probe_pb2.Loss(count=3)])
-        yield batch(event(3, "c", 1), event(4, "d", 1))
+        # A queue that drops the newest: the loss is after the batch's events.
+        yield batch(
+            event(3, "c", 1),
+            event(9, "d", 1),
+            losses=(
+                probe_pb2.Loss(reason=queue_full, first_seq=10, count=5),
+                probe_pb2.Loss(reason=queue_full, first_seq=4, count=5),
+            ),
+        )
         wait_until_done(context)
 
     fake_probe.subscribe = subscribe
-    losses: list[probe_pb2.Loss] = []
-    with ProbeClient(fake_probe.socket) as client:
-        names: list[str] = []
-        for ev, response in client.events(on_loss=losses.append):
-            names.append(ev.name)
-            assert response.node_name == "node-a"
-            if len(names) == 3:
-                break  # closes the generator, which cancels the stream
+    with ProbeClient(fake_probe.socket) as client, client.subscribe() as subscription:
+        items: list[object] = []
+        for item in subscription.events():
+            items.append(item.name if isinstance(item, event_pb2.Event) else item)
+            if len(items) == 7:
+                break
+        subscription.cancel()
         assert ended.wait(5)
-    assert names == ["a", "b", "c"]
-    assert losses == [probe_pb2.Loss(count=3)]
+    unknown = LostEvents(LossReason.UNSPECIFIED, 3)
+    assert items == [
+        "a",
+        "b",
+        unknown,
+        "c",
+        LostEvents(LossReason.SUBSCRIBER_QUEUE_FULL, 5, 4, 8),
+        "d",
+        LostEvents(LossReason.SUBSCRIBER_QUEUE_FULL, 5, 10, 14),
+    ]
+    assert not unknown.numbered
 
 
 def test_cancel_and_close_end_iteration(fake_probe: FakeProbe) -> None:
@@ -140,13 +160,7 @@ def test_service_ends_the_stream(fake_probe: FakeProbe) -> None:
 
 
 def test_invalid_request(fake_probe: FakeProbe) -> None:
-    def reject(
-        request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
-    ) -> Iterator[probe_pb2.SubscribeResponse]:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, 'unknown event name "x"')
-        yield from ()
-
-    fake_probe.subscribe = reject
+    fake_probe.subscribe = reject(grpc.StatusCode.INVALID_ARGUMENT, 'unknown event name "x"')
     with ProbeClient(fake_probe.socket) as client, pytest.raises(InvalidRequest) as caught:
         next(client.subscribe(names=["x"]))
     error = caught.value

@@ -2,223 +2,38 @@
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import threading
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import grpc
 from grpc_health.v1 import health_pb2
 
-from kindling.client.errors import (
-    ConfigChanged,
-    DeadlineExceeded,
-    InvalidRequest,
-    PermissionDenied,
-    RequestFailed,
-    ServiceNotFound,
-    ServiceUnavailable,
-    StreamNotFound,
-    StreamOverflowed,
+from kindling.client._calls import (
+    HEALTH_CHECK,
+    configure_request,
+    health_status,
+    resume_request,
+    subscription_request,
 )
+from kindling.client._connection import SocketClient, channel_options
+from kindling.client._status import status, translate
+from kindling.client._subscription import ReconnectingSubscription, Subscription
+from kindling.client.reconnect import Reconnect, follower_for
+from kindling.client.requests import PayloadChoice
 from kindling.probe.v1 import probe_pb2, probe_pb2_grpc
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from kindling.event.v1 import event_pb2
-
-__all__ = [
-    "DEFAULT_SOCKET",
-    "MAX_RECEIVE_MESSAGE_LENGTH",
-    "SOCKET_ENV",
-    "ProbeClient",
-    "Subscription",
-    "default_socket",
-]
-
-#: The unix socket the probe service listens on unless told otherwise.
-DEFAULT_SOCKET = "/run/kindling.sock"
-#: The environment variable that overrides :data:`DEFAULT_SOCKET`.
-SOCKET_ENV = "KINDLING_SOCKET"
-#: The largest response the client accepts, in bytes.
-MAX_RECEIVE_MESSAGE_LENGTH = 16 * 1024 * 1024
+__all__ = ["ProbeClient"]
 
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
 
 
-PayloadChoice = Literal["none", "sockets", "all"]
-#: SubscribeRequest.payload for each of subscribe()'s ``payload`` choices.
-PAYLOAD_MODES: dict[str, probe_pb2.PayloadMode.ValueType] = {
-    "none": probe_pb2.PAYLOAD_MODE_UNSPECIFIED,
-    "sockets": probe_pb2.PAYLOAD_MODE_SOCKETS,
-    "all": probe_pb2.PAYLOAD_MODE_ALL,
-}
-
-
-def default_socket() -> str:
-    """Return ``$KINDLING_SOCKET``, or :data:`DEFAULT_SOCKET` when it is unset or empty."""
-    return os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
-
-
-def _check_socket(socket: str) -> None:
-    """Raise :class:`ServiceNotFound` unless ``socket`` is a path to a unix socket."""
-    try:
-        mode = os.stat(socket).st_mode
-    except OSError as error:
-        raise ServiceNotFound(socket, error) from error
-    except ValueError as error:  # an embedded NUL byte
-        cause = OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-        raise ServiceNotFound(socket, cause) from error
-    if not stat.S_ISSOCK(mode):
-        raise ServiceNotFound(socket, None)
-
-
-_ERRORS: dict[grpc.StatusCode, type[RequestFailed]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest,
-    grpc.StatusCode.UNAVAILABLE: ServiceUnavailable,
-    grpc.StatusCode.CANCELLED: ServiceUnavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: StreamOverflowed,
-    grpc.StatusCode.NOT_FOUND: StreamNotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: ConfigChanged,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-}
-
-
-def _status(error: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
-    # The errors grpc raises for calls implement grpc.Call; a bare RpcError
-    # (raised by an interceptor, say) may not.
-    code = getattr(error, "code", None)
-    details = getattr(error, "details", None)
-    status = code() if callable(code) else grpc.StatusCode.UNKNOWN
-    message = details() if callable(details) else str(error)
-    return status, message or ""
-
-
-# How grpc-core words an RPC that failed because the channel could not
-# connect: the socket refuses connections, or the peer is not a gRPC server.
-_CONNECT_FAILED = "failed to connect to all addresses"
-
-
-def _translate(error: grpc.RpcError, socket: str, *, received: bool = False) -> RequestFailed:
-    """The :class:`RequestFailed` (or subclass) that describes ``error``.
-
-    ``received`` says whether the call had received a response.
-    """
-    code, details = _status(error)
-    # The call had reached the service unless the channel never connected.
-    started = received or _CONNECT_FAILED not in details
-    return _ERRORS.get(code, RequestFailed)(code, details, socket=socket, started=started)
-
-
-class _ResponseStream(Protocol):
-    """The part of grpc's response iterator for a server-streaming call we use."""
-
-    def __next__(self) -> probe_pb2.SubscribeResponse: ...
-
-    def cancel(self) -> bool: ...
-
-
-class Subscription(Iterator[probe_pb2.SubscribeResponse]):
-    """An open event stream, as returned by :meth:`ProbeClient.subscribe`.
-
-    Iterating yields the stream's responses: batches of zero or more events
-    in timestamp order, with the losses the stream suffered since the
-    previous batch. Iteration ends when the service ends the stream normally
-    or after :meth:`cancel` (or closing the client); other failures raise a
-    :class:`~kindling.client.errors.RequestFailed`:
-    :class:`~kindling.client.errors.InvalidRequest` for filters the service
-    rejects, :class:`~kindling.client.errors.ServiceUnavailable` when the
-    service cannot be reached or goes away (its ``started`` attribute tells
-    which).
-
-    Read a subscription from one thread at a time; :meth:`cancel` may be
-    called from any thread. Used as a context manager, it is cancelled on
-    exit.
-
-    A stream whose request set ``resume_window`` is resumable: after a
-    disconnect, :meth:`ProbeClient.resume` continues it after
-    :attr:`last_seq`.
-    """
-
-    def __init__(
-        self,
-        call: _ResponseStream,
-        socket: str,
-        client_closed: threading.Event,
-        request: probe_pb2.SubscribeRequest,
-        *,
-        stream_id: str = "",
-        last_seq: int = 0,
-    ) -> None:
-        self._call = call
-        self._socket = socket
-        self._client_closed = client_closed
-        self._cancelled = False
-        self._received = False
-        self.request = request
-        self._stream_id = stream_id
-        self._last_seq = last_seq
-
-    @property
-    def received(self) -> bool:
-        """Whether a response has arrived."""
-        return self._received
-
-    @property
-    def stream_id(self) -> str:
-        """The id of a resumable stream, once its first response came; empty
-        otherwise."""
-        return self._stream_id
-
-    @property
-    def last_seq(self) -> int:
-        """The sequence number of the last event received (0: none yet)."""
-        return self._last_seq
-
-    def __iter__(self) -> Self:
-        return self
-
-    def __next__(self) -> probe_pb2.SubscribeResponse:
-        """Wait for the stream's next response."""
-        try:
-            response = next(self._call)
-        except grpc.RpcError as error:
-            if _status(error)[0] is grpc.StatusCode.CANCELLED and (
-                self._cancelled or self._client_closed.is_set()
-            ):
-                raise StopIteration from None
-            raise _translate(error, self._socket, received=self._received) from error
-        self._received = True
-        if response.stream_id:
-            self._stream_id = response.stream_id
-        if response.events:
-            self._last_seq = response.events[-1].seq
-        return response
-
-    def cancel(self) -> None:
-        """End the stream; iteration stops after the responses already received."""
-        self._cancelled = True
-        self._call.cancel()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.cancel()
-
-
-class ProbeClient:
+class ProbeClient(SocketClient):
     """A connection to the kindling probe service on its unix socket.
 
     ``socket_path`` defaults to :func:`default_socket`. The constructor
@@ -233,9 +48,11 @@ class ProbeClient:
     of its subclasses. The client is safe to use from several threads.
     Release it with :meth:`close`, or use it as a context manager::
 
-        with ProbeClient() as client:
-            for event, response in client.events(names=["connect"]):
-                print(format_compact(event, response.boot_time.ToNanoseconds()))
+        with ProbeClient() as client, client.subscribe(names=["connect"]) as stream:
+            for item in stream.events():  # events, and LostEvents notices
+                print(item)
+
+    :class:`kindling.client.aio.AsyncProbeClient` is the same for asyncio.
     """
 
     def __init__(
@@ -244,31 +61,39 @@ class ProbeClient:
         *,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        socket = os.fspath(socket_path) if socket_path is not None else default_socket()
-        _check_socket(socket)
-        self._socket = socket
-        # Quoted so that characters such as "?", "#" or "%" in the path are
-        # not read as parts of a URI; gRPC decodes the path again.
-        target = "unix://" + urllib.parse.quote(os.path.abspath(socket), safe="/")
-        self._channel = grpc.insecure_channel(
-            target,
-            options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_LENGTH), *options],
-        )
+        super().__init__(socket_path)
+        self._channel = grpc.insecure_channel(self._target, options=channel_options(options))
         self._stub = probe_pb2_grpc.ProbeServiceStub(self._channel)
         self._closed = threading.Event()
-
-    def __repr__(self) -> str:
-        return f"ProbeClient({self._socket!r})"
-
-    @property
-    def socket(self) -> str:
-        """The socket path, as given."""
-        return self._socket
 
     @property
     def stub(self) -> probe_pb2_grpc.ProbeServiceStub:
         """The generated gRPC stub, for calls that need other per-call options."""
         return self._stub
+
+    @overload
+    def subscribe(
+        self,
+        request: probe_pb2.SubscribeRequest | None = None,
+        *,
+        names: Iterable[str] = (),
+        pids: Iterable[int] = (),
+        payload: PayloadChoice = "none",
+        timeout: float | None = None,
+        reconnect: Literal[False] | None = None,
+    ) -> Subscription: ...
+
+    @overload
+    def subscribe(
+        self,
+        request: probe_pb2.SubscribeRequest | None = None,
+        *,
+        names: Iterable[str] = (),
+        pids: Iterable[int] = (),
+        payload: PayloadChoice = "none",
+        timeout: float | None = None,
+        reconnect: Reconnect | Literal[True],
+    ) -> ReconnectingSubscription: ...
 
     def subscribe(
         self,
@@ -278,8 +103,10 @@ class ProbeClient:
         pids: Iterable[int] = (),
         payload: PayloadChoice = "none",
         timeout: float | None = None,
-    ) -> Subscription:
-        """Open a stream of the events that ``request`` selects.
+        reconnect: Reconnect | bool | None = None,
+    ) -> Subscription | ReconnectingSubscription:
+        """Open a stream of the events that ``request`` selects
+        (:func:`~kindling.client.requests.subscribe_request` builds one).
 
         Without a request, ``names`` and ``pids`` build one allow-list filter
         (an event must have one of the names, if any, and one of the pids, if
@@ -290,19 +117,22 @@ class ProbeClient:
         raises :class:`~kindling.client.errors.DeadlineExceeded`; to stop a
         stream early without an error, call :meth:`Subscription.cancel`.
 
+        ``reconnect`` (True, or a :class:`~kindling.client.reconnect.Reconnect`
+        policy) returns a :class:`ReconnectingSubscription`, which resumes
+        the stream after a break and reports how it went (see
+        :mod:`kindling.client.reconnect`).
+
         The call does not wait: the service's answer, including a rejection
         of the filters (:class:`~kindling.client.errors.InvalidRequest`), is
         seen when iterating.
         """
-        names, pids = list(names), list(pids)
-        if payload not in PAYLOAD_MODES:
-            raise ValueError(f"payload must be one of {', '.join(PAYLOAD_MODES)}, not {payload!r}")
-        if request is None:
-            request = probe_pb2.SubscribeRequest(payload=PAYLOAD_MODES[payload])
-            if names or pids:
-                request.allow_list.add(names=names, pids=pids)
-        elif names or pids or payload != "none":
-            raise ValueError("pass either a request or names, pids and payload, not both")
+        request = subscription_request(request, names, pids, payload)
+        follower = follower_for(request, reconnect, self._socket, timeout)
+        if follower is None:
+            return self._open(request, timeout)
+        return ReconnectingSubscription(self._open, follower, self._closed)
+
+    def _open(self, request: probe_pb2.SubscribeRequest, timeout: float | None) -> Subscription:
         call = self._stub.Subscribe(request, timeout=timeout)
         return Subscription(call, self._socket, self._closed, request)
 
@@ -314,19 +144,10 @@ class ProbeClient:
         has, then the stream goes on. Iterating raises
         :class:`~kindling.client.errors.StreamNotFound` when the stream is
         gone (its window passed, or the service restarted).
+        ``subscribe(..., reconnect=True)`` does this by itself.
         """
-        if not subscription.stream_id:
-            raise ValueError(
-                "the stream is not resumable, or no response of it has arrived: "
-                "subscribe with resume_window set, and read its first response"
-            )
-        request = probe_pb2.SubscribeRequest()
-        request.CopyFrom(subscription.request)
-        request.resume.stream_id = subscription.stream_id
-        request.resume.last_seq = subscription.last_seq
-        original = probe_pb2.SubscribeRequest()
-        original.CopyFrom(subscription.request)
-        original.ClearField("resume")
+        original = subscription.request
+        request = resume_request(original, subscription.stream_id, subscription.last_seq)
         call = self._stub.Subscribe(request, timeout=timeout)
         return Subscription(
             call,
@@ -336,34 +157,6 @@ class ProbeClient:
             stream_id=subscription.stream_id,
             last_seq=subscription.last_seq,
         )
-
-    def events(
-        self,
-        request: probe_pb2.SubscribeRequest | None = None,
-        *,
-        names: Iterable[str] = (),
-        pids: Iterable[int] = (),
-        payload: PayloadChoice = "none",
-        timeout: float | None = None,
-        on_loss: Callable[[probe_pb2.Loss], None] | None = None,
-    ) -> Iterator[tuple[event_pb2.Event, probe_pb2.SubscribeResponse]]:
-        """Subscribe (see :meth:`subscribe`) and yield the events one by one.
-
-        Each event comes with the response that carried it, whose
-        ``boot_time`` turns its ``timestamp_ns`` into wall-clock time.
-        ``on_loss`` is called with every loss the stream reports. The stream
-        is cancelled when the iterator is closed, for example by leaving a
-        ``for`` loop early.
-        """
-        with self.subscribe(
-            request, names=names, pids=pids, payload=payload, timeout=timeout
-        ) as subscription:
-            for response in subscription:
-                if on_loss is not None:
-                    for loss in response.losses:
-                        on_loss(loss)
-                for event in response.events:
-                    yield event, response
 
     def get_info(self, *, timeout: float | None = None) -> probe_pb2.GetInfoResponse:
         """Describe the service: its versions, driver, kernel features and event catalogue."""
@@ -403,17 +196,15 @@ class ProbeClient:
         otherwise :class:`~kindling.client.errors.ConfigChanged` is raised
         and nothing changes. The response carries the new generation.
         """
-        request = probe_pb2.ConfigureRequest(
-            enable_events=list(enable), disable_events=list(disable), dry_run=dry_run
+        request = configure_request(
+            enable,
+            disable,
+            kernel_filters=kernel_filters,
+            snaplen=snaplen,
+            batching=batching,
+            dry_run=dry_run,
+            expected_generation=expected_generation,
         )
-        if expected_generation is not None:
-            request.expected_generation = expected_generation
-        if kernel_filters is not None:
-            request.kernel_filters.CopyFrom(kernel_filters)
-        if snaplen is not None:
-            request.snaplen = snaplen
-        if batching is not None:
-            request.batching.CopyFrom(batching)
         return self._unary(self._stub.Configure, request, timeout)
 
     def get_config(self, *, timeout: float | None = None) -> probe_pb2.GetConfigResponse:
@@ -430,17 +221,17 @@ class ProbeClient:
         """
         # The typing stubs' HealthStub lacks its methods: call Check directly.
         check = self._channel.unary_unary(
-            _HEALTH_CHECK,
+            HEALTH_CHECK,
             request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
             response_deserializer=health_pb2.HealthCheckResponse.FromString,
         )
         try:
             response = check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as error:
-            if _status(error)[0] is grpc.StatusCode.NOT_FOUND:
+            if status(error)[0] is grpc.StatusCode.NOT_FOUND:
                 return "SERVICE_UNKNOWN"
-            raise _translate(error, self._socket) from error
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+            raise translate(error, self._socket) from error
+        return health_status(response)
 
     def _unary(
         self,
@@ -451,7 +242,7 @@ class ProbeClient:
         try:
             return method(request, timeout=timeout)
         except grpc.RpcError as error:
-            raise _translate(error, self._socket) from error
+            raise translate(error, self._socket) from error
 
     def close(self) -> None:
         """Close the connection; open subscriptions end (their iteration stops)."""
@@ -468,6 +259,3 @@ class ProbeClient:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-
-_HEALTH_CHECK = "/grpc.health.v1.Health/Check"
