@@ -95,12 +95,14 @@ def test_filters_reach_the_request(
     )
     assert r.code == 0, r.err
 
+    itself = [probe_pb2.EventFilter(pids=[os.getpid()])]
     assert fake_probe.requests == [
         probe_pb2.SubscribeRequest(
-            allow_list=[probe_pb2.EventFilter(names=["connect", "accept4"], pids=[42, 43])]
+            allow_list=[probe_pb2.EventFilter(names=["connect", "accept4"], pids=[42, 43])],
+            deny_list=itself,
         ),
-        probe_pb2.SubscribeRequest(),
-        probe_pb2.SubscribeRequest(payload=probe_pb2.PAYLOAD_MODE_SOCKETS),
+        probe_pb2.SubscribeRequest(deny_list=itself),
+        probe_pb2.SubscribeRequest(payload=probe_pb2.PAYLOAD_MODE_SOCKETS, deny_list=itself),
     ]
     # Comma lists give the same as repeats.
     fake_probe.requests.clear()
@@ -109,9 +111,19 @@ def test_filters_reach_the_request(
     assert r.code == 0, r.err
     assert fake_probe.requests == [
         probe_pb2.SubscribeRequest(
-            allow_list=[probe_pb2.EventFilter(names=["connect", "accept4"], pids=[42, 43])]
+            allow_list=[probe_pb2.EventFilter(names=["connect", "accept4"], pids=[42, 43])],
+            deny_list=itself,
         )
     ]
+
+
+def test_include_self_keeps_the_commands_own_events(
+    fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_probe.subscribe = send_then_wait(batch(event(1, "connect", 42)))
+    r = kindling(capsys, "events", "--socket", fake_probe.socket, "--include-self", "--count=1")
+    assert r.code == 0, r.err
+    assert fake_probe.requests == [probe_pb2.SubscribeRequest()]
 
 
 @pytest.mark.parametrize(

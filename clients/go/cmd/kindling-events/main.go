@@ -83,6 +83,7 @@ type options struct {
 	count   int
 	timeout time.Duration
 	follow  bool
+	self    bool
 }
 
 // payloadModes are the --payload choices.
@@ -185,6 +186,7 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 		"unix socket of the probe service ($KINDLING_SOCKET, else /run/kindling.sock)")
 	flags.Var((*nameList)(&opts.names), "name", "print only events with these names (comma list, or repeat)")
 	flags.Var((*pidList)(&opts.pids), "pid", "print only events of these process ids (comma list, or repeat)")
+	flags.BoolVar(&opts.self, "include-self", false, "also print the events of this command's own process (left out by default)")
 	flags.StringVar(&opts.payload, "payload", "none",
 		"show the bytes I/O events moved: sockets (calls on sockets) or all (calls on any descriptor)")
 	flags.StringVarP(&opts.format, "output", "o", "compact",
@@ -287,6 +289,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	req := &probev1.SubscribeRequest{Payload: payloadModes[opts.payload]}
 	if len(opts.names) > 0 || len(opts.pids) > 0 {
 		req.AllowList = []*probev1.EventFilter{{Names: opts.names, Pids: opts.pids}}
+	}
+	if !opts.self {
+		// The command's own gRPC traffic would otherwise fill its output.
+		req.DenyList = []*probev1.EventFilter{{Pids: []uint32{uint32(os.Getpid())}}}
 	}
 
 	out := bufio.NewWriter(stdout)

@@ -140,19 +140,31 @@ func TestFiltersReachRequest(t *testing.T) {
 	if !proto.Equal(reqs[3], reqs[0]) {
 		t.Errorf("comma lists gave %v, repeats %v; want the same", reqs[3], reqs[0])
 	}
+	self := []*probev1.EventFilter{{Pids: []uint32{uint32(os.Getpid())}}}
 	want := &probev1.SubscribeRequest{AllowList: []*probev1.EventFilter{{
 		Names: []string{"connect", "accept4"},
 		Pids:  []uint32{42, 43},
-	}}}
+	}}, DenyList: self}
 	if !proto.Equal(reqs[0], want) {
 		t.Errorf("request with filters = %v, want %v", reqs[0], want)
 	}
-	if !proto.Equal(reqs[1], &probev1.SubscribeRequest{}) {
-		t.Errorf("request without filters = %v, want an empty request", reqs[1])
+	if !proto.Equal(reqs[1], &probev1.SubscribeRequest{DenyList: self}) {
+		t.Errorf("request without filters = %v, want one that leaves out the command's pid", reqs[1])
 	}
-	wantPayload := &probev1.SubscribeRequest{Payload: probev1.PayloadMode_PAYLOAD_MODE_SOCKETS}
+	wantPayload := &probev1.SubscribeRequest{Payload: probev1.PayloadMode_PAYLOAD_MODE_SOCKETS, DenyList: self}
 	if !proto.Equal(reqs[2], wantPayload) {
 		t.Errorf("request with --payload = %v, want %v", reqs[2], wantPayload)
+	}
+}
+
+func TestIncludeSelfKeepsTheCommandsOwnEvents(t *testing.T) {
+	svc := &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "connect", 42)))}
+	srv := fakeprobe.Start(t, svc)
+	if r := runCmd(t, "--socket", srv.Socket, "--include-self", "--count", "1"); r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if reqs := svc.Requests(); len(reqs) != 1 || !proto.Equal(reqs[0], &probev1.SubscribeRequest{}) {
+		t.Errorf("requests with --include-self = %v, want one empty request", reqs)
 	}
 }
 

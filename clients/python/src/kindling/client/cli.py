@@ -243,6 +243,9 @@ def _events(args: argparse.Namespace) -> int:
             request = probe_pb2.SubscribeRequest(payload=PAYLOAD_MODES[args.payload])
             if names or pids:
                 request.allow_list.add(names=names, pids=pids)
+            if not args.include_self:
+                # The CLI's own gRPC traffic would otherwise fill its output.
+                request.deny_list.add(pids=[os.getpid()])
             out = _Output(sys.stdout)
             printed = 0
 
@@ -604,6 +607,11 @@ def build_parser() -> _Parser:
         type=_pids,
         metavar="PIDS",
         help="print only events of these process ids (a comma list, or repeat the flag)",
+    )
+    events.add_argument(
+        "--include-self",
+        action="store_true",
+        help="also print the events of this command's own process (left out by default)",
     )
     events.add_argument(
         "--payload",
