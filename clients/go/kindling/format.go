@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"unicode"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
 	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
@@ -20,22 +22,48 @@ import (
 // [FormatCompact]: UTC with microseconds.
 const TimeLayout = "2006-01-02T15:04:05.000000Z"
 
-// FormatJSON renders ev as single-line JSON in the proto3 JSON mapping with
-// protojson's default options: lowerCamelCase field names, zero values
-// omitted, 64-bit integers as strings and enums by name, for example
+// RFC3339Nano is the layout of the time of a [FormatJSON] line: RFC 3339
+// in UTC with all nine digits of nanoseconds.
+const RFC3339Nano = "2006-01-02T15:04:05.000000000Z"
+
+// JSONOptions are the protojson options of [FormatJSON]: proto field names
+// (timestamp_ns, as grpcurl writes them), and fields without presence
+// written even when zero, false or empty.
+var JSONOptions = protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true}
+
+// FormatJSON renders ev as one line of JSON, without a trailing newline:
+// "time" (bootTime plus the event's timestamp_ns, see [RFC3339Nano]) and
+// "node", then the event's fields as [JSONOptions] write them, for example
 //
-//	{"seq":"1","timestampNs":"123","name":"connect","source":"SOURCE_SYSCALL_EXIT"}
+//	{"time":"2024-05-01T12:00:00.000000123Z","node":"node-a","seq":"1","timestamp_ns":"123",...}
 //
-// The result has no trailing newline.
-func FormatJSON(ev *eventv1.Event) ([]byte, error) {
-	b, err := protojson.Marshal(ev)
+// Pass the boot time and node name of the SubscribeResponse that carried
+// the event. The Python client's format_json_event writes the same bytes.
+func FormatJSON(ev *eventv1.Event, bootTime time.Time, node string) ([]byte, error) {
+	fields, err := JSONOptions.Marshal(ev)
 	if err != nil {
 		return nil, err
+	}
+	wall := bootTime.Add(time.Duration(ev.GetTimestampNs())).UTC().Format(RFC3339Nano)
+	// The node goes through protojson too, so that every string of the line
+	// is escaped alike.
+	nodeJSON, err := protojson.Marshal(wrapperspb.String(node))
+	if err != nil {
+		return nil, err
+	}
+	var line bytes.Buffer
+	line.WriteString(`{"time":"` + wall + `","node":`)
+	line.Write(nodeJSON)
+	if rest := bytes.TrimSpace(fields[1:]); len(rest) > 1 { // fields is {...}
+		line.WriteByte(',')
+		line.Write(rest)
+	} else {
+		line.WriteByte('}')
 	}
 	// protojson deliberately makes its whitespace unstable; Compact removes
 	// all of it, which also guarantees a single line.
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
+	if err := json.Compact(&buf, line.Bytes()); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -185,7 +213,7 @@ func FormatAttribute(a *eventv1.Attribute) string {
 	case *eventv1.Attribute_Uint64Value:
 		return strconv.FormatUint(v.Uint64Value, 10)
 	case *eventv1.Attribute_DoubleValue:
-		return strconv.FormatFloat(v.DoubleValue, 'g', -1, 64)
+		return FormatFloat(v.DoubleValue)
 	case *eventv1.Attribute_BoolValue:
 		return strconv.FormatBool(v.BoolValue)
 	case *eventv1.Attribute_StringValue:
@@ -202,6 +230,17 @@ func FormatAttribute(a *eventv1.Attribute) string {
 	default:
 		return ""
 	}
+}
+
+// FormatFloat renders a double in the shortest form that reads back as the
+// same double, in exponent form below 1e-4 and from 1e16 up ("0.25", "1",
+// "1e+16", "1.5e-05"), and "NaN", "+Inf" and "-Inf"; the Python client
+// writes the same.
+func FormatFloat(v float64) string {
+	if a := math.Abs(v); a != 0 && (a < 1e-4 || a >= 1e16) && !math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'e', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 // attributeText renders a string attribute: as it is, or quoted when it is

@@ -141,13 +141,13 @@ def test_json_output(fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]) 
     r = kindling(capsys, "events", "--socket", fake_probe.socket, "-o", "json", "--count", "2")
     assert r.code == 0, r.err
     assert len(r.lines) == 2
-    assert r.lines[0] == (
-        '{"seq":"1","timestampNs":"1000","name":"connect","source":"SOURCE_SYSCALL_EXIT",'
-        '"latencyNs":"850","thread":{"pid":42,"tid":42,"comm":"app"},'
-        '"attributes":[{"key":"msg","stringValue":"a\\nb"}]}'
+    assert r.lines[0].startswith(
+        '{"time":"2024-05-01T12:00:00.000001000Z","node":"node-a","seq":"1","timestamp_ns":"1000",'
+        '"name":"connect","source":"SOURCE_SYSCALL_EXIT","category":"CATEGORY_UNSPECIFIED",'
     )
-    for line in r.lines:
-        json.loads(line)
+    parsed = [json.loads(line) for line in r.lines]
+    assert parsed[0]["attributes"] == [{"key": "msg", "string_value": "a\nb"}]
+    assert parsed[1]["return_value"] == "0"  # zero values are written
 
 
 def test_losses_go_to_stderr(fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]) -> None:
@@ -497,10 +497,10 @@ def test_info_json(fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]) ->
     r = kindling(capsys, "info", "--socket", fake_probe.socket, "-o", "json")
     assert (r.code, r.err, len(r.lines)) == (0, "", 1)
     parsed = json.loads(r.out)
-    assert parsed["serviceVersion"] == "0.1.0"
-    assert parsed["bootTime"] == "2024-05-01T12:00:00Z"
+    assert parsed["service_version"] == "0.1.0"
+    assert parsed["boot_time"] == "2024-05-01T12:00:00Z"
     assert parsed["events"][0]["attributes"] == [
-        {"key": "addrlen", "type": "ATTRIBUTE_TYPE_UINT32"}
+        {"key": "addrlen", "type": "ATTRIBUTE_TYPE_UINT32", "description": ""}
     ]
 
 

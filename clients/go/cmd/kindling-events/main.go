@@ -304,7 +304,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		return fail("timed out after %ss with %d of %d events",
-			strconv.FormatFloat(opts.timeout.Seconds(), 'g', -1, 64), printed, opts.count)
+			kindling.FormatFloat(opts.timeout.Seconds()), printed, opts.count)
 	}
 	// streamError reports err, which ended the stream or kept it from
 	// starting, and returns the exit status.
@@ -347,7 +347,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// write prints one event; done says that --count events were printed.
 	write := func(ev *eventv1.Event, resp *probev1.SubscribeResponse) (done bool, code int) {
 		if opts.format == "json" {
-			b, err := kindling.FormatJSON(ev)
+			b, err := kindling.FormatJSON(ev, resp.GetBootTime().AsTime(), resp.GetNodeName())
 			if err != nil {
 				out.Flush()
 				return true, fail("encoding event %d as JSON: %v", ev.GetSeq(), err)

@@ -181,7 +181,7 @@ func TestJSONOutput(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("printed %d lines, want 2:\n%s", len(got), r.stdout)
 	}
-	if !strings.HasPrefix(got[0], `{"seq":"1","timestampNs":"1000","name":"connect",`) {
+	if !strings.HasPrefix(got[0], `{"time":"2024-05-01T12:00:00.000001000Z","node":"node-a","seq":"1","timestamp_ns":"1000","name":"connect",`) {
 		t.Errorf("unexpected JSON line %s", got[0])
 	}
 	for _, line := range got {

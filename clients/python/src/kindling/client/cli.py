@@ -42,6 +42,7 @@ from kindling.client.format import (
     format_enum,
     format_float,
     format_json,
+    format_json_event,
     format_loss,
     format_time,
     quote_if_unprintable,
@@ -266,7 +267,7 @@ def _events(args: argparse.Namespace) -> int:
                         boot_time_ns = response.boot_time.ToNanoseconds()
                         for event in response.events:
                             out.line(
-                                format_json(event)
+                                format_json_event(event, boot_time_ns, response.node_name)
                                 if as_json
                                 else format_compact(event, boot_time_ns)
                             )

@@ -4,9 +4,9 @@ The functions here mirror ``clients/go/kindling/format.go`` character for
 character, so that ``kindling events`` (Python) and ``kindling-events`` (Go)
 print the same lines for the same events:
 
-- :func:`format_json` renders a message as single-line JSON in the proto3 JSON
-  mapping (what Go's ``protojson.Marshal`` followed by ``json.Compact``
-  produces).
+- :func:`format_json_event` renders an event as one JSON line with its wall
+  time and node, and :func:`format_json` any message, through protobuf's own
+  ``json_format`` (proto field names, zero values kept).
 - :func:`format_compact` renders an event as one human-readable line.
 - :func:`format_latency`, :func:`format_fd`, :func:`format_endpoint`,
   :func:`format_attribute` and :func:`format_loss` render its parts.
@@ -16,10 +16,11 @@ Only protobuf is needed, not grpc.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from google.protobuf import json_format
 
@@ -27,7 +28,7 @@ from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
 if TYPE_CHECKING:
-    from google.protobuf.descriptor import EnumDescriptor
+    from google.protobuf.descriptor import Descriptor, EnumDescriptor
     from google.protobuf.message import Message
 
 __all__ = [
@@ -38,15 +39,16 @@ __all__ = [
     "format_fd",
     "format_float",
     "format_json",
+    "format_json_event",
     "format_latency",
     "format_loss",
+    "format_rfc3339",
     "format_time",
     "quote",
     "quote_if_unprintable",
 ]
 
 _NS_PER_SECOND = 1_000_000_000
-_SECONDS_PER_DAY = 86_400
 _UINT64 = 1 << 64
 _INT64_MAX = (1 << 63) - 1
 
@@ -55,130 +57,91 @@ _INT64_MAX = (1 << 63) - 1
 
 
 def format_json(message: Message) -> str:
-    """Render ``message`` (usually an Event) as single-line JSON, without a newline.
+    """Render ``message`` as single-line protobuf JSON, without a newline.
 
-    The output is the proto3 JSON mapping with the default options:
-    lowerCamelCase field names in field-number order, zero values omitted,
-    64-bit integers as strings, enums by name and bytes in base64, for example
-    ``{"seq":"1","timestampNs":"123","name":"connect","source":"SOURCE_SYSCALL_EXIT"}``.
-    Strings keep their non-ASCII characters; doubles are written like Go's
-    protojson writes them (``1``, not ``1.0``). The result equals the Go
-    client's ``FormatJSON`` byte for byte.
+    ``json_format`` writes it with the proto field names (``timestamp_ns``,
+    as grpcurl does) and with the fields that have no presence even when they
+    are zero, false or empty, so that ``jq .available`` never finds ``null``;
+    the keys are in the fields' order, as Go's ``protojson`` writes them.
     """
-    return _dump(json_format.MessageToDict(message))
+    return _dumps(_message_dict(message))
 
 
-def _dump(value: object) -> str:
-    # json.dumps cannot be used for the whole document: it writes floats with
-    # repr() ("1.0", "1e+21"), which is not how protojson writes them.
+def format_json_event(event: event_pb2.Event, boot_time_ns: int, node: str) -> str:
+    """Render ``event`` as one JSON line: ``time`` and ``node``, then its fields.
+
+    ``time`` is the wall-clock time (RFC 3339, UTC, nanoseconds) of
+    ``boot_time_ns`` (the response's ``boot_time``) plus the event's
+    ``timestamp_ns``, and ``node`` the response's ``node_name``. The line
+    equals the Go client's ``FormatJSON`` byte for byte, except for doubles
+    (no event of the catalogue has one) below 1e-4 or negative zero, which
+    Python's and Go's JSON libraries write differently.
+    """
+    line: dict[str, object] = {
+        "time": format_rfc3339(_wall_ns(event, boot_time_ns)),
+        "node": node,
+    }
+    line.update(_message_dict(event))
+    return _dumps(line)
+
+
+def _message_dict(message: Message) -> dict[str, object]:
+    value = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    ordered = _in_field_order(cast("Descriptor", message.DESCRIPTOR), value)
+    assert isinstance(ordered, dict)
+    return ordered
+
+
+def _in_field_order(descriptor: Descriptor, value: object) -> object:
+    # json_format puts the zero-valued fields after the others; protojson
+    # keeps the fields' order, which the two clients' lines must share.
+    if not isinstance(value, dict):
+        return value
+    ordered: dict[str, object] = {}
+    for field in descriptor.fields:
+        if field.name not in value:
+            continue
+        item = value[field.name]
+        kind = field.message_type
+        if kind is not None and not kind.GetOptions().map_entry:
+            item = (
+                [_in_field_order(kind, element) for element in item]
+                if isinstance(item, list)
+                else _in_field_order(kind, item)
+            )
+        ordered[field.name] = item
+    return ordered
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(_integral_floats(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _integral_floats(value: object) -> object:
+    # protojson writes a whole double as 1, json.dumps as 1.0.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
     if isinstance(value, dict):
-        return (
-            "{"
-            + ",".join(f"{_dump_str(str(key))}:{_dump(item)}" for key, item in value.items())
-            + "}"
-        )
+        return {key: _integral_floats(item) for key, item in value.items()}
     if isinstance(value, list):
-        return "[" + ",".join(_dump(item) for item in value) + "]"
-    if isinstance(value, str):
-        return _dump_str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _json_float(value)
-    if value is None:
-        return "null"
-    raise TypeError(f"cannot render {type(value).__name__} as JSON")
-
-
-def _dump_str(value: str) -> str:
-    # Escapes exactly what protojson escapes: '"', '\\' and control
-    # characters below U+0020 (with lowercase hex); everything else is written
-    # as UTF-8.
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _json_float(value: float) -> str:
-    # protojson's appendFloat: NaN and infinities are strings (json_format has
-    # made them so already); otherwise the shortest representation, in
-    # exponent form below 1e-6 and from 1e21 up, with a two-digit negative
-    # exponent shortened ("1e-07" becomes "1e-7").
-    if not math.isfinite(value):
-        return _dump_str("NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity")
-    magnitude = abs(value)
-    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
-        text = _go_float(value, "e")
-        if len(text) >= 4 and text[-4:-1] == "e-0":
-            text = text[:-2] + text[-1]
-        return text
-    return _go_float(value, "f")
-
-
-# --- Go's strconv.FormatFloat(v, fmt, -1, 64) ---------------------------------
-
-
-def _shortest_digits(magnitude: float) -> tuple[str, int]:
-    """The shortest decimal digits that round-trip, and the decimal point position.
-
-    ``magnitude`` is finite and positive; it equals 0.<digits> * 10**dp.
-    """
-    mantissa, _, exponent = repr(magnitude).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = whole + fraction
-    point = len(whole) + (int(exponent) if exponent else 0)
-    stripped = digits.lstrip("0")
-    point -= len(digits) - len(stripped)
-    return stripped.rstrip("0"), point
+        return [_integral_floats(item) for item in value]
+    return value
 
 
 def format_float(value: float) -> str:
-    """Render a double the way Go's ``strconv.FormatFloat(value, 'g', -1, 64)`` does.
+    """Render a double in the shortest form that reads back as the same double.
 
-    That is the shortest representation that round-trips, in exponent form
-    below 1e-4 and from 1e6 up: ``0.25``, ``100000``, ``1e+06``,
-    ``1.5e-05``, and ``NaN``, ``+Inf`` and ``-Inf``.
+    In exponent form below 1e-4 and from 1e16 up (``0.25``, ``1``, ``1e+16``,
+    ``1.5e-05``), and ``NaN``, ``+Inf`` and ``-Inf``; the Go client writes the
+    same.
     """
-    return _go_float(value, "g")
-
-
-def _go_float(value: float, fmt: str) -> str:
-    """``strconv.FormatFloat(value, fmt, -1, 64)`` for fmt "e", "f" or "g"."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    sign = "-" if math.copysign(1.0, value) < 0 else ""
-    if value == 0:
-        digits, point = "", 0
-    else:
-        digits, point = _shortest_digits(abs(value))
-    if fmt == "g":
-        exponent = point - 1
-        # For the shortest form, Go decides with a precision of 6: exponent
-        # form below 1e-4 and from 1e6 up ("1e+06", "1.5e-05").
-        fmt = "e" if exponent < -4 or exponent >= 6 else "f"
-    if fmt == "e":
-        return sign + _fmt_e(digits, point)
-    return sign + _fmt_f(digits, point, max(len(digits) - point, 0))
-
-
-def _fmt_e(digits: str, point: int) -> str:
-    first = digits[:1] or "0"
-    rest = digits[1:]
-    exponent = point - 1 if digits else 0
-    mantissa = first + ("." + rest if rest else "")
-    return f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-
-
-def _fmt_f(digits: str, point: int, precision: int) -> str:
-    whole = (digits[:point].ljust(point, "0")) if point > 0 else "0"
-    if precision <= 0:
-        return whole
-    fraction = "".join(
-        digits[i] if 0 <= i < len(digits) else "0" for i in range(point, point + precision)
-    )
-    return whole + "." + fraction
+    return repr(value).removesuffix(".0")
 
 
 # --- quoting -------------------------------------------------------------------
@@ -259,39 +222,43 @@ def quote_if_unprintable(text: str) -> str:
 
 
 def format_time(ns: int) -> str:
-    """Render a wall-clock time in nanoseconds since the Unix epoch.
+    """Render a wall-clock time in nanoseconds since the Unix epoch for a compact line.
 
-    The layout is UTC with microseconds, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
-    (Go's ``2006-01-02T15:04:05.000000Z``); the fraction is truncated, not
-    rounded. Any year can be shown, also years beyond 9999.
+    UTC with microseconds, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the fraction
+    truncated), as the Go client's ``TimeLayout``.
     """
     seconds, nanos = divmod(ns, _NS_PER_SECOND)
-    days, second_of_day = divmod(seconds, _SECONDS_PER_DAY)
-    year, month, day = _civil_from_days(days)
-    hour, rest = divmod(second_of_day, 3600)
-    minute, second = divmod(rest, 60)
-    year_text = f"-{-year:04d}" if year < 0 else f"{year:04d}"
-    return (
-        f"{year_text}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
-        f".{nanos // 1000:06d}Z"
-    )
+    return f"{_utc(seconds):%Y-%m-%dT%H:%M:%S}.{nanos // 1000:06d}Z"
 
 
-def _civil_from_days(days: int) -> tuple[int, int, int]:
-    """The proleptic Gregorian (year, month, day) of a day number (0 is 1970-01-01)."""
-    # Howard Hinnant's civil_from_days, with Python's floor division.
-    z = days + 719_468
-    era = z // 146_097
-    day_of_era = z - era * 146_097
-    year_of_era = (
-        day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096
-    ) // 365
-    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
-    shifted_month = (5 * day_of_year + 2) // 153
-    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
-    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
-    year = year_of_era + era * 400 + (1 if month <= 2 else 0)
-    return year, month, day
+def format_rfc3339(ns: int) -> str:
+    """Render a wall-clock time in nanoseconds since the Unix epoch as RFC 3339
+    in UTC with all nine digits of nanoseconds: ``2024-05-01T12:00:00.000001000Z``."""
+    seconds, nanos = divmod(ns, _NS_PER_SECOND)
+    return f"{_utc(seconds):%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
+def _utc(seconds: int) -> datetime.datetime:
+    # Clamped to the years datetime can show (a boot time far outside them
+    # is not a real one).
+    seconds = min(max(seconds, _MIN_SECONDS), _MAX_SECONDS)
+    return _EPOCH + datetime.timedelta(seconds=seconds)
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MIN_SECONDS = int((datetime.datetime(1, 1, 1, tzinfo=datetime.UTC) - _EPOCH).total_seconds())
+_MAX_SECONDS = int(
+    (datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC) - _EPOCH).total_seconds()
+)
+
+
+def _wall_ns(event: event_pb2.Event, boot_time_ns: int) -> int:
+    # Go converts the unsigned timestamp to a signed Duration, so values from
+    # 2**63 up wrap around; mirror that to print the same time.
+    timestamp = event.timestamp_ns
+    if timestamp > _INT64_MAX:
+        timestamp -= _UINT64
+    return boot_time_ns + timestamp
 
 
 def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
@@ -323,12 +290,7 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
         if part:
             parts.append(part)
 
-    # Go converts the unsigned timestamp to a signed Duration, so values from
-    # 2**63 up wrap around; mirror that to print the same line.
-    timestamp = event.timestamp_ns
-    if timestamp > _INT64_MAX:
-        timestamp -= _UINT64
-    add(format_time(boot_time_ns + timestamp))
+    add(format_time(_wall_ns(event, boot_time_ns)))
     add(event.name)
     if event.HasField("thread"):
         thread = event.thread
