@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,17 +104,34 @@ func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
 			strconv.FormatUint(uint64(th.GetTid()), 10) + "]")
 	}
 	if ev.GetSource() == eventv1.Source_SOURCE_SYSCALL_EXIT {
-		add("ret=" + strconv.FormatInt(ev.GetReturnValue(), 10))
+		ret := ev.GetReturnValue()
+		add("ret=" + strconv.FormatInt(ret, 10))
+		if ret < 0 {
+			add(ErrnoName(-ret))
+		}
 		if lat := ev.GetLatencyNs(); lat > 0 {
 			add("lat=" + FormatLatency(lat))
 		}
 	}
+	var shown map[string][]any
 	if fd := ev.GetFd(); fd != nil {
 		add("fd=" + strconv.FormatInt(int64(fd.GetNum()), 10))
 		add(FormatFd(fd))
+		shown = shownByFd(fd)
 	}
 	for _, a := range ev.GetAttributes() {
-		add(a.GetKey() + "=" + FormatAttribute(a))
+		v := attributeValue(a)
+		if v != nil && slices.Contains(shown[a.GetKey()], v) {
+			continue // the fd part shows it already
+		}
+		text := ""
+		if n, ok := v.(int64); ok {
+			text = SymbolicAttribute(ev.GetName(), a.GetKey(), n)
+		}
+		if text == "" {
+			text = FormatAttribute(a)
+		}
+		add(a.GetKey() + "=" + text)
 	}
 	if length := ev.GetPayloadLength(); length > 0 {
 		add("payload=" + strconv.Quote(string(ev.GetPayload())))
@@ -122,6 +140,53 @@ func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// shownByFd returns the attribute values the fd part of a compact line
+// shows, by attribute key, as [attributeValue] returns them.
+func shownByFd(fd *eventv1.Fd) map[string][]any {
+	switch fd.GetType() {
+	case eventv1.FdType_FD_TYPE_FILE, eventv1.FdType_FD_TYPE_DIRECTORY:
+		if fd.GetPath() != "" {
+			return map[string][]any{"path": {fd.GetPath()}}
+		}
+	case eventv1.FdType_FD_TYPE_UNIX_SOCKET:
+		if fd.GetUnixPath() != "" {
+			return map[string][]any{"path": {fd.GetUnixPath()}}
+		}
+	case eventv1.FdType_FD_TYPE_IPV4_SOCKET, eventv1.FdType_FD_TYPE_IPV6_SOCKET:
+		var addresses, ports []any
+		for _, end := range []*eventv1.Endpoint{fd.GetSource(), fd.GetDestination()} {
+			if end.GetAddress() != "" || end.GetPort() != 0 {
+				addresses = append(addresses, end.GetAddress())
+				ports = append(ports, int64(end.GetPort()))
+			}
+		}
+		return map[string][]any{"local_address": addresses, "remote_address": addresses,
+			"local_port": ports, "remote_port": ports}
+	}
+	return nil
+}
+
+// attributeValue returns an attribute's string as a string and its
+// integers as an int64 (or, beyond int64, a uint64); other values as nil.
+func attributeValue(a *eventv1.Attribute) any {
+	switch v := a.GetValue().(type) {
+	case *eventv1.Attribute_StringValue:
+		return v.StringValue
+	case *eventv1.Attribute_Int32Value:
+		return int64(v.Int32Value)
+	case *eventv1.Attribute_Uint32Value:
+		return int64(v.Uint32Value)
+	case *eventv1.Attribute_Int64Value:
+		return v.Int64Value
+	case *eventv1.Attribute_Uint64Value:
+		if v.Uint64Value > math.MaxInt64 {
+			return v.Uint64Value
+		}
+		return int64(v.Uint64Value)
+	}
+	return nil
 }
 
 // FormatLatency renders a duration in nanoseconds with a unit chosen by its

@@ -71,7 +71,7 @@ func TestFormatCompact(t *testing.T) {
 				LatencyNs: 4_560_000, Thread: thread("systemd", 1),
 				Fd: &eventv1.Fd{Num: 9, Type: eventv1.FdType_FD_TYPE_UNIX_SOCKET, UnixPath: "/run/dbus/system_bus_socket"},
 			},
-			want: "2024-05-01T12:00:00.000000Z connect systemd[1/1] ret=-2 lat=4.56ms fd=9 unix /run/dbus/system_bus_socket",
+			want: "2024-05-01T12:00:00.000000Z connect systemd[1/1] ret=-2 ENOENT lat=4.56ms fd=9 unix /run/dbus/system_bus_socket",
 		},
 		{
 			name: "file with attributes",
@@ -94,7 +94,7 @@ func TestFormatCompact(t *testing.T) {
 				},
 			},
 			want: `2024-05-01T12:00:00.000000Z openat cat[100/100] ret=3 lat=1.234s fd=3 /etc/passwd ` +
-				`flags=-100 mode=420 path=/etc/passwd title="two words" empty="" nl="a\nb" buf=dead01 ok=true ratio=0.25 off=-5 unset=`,
+				`flags=-100 mode=0644 title="two words" empty="" nl="a\nb" buf=dead01 ok=true ratio=0.25 off=-5 unset=`,
 		},
 		{
 			name: "directory without path",

@@ -107,7 +107,7 @@ COMPACT_CASES = {
             thread=thread("systemd", 1),
             fd=ev.Fd(num=9, type=ev.FD_TYPE_UNIX_SOCKET, unix_path="/run/dbus/system_bus_socket"),
         ),
-        "2024-05-01T12:00:00.000000Z connect systemd[1/1] ret=-2 lat=4.56ms fd=9 unix "
+        "2024-05-01T12:00:00.000000Z connect systemd[1/1] ret=-2 ENOENT lat=4.56ms fd=9 unix "
         "/run/dbus/system_bus_socket",
     ),
     "file with attributes": (
@@ -133,7 +133,7 @@ COMPACT_CASES = {
             ],
         ),
         "2024-05-01T12:00:00.000000Z openat cat[100/100] ret=3 lat=1.234s fd=3 /etc/passwd "
-        'flags=-100 mode=420 path=/etc/passwd title="two words" empty="" nl="a\\nb" buf=dead01 '
+        'flags=-100 mode=0644 title="two words" empty="" nl="a\\nb" buf=dead01 '
         "ok=true ratio=0.25 off=-5 unset=",
     ),
     "directory without path": (

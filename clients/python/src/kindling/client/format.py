@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 
 from google.protobuf import json_format
 
+from kindling.client.symbols import errno_name, symbolic_attribute
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
@@ -297,18 +298,44 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
         add(f"{quote_if_unprintable(thread.comm)}[{thread.pid}/{thread.tid}]")
     if event.source == event_pb2.SOURCE_SYSCALL_EXIT:
         add(f"ret={event.return_value}")
+        if event.return_value < 0:
+            add(errno_name(-event.return_value))
         if event.latency_ns > 0:
             add("lat=" + format_latency(event.latency_ns))
+    shown: dict[str, set[object]] = {}
     if event.HasField("fd"):
         add(f"fd={event.fd.num}")
         add(format_fd(event.fd))
+        shown = _shown_by_fd(event.fd)
     for attribute in event.attributes:
-        add(f"{attribute.key}={format_attribute(attribute)}")
+        case = attribute.WhichOneof("value")
+        value = getattr(attribute, case) if case is not None else None
+        if value in shown.get(attribute.key, ()):
+            continue  # the fd part shows it already
+        text = ""
+        if isinstance(value, int) and not isinstance(value, bool):
+            text = symbolic_attribute(event.name, attribute.key, value)
+        add(f"{attribute.key}={text or format_attribute(attribute)}")
     if event.payload_length:
         add("payload=" + quote_bytes(event.payload))
         if len(event.payload) < event.payload_length:
             add(f"payload_length={event.payload_length}")
     return " ".join(parts)
+
+
+def _shown_by_fd(fd: event_pb2.Fd) -> dict[str, set[object]]:
+    """The attribute values the fd part of a compact line shows, by attribute key."""
+    if fd.type in (event_pb2.FD_TYPE_FILE, event_pb2.FD_TYPE_DIRECTORY) and fd.path:
+        return {"path": {fd.path}}
+    if fd.type == event_pb2.FD_TYPE_UNIX_SOCKET and fd.unix_path:
+        return {"path": {fd.unix_path}}
+    if fd.type in (event_pb2.FD_TYPE_IPV4_SOCKET, event_pb2.FD_TYPE_IPV6_SOCKET):
+        ends = [end for end in (fd.source, fd.destination) if end.address or end.port]
+        addresses: set[object] = {end.address for end in ends}
+        ports: set[object] = {end.port for end in ends}
+        return {"local_address": addresses, "remote_address": addresses,
+                "local_port": ports, "remote_port": ports}  # fmt: skip
+    return {}
 
 
 def format_latency(ns: int) -> str:
