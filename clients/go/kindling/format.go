@@ -89,6 +89,32 @@ func FormatJSON(ev *eventv1.Event, bootTime time.Time, node string) ([]byte, err
 // [strconv.Quote]) and, when it was cut, payload_length=<bytes moved>.
 // Parts that are empty are left out, with no extra spaces.
 func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
+	return CompactOptions{}.Format(ev, bootTime)
+}
+
+// ANSI SGR codes of the coloured compact line.
+const (
+	ansiDim   = "\x1b[2m"
+	ansiBold  = "\x1b[1m"
+	ansiRed   = "\x1b[31m"
+	ansiReset = "\x1b[0m"
+)
+
+// CompactOptions are the options of a compact line.
+type CompactOptions struct {
+	// Color makes the time dim, the name bold and a negative return value
+	// red, with ANSI codes.
+	Color bool
+}
+
+// Format renders ev as [FormatCompact] does, with the options o.
+func (o CompactOptions) Format(ev *eventv1.Event, bootTime time.Time) string {
+	paint := func(code, s string) string {
+		if !o.Color || s == "" {
+			return s
+		}
+		return code + s + ansiReset
+	}
 	var parts []string
 	add := func(s string) {
 		if s != "" {
@@ -96,8 +122,8 @@ func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
 		}
 	}
 	wall := bootTime.Add(time.Duration(ev.GetTimestampNs()))
-	add(wall.UTC().Format(TimeLayout))
-	add(ev.GetName())
+	add(paint(ansiDim, wall.UTC().Format(TimeLayout)))
+	add(paint(ansiBold, ev.GetName()))
 	if th := ev.GetThread(); th != nil {
 		add(quoteIfUnprintable(th.GetComm()) + "[" +
 			strconv.FormatUint(uint64(th.GetPid()), 10) + "/" +
@@ -105,10 +131,14 @@ func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
 	}
 	if ev.GetSource() == eventv1.Source_SOURCE_SYSCALL_EXIT {
 		ret := ev.GetReturnValue()
-		add("ret=" + strconv.FormatInt(ret, 10))
+		text := "ret=" + strconv.FormatInt(ret, 10)
 		if ret < 0 {
-			add(ErrnoName(-ret))
+			if name := ErrnoName(-ret); name != "" {
+				text += " " + name
+			}
+			text = paint(ansiRed, text)
 		}
+		add(text)
 		if lat := ev.GetLatencyNs(); lat > 0 {
 			add("lat=" + FormatLatency(lat))
 		}

@@ -22,6 +22,7 @@ type formatVectors struct {
 		Name    string          `json:"name"`
 		Event   json.RawMessage `json:"event"`
 		Compact string          `json:"compact"`
+		Color   string          `json:"color"`
 		JSON    string          `json:"json"`
 	} `json:"vectors"`
 }
@@ -43,6 +44,9 @@ func TestSharedFormatVectors(t *testing.T) {
 			}
 			if got := kindling.FormatCompact(ev, doc.BootTime); got != v.Compact {
 				t.Errorf("compact line\n got %s\nwant %s", got, v.Compact)
+			}
+			if got := (kindling.CompactOptions{Color: true}).Format(ev, doc.BootTime); got != v.Color {
+				t.Errorf("coloured compact line\n got %q\nwant %q", got, v.Color)
 			}
 			got, err := kindling.FormatJSON(ev, doc.BootTime, doc.Node)
 			if err != nil {

@@ -7,6 +7,7 @@ stdout pipe and the C core's stderr.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -31,7 +32,7 @@ from client_fakes import (
 from google.protobuf import timestamp_pb2
 
 from kindling.client import SOCKET_ENV
-from kindling.client.cli import main, parse_seconds
+from kindling.client.cli import main, parse_seconds, use_color
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
@@ -741,3 +742,33 @@ def test_info_shows_what_the_kernel_captures(
         "  write  10       3         0",
         "events:            0 of 0 enabled",
     ]
+
+
+def test_color(
+    fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_probe.subscribe = send_then_wait(batch(event(1, "read", 10)))
+    r = kindling(capsys, "events", "--socket", fake_probe.socket, "--count=1", "--color=always")
+    assert r.lines == [
+        "\x1b[2m2024-05-01T12:00:00.000001Z\x1b[0m \x1b[1mread\x1b[0m app[10/10] ret=0 lat=850ns"
+    ]
+    # auto: never into a pipe or file (capsys is neither a terminal).
+    r = kindling(capsys, "events", "--socket", fake_probe.socket, "--count=1")
+    assert "\x1b" not in r.out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("choice", "no_color", "want"),
+    [("auto", "", True), ("auto", "1", False), ("always", "1", True), ("never", "", False)],
+)
+def test_color_choice(
+    monkeypatch: pytest.MonkeyPatch, choice: str, no_color: str, want: bool
+) -> None:
+    monkeypatch.setenv("NO_COLOR", no_color)
+    assert use_color(choice, _Terminal()) is want
+    assert use_color(choice, io.StringIO()) is (choice == "always")

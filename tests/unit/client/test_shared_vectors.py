@@ -29,4 +29,5 @@ BOOT_TIME_NS = int(datetime.datetime.fromisoformat(FORMAT["boot_time"]).timestam
 def test_format_vectors(vector: dict[str, Any]) -> None:
     event = json_format.ParseDict(vector["event"], event_pb2.Event())
     assert format_compact(event, BOOT_TIME_NS) == vector["compact"]
+    assert format_compact(event, BOOT_TIME_NS, color=True) == vector["color"]
     assert format_json_event(event, BOOT_TIME_NS, FORMAT["node"]) == vector["json"]

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -84,6 +85,7 @@ type options struct {
 	timeout time.Duration
 	follow  bool
 	self    bool
+	color   string
 }
 
 // payloadModes are the --payload choices.
@@ -191,11 +193,14 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 		"show the bytes I/O events moved: sockets (calls on sockets) or all (calls on any descriptor)")
 	flags.StringVarP(&opts.format, "output", "o", "compact",
 		"output format: compact (one readable line per event) or json (one protobuf JSON object per line)")
+	flags.StringVar(&opts.color, "color", "auto",
+		"colour compact lines: auto (on a terminal, unless $NO_COLOR is set), always or never")
 	flags.IntVar(&opts.count, "count", 0, "exit after printing N events (0: no limit)")
 	flags.Var((*seconds)(&opts.timeout), "timeout", "stop after this long: 30s, 1m30s, or seconds (0: never)")
 	flags.BoolVar(&opts.follow, "follow", false,
 		"keep going when the service restarts or the connection breaks: reconnect, resume where the stream was, and report on stderr what could not be recovered")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"compact", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("payload", cobra.FixedCompletions([]string{"none", "sockets", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
@@ -241,6 +246,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 		return usageError(fmt.Sprintf("invalid output format %q: use -o compact or -o json", opts.format))
 	case payloadModes[opts.payload] == 0 && opts.payload != "none":
 		return usageError(fmt.Sprintf("invalid payload choice %q: use --payload sockets or --payload all", opts.payload))
+	case opts.color != "auto" && opts.color != "always" && opts.color != "never":
+		return usageError(fmt.Sprintf("invalid color choice %q: use --color auto, always or never", opts.color))
 	case opts.count < 0:
 		return usageError("--count must not be negative")
 	case opts.socket == "":
@@ -296,6 +303,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	out := bufio.NewWriter(stdout)
+	compact := kindling.CompactOptions{Color: useColor(opts.color, stdout)}
 	printed := 0
 	// stopped reports the exit status when the stream's context has ended:
 	// by a signal, by --timeout, or by --count.
@@ -354,7 +362,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			out.Write(b)
 		} else {
-			out.WriteString(kindling.FormatCompact(ev, resp.GetBootTime().AsTime()))
+			out.WriteString(compact.Format(ev, resp.GetBootTime().AsTime()))
 		}
 		out.WriteByte('\n')
 		printed++
@@ -442,6 +450,24 @@ func lastEvent(resp *probev1.SubscribeResponse) *eventv1.Event {
 		return nil
 	}
 	return events[len(events)-1]
+}
+
+// useColor says whether --color choice colours lines written to w: "auto"
+// colours only a terminal, and only when $NO_COLOR is unset or empty
+// (https://no-color.org); "always" and "never" decide alone.
+func useColor(choice string, w io.Writer) bool {
+	if choice != "auto" {
+		return choice == "always"
+	}
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // secondsToDuration converts a non-negative number of seconds to a

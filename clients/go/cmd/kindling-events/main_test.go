@@ -469,3 +469,27 @@ func TestTimeoutTakesDurationsAndSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestColor(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "read", 10)))})
+	r := runCmd(t, "--socket", srv.Socket, "--count=1", "--color=always")
+	want := "\x1b[2m2024-05-01T12:00:00.000001Z\x1b[0m \x1b[1mread\x1b[0m app[10/10] ret=0 lat=850ns\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("--color=always: exit %d, printed %q, want %q", r.code, r.stdout, want)
+	}
+	// auto: never into a buffer, a pipe or a file.
+	if r := runCmd(t, "--socket", srv.Socket, "--count=1"); strings.Contains(r.stdout, "\x1b") {
+		t.Errorf("--color=auto coloured a buffer: %q", r.stdout)
+	}
+	for _, tc := range []struct {
+		choice, noColor string
+		want            bool
+	}{{"always", "1", true}, {"never", "", false}, {"auto", "1", false}} {
+		t.Setenv("NO_COLOR", tc.noColor)
+		if got := useColor(tc.choice, os.Stdout); got != tc.want && tc.choice != "auto" {
+			t.Errorf("useColor(%q) with NO_COLOR=%q = %v, want %v", tc.choice, tc.noColor, got, tc.want)
+		} else if tc.choice == "auto" && got {
+			t.Errorf("useColor(auto) with NO_COLOR=%q coloured", tc.noColor)
+		}
+	}
+}

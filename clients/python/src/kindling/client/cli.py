@@ -228,6 +228,7 @@ def _events(args: argparse.Namespace) -> int:
     count: int = args.count
     timeout: float = args.timeout
     as_json = args.output == "json"
+    color = use_color(args.color, sys.stdout)
 
     client = ProbeClient(socket)
     stopper = Stopper()
@@ -269,7 +270,7 @@ def _events(args: argparse.Namespace) -> int:
                             out.line(
                                 format_json_event(event, boot_time_ns, response.node_name)
                                 if as_json
-                                else format_compact(event, boot_time_ns)
+                                else format_compact(event, boot_time_ns, color=color)
                             )
                             printed += 1
                             if count and printed >= count:
@@ -291,6 +292,22 @@ def _events(args: argparse.Namespace) -> int:
         finally:
             if timer is not None:
                 timer.cancel()
+
+
+def use_color(choice: str, stream: TextIO) -> bool:
+    """Whether --color ``choice`` colours lines written to ``stream``.
+
+    "auto" colours only a terminal, and only when $NO_COLOR is unset or
+    empty (https://no-color.org); "always" and "never" decide alone.
+    """
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 # --- kindling info --------------------------------------------------------------------
@@ -630,6 +647,14 @@ def build_parser() -> _Parser:
         metavar="FORMAT",
         help="output format: compact (one human-readable line per event) or json (one "
         "protobuf JSON object per line) (default: compact)",
+    )
+    events.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        metavar="WHEN",
+        help="colour compact lines: auto (on a terminal, unless $NO_COLOR is set), always or "
+        "never (default: auto)",
     )
     events.add_argument(
         "--count",

@@ -262,7 +262,12 @@ def _wall_ns(event: event_pb2.Event, boot_time_ns: int) -> int:
     return boot_time_ns + timestamp
 
 
-def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
+# ANSI SGR codes of the coloured compact line: a dim time, a bold name, and
+# a failed call's return value in red.
+DIM, BOLD, RED, RESET = "\x1b[2m", "\x1b[1m", "\x1b[31m", "\x1b[0m"
+
+
+def format_compact(event: event_pb2.Event, boot_time_ns: int, *, color: bool = False) -> str:
     """Render ``event`` as one human-readable line, without a trailing newline::
 
         <wall time> <name> <comm>[<pid>/<tid>] ret=<return value> lat=<latency>
@@ -283,7 +288,8 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
     attribute follows as key=value (see :func:`format_attribute`), then the
     payload, when the event carries one, as ``payload="..."`` (see
     :func:`quote_bytes`) and, when it was cut, ``payload_length=<bytes moved>``.
-    Empty parts are left out, with no extra spaces.
+    Empty parts are left out, with no extra spaces. With ``color``, the time
+    is dim, the name bold and a negative return value red (ANSI codes).
     """
     parts: list[str] = []
 
@@ -291,15 +297,19 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
         if part:
             parts.append(part)
 
-    add(format_time(_wall_ns(event, boot_time_ns)))
-    add(event.name)
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if color and text else text
+
+    add(paint(DIM, format_time(_wall_ns(event, boot_time_ns))))
+    add(paint(BOLD, event.name))
     if event.HasField("thread"):
         thread = event.thread
         add(f"{quote_if_unprintable(thread.comm)}[{thread.pid}/{thread.tid}]")
     if event.source == event_pb2.SOURCE_SYSCALL_EXIT:
-        add(f"ret={event.return_value}")
+        ret = f"ret={event.return_value}"
         if event.return_value < 0:
-            add(errno_name(-event.return_value))
+            ret = paint(RED, " ".join(filter(None, (ret, errno_name(-event.return_value)))))
+        add(ret)
         if event.latency_ns > 0:
             add("lat=" + format_latency(event.latency_ns))
     shown: dict[str, set[object]] = {}
