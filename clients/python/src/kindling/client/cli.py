@@ -47,6 +47,7 @@ from kindling.client.format import (
     format_time,
     quote_if_unprintable,
 )
+from kindling.client.reach import unreachable
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
@@ -141,18 +142,17 @@ def _request_failed(error: RequestFailed, action: str) -> int:
     """Report a failed call (``action`` is, say, "subscribing to") and return the exit status."""
     socket, details = error.socket, error.details
     if isinstance(error, InvalidRequest):
-        _notice(f"the service rejected the request: {details}")
+        flagged = in_flag_terms(details)
+        _notice(flagged or f"the service rejected the request: {details}")
         return EXIT_USAGE
     if isinstance(error, ServiceUnavailable):
         if error.started:
             return _fail(f"the kindling probe service at {socket} stopped ({details})")
         if error.code.name == "CANCELLED":
             return _fail(f"{action} the kindling probe service at {socket} failed: {details}")
-        if "permission denied" in details.lower():
-            return _fail(
-                f"cannot connect to the kindling probe service at {socket}: permission denied; "
-                "run as a user allowed to use the socket (often root)"
-            )
+        problem = unreachable(socket)  # the errno of a connect() of our own says why
+        if problem is not None:
+            return _fail(problem)
         return _fail(
             f"the kindling probe service is not reachable at {socket} ({details}); "
             'start it with "kindling-probe serve" or pass --socket'
@@ -161,6 +161,23 @@ def _request_failed(error: RequestFailed, action: str) -> int:
         f"{action} the kindling probe service at {socket} failed: "
         f"{_code_name(error.code)}: {details}"
     )
+
+
+# The request fields `kindling events` fills from its flags.
+_FLAG_FIELDS = [
+    (re.compile(r"allow_list\[0\]\.names\[\d+\]"), "--name"),
+    (re.compile(r"allow_list\[0\]\.pids\[\d+\]"), "--pid"),
+]
+
+
+def in_flag_terms(details: str) -> str | None:
+    """The service's explanation of a rejected request, naming the flag instead
+    of the request field (``--name: unknown event name 'conect'; ...``), or
+    None when it is about no flag."""
+    for field, flag in _FLAG_FIELDS:
+        if field.match(details):
+            return field.sub(flag, details, count=1)
+    return None
 
 
 def _service_not_found(error: ServiceNotFound) -> int:
@@ -259,6 +276,7 @@ def _events(args: argparse.Namespace) -> int:
                     f"timed out after {format_float(timeout)}s with {printed} of {count} events"
                 )
 
+            _warn_disabled(client, names)
             with client.subscribe(request) as subscription:
                 stopper.attach(subscription)
                 try:
@@ -292,6 +310,28 @@ def _events(args: argparse.Namespace) -> int:
         finally:
             if timer is not None:
                 timer.cancel()
+
+
+def disabled_warnings(names: Sequence[str], info: probe_pb2.GetInfoResponse) -> list[str]:
+    """The warnings for the --name events the service's catalogue has disabled."""
+    disabled = {event.name for event in info.events if not event.enabled}
+    return [
+        f"warning: --name {name}: the service has disabled this event, so none will "
+        f'arrive until it is enabled ("kindling configure --enable {name}")'
+        for name in dict.fromkeys(names)
+        if name in disabled
+    ]
+
+
+def _warn_disabled(client: ProbeClient, names: Sequence[str]) -> None:
+    if not names:
+        return
+    try:
+        info = client.get_info(timeout=10)
+    except RequestFailed:
+        return  # the subscription reports what is wrong
+    for warning in disabled_warnings(names, info):
+        _notice(warning)
 
 
 def use_color(choice: str, stream: TextIO) -> bool:
@@ -788,6 +828,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code if isinstance(code, int) else EXIT_OK if code is None else EXIT_ERROR
         command = args.command
         run, action = _COMMANDS[command]
+        problem = unreachable(args.socket)
+        if problem is not None:
+            return _fail(problem)
         try:
             return run(args)
         except ServiceNotFound as error:
