@@ -272,6 +272,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
+	if problem := unreachable(opts.socket); problem != "" {
+		return fail("%s", problem)
+	}
 	client, err := kindling.Dial(opts.socket)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -329,7 +332,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		st := status.Convert(err)
 		switch st.Code() {
 		case codes.InvalidArgument:
-			fmt.Fprintf(stderr, "%s: the service rejected the request: %s\n", prog, st.Message())
+			if flagged := inFlagTerms(st.Message()); flagged != "" {
+				fmt.Fprintf(stderr, "%s: %s\n", prog, flagged)
+			} else {
+				fmt.Fprintf(stderr, "%s: the service rejected the request: %s\n", prog, st.Message())
+			}
 			return exitUsage
 		case codes.Unavailable, codes.Canceled:
 			// Subscribe waits for the connection, so these codes from Recv
@@ -341,9 +348,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if st.Code() == codes.Canceled {
 				return fail("subscribing to the kindling probe service at %s failed: %s", opts.socket, st.Message())
 			}
-			if strings.Contains(st.Message(), "permission denied") {
-				return fail("cannot connect to the kindling probe service at %s: permission denied; run as a user allowed to use the socket (often root)",
-					opts.socket)
+			if problem := unreachable(opts.socket); problem != "" { // the errno of our own connect() says why
+				return fail("%s", problem)
 			}
 			return fail(`the kindling probe service is not reachable at %s (%s); start it with "kindling-probe serve" or pass --socket`,
 				opts.socket, st.Message())
@@ -376,6 +382,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return false, exitOK
 	}
 
+	warnDisabled(streamCtx, client, opts.names, stderr)
 	if opts.follow {
 		return follow(streamCtx, client, req, opts, stderr, out, write, streamError)
 	}
@@ -468,6 +475,34 @@ func useColor(choice string, w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// warnDisabled warns on stderr about the --name events the service's
+// catalogue has disabled: none of them will arrive until they are enabled.
+func warnDisabled(ctx context.Context, client *kindling.Client, names []string, stderr io.Writer) {
+	if len(names) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := client.GetInfo(ctx)
+	if err != nil {
+		return // the subscription reports what is wrong
+	}
+	disabled := map[string]bool{}
+	for _, ev := range info.GetEvents() {
+		if !ev.GetEnabled() {
+			disabled[ev.GetName()] = true
+		}
+	}
+	warned := map[string]bool{}
+	for _, name := range names {
+		if disabled[name] && !warned[name] {
+			warned[name] = true
+			fmt.Fprintf(stderr, "%s: warning: --name %s: the service has disabled this event, so none will arrive until it is enabled (\"kindling configure --enable %s\")\n",
+				prog, name, name)
+		}
+	}
 }
 
 // secondsToDuration converts a non-negative number of seconds to a
