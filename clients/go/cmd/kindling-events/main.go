@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [-o compact|json] [--count N] [--timeout 30s] [--follow]
+//	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [--include-self] [-o compact|json] [--color auto|always|never] [--count N] [--timeout 30s] [--follow]
 //	kindling-events version
 //	kindling-events completion bash|zsh|fish|powershell
 //
@@ -61,7 +61,14 @@ func main() {
 const longHelp = `kindling-events prints kernel events from the kindling probe service, one per line.
 
 With both --name and --pid, an event must match one of the names and one of
-the pids. Loss notices go to stderr. SIGINT and SIGTERM stop the command
+the pids. The command's own process is left out unless --include-self.
+
+Compact lines show each value once, errno names after failed calls' return
+values (ret=-2 ENOENT) and flags by name (flags=O_RDONLY|O_CLOEXEC). JSON lines
+are the event in protobuf JSON (proto field names, zero values written) after
+"time" (RFC 3339, nanoseconds) and "node".
+
+Loss notices go to stderr. SIGINT and SIGTERM stop the command
 cleanly with exit status 0. Exit status 1 means an error, that the service
 stopped, or that --timeout ended the run before --count events arrived; 2
 means bad usage or a request the service rejected.`

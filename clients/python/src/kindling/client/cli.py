@@ -641,7 +641,11 @@ def build_parser() -> _Parser:
         help="print kernel events, one per line",
         description="Print kernel events from the kindling probe service, one per line.",
         epilog="With both --name and --pid, an event must match one of the names and one of\n"
-        "the pids.\n\n"
+        "the pids. The command's own process is left out unless --include-self.\n\n"
+        "Compact lines show each value once, errno names after failed calls' return\n"
+        "values (ret=-2 ENOENT) and flags by name (flags=O_RDONLY|O_CLOEXEC). JSON lines\n"
+        "are the event in protobuf JSON (proto field names, zero values written) after\n"
+        '"time" (RFC 3339, nanoseconds) and "node".\n\n'
         "Loss notices go to stderr. SIGINT and SIGTERM stop the command cleanly with exit\n"
         "status 0. Exit status 1 means an error, that the service stopped, or that --timeout\n"
         "ended the run before --count events arrived; 2 means bad usage or a request the\n"
