@@ -51,6 +51,7 @@ def test_cli_expectations(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     socket = {
+        "none": "",
         "missing": str(short_dir / "missing.sock"),
         "stale": stale_socket,
         "file": __file__,
@@ -76,6 +77,7 @@ def test_cli_expectations(
         ]
     )
     fake_probe.get_info = lambda request, context: catalogue
-    code = main(["events", "--socket", socket, *case["args"]])
+    code = main(["events", *(["--socket", socket] if socket else []), *case["args"]])
     err = capsys.readouterr().err
-    assert (code, err) == (case["exit"], case["stderr"].format(prog="kindling", socket=socket))
+    want = case["stderr"].format(prog="kindling", usage="kindling events", socket=socket)
+    assert (code, err) == (case["exit"], want)

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -111,7 +112,7 @@ func (l *nameList) Set(value string) error {
 	for _, part := range strings.Split(value, ",") {
 		name := strings.TrimSpace(part)
 		if name == "" {
-			return errors.New("empty name; separate names by commas")
+			return errors.New("an event name must not be empty; separate names by commas")
 		}
 		*l = append(*l, name)
 	}
@@ -155,7 +156,7 @@ func (d *seconds) Set(value string) error {
 	if err != nil {
 		f, ferr := strconv.ParseFloat(value, 64)
 		if ferr != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("%q is not a duration (30s, 1m30s) or a number of seconds", value)
+			return notDuration(value)
 		}
 		parsed = secondsToDuration(math.Abs(f))
 		if f < 0 {
@@ -163,13 +164,17 @@ func (d *seconds) Set(value string) error {
 		}
 	}
 	if parsed < 0 {
-		return fmt.Errorf("%q is negative", value)
+		return notDuration(value)
 	}
 	*d = seconds(parsed)
 	return nil
 }
 
 func (d *seconds) Type() string { return "duration" }
+
+func notDuration(value string) error {
+	return fmt.Errorf("%q is not a duration (30s, 1m30s) or a number of seconds, 0 or more", value)
+}
 
 // newCommand returns the command; running it fills opts and sets ran.
 func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Command {
@@ -187,6 +192,7 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 			return nil
 		},
 	}
+	cmd.SetFlagErrorFunc(flagError)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	flags := cmd.Flags()
@@ -220,6 +226,20 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 	return cmd
 }
 
+// flagError words a flag's bad value as "--flag: reason", like the Python
+// command, instead of pflag's `invalid argument "x" for "--flag" flag: ...`.
+func flagError(_ *cobra.Command, err error) error {
+	var invalid *pflag.InvalidValueError
+	if !errors.As(err, &invalid) {
+		return err
+	}
+	reason := invalid.Unwrap().Error()
+	if invalid.GetFlag().Value.Type() == "int" { // not strconv's words
+		reason = fmt.Sprintf("%q is not a whole number", invalid.GetValue())
+	}
+	return fmt.Errorf("--%s: %s", invalid.GetFlag().Name, reason)
+}
+
 // commandVersion is the version set at build time, or the module's.
 func commandVersion() string {
 	if version != "" {
@@ -250,15 +270,15 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 	}
 	switch {
 	case opts.format != "compact" && opts.format != "json":
-		return usageError(fmt.Sprintf("invalid output format %q: use -o compact or -o json", opts.format))
+		return usageError(fmt.Sprintf("--output: invalid output format %q: use -o compact or -o json", opts.format))
 	case payloadModes[opts.payload] == 0 && opts.payload != "none":
-		return usageError(fmt.Sprintf("invalid payload choice %q: use --payload sockets or --payload all", opts.payload))
+		return usageError(fmt.Sprintf("--payload: invalid payload choice %q: use --payload sockets or --payload all", opts.payload))
 	case opts.color != "auto" && opts.color != "always" && opts.color != "never":
-		return usageError(fmt.Sprintf("invalid color choice %q: use --color auto, always or never", opts.color))
+		return usageError(fmt.Sprintf("--color: invalid color choice %q: use --color auto, always or never", opts.color))
 	case opts.count < 0:
-		return usageError("--count must not be negative")
+		return usageError("--count: must not be negative")
 	case opts.socket == "":
-		return usageError("--socket must not be empty")
+		return usageError("--socket: the socket path must not be empty")
 	}
 	return opts, exitOK, false
 }

@@ -43,6 +43,7 @@ func TestCLIExpectations(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			var socket string
 			switch c.Socket {
+			case "none":
 			case "missing":
 				socket = filepath.Join(t.TempDir(), "missing.sock")
 			case "stale":
@@ -54,8 +55,12 @@ func TestCLIExpectations(t *testing.T) {
 			default:
 				t.Fatalf("unknown socket kind %q", c.Socket)
 			}
-			r := runCmd(t, append([]string{"--socket", socket}, c.Args...)...)
-			want := strings.NewReplacer("{prog}", prog, "{socket}", socket).Replace(c.Stderr)
+			args := c.Args
+			if socket != "" {
+				args = append([]string{"--socket", socket}, args...)
+			}
+			r := runCmd(t, args...)
+			want := strings.NewReplacer("{prog}", prog, "{usage}", prog, "{socket}", socket).Replace(c.Stderr)
 			if r.code != c.Exit || r.stderr != want {
 				t.Errorf("exit %d, stderr %q\nwant exit %d, stderr %q", r.code, r.stderr, c.Exit, want)
 			}

@@ -20,7 +20,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from importlib import metadata
 from typing import IO, TYPE_CHECKING, NoReturn, TextIO
 
@@ -519,7 +519,35 @@ class _Parser(argparse.ArgumentParser):
     commands: dict[str, _Parser]
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{PROG}: {message}\nRun '{self.prog} --help' for usage.\n")
+        self.exit(
+            EXIT_USAGE, f"{PROG}: {_go_usage(message)}\nRun '{self.prog} --help' for usage.\n"
+        )
+
+
+_ARGUMENT_ERROR = re.compile(r"argument (?:-\w/)?(--[\w-]+): (.*)", re.DOTALL)
+
+
+def _go_usage(message: str) -> str:
+    """An argparse usage error in the words pflag uses (the Go command's)."""
+    argument = _ARGUMENT_ERROR.fullmatch(message)
+    if argument is not None:
+        flag, reason = argument.groups()
+        if reason == "expected one argument":
+            return f"flag needs an argument: {flag}"
+        return f"{flag}: {reason}"
+    unknown = message.removeprefix("unrecognized arguments: ").split()
+    if message.startswith("unrecognized arguments: ") and unknown[0].startswith("-"):
+        return f"unknown flag: {unknown[0].partition('=')[0]}"
+    return message
+
+
+def _choice(what: str, choices: Collection[str], hint: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f'invalid {what} "{text}": use {hint}')
+        return text
+
+    return parse
 
 
 def _non_empty(what: str) -> Callable[[str], str]:
@@ -531,18 +559,10 @@ def _non_empty(what: str) -> Callable[[str], str]:
     return parse
 
 
-def _payload_choice(text: str) -> str:
-    if text not in PAYLOAD_MODES:
-        raise argparse.ArgumentTypeError(
-            f"invalid payload choice {text!r}: use --payload sockets or --payload all"
-        )
-    return text
-
-
 def parse_pid(text: str) -> int:
     value = int(text) if re.fullmatch(r"[0-9]+", text) else 0
     if not 0 < value <= _MAX_PID:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a process id (a positive integer)")
+        raise argparse.ArgumentTypeError(f'"{text}" is not a process id (a positive integer)')
     return value
 
 
@@ -557,7 +577,7 @@ def parse_count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f'"{text}" is not a whole number') from None
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
@@ -579,7 +599,7 @@ def parse_seconds(text: str) -> float:
             value = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(
-            f"{text[:40]!r} is not a duration (30s, 1m30s) or a number of seconds, 0 or more"
+            f'"{text}" is not a duration (30s, 1m30s) or a number of seconds, 0 or more'
         )
     return value
 
@@ -591,7 +611,7 @@ def _names(what: str) -> Callable[[str], list[str]]:
         names = [name.strip() for name in text.split(",")]
         if not all(names):
             raise argparse.ArgumentTypeError(
-                f"the {what} must not be empty; separate {what}s by commas"
+                f"an {what} must not be empty; separate names by commas"
             )
         return names
 
@@ -677,7 +697,7 @@ def build_parser() -> _Parser:
     )
     events.add_argument(
         "--payload",
-        type=_payload_choice,
+        type=_choice("payload choice", PAYLOAD_MODES, "--payload sockets or --payload all"),
         default="none",
         metavar="WHICH",
         help="show the bytes I/O events moved: sockets (calls on sockets) or all (calls on "
@@ -686,7 +706,7 @@ def build_parser() -> _Parser:
     events.add_argument(
         "-o",
         "--output",
-        choices=("compact", "json"),
+        type=_choice("output format", ("compact", "json"), "-o compact or -o json"),
         default="compact",
         metavar="FORMAT",
         help="output format: compact (one human-readable line per event) or json (one "
@@ -694,7 +714,7 @@ def build_parser() -> _Parser:
     )
     events.add_argument(
         "--color",
-        choices=("auto", "always", "never"),
+        type=_choice("color choice", ("auto", "always", "never"), "--color auto, always or never"),
         default="auto",
         metavar="WHEN",
         help="colour compact lines: auto (on a terminal, unless $NO_COLOR is set), always or "
