@@ -335,6 +335,7 @@ def test_socket_from_the_environment(
         ["events", "--help"],
         ["info", "--help"],
         ["configure", "--help"],
+        ["stats", "--help"],
     ],
 )
 def test_help(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
@@ -752,3 +753,51 @@ def test_color_choice(
     monkeypatch.setenv("NO_COLOR", no_color)
     assert use_color(choice, _Terminal()) is want
     assert use_color(choice, io.StringIO()) is (choice == "always")
+
+
+# --- kindling stats ---------------------------------------------------------------------
+
+
+def test_stats_refreshes_with_rates(
+    fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[int] = []
+
+    def get_info(
+        request: probe_pb2.GetInfoRequest, context: grpc.ServicerContext
+    ) -> probe_pb2.GetInfoResponse:
+        calls.append(1)
+        n = len(calls)
+        return probe_pb2.GetInfoResponse(
+            node_name="node-a",
+            streams=probe_pb2.StreamsInfo(subscribers=2, memory_bytes=1000),
+            driver=probe_pb2.DriverInfo(
+                counters=[
+                    probe_pb2.KernelCounters(event="read", emitted=100 * n, lost=n),
+                    probe_pb2.KernelCounters(event="openat", emitted=10),
+                ]
+            ),
+        )
+
+    fake_probe.get_info = get_info
+    r = kindling(capsys, "stats", "--socket", fake_probe.socket, "--count=2", "--interval=0.2")
+    assert (r.code, r.err) == (0, "")
+    blocks = r.out.split("\n\n")
+    assert len(blocks) == 2 and "\x1b" not in r.out  # a pipe is not redrawn
+    first, second = (block.splitlines() for block in blocks)
+    assert first[0] == (
+        "node node-a: 2 subscribers, 0 events (0 bytes) queued, queue memory 0 of 1000 bytes"
+    )
+    assert first[1].split() == ["EVENT", "EMITTED/S", "EMITTED", "FILTERED", "LOST"]
+    assert second[2].split()[0] == "read"  # the busiest first
+    rate = int(second[2].split()[1])
+    assert 0 < rate <= 500  # 100 more in 0.2 s or more
+    assert second[3].split() == ["openat", "0", "10", "0", "0"]
+
+
+def test_stats_of_a_service_nobody_uses(
+    fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_probe.get_info = lambda request, context: probe_pb2.GetInfoResponse()
+    r = kindling(capsys, "stats", "--socket", fake_probe.socket, "--count=1")
+    assert r.lines[1] == "the kernel counts nothing: nobody is subscribed"

@@ -20,6 +20,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from importlib import metadata
 from typing import IO, TYPE_CHECKING, NoReturn, TextIO
@@ -48,6 +49,7 @@ from kindling.client.format import (
     quote_if_unprintable,
 )
 from kindling.client.reach import unreachable
+from kindling.client.stats import Counters, counters, stats_lines
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
@@ -477,6 +479,37 @@ def _info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- kindling stats -------------------------------------------------------------------
+
+_CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear the screen
+
+
+def _stats(args: argparse.Namespace) -> int:
+    out = _Output(sys.stdout)
+    # A terminal is redrawn in place; a pipe gets one block per refresh.
+    terminal = sys.stdout.isatty()
+    previous: Counters | None = None
+    last = time.monotonic()
+    shown = 0
+    with ProbeClient(args.socket) as client:
+        while True:
+            info = client.get_info(timeout=10)
+            now = time.monotonic()
+            lines = stats_lines(info, previous, now - last)
+            previous, last = counters(info), now
+            if terminal:
+                lines[0] = _CLEAR + lines[0]
+            elif shown:
+                out.line("")
+            for line in lines:
+                out.line(line)
+            out.flush()
+            shown += 1
+            if args.count and shown >= args.count:
+                return EXIT_OK
+            time.sleep(args.interval)
+
+
 # --- kindling configure -------------------------------------------------------------
 
 
@@ -815,7 +848,33 @@ def build_parser() -> _Parser:
         help="the most payload bytes an event carries from now on (0: no payloads), up to "
         "the service's maximum (kindling info shows both)",
     )
-    parser.commands = {"events": events, "info": info, "configure": configure}
+    stats = commands.add_parser(
+        "stats",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        help="show the service's live counters, refreshed every second",
+        description="Show the kindling probe service's live counters: its streams and, per event\n"
+        "the kernel counted, what it emitted (and how many a second), filtered and lost.\n"
+        "A terminal is redrawn in place; a pipe gets one block per refresh. SIGINT stops\n"
+        "it with exit status 0.",
+        epilog="example:\n  kindling stats --interval 2s",
+    )
+    _add_socket(stats)
+    stats.add_argument(
+        "--interval",
+        type=parse_seconds,
+        default=1.0,
+        metavar="DURATION",
+        help="time between refreshes: 1s, 500ms, or a number of seconds (default: 1s)",
+    )
+    stats.add_argument(
+        "--count",
+        type=parse_count,
+        default=0,
+        metavar="N",
+        help="exit after N refreshes (default: 0, no limit)",
+    )
+    parser.commands = {"events": events, "info": info, "configure": configure, "stats": stats}
     return parser
 
 
@@ -835,6 +894,7 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "events": (_events, "subscribing to"),
     "info": (_info, "querying"),
     "configure": (_configure, "configuring"),
+    "stats": (_stats, "querying"),
 }
 
 
@@ -870,7 +930,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         # A SIGINT before or after `events` streams, or during another command.
-        return EXIT_OK if command == "events" else 128 + signal.SIGINT
+        return EXIT_OK if command in ("events", "stats") else 128 + signal.SIGINT
 
 
 if __name__ == "__main__":
