@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -143,6 +144,21 @@ func (o CompactOptions) Format(ev *eventv1.Event, bootTime time.Time) string {
 			add("lat=" + FormatLatency(lat))
 		}
 	}
+	for _, part := range details(ev) {
+		add(part)
+	}
+	return strings.Join(parts, " ")
+}
+
+// details returns the fd, attribute and payload parts of a compact line
+// (the DETAILS of a table row).
+func details(ev *eventv1.Event) []string {
+	var parts []string
+	add := func(s string) {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
 	var shown map[string][]any
 	if fd := ev.GetFd(); fd != nil {
 		add("fd=" + strconv.FormatInt(int64(fd.GetNum()), 10))
@@ -169,7 +185,47 @@ func (o CompactOptions) Format(ev *eventv1.Event, bootTime time.Time) string {
 			add("payload_length=" + strconv.FormatUint(length, 10))
 		}
 	}
-	return strings.Join(parts, " ")
+	return parts
+}
+
+// TableHeader is the first line of -o table; [FormatTableRow] pads to its
+// columns.
+const TableHeader = "TIME                        EVENT            PROCESS                  RET          LATENCY  DETAILS"
+
+// FormatTableRow renders ev as one row of -o table (see [TableHeader]): the
+// columns hold what a compact line shows, without the ret= and lat= labels;
+// a value wider than its column pushes the rest right.
+func FormatTableRow(ev *eventv1.Event, bootTime time.Time) string {
+	process := ""
+	if th := ev.GetThread(); th != nil {
+		process = quoteIfUnprintable(th.GetComm()) + "[" +
+			strconv.FormatUint(uint64(th.GetPid()), 10) + "/" +
+			strconv.FormatUint(uint64(th.GetTid()), 10) + "]"
+	}
+	ret, latency := "", ""
+	if ev.GetSource() == eventv1.Source_SOURCE_SYSCALL_EXIT {
+		ret = strconv.FormatInt(ev.GetReturnValue(), 10)
+		if ev.GetReturnValue() < 0 {
+			if name := ErrnoName(-ev.GetReturnValue()); name != "" {
+				ret += " " + name
+			}
+		}
+		if lat := ev.GetLatencyNs(); lat > 0 {
+			latency = FormatLatency(lat)
+		}
+	}
+	wall := bootTime.Add(time.Duration(ev.GetTimestampNs())).UTC().Format(TimeLayout)
+	row := pad(wall, 27) + " " + pad(ev.GetName(), 16) + " " + pad(process, 24) + " " +
+		pad(ret, 12) + " " + pad(latency, 8) + " " + strings.Join(details(ev), " ")
+	return strings.TrimRight(row, " ")
+}
+
+// pad fills s with spaces to width characters (not bytes).
+func pad(s string, width int) string {
+	if n := utf8.RuneCountInString(s); n < width {
+		return s + strings.Repeat(" ", width-n)
+	}
+	return s
 }
 
 // shownByFd returns the attribute values the fd part of a compact line

@@ -23,6 +23,7 @@ type formatVectors struct {
 		Event   json.RawMessage `json:"event"`
 		Compact string          `json:"compact"`
 		Color   string          `json:"color"`
+		Table   string          `json:"table"`
 		JSON    string          `json:"json"`
 	} `json:"vectors"`
 }
@@ -47,6 +48,9 @@ func TestSharedFormatVectors(t *testing.T) {
 			}
 			if got := (kindling.CompactOptions{Color: true}).Format(ev, doc.BootTime); got != v.Color {
 				t.Errorf("coloured compact line\n got %q\nwant %q", got, v.Color)
+			}
+			if got := kindling.FormatTableRow(ev, doc.BootTime); got != v.Table {
+				t.Errorf("table row\n got %q\nwant %q", got, v.Table)
 			}
 			got, err := kindling.FormatJSON(ev, doc.BootTime, doc.Node)
 			if err != nil {

@@ -801,3 +801,15 @@ def test_stats_of_a_service_nobody_uses(
     fake_probe.get_info = lambda request, context: probe_pb2.GetInfoResponse()
     r = kindling(capsys, "stats", "--socket", fake_probe.socket, "--count=1")
     assert r.lines[1] == "the kernel counts nothing: nobody is subscribed"
+
+
+def test_table_output(fake_probe: FakeProbe, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_probe.subscribe = send_then_wait(batch(event(1, "read", 10), event(2, "write", 10)))
+    r = kindling(capsys, "events", "--socket", fake_probe.socket, "-o", "table", "--count=2")
+    assert (r.code, r.err) == (0, "")
+    assert r.lines == [
+        "TIME                        EVENT            PROCESS                  RET          "
+        "LATENCY  DETAILS",
+        "2024-05-01T12:00:00.000001Z read             app[10/10]               0            850ns",
+        "2024-05-01T12:00:00.000002Z write            app[10/10]               0            850ns",
+    ]

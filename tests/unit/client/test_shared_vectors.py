@@ -15,7 +15,7 @@ from client_fakes import FakeProbe, batch, event, send_then_wait
 from google.protobuf import json_format
 
 from kindling.client.cli import main
-from kindling.client.format import format_compact, format_json_event
+from kindling.client.format import format_compact, format_json_event, format_table_row
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
@@ -36,6 +36,7 @@ def test_format_vectors(vector: dict[str, Any]) -> None:
     event = json_format.ParseDict(vector["event"], event_pb2.Event())
     assert format_compact(event, BOOT_TIME_NS) == vector["compact"]
     assert format_compact(event, BOOT_TIME_NS, color=True) == vector["color"]
+    assert format_table_row(event, BOOT_TIME_NS) == vector["table"]
     assert format_json_event(event, BOOT_TIME_NS, FORMAT["node"]) == vector["json"]
 
 

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [--include-self] [-o compact|json] [--color auto|always|never] [--count N] [--timeout 30s] [--follow]
+//	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [--include-self] [-o compact|json|table] [--color auto|always|never] [--count N] [--timeout 30s] [--follow]
 //	kindling-events version
 //	kindling-events completion bash|zsh|fish|powershell
 //
@@ -205,14 +205,14 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 	flags.StringVar(&opts.payload, "payload", "none",
 		"show the bytes I/O events moved: sockets (calls on sockets) or all (calls on any descriptor)")
 	flags.StringVarP(&opts.format, "output", "o", "compact",
-		"output format: compact (one readable line per event) or json (one protobuf JSON object per line)")
+		"output format: compact (one readable line per event), json (one protobuf JSON object per line) or table (aligned columns under a header)")
 	flags.StringVar(&opts.color, "color", "auto",
 		"colour compact lines: auto (on a terminal, unless $NO_COLOR is set), always or never")
 	flags.IntVar(&opts.count, "count", 0, "exit after printing N events (0: no limit)")
 	flags.Var((*seconds)(&opts.timeout), "timeout", "stop after this long: 30s, 1m30s, or seconds (0: never)")
 	flags.BoolVar(&opts.follow, "follow", false,
 		"keep going when the service restarts or the connection breaks: reconnect, resume where the stream was, and report on stderr what could not be recovered")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"compact", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"compact", "json", "table"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("payload", cobra.FixedCompletions([]string{"none", "sockets", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(&cobra.Command{
@@ -269,8 +269,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 		return options{}, exitOK, true // help, version or completion was printed
 	}
 	switch {
-	case opts.format != "compact" && opts.format != "json":
-		return usageError(fmt.Sprintf("--output: invalid output format %q: use -o compact or -o json", opts.format))
+	case opts.format != "compact" && opts.format != "json" && opts.format != "table":
+		return usageError(fmt.Sprintf("--output: invalid output format %q: use -o compact, json or table", opts.format))
 	case payloadModes[opts.payload] == 0 && opts.payload != "none":
 		return usageError(fmt.Sprintf("--payload: invalid payload choice %q: use --payload sockets or --payload all", opts.payload))
 	case opts.color != "auto" && opts.color != "always" && opts.color != "never":
@@ -394,6 +394,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return true, fail("encoding event %d as JSON: %v", ev.GetSeq(), err)
 			}
 			out.Write(b)
+		} else if opts.format == "table" {
+			if printed == 0 {
+				out.WriteString(kindling.TableHeader + "\n")
+			}
+			out.WriteString(kindling.FormatTableRow(ev, resp.GetBootTime().AsTime()))
 		} else {
 			out.WriteString(compact.Format(ev, resp.GetBootTime().AsTime()))
 		}

@@ -484,3 +484,16 @@ func TestColor(t *testing.T) {
 		}
 	}
 }
+
+func TestTableOutput(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "read", 10), event(2, "write", 10)))})
+	r := runCmd(t, "--socket", srv.Socket, "-o", "table", "--count=2")
+	want := []string{
+		kindling.TableHeader,
+		"2024-05-01T12:00:00.000001Z read             app[10/10]               0            850ns",
+		"2024-05-01T12:00:00.000002Z write            app[10/10]               0            850ns",
+	}
+	if got := lines(r.stdout); r.code != 0 || !slices.Equal(got, want) {
+		t.Errorf("-o table: exit %d, printed\n%s\nwant\n%s", r.code, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

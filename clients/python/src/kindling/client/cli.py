@@ -39,12 +39,14 @@ from kindling.client import (
     default_socket,
 )
 from kindling.client.format import (
+    TABLE_HEADER,
     format_compact,
     format_enum,
     format_float,
     format_json,
     format_json_event,
     format_loss,
+    format_table_row,
     format_time,
     quote_if_unprintable,
 )
@@ -247,6 +249,7 @@ def _events(args: argparse.Namespace) -> int:
     count: int = args.count
     timeout: float = args.timeout
     as_json = args.output == "json"
+    as_table = args.output == "table"
     color = use_color(args.color, sys.stdout)
 
     client = ProbeClient(socket)
@@ -287,11 +290,15 @@ def _events(args: argparse.Namespace) -> int:
                             _notice(format_loss(loss))
                         boot_time_ns = response.boot_time.ToNanoseconds()
                         for event in response.events:
-                            out.line(
-                                format_json_event(event, boot_time_ns, response.node_name)
-                                if as_json
-                                else format_compact(event, boot_time_ns, color=color)
-                            )
+                            if as_table and printed == 0:
+                                out.line(TABLE_HEADER)
+                            if as_json:
+                                line = format_json_event(event, boot_time_ns, response.node_name)
+                            elif as_table:
+                                line = format_table_row(event, boot_time_ns)
+                            else:
+                                line = format_compact(event, boot_time_ns, color=color)
+                            out.line(line)
                             printed += 1
                             if count and printed >= count:
                                 stopper.stop("count")
@@ -739,11 +746,12 @@ def build_parser() -> _Parser:
     events.add_argument(
         "-o",
         "--output",
-        type=_choice("output format", ("compact", "json"), "-o compact or -o json"),
+        type=_choice("output format", ("compact", "json", "table"), "-o compact, json or table"),
         default="compact",
         metavar="FORMAT",
-        help="output format: compact (one human-readable line per event) or json (one "
-        "protobuf JSON object per line) (default: compact)",
+        help="output format: compact (one human-readable line per event), json (one "
+        "protobuf JSON object per line) or table (aligned columns under a header) "
+        "(default: compact)",
     )
     events.add_argument(
         "--color",

@@ -44,6 +44,7 @@ __all__ = [
     "format_latency",
     "format_loss",
     "format_rfc3339",
+    "format_table_row",
     "format_time",
     "quote",
     "quote_if_unprintable",
@@ -312,10 +313,18 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int, *, color: bool = F
         add(ret)
         if event.latency_ns > 0:
             add("lat=" + format_latency(event.latency_ns))
+    for part in _details(event):
+        add(part)
+    return " ".join(parts)
+
+
+def _details(event: event_pb2.Event) -> list[str]:
+    """The fd, attributes and payload parts of a compact line (the table's DETAILS)."""
+    parts: list[str] = []
     shown: dict[str, set[object]] = {}
     if event.HasField("fd"):
-        add(f"fd={event.fd.num}")
-        add(format_fd(event.fd))
+        parts.append(f"fd={event.fd.num}")
+        parts.append(format_fd(event.fd))
         shown = _shown_by_fd(event.fd)
     for attribute in event.attributes:
         case = attribute.WhichOneof("value")
@@ -325,12 +334,41 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int, *, color: bool = F
         text = ""
         if isinstance(value, int) and not isinstance(value, bool):
             text = symbolic_attribute(event.name, attribute.key, value)
-        add(f"{attribute.key}={text or format_attribute(attribute)}")
+        parts.append(f"{attribute.key}={text or format_attribute(attribute)}")
     if event.payload_length:
-        add("payload=" + quote_bytes(event.payload))
+        parts.append("payload=" + quote_bytes(event.payload))
         if len(event.payload) < event.payload_length:
-            add(f"payload_length={event.payload_length}")
-    return " ".join(parts)
+            parts.append(f"payload_length={event.payload_length}")
+    return [part for part in parts if part]
+
+
+#: The first line of ``-o table``; :func:`format_table_row` pads to its columns.
+TABLE_HEADER = (
+    "TIME                        EVENT            PROCESS                  RET          "
+    "LATENCY  DETAILS"
+)
+
+
+def format_table_row(event: event_pb2.Event, boot_time_ns: int) -> str:
+    """Render ``event`` as one row of ``-o table`` (see :data:`TABLE_HEADER`).
+
+    The columns hold what a compact line shows, without the ``ret=`` and
+    ``lat=`` labels; a value wider than its column pushes the rest right.
+    """
+    process = ""
+    if event.HasField("thread"):
+        thread = event.thread
+        process = f"{quote_if_unprintable(thread.comm)}[{thread.pid}/{thread.tid}]"
+    ret = latency = ""
+    if event.source == event_pb2.SOURCE_SYSCALL_EXIT:
+        name = errno_name(-event.return_value) if event.return_value < 0 else ""
+        ret = " ".join(filter(None, (str(event.return_value), name)))
+        latency = format_latency(event.latency_ns) if event.latency_ns > 0 else ""
+    row = (
+        f"{format_time(_wall_ns(event, boot_time_ns)):<27} {event.name:<16} {process:<24} "
+        f"{ret:<12} {latency:<8} {' '.join(_details(event))}"
+    )
+    return row.rstrip(" ")
 
 
 def _shown_by_fd(fd: event_pb2.Fd) -> dict[str, set[object]]:
