@@ -7,7 +7,9 @@ print the same lines for the same events:
 - :func:`format_json_event` renders an event as one JSON line with its wall
   time and node, and :func:`format_json` any message, through protobuf's own
   ``json_format`` (proto field names, zero values kept).
-- :func:`format_compact` renders an event as one human-readable line.
+- :func:`format_compact` renders an event as one human-readable line, and
+  :func:`format_table_row` as a row of aligned columns under
+  :data:`TABLE_HEADER`.
 - :func:`format_latency`, :func:`format_fd`, :func:`format_endpoint`,
   :func:`format_attribute` and :func:`format_loss` render its parts.
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from google.protobuf.message import Message
 
 __all__ = [
+    "TABLE_HEADER",
     "format_attribute",
     "format_compact",
     "format_endpoint",
