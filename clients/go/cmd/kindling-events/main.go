@@ -4,6 +4,7 @@
 // Usage:
 //
 //	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [--include-self] [-o compact|json|table] [--color auto|always|never] [--count N] [--timeout 30s] [--follow]
+//	kindling-events stats [--interval 1s] [--count N]
 //	kindling-events version
 //	kindling-events completion bash|zsh|fish|powershell
 //
@@ -94,6 +95,7 @@ type options struct {
 	follow  bool
 	self    bool
 	color   string
+	stats   *statsOptions // set when the stats subcommand runs
 }
 
 // payloadModes are the --payload choices.
@@ -197,7 +199,7 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 	cmd.SetErr(stderr)
 	flags := cmd.Flags()
 	flags.SortFlags = false
-	flags.StringVar(&opts.socket, "socket", kindling.SocketFromEnv(),
+	cmd.PersistentFlags().StringVar(&opts.socket, "socket", kindling.SocketFromEnv(),
 		"unix socket of the probe service ($KINDLING_SOCKET, else /run/kindling.sock)")
 	flags.Var((*nameList)(&opts.names), "name", "print only events with these names (comma list, or repeat)")
 	flags.Var((*pidList)(&opts.pids), "pid", "print only events of these process ids (comma list, or repeat)")
@@ -215,6 +217,25 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"compact", "json", "table"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("payload", cobra.FixedCompletions([]string{"none", "sockets", "all"}, cobra.ShellCompDirectiveNoFileComp))
+	stats := &statsOptions{}
+	statsCmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show the service's live counters, refreshed every second",
+		Long: `stats shows the kindling probe service's live counters: its streams and, per
+event the kernel counted, what it emitted (and how many a second), filtered
+and lost. A terminal is redrawn in place; a pipe gets one block per refresh.
+SIGINT stops it with exit status 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			opts.stats = stats
+			*ran = true
+			return nil
+		},
+	}
+	stats.interval = time.Second
+	statsCmd.Flags().Var((*seconds)(&stats.interval), "interval", "time between refreshes: 1s, 500ms, or seconds")
+	statsCmd.Flags().IntVar(&stats.count, "count", 0, "exit after N refreshes (0: no limit)")
+	cmd.AddCommand(statsCmd)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the command's version",
@@ -310,6 +331,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	defer client.Close()
+	if opts.stats != nil {
+		if err := runStats(ctx, client, *opts.stats, stdout); err != nil && ctx.Err() == nil {
+			return fail("querying the kindling probe service at %s failed: %s", opts.socket, status.Convert(err).Message())
+		}
+		return exitOK
+	}
 
 	// The stream's context ends on a signal (ctx), on --timeout, or when
 	// --count events were printed. The timeout cancels the context rather
@@ -498,9 +525,11 @@ func useColor(choice string, w io.Writer) bool {
 	if choice != "auto" {
 		return choice == "always"
 	}
-	if os.Getenv("NO_COLOR") != "" {
-		return false
-	}
+	return os.Getenv("NO_COLOR") == "" && isTerminal(w)
+}
+
+// isTerminal says whether w is a terminal.
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

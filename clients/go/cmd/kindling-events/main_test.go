@@ -497,3 +497,44 @@ func TestTableOutput(t *testing.T) {
 		t.Errorf("-o table: exit %d, printed\n%s\nwant\n%s", r.code, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestStats(t *testing.T) {
+	calls := 0
+	var mu sync.Mutex
+	svc := &fakeprobe.Service{GetInfoFunc: func(context.Context, *probev1.GetInfoRequest) (*probev1.GetInfoResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return &probev1.GetInfoResponse{
+			NodeName: "node-a",
+			Streams:  &probev1.StreamsInfo{Subscribers: 2, MemoryBytes: 1000},
+			Driver: &probev1.DriverInfo{Counters: []*probev1.KernelCounters{
+				{Event: "read", Emitted: uint64(100 * calls), Lost: uint64(calls)},
+				{Event: "openat", Emitted: 10},
+			}},
+		}, nil
+	}}
+	srv := fakeprobe.Start(t, svc)
+	r := runCmd(t, "stats", "--socket", srv.Socket, "--count=2", "--interval=0.2")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	blocks := strings.Split(r.stdout, "\n\n")
+	if len(blocks) != 2 || strings.Contains(r.stdout, "\x1b") {
+		t.Fatalf("want two blocks and no redrawing into a buffer, got %q", r.stdout)
+	}
+	first, second := lines(blocks[0]), lines(blocks[1])
+	// The Python command's test expects the same lines.
+	if want := "node node-a: 2 subscribers, 0 events (0 bytes) queued, queue memory 0 of 1000 bytes"; first[0] != want {
+		t.Errorf("first line %q, want %q", first[0], want)
+	}
+	if got := strings.Fields(first[1]); !slices.Equal(got, []string{"EVENT", "EMITTED/S", "EMITTED", "FILTERED", "LOST"}) {
+		t.Errorf("header %q", first[1])
+	}
+	if fields := strings.Fields(second[2]); fields[0] != "read" || fields[1] == "0" {
+		t.Errorf("busiest row %q, want read with a rate", second[2])
+	}
+	if got := strings.Fields(second[3]); !slices.Equal(got, []string{"openat", "0", "10", "0", "0"}) {
+		t.Errorf("quiet row %q", second[3])
+	}
+}
