@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from google.protobuf import json_format
 from support.expectations import (
     WORKLOAD_EVENTS,
     Workload,
@@ -19,10 +18,9 @@ from support.expectations import (
     observe_workload,
 )
 from support.service import Service
-from support.streams import EventLog, pump, read_json_lines, read_json_objects
+from support.streams import EventLog, cli_json_event, pump, read_json_lines, read_json_objects
 
 from kindling.client import ProbeClient
-from kindling.event.v1 import event_pb2
 
 pytestmark = pytest.mark.kernel
 
@@ -148,7 +146,7 @@ def test_python_cli_filters_by_pid_and_name(service: Service, tmp_path: Path) ->
     stdout, stderr = cli.communicate(timeout=60)
     assert cli.returncode == 0, stderr
     lines = stdout.splitlines()
-    events = [json_format.Parse(line, event_pb2.Event()) for line in lines]
+    events = [cli_json_event(line) for line in lines]
     assert [(e.name, e.seq, e.thread.pid) for e in events] == [
         ("connect", 1, run.pid),
         ("accept4", 2, run.pid),

@@ -76,7 +76,14 @@ def read_json_lines(stream: Iterable[str], log: EventLog) -> None:
     for line in stream:
         line = line.strip()
         if line:
-            log.add([json_format.Parse(line, event_pb2.Event())])
+            log.add([cli_json_event(line)])
+
+
+def cli_json_event(line: str) -> event_pb2.Event:
+    """The event of a CLI's -o json line, which carries its time and node too."""
+    fields = json.loads(line)
+    assert isinstance(fields.pop("time"), str) and isinstance(fields.pop("node"), str)
+    return json_format.ParseDict(fields, event_pb2.Event())
 
 
 def read_json_objects(stream: Iterable[str], log: EventLog) -> None:

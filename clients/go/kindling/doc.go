@@ -16,8 +16,10 @@
 //   - [Client.Resume] continues a resumable stream after a disconnect,
 //     from the [Stream.StreamID] and [Stream.LastSeq] the stream kept.
 //   - [Client.GetInfo] and [Client.Configure] wrap the unary calls.
-//   - [FormatCompact], [FormatJSON] and [FormatLoss] render events and loss
-//     notices the way the kindling-events command prints them.
+//   - [FormatCompact] (and [CompactOptions] for colour), [FormatTableRow],
+//     [FormatJSON] and [FormatLoss] render events and loss notices the way
+//     the kindling-events command prints them; [ErrnoName], [SignalName] and
+//     [SymbolicAttribute] name the numbers events carry.
 //
 // Every call returns the gRPC status errors of google.golang.org/grpc/status
 // unchanged, so callers can inspect them with status.Code. The errors of a

@@ -36,13 +36,14 @@ func ExampleFormatCompact() {
 }
 
 func ExampleFormatJSON() {
-	b, err := kindling.FormatJSON(&eventv1.Event{Seq: 1, TimestampNs: 123, Name: "connect"})
+	boot := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	b, err := kindling.FormatJSON(&eventv1.Event{Seq: 1, TimestampNs: 123, Name: "connect"}, boot, "node-a")
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(string(b))
 	// Output:
-	// {"seq":"1","timestampNs":"123","name":"connect"}
+	// {"time":"2024-05-01T12:00:00.000000123Z","node":"node-a","seq":"1","timestamp_ns":"123","name":"connect","source":"SOURCE_UNSPECIFIED","category":"CATEGORY_UNSPECIFIED","cpu":0,"return_value":"0","latency_ns":"0","attributes":[],"payload":"","payload_length":"0"}
 }
 
 func ExampleFormatLoss() {

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
 	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
@@ -20,22 +24,48 @@ import (
 // [FormatCompact]: UTC with microseconds.
 const TimeLayout = "2006-01-02T15:04:05.000000Z"
 
-// FormatJSON renders ev as single-line JSON in the proto3 JSON mapping with
-// protojson's default options: lowerCamelCase field names, zero values
-// omitted, 64-bit integers as strings and enums by name, for example
+// RFC3339Nano is the layout of the time of a [FormatJSON] line: RFC 3339
+// in UTC with all nine digits of nanoseconds.
+const RFC3339Nano = "2006-01-02T15:04:05.000000000Z"
+
+// JSONOptions are the protojson options of [FormatJSON]: proto field names
+// (timestamp_ns, as grpcurl writes them), and fields without presence
+// written even when zero, false or empty.
+var JSONOptions = protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true}
+
+// FormatJSON renders ev as one line of JSON, without a trailing newline:
+// "time" (bootTime plus the event's timestamp_ns, see [RFC3339Nano]) and
+// "node", then the event's fields as [JSONOptions] write them, for example
 //
-//	{"seq":"1","timestampNs":"123","name":"connect","source":"SOURCE_SYSCALL_EXIT"}
+//	{"time":"2024-05-01T12:00:00.000000123Z","node":"node-a","seq":"1","timestamp_ns":"123",...}
 //
-// The result has no trailing newline.
-func FormatJSON(ev *eventv1.Event) ([]byte, error) {
-	b, err := protojson.Marshal(ev)
+// Pass the boot time and node name of the SubscribeResponse that carried
+// the event. The Python client's format_json_event writes the same bytes.
+func FormatJSON(ev *eventv1.Event, bootTime time.Time, node string) ([]byte, error) {
+	fields, err := JSONOptions.Marshal(ev)
 	if err != nil {
 		return nil, err
+	}
+	wall := bootTime.Add(time.Duration(ev.GetTimestampNs())).UTC().Format(RFC3339Nano)
+	// The node goes through protojson too, so that every string of the line
+	// is escaped alike.
+	nodeJSON, err := protojson.Marshal(wrapperspb.String(node))
+	if err != nil {
+		return nil, err
+	}
+	var line bytes.Buffer
+	line.WriteString(`{"time":"` + wall + `","node":`)
+	line.Write(nodeJSON)
+	if rest := bytes.TrimSpace(fields[1:]); len(rest) > 1 { // fields is {...}
+		line.WriteByte(',')
+		line.Write(rest)
+	} else {
+		line.WriteByte('}')
 	}
 	// protojson deliberately makes its whitespace unstable; Compact removes
 	// all of it, which also guarantees a single line.
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
+	if err := json.Compact(&buf, line.Bytes()); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -60,6 +90,32 @@ func FormatJSON(ev *eventv1.Event) ([]byte, error) {
 // [strconv.Quote]) and, when it was cut, payload_length=<bytes moved>.
 // Parts that are empty are left out, with no extra spaces.
 func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
+	return CompactOptions{}.Format(ev, bootTime)
+}
+
+// ANSI SGR codes of the coloured compact line.
+const (
+	ansiDim   = "\x1b[2m"
+	ansiBold  = "\x1b[1m"
+	ansiRed   = "\x1b[31m"
+	ansiReset = "\x1b[0m"
+)
+
+// CompactOptions are the options of a compact line.
+type CompactOptions struct {
+	// Color makes the time dim, the name bold and a negative return value
+	// red, with ANSI codes.
+	Color bool
+}
+
+// Format renders ev as [FormatCompact] does, with the options o.
+func (o CompactOptions) Format(ev *eventv1.Event, bootTime time.Time) string {
+	paint := func(code, s string) string {
+		if !o.Color || s == "" {
+			return s
+		}
+		return code + s + ansiReset
+	}
 	var parts []string
 	add := func(s string) {
 		if s != "" {
@@ -67,25 +123,61 @@ func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
 		}
 	}
 	wall := bootTime.Add(time.Duration(ev.GetTimestampNs()))
-	add(wall.UTC().Format(TimeLayout))
-	add(ev.GetName())
+	add(paint(ansiDim, wall.UTC().Format(TimeLayout)))
+	add(paint(ansiBold, ev.GetName()))
 	if th := ev.GetThread(); th != nil {
 		add(quoteIfUnprintable(th.GetComm()) + "[" +
 			strconv.FormatUint(uint64(th.GetPid()), 10) + "/" +
 			strconv.FormatUint(uint64(th.GetTid()), 10) + "]")
 	}
 	if ev.GetSource() == eventv1.Source_SOURCE_SYSCALL_EXIT {
-		add("ret=" + strconv.FormatInt(ev.GetReturnValue(), 10))
+		ret := ev.GetReturnValue()
+		text := "ret=" + strconv.FormatInt(ret, 10)
+		if ret < 0 {
+			if name := ErrnoName(-ret); name != "" {
+				text += " " + name
+			}
+			text = paint(ansiRed, text)
+		}
+		add(text)
 		if lat := ev.GetLatencyNs(); lat > 0 {
 			add("lat=" + FormatLatency(lat))
 		}
 	}
+	for _, part := range details(ev) {
+		add(part)
+	}
+	return strings.Join(parts, " ")
+}
+
+// details returns the fd, attribute and payload parts of a compact line
+// (the DETAILS of a table row).
+func details(ev *eventv1.Event) []string {
+	var parts []string
+	add := func(s string) {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	var shown map[string][]any
 	if fd := ev.GetFd(); fd != nil {
 		add("fd=" + strconv.FormatInt(int64(fd.GetNum()), 10))
 		add(FormatFd(fd))
+		shown = shownByFd(fd)
 	}
 	for _, a := range ev.GetAttributes() {
-		add(a.GetKey() + "=" + FormatAttribute(a))
+		v := attributeValue(a)
+		if v != nil && slices.Contains(shown[a.GetKey()], v) {
+			continue // the fd part shows it already
+		}
+		text := ""
+		if n, ok := v.(int64); ok {
+			text = SymbolicAttribute(ev.GetName(), a.GetKey(), n)
+		}
+		if text == "" {
+			text = FormatAttribute(a)
+		}
+		add(a.GetKey() + "=" + text)
 	}
 	if length := ev.GetPayloadLength(); length > 0 {
 		add("payload=" + strconv.Quote(string(ev.GetPayload())))
@@ -93,7 +185,94 @@ func FormatCompact(ev *eventv1.Event, bootTime time.Time) string {
 			add("payload_length=" + strconv.FormatUint(length, 10))
 		}
 	}
-	return strings.Join(parts, " ")
+	return parts
+}
+
+// TableHeader is the first line of -o table; [FormatTableRow] pads to its
+// columns.
+const TableHeader = "TIME                        EVENT            PROCESS                  RET          LATENCY  DETAILS"
+
+// FormatTableRow renders ev as one row of -o table (see [TableHeader]): the
+// columns hold what a compact line shows, without the ret= and lat= labels;
+// a value wider than its column pushes the rest right.
+func FormatTableRow(ev *eventv1.Event, bootTime time.Time) string {
+	process := ""
+	if th := ev.GetThread(); th != nil {
+		process = quoteIfUnprintable(th.GetComm()) + "[" +
+			strconv.FormatUint(uint64(th.GetPid()), 10) + "/" +
+			strconv.FormatUint(uint64(th.GetTid()), 10) + "]"
+	}
+	ret, latency := "", ""
+	if ev.GetSource() == eventv1.Source_SOURCE_SYSCALL_EXIT {
+		ret = strconv.FormatInt(ev.GetReturnValue(), 10)
+		if ev.GetReturnValue() < 0 {
+			if name := ErrnoName(-ev.GetReturnValue()); name != "" {
+				ret += " " + name
+			}
+		}
+		if lat := ev.GetLatencyNs(); lat > 0 {
+			latency = FormatLatency(lat)
+		}
+	}
+	wall := bootTime.Add(time.Duration(ev.GetTimestampNs())).UTC().Format(TimeLayout)
+	row := pad(wall, 27) + " " + pad(ev.GetName(), 16) + " " + pad(process, 24) + " " +
+		pad(ret, 12) + " " + pad(latency, 8) + " " + strings.Join(details(ev), " ")
+	return strings.TrimRight(row, " ")
+}
+
+// pad fills s with spaces to width characters (not bytes).
+func pad(s string, width int) string {
+	if n := utf8.RuneCountInString(s); n < width {
+		return s + strings.Repeat(" ", width-n)
+	}
+	return s
+}
+
+// shownByFd returns the attribute values the fd part of a compact line
+// shows, by attribute key, as [attributeValue] returns them.
+func shownByFd(fd *eventv1.Fd) map[string][]any {
+	switch fd.GetType() {
+	case eventv1.FdType_FD_TYPE_FILE, eventv1.FdType_FD_TYPE_DIRECTORY:
+		if fd.GetPath() != "" {
+			return map[string][]any{"path": {fd.GetPath()}}
+		}
+	case eventv1.FdType_FD_TYPE_UNIX_SOCKET:
+		if fd.GetUnixPath() != "" {
+			return map[string][]any{"path": {fd.GetUnixPath()}}
+		}
+	case eventv1.FdType_FD_TYPE_IPV4_SOCKET, eventv1.FdType_FD_TYPE_IPV6_SOCKET:
+		var addresses, ports []any
+		for _, end := range []*eventv1.Endpoint{fd.GetSource(), fd.GetDestination()} {
+			if end.GetAddress() != "" || end.GetPort() != 0 {
+				addresses = append(addresses, end.GetAddress())
+				ports = append(ports, int64(end.GetPort()))
+			}
+		}
+		return map[string][]any{"local_address": addresses, "remote_address": addresses,
+			"local_port": ports, "remote_port": ports}
+	}
+	return nil
+}
+
+// attributeValue returns an attribute's string as a string and its
+// integers as an int64 (or, beyond int64, a uint64); other values as nil.
+func attributeValue(a *eventv1.Attribute) any {
+	switch v := a.GetValue().(type) {
+	case *eventv1.Attribute_StringValue:
+		return v.StringValue
+	case *eventv1.Attribute_Int32Value:
+		return int64(v.Int32Value)
+	case *eventv1.Attribute_Uint32Value:
+		return int64(v.Uint32Value)
+	case *eventv1.Attribute_Int64Value:
+		return v.Int64Value
+	case *eventv1.Attribute_Uint64Value:
+		if v.Uint64Value > math.MaxInt64 {
+			return v.Uint64Value
+		}
+		return int64(v.Uint64Value)
+	}
+	return nil
 }
 
 // FormatLatency renders a duration in nanoseconds with a unit chosen by its
@@ -185,7 +364,7 @@ func FormatAttribute(a *eventv1.Attribute) string {
 	case *eventv1.Attribute_Uint64Value:
 		return strconv.FormatUint(v.Uint64Value, 10)
 	case *eventv1.Attribute_DoubleValue:
-		return strconv.FormatFloat(v.DoubleValue, 'g', -1, 64)
+		return FormatFloat(v.DoubleValue)
 	case *eventv1.Attribute_BoolValue:
 		return strconv.FormatBool(v.BoolValue)
 	case *eventv1.Attribute_StringValue:
@@ -202,6 +381,17 @@ func FormatAttribute(a *eventv1.Attribute) string {
 	default:
 		return ""
 	}
+}
+
+// FormatFloat renders a double in the shortest form that reads back as the
+// same double, in exponent form below 1e-4 and from 1e16 up ("0.25", "1",
+// "1e+16", "1.5e-05"), and "NaN", "+Inf" and "-Inf"; the Python client
+// writes the same.
+func FormatFloat(v float64) string {
+	if a := math.Abs(v); a != 0 && (a < 1e-4 || a >= 1e16) && !math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'e', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 // attributeText renders a string attribute: as it is, or quoted when it is

@@ -3,7 +3,8 @@
 //
 // Usage:
 //
-//	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [-o compact|json] [--count N] [--timeout 30s] [--follow]
+//	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [--include-self] [-o compact|json|table] [--color auto|always|never] [--count N] [--timeout 30s] [--follow]
+//	kindling-events stats [--interval 1s] [--count N]
 //	kindling-events version
 //	kindling-events completion bash|zsh|fish|powershell
 //
@@ -31,6 +32,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -60,7 +63,14 @@ func main() {
 const longHelp = `kindling-events prints kernel events from the kindling probe service, one per line.
 
 With both --name and --pid, an event must match one of the names and one of
-the pids. Loss notices go to stderr. SIGINT and SIGTERM stop the command
+the pids. The command's own process is left out unless --include-self.
+
+Compact lines show each value once, errno names after failed calls' return
+values (ret=-2 ENOENT) and flags by name (flags=O_RDONLY|O_CLOEXEC). JSON lines
+are the event in protobuf JSON (proto field names, zero values written) after
+"time" (RFC 3339, nanoseconds) and "node".
+
+Loss notices go to stderr. SIGINT and SIGTERM stop the command
 cleanly with exit status 0. Exit status 1 means an error, that the service
 stopped, or that --timeout ended the run before --count events arrived; 2
 means bad usage or a request the service rejected.`
@@ -83,6 +93,9 @@ type options struct {
 	count   int
 	timeout time.Duration
 	follow  bool
+	self    bool
+	color   string
+	stats   *statsOptions // set when the stats subcommand runs
 }
 
 // payloadModes are the --payload choices.
@@ -101,7 +114,7 @@ func (l *nameList) Set(value string) error {
 	for _, part := range strings.Split(value, ",") {
 		name := strings.TrimSpace(part)
 		if name == "" {
-			return errors.New("empty name; separate names by commas")
+			return errors.New("an event name must not be empty; separate names by commas")
 		}
 		*l = append(*l, name)
 	}
@@ -145,7 +158,7 @@ func (d *seconds) Set(value string) error {
 	if err != nil {
 		f, ferr := strconv.ParseFloat(value, 64)
 		if ferr != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("%q is not a duration (30s, 1m30s) or a number of seconds", value)
+			return notDuration(value)
 		}
 		parsed = secondsToDuration(math.Abs(f))
 		if f < 0 {
@@ -153,13 +166,17 @@ func (d *seconds) Set(value string) error {
 		}
 	}
 	if parsed < 0 {
-		return fmt.Errorf("%q is negative", value)
+		return notDuration(value)
 	}
 	*d = seconds(parsed)
 	return nil
 }
 
 func (d *seconds) Type() string { return "duration" }
+
+func notDuration(value string) error {
+	return fmt.Errorf("%q is not a duration (30s, 1m30s) or a number of seconds, 0 or more", value)
+}
 
 // newCommand returns the command; running it fills opts and sets ran.
 func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Command {
@@ -177,24 +194,48 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 			return nil
 		},
 	}
+	cmd.SetFlagErrorFunc(flagError)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	flags := cmd.Flags()
 	flags.SortFlags = false
-	flags.StringVar(&opts.socket, "socket", kindling.SocketFromEnv(),
+	cmd.PersistentFlags().StringVar(&opts.socket, "socket", kindling.SocketFromEnv(),
 		"unix socket of the probe service ($KINDLING_SOCKET, else /run/kindling.sock)")
 	flags.Var((*nameList)(&opts.names), "name", "print only events with these names (comma list, or repeat)")
 	flags.Var((*pidList)(&opts.pids), "pid", "print only events of these process ids (comma list, or repeat)")
+	flags.BoolVar(&opts.self, "include-self", false, "also print the events of this command's own process (left out by default)")
 	flags.StringVar(&opts.payload, "payload", "none",
 		"show the bytes I/O events moved: sockets (calls on sockets) or all (calls on any descriptor)")
 	flags.StringVarP(&opts.format, "output", "o", "compact",
-		"output format: compact (one readable line per event) or json (one protobuf JSON object per line)")
+		"output format: compact (one readable line per event), json (one protobuf JSON object per line) or table (aligned columns under a header)")
+	flags.StringVar(&opts.color, "color", "auto",
+		"colour compact lines: auto (on a terminal, unless $NO_COLOR is set), always or never")
 	flags.IntVar(&opts.count, "count", 0, "exit after printing N events (0: no limit)")
 	flags.Var((*seconds)(&opts.timeout), "timeout", "stop after this long: 30s, 1m30s, or seconds (0: never)")
 	flags.BoolVar(&opts.follow, "follow", false,
 		"keep going when the service restarts or the connection breaks: reconnect, resume where the stream was, and report on stderr what could not be recovered")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"compact", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"compact", "json", "table"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("payload", cobra.FixedCompletions([]string{"none", "sockets", "all"}, cobra.ShellCompDirectiveNoFileComp))
+	stats := &statsOptions{}
+	statsCmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show the service's live counters, refreshed every second",
+		Long: `stats shows the kindling probe service's live counters: its streams and, per
+event the kernel counted, what it emitted (and how many a second), filtered
+and lost. A terminal is redrawn in place; a pipe gets one block per refresh.
+SIGINT stops it with exit status 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			opts.stats = stats
+			*ran = true
+			return nil
+		},
+	}
+	stats.interval = time.Second
+	statsCmd.Flags().Var((*seconds)(&stats.interval), "interval", "time between refreshes: 1s, 500ms, or seconds")
+	statsCmd.Flags().IntVar(&stats.count, "count", 0, "exit after N refreshes (0: no limit)")
+	cmd.AddCommand(statsCmd)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the command's version",
@@ -204,6 +245,20 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 		},
 	})
 	return cmd
+}
+
+// flagError words a flag's bad value as "--flag: reason", like the Python
+// command, instead of pflag's `invalid argument "x" for "--flag" flag: ...`.
+func flagError(_ *cobra.Command, err error) error {
+	var invalid *pflag.InvalidValueError
+	if !errors.As(err, &invalid) {
+		return err
+	}
+	reason := invalid.Unwrap().Error()
+	if invalid.GetFlag().Value.Type() == "int" { // not strconv's words
+		reason = fmt.Sprintf("%q is not a whole number", invalid.GetValue())
+	}
+	return fmt.Errorf("--%s: %s", invalid.GetFlag().Name, reason)
 }
 
 // commandVersion is the version set at build time, or the module's.
@@ -235,14 +290,16 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 		return options{}, exitOK, true // help, version or completion was printed
 	}
 	switch {
-	case opts.format != "compact" && opts.format != "json":
-		return usageError(fmt.Sprintf("invalid output format %q: use -o compact or -o json", opts.format))
+	case opts.format != "compact" && opts.format != "json" && opts.format != "table":
+		return usageError(fmt.Sprintf("--output: invalid output format %q: use -o compact, json or table", opts.format))
 	case payloadModes[opts.payload] == 0 && opts.payload != "none":
-		return usageError(fmt.Sprintf("invalid payload choice %q: use --payload sockets or --payload all", opts.payload))
+		return usageError(fmt.Sprintf("--payload: invalid payload choice %q: use --payload sockets or --payload all", opts.payload))
+	case opts.color != "auto" && opts.color != "always" && opts.color != "never":
+		return usageError(fmt.Sprintf("--color: invalid color choice %q: use --color auto, always or never", opts.color))
 	case opts.count < 0:
-		return usageError("--count must not be negative")
+		return usageError("--count: must not be negative")
 	case opts.socket == "":
-		return usageError("--socket must not be empty")
+		return usageError("--socket: the socket path must not be empty")
 	}
 	return opts, exitOK, false
 }
@@ -263,6 +320,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
+	if problem := unreachable(opts.socket); problem != "" {
+		return fail("%s", problem)
+	}
 	client, err := kindling.Dial(opts.socket)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -271,6 +331,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	defer client.Close()
+	if opts.stats != nil {
+		if err := runStats(ctx, client, *opts.stats, stdout); err != nil && ctx.Err() == nil {
+			return fail("querying the kindling probe service at %s failed: %s", opts.socket, status.Convert(err).Message())
+		}
+		return exitOK
+	}
 
 	// The stream's context ends on a signal (ctx), on --timeout, or when
 	// --count events were printed. The timeout cancels the context rather
@@ -288,8 +354,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(opts.names) > 0 || len(opts.pids) > 0 {
 		req.AllowList = []*probev1.EventFilter{{Names: opts.names, Pids: opts.pids}}
 	}
+	if !opts.self {
+		// The command's own gRPC traffic would otherwise fill its output.
+		req.DenyList = []*probev1.EventFilter{{Pids: []uint32{uint32(os.Getpid())}}}
+	}
 
 	out := bufio.NewWriter(stdout)
+	compact := kindling.CompactOptions{Color: useColor(opts.color, stdout)}
 	printed := 0
 	// stopped reports the exit status when the stream's context has ended:
 	// by a signal, by --timeout, or by --count.
@@ -298,7 +369,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		return fail("timed out after %ss with %d of %d events",
-			strconv.FormatFloat(opts.timeout.Seconds(), 'g', -1, 64), printed, opts.count)
+			kindling.FormatFloat(opts.timeout.Seconds()), printed, opts.count)
 	}
 	// streamError reports err, which ended the stream or kept it from
 	// starting, and returns the exit status.
@@ -315,7 +386,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		st := status.Convert(err)
 		switch st.Code() {
 		case codes.InvalidArgument:
-			fmt.Fprintf(stderr, "%s: the service rejected the request: %s\n", prog, st.Message())
+			if flagged := inFlagTerms(st.Message()); flagged != "" {
+				fmt.Fprintf(stderr, "%s: %s\n", prog, flagged)
+			} else {
+				fmt.Fprintf(stderr, "%s: the service rejected the request: %s\n", prog, st.Message())
+			}
 			return exitUsage
 		case codes.Unavailable, codes.Canceled:
 			// Subscribe waits for the connection, so these codes from Recv
@@ -327,9 +402,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if st.Code() == codes.Canceled {
 				return fail("subscribing to the kindling probe service at %s failed: %s", opts.socket, st.Message())
 			}
-			if strings.Contains(st.Message(), "permission denied") {
-				return fail("cannot connect to the kindling probe service at %s: permission denied; run as a user allowed to use the socket (often root)",
-					opts.socket)
+			if problem := unreachable(opts.socket); problem != "" { // the errno of our own connect() says why
+				return fail("%s", problem)
 			}
 			return fail(`the kindling probe service is not reachable at %s (%s); start it with "kindling-probe serve" or pass --socket`,
 				opts.socket, st.Message())
@@ -341,14 +415,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// write prints one event; done says that --count events were printed.
 	write := func(ev *eventv1.Event, resp *probev1.SubscribeResponse) (done bool, code int) {
 		if opts.format == "json" {
-			b, err := kindling.FormatJSON(ev)
+			b, err := kindling.FormatJSON(ev, resp.GetBootTime().AsTime(), resp.GetNodeName())
 			if err != nil {
 				out.Flush()
 				return true, fail("encoding event %d as JSON: %v", ev.GetSeq(), err)
 			}
 			out.Write(b)
+		} else if opts.format == "table" {
+			if printed == 0 {
+				out.WriteString(kindling.TableHeader + "\n")
+			}
+			out.WriteString(kindling.FormatTableRow(ev, resp.GetBootTime().AsTime()))
 		} else {
-			out.WriteString(kindling.FormatCompact(ev, resp.GetBootTime().AsTime()))
+			out.WriteString(compact.Format(ev, resp.GetBootTime().AsTime()))
 		}
 		out.WriteByte('\n')
 		printed++
@@ -362,6 +441,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return false, exitOK
 	}
 
+	warnDisabled(streamCtx, client, opts.names, stderr)
 	if opts.follow {
 		return follow(streamCtx, client, req, opts, stderr, out, write, streamError)
 	}
@@ -436,6 +516,54 @@ func lastEvent(resp *probev1.SubscribeResponse) *eventv1.Event {
 		return nil
 	}
 	return events[len(events)-1]
+}
+
+// useColor says whether --color choice colours lines written to w: "auto"
+// colours only a terminal, and only when $NO_COLOR is unset or empty
+// (https://no-color.org); "always" and "never" decide alone.
+func useColor(choice string, w io.Writer) bool {
+	if choice != "auto" {
+		return choice == "always"
+	}
+	return os.Getenv("NO_COLOR") == "" && isTerminal(w)
+}
+
+// isTerminal says whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// warnDisabled warns on stderr about the --name events the service's
+// catalogue has disabled: none of them will arrive until they are enabled.
+func warnDisabled(ctx context.Context, client *kindling.Client, names []string, stderr io.Writer) {
+	if len(names) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := client.GetInfo(ctx)
+	if err != nil {
+		return // the subscription reports what is wrong
+	}
+	disabled := map[string]bool{}
+	for _, ev := range info.GetEvents() {
+		if !ev.GetEnabled() {
+			disabled[ev.GetName()] = true
+		}
+	}
+	warned := map[string]bool{}
+	for _, name := range names {
+		if disabled[name] && !warned[name] {
+			warned[name] = true
+			fmt.Fprintf(stderr, "%s: warning: --name %s: the service has disabled this event, so none will arrive until it is enabled (\"kindling configure --enable %s\")\n",
+				prog, name, name)
+		}
+	}
 }
 
 // secondsToDuration converts a non-negative number of seconds to a

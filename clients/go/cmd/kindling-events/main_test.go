@@ -140,19 +140,31 @@ func TestFiltersReachRequest(t *testing.T) {
 	if !proto.Equal(reqs[3], reqs[0]) {
 		t.Errorf("comma lists gave %v, repeats %v; want the same", reqs[3], reqs[0])
 	}
+	self := []*probev1.EventFilter{{Pids: []uint32{uint32(os.Getpid())}}}
 	want := &probev1.SubscribeRequest{AllowList: []*probev1.EventFilter{{
 		Names: []string{"connect", "accept4"},
 		Pids:  []uint32{42, 43},
-	}}}
+	}}, DenyList: self}
 	if !proto.Equal(reqs[0], want) {
 		t.Errorf("request with filters = %v, want %v", reqs[0], want)
 	}
-	if !proto.Equal(reqs[1], &probev1.SubscribeRequest{}) {
-		t.Errorf("request without filters = %v, want an empty request", reqs[1])
+	if !proto.Equal(reqs[1], &probev1.SubscribeRequest{DenyList: self}) {
+		t.Errorf("request without filters = %v, want one that leaves out the command's pid", reqs[1])
 	}
-	wantPayload := &probev1.SubscribeRequest{Payload: probev1.PayloadMode_PAYLOAD_MODE_SOCKETS}
+	wantPayload := &probev1.SubscribeRequest{Payload: probev1.PayloadMode_PAYLOAD_MODE_SOCKETS, DenyList: self}
 	if !proto.Equal(reqs[2], wantPayload) {
 		t.Errorf("request with --payload = %v, want %v", reqs[2], wantPayload)
+	}
+}
+
+func TestIncludeSelfKeepsTheCommandsOwnEvents(t *testing.T) {
+	svc := &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "connect", 42)))}
+	srv := fakeprobe.Start(t, svc)
+	if r := runCmd(t, "--socket", srv.Socket, "--include-self", "--count", "1"); r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if reqs := svc.Requests(); len(reqs) != 1 || !proto.Equal(reqs[0], &probev1.SubscribeRequest{}) {
+		t.Errorf("requests with --include-self = %v, want one empty request", reqs)
 	}
 }
 
@@ -169,7 +181,7 @@ func TestJSONOutput(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("printed %d lines, want 2:\n%s", len(got), r.stdout)
 	}
-	if !strings.HasPrefix(got[0], `{"seq":"1","timestampNs":"1000","name":"connect",`) {
+	if !strings.HasPrefix(got[0], `{"time":"2024-05-01T12:00:00.000001000Z","node":"node-a","seq":"1","timestamp_ns":"1000","name":"connect",`) {
 		t.Errorf("unexpected JSON line %s", got[0])
 	}
 	for _, line := range got {
@@ -335,19 +347,10 @@ func TestServiceStops(t *testing.T) {
 }
 
 func TestNoService(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "x.sock")
-	r := runCmd(t, "--socket", missing)
-	want := "kindling-events: no kindling probe service at " + missing +
-		`: the socket does not exist; start the service with "kindling-probe serve" or pass --socket` + "\n"
-	if r.code != 1 || r.stderr != want {
-		t.Errorf("missing socket: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
-	}
-
-	stale := fakeprobe.StaleSocket(t)
-	r = runCmd(t, "--socket", stale)
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "kindling-events: the kindling probe service is not reachable at "+stale) ||
-		!strings.Contains(r.stderr, "kindling-probe serve") || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("stale socket: exit %d, stderr %q", r.code, r.stderr)
+	// The sentences are in clients/testdata/cli.json (TestCLIExpectations).
+	r := runCmd(t, "--socket", filepath.Join(t.TempDir(), "x.sock"))
+	if r.code != 1 || !strings.Contains(r.stderr, "the socket does not exist") || !strings.Contains(r.stderr, "$KINDLING_SOCKET") {
+		t.Errorf("missing socket: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
@@ -455,5 +458,83 @@ func TestTimeoutTakesDurationsAndSeconds(t *testing.T) {
 		if r.code != 0 || time.Since(start) > 5*time.Second {
 			t.Errorf("--timeout %s: exit %d after %v, stderr %q", given, r.code, time.Since(start), r.stderr)
 		}
+	}
+}
+
+func TestColor(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "read", 10)))})
+	r := runCmd(t, "--socket", srv.Socket, "--count=1", "--color=always")
+	want := "\x1b[2m2024-05-01T12:00:00.000001Z\x1b[0m \x1b[1mread\x1b[0m app[10/10] ret=0 lat=850ns\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("--color=always: exit %d, printed %q, want %q", r.code, r.stdout, want)
+	}
+	// auto: never into a buffer, a pipe or a file.
+	if r := runCmd(t, "--socket", srv.Socket, "--count=1"); strings.Contains(r.stdout, "\x1b") {
+		t.Errorf("--color=auto coloured a buffer: %q", r.stdout)
+	}
+	for _, tc := range []struct {
+		choice, noColor string
+		want            bool
+	}{{"always", "1", true}, {"never", "", false}, {"auto", "1", false}} {
+		t.Setenv("NO_COLOR", tc.noColor)
+		if got := useColor(tc.choice, os.Stdout); got != tc.want && tc.choice != "auto" {
+			t.Errorf("useColor(%q) with NO_COLOR=%q = %v, want %v", tc.choice, tc.noColor, got, tc.want)
+		} else if tc.choice == "auto" && got {
+			t.Errorf("useColor(auto) with NO_COLOR=%q coloured", tc.noColor)
+		}
+	}
+}
+
+func TestTableOutput(t *testing.T) {
+	srv := fakeprobe.Start(t, &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "read", 10), event(2, "write", 10)))})
+	r := runCmd(t, "--socket", srv.Socket, "-o", "table", "--count=2")
+	want := []string{
+		kindling.TableHeader,
+		"2024-05-01T12:00:00.000001Z read             app[10/10]               0            850ns",
+		"2024-05-01T12:00:00.000002Z write            app[10/10]               0            850ns",
+	}
+	if got := lines(r.stdout); r.code != 0 || !slices.Equal(got, want) {
+		t.Errorf("-o table: exit %d, printed\n%s\nwant\n%s", r.code, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestStats(t *testing.T) {
+	calls := 0
+	var mu sync.Mutex
+	svc := &fakeprobe.Service{GetInfoFunc: func(context.Context, *probev1.GetInfoRequest) (*probev1.GetInfoResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return &probev1.GetInfoResponse{
+			NodeName: "node-a",
+			Streams:  &probev1.StreamsInfo{Subscribers: 2, MemoryBytes: 1000},
+			Driver: &probev1.DriverInfo{Counters: []*probev1.KernelCounters{
+				{Event: "read", Emitted: uint64(100 * calls), Lost: uint64(calls)},
+				{Event: "openat", Emitted: 10},
+			}},
+		}, nil
+	}}
+	srv := fakeprobe.Start(t, svc)
+	r := runCmd(t, "stats", "--socket", srv.Socket, "--count=2", "--interval=0.2")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	blocks := strings.Split(r.stdout, "\n\n")
+	if len(blocks) != 2 || strings.Contains(r.stdout, "\x1b") {
+		t.Fatalf("want two blocks and no redrawing into a buffer, got %q", r.stdout)
+	}
+	first, second := lines(blocks[0]), lines(blocks[1])
+	// The Python command's test expects the same lines.
+	if want := "node node-a: 2 subscribers, 0 events (0 bytes) queued, queue memory 0 of 1000 bytes"; first[0] != want {
+		t.Errorf("first line %q, want %q", first[0], want)
+	}
+	if got := strings.Fields(first[1]); !slices.Equal(got, []string{"EVENT", "EMITTED/S", "EMITTED", "FILTERED", "LOST"}) {
+		t.Errorf("header %q", first[1])
+	}
+	if fields := strings.Fields(second[2]); fields[0] != "read" || fields[1] == "0" {
+		t.Errorf("busiest row %q, want read with a rate", second[2])
+	}
+	if got := strings.Fields(second[3]); !slices.Equal(got, []string{"openat", "0", "10", "0", "0"}) {
+		t.Errorf("quiet row %q", second[3])
 	}
 }

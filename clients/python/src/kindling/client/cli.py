@@ -20,7 +20,8 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from importlib import metadata
 from typing import IO, TYPE_CHECKING, NoReturn, TextIO
 
@@ -38,14 +39,19 @@ from kindling.client import (
     default_socket,
 )
 from kindling.client.format import (
+    TABLE_HEADER,
     format_compact,
     format_enum,
     format_float,
     format_json,
+    format_json_event,
     format_loss,
+    format_table_row,
     format_time,
     quote_if_unprintable,
 )
+from kindling.client.reach import unreachable
+from kindling.client.stats import Counters, counters, stats_lines
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
@@ -140,18 +146,17 @@ def _request_failed(error: RequestFailed, action: str) -> int:
     """Report a failed call (``action`` is, say, "subscribing to") and return the exit status."""
     socket, details = error.socket, error.details
     if isinstance(error, InvalidRequest):
-        _notice(f"the service rejected the request: {details}")
+        flagged = in_flag_terms(details)
+        _notice(flagged or f"the service rejected the request: {details}")
         return EXIT_USAGE
     if isinstance(error, ServiceUnavailable):
         if error.started:
             return _fail(f"the kindling probe service at {socket} stopped ({details})")
         if error.code.name == "CANCELLED":
             return _fail(f"{action} the kindling probe service at {socket} failed: {details}")
-        if "permission denied" in details.lower():
-            return _fail(
-                f"cannot connect to the kindling probe service at {socket}: permission denied; "
-                "run as a user allowed to use the socket (often root)"
-            )
+        problem = unreachable(socket)  # the errno of a connect() of our own says why
+        if problem is not None:
+            return _fail(problem)
         return _fail(
             f"the kindling probe service is not reachable at {socket} ({details}); "
             'start it with "kindling-probe serve" or pass --socket'
@@ -160,6 +165,23 @@ def _request_failed(error: RequestFailed, action: str) -> int:
         f"{action} the kindling probe service at {socket} failed: "
         f"{_code_name(error.code)}: {details}"
     )
+
+
+# The request fields `kindling events` fills from its flags.
+_FLAG_FIELDS = [
+    (re.compile(r"allow_list\[0\]\.names\[\d+\]"), "--name"),
+    (re.compile(r"allow_list\[0\]\.pids\[\d+\]"), "--pid"),
+]
+
+
+def in_flag_terms(details: str) -> str | None:
+    """The service's explanation of a rejected request, naming the flag instead
+    of the request field (``--name: unknown event name 'conect'; ...``), or
+    None when it is about no flag."""
+    for field, flag in _FLAG_FIELDS:
+        if field.match(details):
+            return field.sub(flag, details, count=1)
+    return None
 
 
 def _service_not_found(error: ServiceNotFound) -> int:
@@ -227,6 +249,8 @@ def _events(args: argparse.Namespace) -> int:
     count: int = args.count
     timeout: float = args.timeout
     as_json = args.output == "json"
+    as_table = args.output == "table"
+    color = use_color(args.color, sys.stdout)
 
     client = ProbeClient(socket)
     stopper = Stopper()
@@ -243,6 +267,9 @@ def _events(args: argparse.Namespace) -> int:
             request = probe_pb2.SubscribeRequest(payload=PAYLOAD_MODES[args.payload])
             if names or pids:
                 request.allow_list.add(names=names, pids=pids)
+            if not args.include_self:
+                # The CLI's own gRPC traffic would otherwise fill its output.
+                request.deny_list.add(pids=[os.getpid()])
             out = _Output(sys.stdout)
             printed = 0
 
@@ -254,6 +281,7 @@ def _events(args: argparse.Namespace) -> int:
                     f"timed out after {format_float(timeout)}s with {printed} of {count} events"
                 )
 
+            _warn_disabled(client, names)
             with client.subscribe(request) as subscription:
                 stopper.attach(subscription)
                 try:
@@ -262,11 +290,15 @@ def _events(args: argparse.Namespace) -> int:
                             _notice(format_loss(loss))
                         boot_time_ns = response.boot_time.ToNanoseconds()
                         for event in response.events:
-                            out.line(
-                                format_json(event)
-                                if as_json
-                                else format_compact(event, boot_time_ns)
-                            )
+                            if as_table and printed == 0:
+                                out.line(TABLE_HEADER)
+                            if as_json:
+                                line = format_json_event(event, boot_time_ns, response.node_name)
+                            elif as_table:
+                                line = format_table_row(event, boot_time_ns)
+                            else:
+                                line = format_compact(event, boot_time_ns, color=color)
+                            out.line(line)
                             printed += 1
                             if count and printed >= count:
                                 stopper.stop("count")
@@ -287,6 +319,44 @@ def _events(args: argparse.Namespace) -> int:
         finally:
             if timer is not None:
                 timer.cancel()
+
+
+def disabled_warnings(names: Sequence[str], info: probe_pb2.GetInfoResponse) -> list[str]:
+    """The warnings for the --name events the service's catalogue has disabled."""
+    disabled = {event.name for event in info.events if not event.enabled}
+    return [
+        f"warning: --name {name}: the service has disabled this event, so none will "
+        f'arrive until it is enabled ("kindling configure --enable {name}")'
+        for name in dict.fromkeys(names)
+        if name in disabled
+    ]
+
+
+def _warn_disabled(client: ProbeClient, names: Sequence[str]) -> None:
+    if not names:
+        return
+    try:
+        info = client.get_info(timeout=10)
+    except RequestFailed:
+        return  # the subscription reports what is wrong
+    for warning in disabled_warnings(names, info):
+        _notice(warning)
+
+
+def use_color(choice: str, stream: TextIO) -> bool:
+    """Whether --color ``choice`` colours lines written to ``stream``.
+
+    "auto" colours only a terminal, and only when $NO_COLOR is unset or
+    empty (https://no-color.org); "always" and "never" decide alone.
+    """
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 # --- kindling info --------------------------------------------------------------------
@@ -416,6 +486,37 @@ def _info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- kindling stats -------------------------------------------------------------------
+
+_CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear the screen
+
+
+def _stats(args: argparse.Namespace) -> int:
+    out = _Output(sys.stdout)
+    # A terminal is redrawn in place; a pipe gets one block per refresh.
+    terminal = sys.stdout.isatty()
+    previous: Counters | None = None
+    last = time.monotonic()
+    shown = 0
+    with ProbeClient(args.socket) as client:
+        while True:
+            info = client.get_info(timeout=10)
+            now = time.monotonic()
+            lines = stats_lines(info, previous, now - last)
+            previous, last = counters(info), now
+            if terminal:
+                lines[0] = _CLEAR + lines[0]
+            elif shown:
+                out.line("")
+            for line in lines:
+                out.line(line)
+            out.flush()
+            shown += 1
+            if args.count and shown >= args.count:
+                return EXIT_OK
+            time.sleep(args.interval)
+
+
 # --- kindling configure -------------------------------------------------------------
 
 
@@ -458,7 +559,35 @@ class _Parser(argparse.ArgumentParser):
     commands: dict[str, _Parser]
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{PROG}: {message}\nRun '{self.prog} --help' for usage.\n")
+        self.exit(
+            EXIT_USAGE, f"{PROG}: {_go_usage(message)}\nRun '{self.prog} --help' for usage.\n"
+        )
+
+
+_ARGUMENT_ERROR = re.compile(r"argument (?:-\w/)?(--[\w-]+): (.*)", re.DOTALL)
+
+
+def _go_usage(message: str) -> str:
+    """An argparse usage error in the words pflag uses (the Go command's)."""
+    argument = _ARGUMENT_ERROR.fullmatch(message)
+    if argument is not None:
+        flag, reason = argument.groups()
+        if reason == "expected one argument":
+            return f"flag needs an argument: {flag}"
+        return f"{flag}: {reason}"
+    unknown = message.removeprefix("unrecognized arguments: ").split()
+    if message.startswith("unrecognized arguments: ") and unknown[0].startswith("-"):
+        return f"unknown flag: {unknown[0].partition('=')[0]}"
+    return message
+
+
+def _choice(what: str, choices: Collection[str], hint: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f'invalid {what} "{text}": use {hint}')
+        return text
+
+    return parse
 
 
 def _non_empty(what: str) -> Callable[[str], str]:
@@ -470,18 +599,10 @@ def _non_empty(what: str) -> Callable[[str], str]:
     return parse
 
 
-def _payload_choice(text: str) -> str:
-    if text not in PAYLOAD_MODES:
-        raise argparse.ArgumentTypeError(
-            f"invalid payload choice {text!r}: use --payload sockets or --payload all"
-        )
-    return text
-
-
 def parse_pid(text: str) -> int:
     value = int(text) if re.fullmatch(r"[0-9]+", text) else 0
     if not 0 < value <= _MAX_PID:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a process id (a positive integer)")
+        raise argparse.ArgumentTypeError(f'"{text}" is not a process id (a positive integer)')
     return value
 
 
@@ -496,7 +617,7 @@ def parse_count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f'"{text}" is not a whole number') from None
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
@@ -518,7 +639,7 @@ def parse_seconds(text: str) -> float:
             value = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(
-            f"{text[:40]!r} is not a duration (30s, 1m30s) or a number of seconds, 0 or more"
+            f'"{text}" is not a duration (30s, 1m30s) or a number of seconds, 0 or more'
         )
     return value
 
@@ -530,7 +651,7 @@ def _names(what: str) -> Callable[[str], list[str]]:
         names = [name.strip() for name in text.split(",")]
         if not all(names):
             raise argparse.ArgumentTypeError(
-                f"the {what} must not be empty; separate {what}s by commas"
+                f"an {what} must not be empty; separate names by commas"
             )
         return names
 
@@ -580,7 +701,11 @@ def build_parser() -> _Parser:
         help="print kernel events, one per line",
         description="Print kernel events from the kindling probe service, one per line.",
         epilog="With both --name and --pid, an event must match one of the names and one of\n"
-        "the pids.\n\n"
+        "the pids. The command's own process is left out unless --include-self.\n\n"
+        "Compact lines show each value once, errno names after failed calls' return\n"
+        "values (ret=-2 ENOENT) and flags by name (flags=O_RDONLY|O_CLOEXEC). JSON lines\n"
+        "are the event in protobuf JSON (proto field names, zero values written) after\n"
+        '"time" (RFC 3339, nanoseconds) and "node".\n\n'
         "Loss notices go to stderr. SIGINT and SIGTERM stop the command cleanly with exit\n"
         "status 0. Exit status 1 means an error, that the service stopped, or that --timeout\n"
         "ended the run before --count events arrived; 2 means bad usage or a request the\n"
@@ -606,8 +731,13 @@ def build_parser() -> _Parser:
         help="print only events of these process ids (a comma list, or repeat the flag)",
     )
     events.add_argument(
+        "--include-self",
+        action="store_true",
+        help="also print the events of this command's own process (left out by default)",
+    )
+    events.add_argument(
         "--payload",
-        type=_payload_choice,
+        type=_choice("payload choice", PAYLOAD_MODES, "--payload sockets or --payload all"),
         default="none",
         metavar="WHICH",
         help="show the bytes I/O events moved: sockets (calls on sockets) or all (calls on "
@@ -616,11 +746,20 @@ def build_parser() -> _Parser:
     events.add_argument(
         "-o",
         "--output",
-        choices=("compact", "json"),
+        type=_choice("output format", ("compact", "json", "table"), "-o compact, json or table"),
         default="compact",
         metavar="FORMAT",
-        help="output format: compact (one human-readable line per event) or json (one "
-        "protobuf JSON object per line) (default: compact)",
+        help="output format: compact (one human-readable line per event), json (one "
+        "protobuf JSON object per line) or table (aligned columns under a header) "
+        "(default: compact)",
+    )
+    events.add_argument(
+        "--color",
+        type=_choice("color choice", ("auto", "always", "never"), "--color auto, always or never"),
+        default="auto",
+        metavar="WHEN",
+        help="colour compact lines: auto (on a terminal, unless $NO_COLOR is set), always or "
+        "never (default: auto)",
     )
     events.add_argument(
         "--count",
@@ -717,7 +856,33 @@ def build_parser() -> _Parser:
         help="the most payload bytes an event carries from now on (0: no payloads), up to "
         "the service's maximum (kindling info shows both)",
     )
-    parser.commands = {"events": events, "info": info, "configure": configure}
+    stats = commands.add_parser(
+        "stats",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        help="show the service's live counters, refreshed every second",
+        description="Show the kindling probe service's live counters: its streams and, per event\n"
+        "the kernel counted, what it emitted (and how many a second), filtered and lost.\n"
+        "A terminal is redrawn in place; a pipe gets one block per refresh. SIGINT stops\n"
+        "it with exit status 0.",
+        epilog="example:\n  kindling stats --interval 2s",
+    )
+    _add_socket(stats)
+    stats.add_argument(
+        "--interval",
+        type=parse_seconds,
+        default=1.0,
+        metavar="DURATION",
+        help="time between refreshes: 1s, 500ms, or a number of seconds (default: 1s)",
+    )
+    stats.add_argument(
+        "--count",
+        type=parse_count,
+        default=0,
+        metavar="N",
+        help="exit after N refreshes (default: 0, no limit)",
+    )
+    parser.commands = {"events": events, "info": info, "configure": configure, "stats": stats}
     return parser
 
 
@@ -737,6 +902,7 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "events": (_events, "subscribing to"),
     "info": (_info, "querying"),
     "configure": (_configure, "configuring"),
+    "stats": (_stats, "querying"),
 }
 
 
@@ -754,6 +920,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code if isinstance(code, int) else EXIT_OK if code is None else EXIT_ERROR
         command = args.command
         run, action = _COMMANDS[command]
+        problem = unreachable(args.socket)
+        if problem is not None:
+            return _fail(problem)
         try:
             return run(args)
         except ServiceNotFound as error:
@@ -769,7 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         # A SIGINT before or after `events` streams, or during another command.
-        return EXIT_OK if command == "events" else 128 + signal.SIGINT
+        return EXIT_OK if command in ("events", "stats") else 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@ The functions here mirror ``clients/go/kindling/format.go`` character for
 character, so that ``kindling events`` (Python) and ``kindling-events`` (Go)
 print the same lines for the same events:
 
-- :func:`format_json` renders a message as single-line JSON in the proto3 JSON
-  mapping (what Go's ``protojson.Marshal`` followed by ``json.Compact``
-  produces).
-- :func:`format_compact` renders an event as one human-readable line.
+- :func:`format_json_event` renders an event as one JSON line with its wall
+  time and node, and :func:`format_json` any message, through protobuf's own
+  ``json_format`` (proto field names, zero values kept).
+- :func:`format_compact` renders an event as one human-readable line, and
+  :func:`format_table_row` as a row of aligned columns under
+  :data:`TABLE_HEADER`.
 - :func:`format_latency`, :func:`format_fd`, :func:`format_endpoint`,
   :func:`format_attribute` and :func:`format_loss` render its parts.
 
@@ -16,21 +18,24 @@ Only protobuf is needed, not grpc.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from google.protobuf import json_format
 
+from kindling.client.symbols import errno_name, symbolic_attribute
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
 
 if TYPE_CHECKING:
-    from google.protobuf.descriptor import EnumDescriptor
+    from google.protobuf.descriptor import Descriptor, EnumDescriptor
     from google.protobuf.message import Message
 
 __all__ = [
+    "TABLE_HEADER",
     "format_attribute",
     "format_compact",
     "format_endpoint",
@@ -38,15 +43,17 @@ __all__ = [
     "format_fd",
     "format_float",
     "format_json",
+    "format_json_event",
     "format_latency",
     "format_loss",
+    "format_rfc3339",
+    "format_table_row",
     "format_time",
     "quote",
     "quote_if_unprintable",
 ]
 
 _NS_PER_SECOND = 1_000_000_000
-_SECONDS_PER_DAY = 86_400
 _UINT64 = 1 << 64
 _INT64_MAX = (1 << 63) - 1
 
@@ -55,130 +62,91 @@ _INT64_MAX = (1 << 63) - 1
 
 
 def format_json(message: Message) -> str:
-    """Render ``message`` (usually an Event) as single-line JSON, without a newline.
+    """Render ``message`` as single-line protobuf JSON, without a newline.
 
-    The output is the proto3 JSON mapping with the default options:
-    lowerCamelCase field names in field-number order, zero values omitted,
-    64-bit integers as strings, enums by name and bytes in base64, for example
-    ``{"seq":"1","timestampNs":"123","name":"connect","source":"SOURCE_SYSCALL_EXIT"}``.
-    Strings keep their non-ASCII characters; doubles are written like Go's
-    protojson writes them (``1``, not ``1.0``). The result equals the Go
-    client's ``FormatJSON`` byte for byte.
+    ``json_format`` writes it with the proto field names (``timestamp_ns``,
+    as grpcurl does) and with the fields that have no presence even when they
+    are zero, false or empty, so that ``jq .available`` never finds ``null``;
+    the keys are in the fields' order, as Go's ``protojson`` writes them.
     """
-    return _dump(json_format.MessageToDict(message))
+    return _dumps(_message_dict(message))
 
 
-def _dump(value: object) -> str:
-    # json.dumps cannot be used for the whole document: it writes floats with
-    # repr() ("1.0", "1e+21"), which is not how protojson writes them.
+def format_json_event(event: event_pb2.Event, boot_time_ns: int, node: str) -> str:
+    """Render ``event`` as one JSON line: ``time`` and ``node``, then its fields.
+
+    ``time`` is the wall-clock time (RFC 3339, UTC, nanoseconds) of
+    ``boot_time_ns`` (the response's ``boot_time``) plus the event's
+    ``timestamp_ns``, and ``node`` the response's ``node_name``. The line
+    equals the Go client's ``FormatJSON`` byte for byte, except for doubles
+    (no event of the catalogue has one) below 1e-4 or negative zero, which
+    Python's and Go's JSON libraries write differently.
+    """
+    line: dict[str, object] = {
+        "time": format_rfc3339(_wall_ns(event, boot_time_ns)),
+        "node": node,
+    }
+    line.update(_message_dict(event))
+    return _dumps(line)
+
+
+def _message_dict(message: Message) -> dict[str, object]:
+    value = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    ordered = _in_field_order(cast("Descriptor", message.DESCRIPTOR), value)
+    assert isinstance(ordered, dict)
+    return ordered
+
+
+def _in_field_order(descriptor: Descriptor, value: object) -> object:
+    # json_format puts the zero-valued fields after the others; protojson
+    # keeps the fields' order, which the two clients' lines must share.
+    if not isinstance(value, dict):
+        return value
+    ordered: dict[str, object] = {}
+    for field in descriptor.fields:
+        if field.name not in value:
+            continue
+        item = value[field.name]
+        kind = field.message_type
+        if kind is not None and not kind.GetOptions().map_entry:
+            item = (
+                [_in_field_order(kind, element) for element in item]
+                if isinstance(item, list)
+                else _in_field_order(kind, item)
+            )
+        ordered[field.name] = item
+    return ordered
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(_integral_floats(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _integral_floats(value: object) -> object:
+    # protojson writes a whole double as 1, json.dumps as 1.0.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
     if isinstance(value, dict):
-        return (
-            "{"
-            + ",".join(f"{_dump_str(str(key))}:{_dump(item)}" for key, item in value.items())
-            + "}"
-        )
+        return {key: _integral_floats(item) for key, item in value.items()}
     if isinstance(value, list):
-        return "[" + ",".join(_dump(item) for item in value) + "]"
-    if isinstance(value, str):
-        return _dump_str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _json_float(value)
-    if value is None:
-        return "null"
-    raise TypeError(f"cannot render {type(value).__name__} as JSON")
-
-
-def _dump_str(value: str) -> str:
-    # Escapes exactly what protojson escapes: '"', '\\' and control
-    # characters below U+0020 (with lowercase hex); everything else is written
-    # as UTF-8.
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _json_float(value: float) -> str:
-    # protojson's appendFloat: NaN and infinities are strings (json_format has
-    # made them so already); otherwise the shortest representation, in
-    # exponent form below 1e-6 and from 1e21 up, with a two-digit negative
-    # exponent shortened ("1e-07" becomes "1e-7").
-    if not math.isfinite(value):
-        return _dump_str("NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity")
-    magnitude = abs(value)
-    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
-        text = _go_float(value, "e")
-        if len(text) >= 4 and text[-4:-1] == "e-0":
-            text = text[:-2] + text[-1]
-        return text
-    return _go_float(value, "f")
-
-
-# --- Go's strconv.FormatFloat(v, fmt, -1, 64) ---------------------------------
-
-
-def _shortest_digits(magnitude: float) -> tuple[str, int]:
-    """The shortest decimal digits that round-trip, and the decimal point position.
-
-    ``magnitude`` is finite and positive; it equals 0.<digits> * 10**dp.
-    """
-    mantissa, _, exponent = repr(magnitude).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = whole + fraction
-    point = len(whole) + (int(exponent) if exponent else 0)
-    stripped = digits.lstrip("0")
-    point -= len(digits) - len(stripped)
-    return stripped.rstrip("0"), point
+        return [_integral_floats(item) for item in value]
+    return value
 
 
 def format_float(value: float) -> str:
-    """Render a double the way Go's ``strconv.FormatFloat(value, 'g', -1, 64)`` does.
+    """Render a double in the shortest form that reads back as the same double.
 
-    That is the shortest representation that round-trips, in exponent form
-    below 1e-4 and from 1e6 up: ``0.25``, ``100000``, ``1e+06``,
-    ``1.5e-05``, and ``NaN``, ``+Inf`` and ``-Inf``.
+    In exponent form below 1e-4 and from 1e16 up (``0.25``, ``1``, ``1e+16``,
+    ``1.5e-05``), and ``NaN``, ``+Inf`` and ``-Inf``; the Go client writes the
+    same.
     """
-    return _go_float(value, "g")
-
-
-def _go_float(value: float, fmt: str) -> str:
-    """``strconv.FormatFloat(value, fmt, -1, 64)`` for fmt "e", "f" or "g"."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    sign = "-" if math.copysign(1.0, value) < 0 else ""
-    if value == 0:
-        digits, point = "", 0
-    else:
-        digits, point = _shortest_digits(abs(value))
-    if fmt == "g":
-        exponent = point - 1
-        # For the shortest form, Go decides with a precision of 6: exponent
-        # form below 1e-4 and from 1e6 up ("1e+06", "1.5e-05").
-        fmt = "e" if exponent < -4 or exponent >= 6 else "f"
-    if fmt == "e":
-        return sign + _fmt_e(digits, point)
-    return sign + _fmt_f(digits, point, max(len(digits) - point, 0))
-
-
-def _fmt_e(digits: str, point: int) -> str:
-    first = digits[:1] or "0"
-    rest = digits[1:]
-    exponent = point - 1 if digits else 0
-    mantissa = first + ("." + rest if rest else "")
-    return f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-
-
-def _fmt_f(digits: str, point: int, precision: int) -> str:
-    whole = (digits[:point].ljust(point, "0")) if point > 0 else "0"
-    if precision <= 0:
-        return whole
-    fraction = "".join(
-        digits[i] if 0 <= i < len(digits) else "0" for i in range(point, point + precision)
-    )
-    return whole + "." + fraction
+    return repr(value).removesuffix(".0")
 
 
 # --- quoting -------------------------------------------------------------------
@@ -259,42 +227,51 @@ def quote_if_unprintable(text: str) -> str:
 
 
 def format_time(ns: int) -> str:
-    """Render a wall-clock time in nanoseconds since the Unix epoch.
+    """Render a wall-clock time in nanoseconds since the Unix epoch for a compact line.
 
-    The layout is UTC with microseconds, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
-    (Go's ``2006-01-02T15:04:05.000000Z``); the fraction is truncated, not
-    rounded. Any year can be shown, also years beyond 9999.
+    UTC with microseconds, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the fraction
+    truncated), as the Go client's ``TimeLayout``.
     """
     seconds, nanos = divmod(ns, _NS_PER_SECOND)
-    days, second_of_day = divmod(seconds, _SECONDS_PER_DAY)
-    year, month, day = _civil_from_days(days)
-    hour, rest = divmod(second_of_day, 3600)
-    minute, second = divmod(rest, 60)
-    year_text = f"-{-year:04d}" if year < 0 else f"{year:04d}"
-    return (
-        f"{year_text}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
-        f".{nanos // 1000:06d}Z"
-    )
+    return f"{_utc(seconds):%Y-%m-%dT%H:%M:%S}.{nanos // 1000:06d}Z"
 
 
-def _civil_from_days(days: int) -> tuple[int, int, int]:
-    """The proleptic Gregorian (year, month, day) of a day number (0 is 1970-01-01)."""
-    # Howard Hinnant's civil_from_days, with Python's floor division.
-    z = days + 719_468
-    era = z // 146_097
-    day_of_era = z - era * 146_097
-    year_of_era = (
-        day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096
-    ) // 365
-    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
-    shifted_month = (5 * day_of_year + 2) // 153
-    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
-    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
-    year = year_of_era + era * 400 + (1 if month <= 2 else 0)
-    return year, month, day
+def format_rfc3339(ns: int) -> str:
+    """Render a wall-clock time in nanoseconds since the Unix epoch as RFC 3339
+    in UTC with all nine digits of nanoseconds: ``2024-05-01T12:00:00.000001000Z``."""
+    seconds, nanos = divmod(ns, _NS_PER_SECOND)
+    return f"{_utc(seconds):%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
 
 
-def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
+def _utc(seconds: int) -> datetime.datetime:
+    # Clamped to the years datetime can show (a boot time far outside them
+    # is not a real one).
+    seconds = min(max(seconds, _MIN_SECONDS), _MAX_SECONDS)
+    return _EPOCH + datetime.timedelta(seconds=seconds)
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MIN_SECONDS = int((datetime.datetime(1, 1, 1, tzinfo=datetime.UTC) - _EPOCH).total_seconds())
+_MAX_SECONDS = int(
+    (datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC) - _EPOCH).total_seconds()
+)
+
+
+def _wall_ns(event: event_pb2.Event, boot_time_ns: int) -> int:
+    # Go converts the unsigned timestamp to a signed Duration, so values from
+    # 2**63 up wrap around; mirror that to print the same time.
+    timestamp = event.timestamp_ns
+    if timestamp > _INT64_MAX:
+        timestamp -= _UINT64
+    return boot_time_ns + timestamp
+
+
+# ANSI SGR codes of the coloured compact line: a dim time, a bold name, and
+# a failed call's return value in red.
+DIM, BOLD, RED, RESET = "\x1b[2m", "\x1b[1m", "\x1b[31m", "\x1b[0m"
+
+
+def format_compact(event: event_pb2.Event, boot_time_ns: int, *, color: bool = False) -> str:
     """Render ``event`` as one human-readable line, without a trailing newline::
 
         <wall time> <name> <comm>[<pid>/<tid>] ret=<return value> lat=<latency>
@@ -315,7 +292,8 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
     attribute follows as key=value (see :func:`format_attribute`), then the
     payload, when the event carries one, as ``payload="..."`` (see
     :func:`quote_bytes`) and, when it was cut, ``payload_length=<bytes moved>``.
-    Empty parts are left out, with no extra spaces.
+    Empty parts are left out, with no extra spaces. With ``color``, the time
+    is dim, the name bold and a negative return value red (ANSI codes).
     """
     parts: list[str] = []
 
@@ -323,30 +301,92 @@ def format_compact(event: event_pb2.Event, boot_time_ns: int) -> str:
         if part:
             parts.append(part)
 
-    # Go converts the unsigned timestamp to a signed Duration, so values from
-    # 2**63 up wrap around; mirror that to print the same line.
-    timestamp = event.timestamp_ns
-    if timestamp > _INT64_MAX:
-        timestamp -= _UINT64
-    add(format_time(boot_time_ns + timestamp))
-    add(event.name)
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if color and text else text
+
+    add(paint(DIM, format_time(_wall_ns(event, boot_time_ns))))
+    add(paint(BOLD, event.name))
     if event.HasField("thread"):
         thread = event.thread
         add(f"{quote_if_unprintable(thread.comm)}[{thread.pid}/{thread.tid}]")
     if event.source == event_pb2.SOURCE_SYSCALL_EXIT:
-        add(f"ret={event.return_value}")
+        ret = f"ret={event.return_value}"
+        if event.return_value < 0:
+            ret = paint(RED, " ".join(filter(None, (ret, errno_name(-event.return_value)))))
+        add(ret)
         if event.latency_ns > 0:
             add("lat=" + format_latency(event.latency_ns))
-    if event.HasField("fd"):
-        add(f"fd={event.fd.num}")
-        add(format_fd(event.fd))
-    for attribute in event.attributes:
-        add(f"{attribute.key}={format_attribute(attribute)}")
-    if event.payload_length:
-        add("payload=" + quote_bytes(event.payload))
-        if len(event.payload) < event.payload_length:
-            add(f"payload_length={event.payload_length}")
+    for part in _details(event):
+        add(part)
     return " ".join(parts)
+
+
+def _details(event: event_pb2.Event) -> list[str]:
+    """The fd, attributes and payload parts of a compact line (the table's DETAILS)."""
+    parts: list[str] = []
+    shown: dict[str, set[object]] = {}
+    if event.HasField("fd"):
+        parts.append(f"fd={event.fd.num}")
+        parts.append(format_fd(event.fd))
+        shown = _shown_by_fd(event.fd)
+    for attribute in event.attributes:
+        case = attribute.WhichOneof("value")
+        value = getattr(attribute, case) if case is not None else None
+        if value in shown.get(attribute.key, ()):
+            continue  # the fd part shows it already
+        text = ""
+        if isinstance(value, int) and not isinstance(value, bool):
+            text = symbolic_attribute(event.name, attribute.key, value)
+        parts.append(f"{attribute.key}={text or format_attribute(attribute)}")
+    if event.payload_length:
+        parts.append("payload=" + quote_bytes(event.payload))
+        if len(event.payload) < event.payload_length:
+            parts.append(f"payload_length={event.payload_length}")
+    return [part for part in parts if part]
+
+
+#: The first line of ``-o table``; :func:`format_table_row` pads to its columns.
+TABLE_HEADER = (
+    "TIME                        EVENT            PROCESS                  RET          "
+    "LATENCY  DETAILS"
+)
+
+
+def format_table_row(event: event_pb2.Event, boot_time_ns: int) -> str:
+    """Render ``event`` as one row of ``-o table`` (see :data:`TABLE_HEADER`).
+
+    The columns hold what a compact line shows, without the ``ret=`` and
+    ``lat=`` labels; a value wider than its column pushes the rest right.
+    """
+    process = ""
+    if event.HasField("thread"):
+        thread = event.thread
+        process = f"{quote_if_unprintable(thread.comm)}[{thread.pid}/{thread.tid}]"
+    ret = latency = ""
+    if event.source == event_pb2.SOURCE_SYSCALL_EXIT:
+        name = errno_name(-event.return_value) if event.return_value < 0 else ""
+        ret = " ".join(filter(None, (str(event.return_value), name)))
+        latency = format_latency(event.latency_ns) if event.latency_ns > 0 else ""
+    row = (
+        f"{format_time(_wall_ns(event, boot_time_ns)):<27} {event.name:<16} {process:<24} "
+        f"{ret:<12} {latency:<8} {' '.join(_details(event))}"
+    )
+    return row.rstrip(" ")
+
+
+def _shown_by_fd(fd: event_pb2.Fd) -> dict[str, set[object]]:
+    """The attribute values the fd part of a compact line shows, by attribute key."""
+    if fd.type in (event_pb2.FD_TYPE_FILE, event_pb2.FD_TYPE_DIRECTORY) and fd.path:
+        return {"path": {fd.path}}
+    if fd.type == event_pb2.FD_TYPE_UNIX_SOCKET and fd.unix_path:
+        return {"path": {fd.unix_path}}
+    if fd.type in (event_pb2.FD_TYPE_IPV4_SOCKET, event_pb2.FD_TYPE_IPV6_SOCKET):
+        ends = [end for end in (fd.source, fd.destination) if end.address or end.port]
+        addresses: set[object] = {end.address for end in ends}
+        ports: set[object] = {end.port for end in ends}
+        return {"local_address": addresses, "remote_address": addresses,
+                "local_port": ports, "remote_port": ports}  # fmt: skip
+    return {}
 
 
 def format_latency(ns: int) -> str:

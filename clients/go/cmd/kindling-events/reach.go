@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// unreachable returns one sentence saying why nothing serves on the unix
+// socket path, or "". gRPC reports every failure to connect as Unavailable
+// with a message of its own; the errno of a connect() of our own says what
+// is wrong (and the Python command says the same, from the same errno
+// values).
+func unreachable(path string) string {
+	const start = `"kindling-probe serve"`
+	const point = "$KINDLING_SOCKET or --socket"
+	info, err := os.Stat(path)
+	if errors.Is(err, syscall.ENOENT) {
+		return "no kindling probe service at " + path + ": the socket does not exist; start the service with " +
+			start + ", or point " + point + " at its socket"
+	}
+	if err != nil {
+		return connectSentence(path, err)
+	}
+	if info.Mode().Type() != os.ModeSocket {
+		return "no kindling probe service at " + path + ": the path exists but is not a unix socket"
+	}
+	conn, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return "" // a busy service: let gRPC wait for it
+		}
+		return connectSentence(path, err)
+	}
+	conn.Close()
+	return ""
+}
+
+func connectSentence(path string, err error) string {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "no kindling probe service listens at " + path + ` (a socket left behind by a service that stopped); start it with "kindling-probe serve", or point $KINDLING_SOCKET or --socket at a running one`
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return "cannot connect to the kindling probe service at " + path +
+			": permission denied; run as a user allowed to use the socket (root or the socket's group)"
+	case errors.As(err, &errno):
+		return "cannot connect to the kindling probe service at " + path + ": " + errno.Error()
+	default:
+		return "cannot connect to the kindling probe service at " + path + ": " + err.Error()
+	}
+}
+
+// flagFields are the request fields the command fills from its flags.
+var flagFields = []struct{ prefix, flag string }{
+	{"allow_list[0].names[", "--name"},
+	{"allow_list[0].pids[", "--pid"},
+}
+
+// inFlagTerms returns the service's explanation of a rejected request with
+// the flag in place of the request field ("--name: unknown event name
+// 'conect'; ..."), or "" when it is about no flag.
+func inFlagTerms(details string) string {
+	for _, f := range flagFields {
+		rest, ok := strings.CutPrefix(details, f.prefix)
+		if !ok {
+			continue
+		}
+		digits := len(rest) - len(strings.TrimLeft(rest, "0123456789"))
+		if digits > 0 && strings.HasPrefix(rest[digits:], "]") {
+			return f.flag + rest[digits+1:]
+		}
+	}
+	return ""
+}
