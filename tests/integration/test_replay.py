@@ -270,13 +270,16 @@ def test_configure_sets_the_batching_of_streams_that_ask_for_none(replay: Servic
     assert max(len(r.events) for r in responses) == 5
 
 
-def test_kindling_events_follow_reconnects_across_a_restart_and_reports_the_gap(
-    tmp_path: Path, kindling_events_bin: Path
+@pytest.mark.parametrize("command", ["python", "go"])
+def test_follow_reconnects_across_a_restart_and_reports_the_gap(
+    tmp_path: Path, kindling_events_bin: Path, command: str
 ) -> None:
+    cli = ([str(Path(sys.executable).with_name("kindling")), "events"] if command == "python"
+           else [str(kindling_events_bin)])  # fmt: skip
     expected = len(events_of(recorded()))
     first = start_service(tmp_path, "--replay", str(SAMPLE), "--speed", "max")
     follower = subprocess.Popen(
-        [str(kindling_events_bin), "--socket", str(first.socket), "--follow", "-o", "json"],
+        [*cli, "--socket", str(first.socket), "--follow", "-o", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []

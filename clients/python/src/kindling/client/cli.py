@@ -32,9 +32,12 @@ from kindling.client import (
     SOCKET_ENV,
     InvalidRequest,
     ProbeClient,
+    ReconnectingSubscription,
     RequestFailed,
     ServiceNotFound,
     ServiceUnavailable,
+    StreamRestarted,
+    StreamResumed,
     Subscription,
     default_socket,
 )
@@ -197,14 +200,14 @@ class Stopper:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._reason: str | None = None
-        self._subscription: Subscription | None = None
+        self._subscription: Subscription | ReconnectingSubscription | None = None
 
     @property
     def reason(self) -> str | None:
         with self._lock:
             return self._reason
 
-    def attach(self, subscription: Subscription) -> None:
+    def attach(self, subscription: Subscription | ReconnectingSubscription) -> None:
         with self._lock:
             self._subscription = subscription
             stopped = self._reason is not None
@@ -282,10 +285,14 @@ def _events(args: argparse.Namespace) -> int:
                 )
 
             _warn_disabled(client, names)
-            with client.subscribe(request) as subscription:
+            with _subscribe(client, request, args.follow) as subscription:
                 stopper.attach(subscription)
                 try:
                     for response in subscription:
+                        if not isinstance(response, probe_pb2.SubscribeResponse):
+                            out.flush()
+                            _reconnected(response, socket)
+                            continue
                         for loss in response.losses:
                             _notice(format_loss(loss))
                         boot_time_ns = response.boot_time.ToNanoseconds()
@@ -319,6 +326,25 @@ def _events(args: argparse.Namespace) -> int:
         finally:
             if timer is not None:
                 timer.cancel()
+
+
+def _subscribe(
+    client: ProbeClient, request: probe_pb2.SubscribeRequest, follow: bool
+) -> Subscription | ReconnectingSubscription:
+    if follow:
+        return client.subscribe(request, reconnect=True)
+    return client.subscribe(request)
+
+
+def _reconnected(notice: StreamResumed | StreamRestarted, socket: str) -> None:
+    """What --follow says when the stream broke, as kindling-events does."""
+    if isinstance(notice, StreamRestarted):
+        _notice(
+            f"the stream started over: events after seq {notice.last_seq} are unknown (the "
+            "service no longer had the stream (it restarted, or its resume window passed); a "
+            "new stream starts)"
+        )
+    _notice(f"reconnected to the kindling probe service at {socket}")
 
 
 def disabled_warnings(names: Sequence[str], info: probe_pb2.GetInfoResponse) -> list[str]:
@@ -734,6 +760,12 @@ def build_parser() -> _Parser:
         "--include-self",
         action="store_true",
         help="also print the events of this command's own process (left out by default)",
+    )
+    events.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep going when the service restarts or the connection breaks: reconnect, "
+        "resume the stream where it was, and report on stderr what could not be recovered",
     )
     events.add_argument(
         "--payload",
