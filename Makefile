@@ -12,7 +12,7 @@ SOCKET ?= $(or $(KINDLING_SOCKET),/run/kindling.sock)
 PYTEST_ARGS ?=
 BUF := .tools/node/node_modules/.bin/buf
 
-.PHONY: all help setup tools run test proto generate proto-check lint go-test pytest bench clean
+.PHONY: all help setup tools run test proto generate proto-check lint go-test java-test pytest bench clean
 
 all: test
 
@@ -23,6 +23,7 @@ help:
 	@echo "make generate  regenerate bpf/kindling_record.h from the record spec"
 	@echo "make bench   run the throughput benchmark and print its figures"
 	@echo "make lint    ruff, mypy --strict, gofmt and go vet only"
+	@echo "make java-test  build and test clients/java (Maven)"
 
 # Everything, including what needs root: BCC, kernel headers, tracefs.
 setup:
@@ -65,6 +66,13 @@ lint: tools
 go-test: tools
 	cd clients/go && go test ./...
 
+# clients/java with Debian's Maven (scripts/setup.sh installs it); the
+# tests start the worktree's kindling-probe (replay, and the kernel as root).
+MVN_TEST = cd clients/java && mvn -B -ntp test
+
+java-test: tools
+	$(MVN_TEST)
+
 pytest: tools
 	.venv/bin/pytest $(PYTEST_ARGS)
 
@@ -72,10 +80,11 @@ test: setup
 	scripts/check-proto.sh
 	$(LINT)
 	cd clients/go && go test ./...
+	$(MVN_TEST)
 	.venv/bin/pytest --junitxml=build/test-results/pytest.xml $(PYTEST_ARGS)
 
 bench: setup
 	.venv/bin/python bench/run.py
 
 clean:
-	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache clients/java/target
