@@ -49,6 +49,7 @@ public final class KindlingClient implements AutoCloseable {
   private final Path socket;
   private final DomainSocketTransport transport;
   private final ProbeServiceGrpc.ProbeServiceBlockingStub stub;
+  private volatile boolean closed;
 
   private KindlingClient(Path socket) {
     this.socket = socket;
@@ -105,13 +106,13 @@ public final class KindlingClient implements AutoCloseable {
    * when iterating.
    */
   public Subscription subscribe(SubscribeRequest request) {
-    return new Subscription(request, socket, stub::subscribe, "", 0);
+    return new Subscription(request, socket, this::isClosed, stub::subscribe, "", 0);
   }
 
   /** Like {@link #subscribe(SubscribeRequest)}, with a deadline for the whole stream. */
   public Subscription subscribe(SubscribeRequest request, Duration timeout) {
     ProbeServiceGrpc.ProbeServiceBlockingStub timed = withTimeout(stub, timeout);
-    return new Subscription(request, socket, timed::subscribe, "", 0);
+    return new Subscription(request, socket, this::isClosed, timed::subscribe, "", 0);
   }
 
   /**
@@ -135,7 +136,12 @@ public final class KindlingClient implements AutoCloseable {
     }
     ProbeServiceGrpc.ProbeServiceBlockingStub s = timeout == null ? stub : withTimeout(stub, timeout);
     return new Subscription(
-        previous.request(), socket, s::subscribe, previous.streamId(), previous.lastSeq());
+        previous.request(),
+        socket,
+        this::isClosed,
+        s::subscribe,
+        previous.streamId(),
+        previous.lastSeq());
   }
 
   /** Describes the service: versions, driver, kernel features, node, boot time, catalogue. */
@@ -175,7 +181,12 @@ public final class KindlingClient implements AutoCloseable {
   /** Closes the connection; open subscriptions end with it. */
   @Override
   public void close() {
+    closed = true;
     transport.close();
+  }
+
+  private boolean isClosed() {
+    return closed;
   }
 
   @Override

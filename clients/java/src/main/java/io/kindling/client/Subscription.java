@@ -14,12 +14,13 @@ import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
+import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 
 /**
  * An open event stream, from {@link KindlingClient#subscribe}. Iterating
  * yields its events and loss notices in stream order; it ends when the service
- * ends the stream or after {@link #close()}. Other failures are thrown by
+ * ends the stream, after {@link #close()} or after the client's close. Other failures are thrown by
  * {@code hasNext()} and {@code next()} as a {@link RequestFailedException}:
  * {@link InvalidRequestException} for filters the service rejects,
  * {@link ServiceUnavailableException} when the service cannot be reached or
@@ -33,6 +34,7 @@ import java.util.function.Function;
 public final class Subscription implements Iterator<StreamItem>, Iterable<StreamItem>, AutoCloseable {
   private final SubscribeRequest request;
   private final Path socket;
+  private final BooleanSupplier clientClosed;
   private final Context.CancellableContext context;
   private final Iterator<SubscribeResponse> responses;
   private final ArrayDeque<StreamItem> pending = new ArrayDeque<>();
@@ -45,11 +47,13 @@ public final class Subscription implements Iterator<StreamItem>, Iterable<Stream
   Subscription(
       SubscribeRequest request,
       Path socket,
+      BooleanSupplier clientClosed,
       Function<SubscribeRequest, Iterator<SubscribeResponse>> call,
       String streamId,
       long lastSeq) {
     this.request = request;
     this.socket = socket;
+    this.clientClosed = clientClosed;
     this.streamId = streamId;
     this.lastSeq = lastSeq;
     // The call belongs to this context, so that close() can cancel it from
@@ -106,7 +110,12 @@ public final class Subscription implements Iterator<StreamItem>, Iterable<Stream
         response = responses.next();
       } catch (StatusRuntimeException e) {
         ended = true;
-        if (closed && e.getStatus().getCode() == Status.Code.CANCELLED) {
+        // Ended by this side: close() cancels the call, closing the client
+        // shuts its channel down (UNAVAILABLE).
+        Status.Code code = e.getStatus().getCode();
+        if ((closed && code == Status.Code.CANCELLED)
+            || (clientClosed.getAsBoolean()
+                && (code == Status.Code.CANCELLED || code == Status.Code.UNAVAILABLE))) {
           return false;
         }
         throw Errors.translate(e, socket, received);

@@ -244,14 +244,43 @@ class ReplayTest {
 
   @Test
   void aStreamPastItsDeadlineIsDeadlineExceeded() {
-    // process_exec is not in the recording: the stream waits, then times out.
-    SubscribeRequest none =
-        SubscribeRequest.newBuilder().addAllowList(EventFilter.newBuilder().addNames("process_exec")).build();
     try (KindlingClient client = KindlingClient.connect(service.socket);
-        Subscription stream = client.subscribe(none, java.time.Duration.ofMillis(500))) {
+        Subscription stream = client.subscribe(nothing(), java.time.Duration.ofMillis(500))) {
       DeadlineExceededException e = assertThrows(DeadlineExceededException.class, stream::hasNext);
       assertTrue(e.getMessage().contains("did not finish in time"), e.getMessage());
     }
+  }
+
+  @Test
+  void closeEndsAWaitingStreamFromAnotherThread() {
+    try (KindlingClient client = KindlingClient.connect(service.socket);
+        Subscription stream = client.subscribe(nothing(), TIMEOUT)) {
+      later(stream::close);
+      assertFalse(stream.hasNext(), "the iteration ends, without an error");
+    }
+  }
+
+  @Test
+  void closingTheClientEndsItsStreams() {
+    KindlingClient client = KindlingClient.connect(service.socket);
+    try (Subscription stream = client.subscribe(nothing(), TIMEOUT)) {
+      later(client::close);
+      assertFalse(stream.hasNext(), "the iteration ends, without an error");
+    }
+  }
+
+  /** A request for an event the recording does not have: its stream waits. */
+  static SubscribeRequest nothing() {
+    return SubscribeRequest.newBuilder().addAllowList(EventFilter.newBuilder().addNames("process_exec")).build();
+  }
+
+  static void later(Runnable action) {
+    Thread thread = new Thread(() -> {
+      ProbeService.sleep(300);
+      action.run();
+    });
+    thread.setDaemon(true);
+    thread.start();
   }
 
   @Test
