@@ -60,7 +60,7 @@ final class DomainSocketTransport implements AutoCloseable {
     try {
       channel.awaitTermination(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
-      java.lang.Thread.currentThread().interrupt();
+      Thread.currentThread().interrupt();
     }
     group.shutdownGracefully(0, 5, TimeUnit.SECONDS);
   }

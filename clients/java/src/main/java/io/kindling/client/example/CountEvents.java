@@ -71,8 +71,8 @@ public final class CountEvents {
   /** Reads {@code stream} on another thread and prints the counts every second. */
   private void run(Subscription stream, long seconds, PrintStream out) throws InterruptedException {
     AtomicReference<KindlingException> failure = new AtomicReference<>();
-    java.lang.Thread reader =
-        new java.lang.Thread(
+    Thread reader =
+        new Thread(
             () -> {
               try {
                 for (StreamItem item : stream) {
