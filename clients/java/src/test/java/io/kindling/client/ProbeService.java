@@ -94,6 +94,11 @@ final class ProbeService implements AutoCloseable {
     }
   }
 
+  /** Kills the service (SIGKILL), as a crash would end it. */
+  void kill() throws InterruptedException {
+    process.destroyForcibly().waitFor();
+  }
+
   /** Stops the service as a user would (SIGTERM) and waits for it. */
   @Override
   public void close() {

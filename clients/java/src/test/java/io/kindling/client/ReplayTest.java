@@ -240,6 +240,37 @@ class ReplayTest {
     }
   }
 
+  @Test
+  void resumingAnUnknownStreamIsStreamNotFound() {
+    try (KindlingClient client = KindlingClient.connect(service.socket);
+        Subscription stream =
+            new Subscription(nothing(), service.socket, () -> false, client.stub()::subscribe, "no-such-stream", 5)) {
+      StreamNotFoundException e = assertThrows(StreamNotFoundException.class, stream::hasNext);
+      assertTrue(e.getMessage().contains("cannot resume: "), e.getMessage());
+    }
+  }
+
+  @Test
+  void aServiceThatDiesMidStreamIsUnavailableAfterStarting(@TempDir Path dir) throws Exception {
+    try (ProbeService replay = ProbeService.replay(dir, ProbeService.SAMPLE);
+        KindlingClient client = KindlingClient.connect(replay.socket);
+        Subscription stream = client.subscribe(ALL, TIMEOUT)) {
+      assertTrue(stream.hasNext());
+      replay.kill();
+      // What had arrived is read, then the broken stream throws.
+      ServiceUnavailableException e =
+          assertThrows(
+              ServiceUnavailableException.class,
+              () -> {
+                while (stream.hasNext()) {
+                  stream.next();
+                }
+              });
+      assertTrue(e.started(), "the stream had reached the service");
+      assertTrue(e.getMessage().startsWith("the kindling probe service at " + replay.socket + " stopped"), e.getMessage());
+    }
+  }
+
   /** A request for an event the recording does not have: its stream waits. */
   static SubscribeRequest nothing() {
     return SubscribeRequest.newBuilder().addAllowList(EventFilter.newBuilder().addNames("process_exec")).build();
