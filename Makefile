@@ -12,18 +12,18 @@ SOCKET ?= $(or $(KINDLING_SOCKET),/run/kindling.sock)
 PYTEST_ARGS ?=
 BUF := .tools/node/node_modules/.bin/buf
 
-.PHONY: all help setup tools run test proto generate proto-check lint go-test java-test pytest bench clean
+.PHONY: all help setup tools run test proto generate proto-check lint go-test pytest bench clean
 
 all: test
 
 help:
 	@echo "make run     set up (first time) and run the service on $(SOCKET) in the foreground"
 	@echo "make test    set up (first time), then run every check and test"
+	@echo "make java-test  build and test clients/java only"
 	@echo "make proto   format, lint and regenerate the committed protobuf code"
 	@echo "make generate  regenerate bpf/kindling_record.h from the record spec"
 	@echo "make bench   run the throughput benchmark and print its figures"
 	@echo "make lint    ruff, mypy --strict, gofmt and go vet only"
-	@echo "make java-test  build and test clients/java (Maven)"
 
 # Everything, including what needs root: BCC, kernel headers, tracefs.
 setup:
@@ -65,6 +65,8 @@ lint: tools
 
 go-test: tools
 	cd clients/go && go test ./...
+
+.PHONY: java-test
 
 # clients/java with Debian's Maven (scripts/setup.sh installs it); the
 # tests start the worktree's kindling-probe (replay, and the kernel as root).

@@ -20,13 +20,6 @@ PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.4
 GO_MIN_MINOR=26            # clients/go/go.mod says go 1.26
 GO_FALLBACK_VERSION=1.26.8 # fetched from the Go module proxy when go is missing or older
-# Java code generation (make proto), from Maven Central. protoc matches
-# protobuf-java in clients/java/pom.xml (the runtime refuses newer gencode);
-# 1.83.1 is the newest protoc-gen-grpc-java whose linux-x86_64 binary Maven
-# Central serves, and grpc-java's generated stubs work with newer runtimes.
-PROTOC_VERSION=4.36.2
-PROTOC_GEN_GRPC_JAVA_VERSION=1.83.1
-MAVEN_CENTRAL=https://repo1.maven.org/maven2
 
 TOOLS="$ROOT/.tools"
 STAMPS="$TOOLS/stamps"
@@ -178,6 +171,15 @@ go_install() { # name module version
     stamp "$1-$3"
 }
 
+# Java code generation (make proto): protoc and its gRPC plugin, from Maven
+# Central. protoc matches
+# protobuf-java in clients/java/pom.xml (the runtime refuses newer gencode);
+# 1.83.1 is the newest protoc-gen-grpc-java whose linux-x86_64 binary Maven
+# Central serves, and grpc-java's generated stubs work with newer runtimes.
+PROTOC_VERSION=4.36.2
+PROTOC_GEN_GRPC_JAVA_VERSION=1.83.1
+MAVEN_CENTRAL=https://repo1.maven.org/maven2
+
 # A protoc plugin binary from Maven Central, checked against the .sha1 file
 # published beside it.
 maven_binary() { # name group/path version
@@ -261,11 +263,11 @@ main() {
     setup_uv
     setup_go
     setup_buf
+    maven_binary protoc com/google/protobuf/protoc "$PROTOC_VERSION"
+    maven_binary protoc-gen-grpc-java io/grpc/protoc-gen-grpc-java "$PROTOC_GEN_GRPC_JAVA_VERSION"
     go_install protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go "$PROTOC_GEN_GO_VERSION"
     go_install protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION"
     go_install grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
-    maven_binary protoc com/google/protobuf/protoc "$PROTOC_VERSION"
-    maven_binary protoc-gen-grpc-java io/grpc/protoc-gen-grpc-java "$PROTOC_GEN_GRPC_JAVA_VERSION"
     setup_venv
     setup_native
     setup_go_command
