@@ -19,6 +19,7 @@ all: test
 help:
 	@echo "make run     set up (first time) and run the service on $(SOCKET) in the foreground"
 	@echo "make test    set up (first time), then run every check and test"
+	@echo "make java-test  build and test clients/java only"
 	@echo "make proto   format, lint and regenerate the committed protobuf code"
 	@echo "make generate  regenerate bpf/kindling_record.h from the record spec"
 	@echo "make bench   run the throughput benchmark and print its figures"
@@ -70,6 +71,15 @@ lint: tools
 go-test: tools
 	cd clients/go && go test ./...
 
+.PHONY: java-test
+
+# clients/java with Debian's Maven (scripts/setup.sh installs it); the
+# tests start the worktree's kindling-probe (replay, and the kernel as root).
+MVN_TEST = cd clients/java && mvn -B -ntp test
+
+java-test: tools
+	$(MVN_TEST)
+
 pytest: tools
 	.venv/bin/pytest $(PYTEST_ARGS)
 
@@ -77,10 +87,11 @@ test: setup
 	scripts/check-proto.sh
 	$(LINT)
 	cd clients/go && go test ./...
+	$(MVN_TEST)
 	.venv/bin/pytest --junitxml=build/test-results/pytest.xml $(PYTEST_ARGS)
 
 bench: setup
 	.venv/bin/python bench/run.py
 
 clean:
-	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache clients/java/target

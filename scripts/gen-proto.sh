@@ -4,6 +4,8 @@
 # check runs it into a scratch directory and compares.
 #   Python: grpcio-tools' protoc + mypy-protobuf -> clients/python/src
 #   Go:     buf generate with local protoc-gen-go/-go-grpc -> clients/go/gen
+#   Java:   the same buf generate, with protoc's java and protoc-gen-grpc-java
+#           -> clients/java/src/generated/java
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT_ROOT="${1:-$ROOT}"
@@ -13,8 +15,9 @@ export PATH="$ROOT/.tools/bin:$ROOT/.venv/bin:$PATH"
 
 py_out="$OUT_ROOT/clients/python/src"
 go_out="$OUT_ROOT/clients/go/gen"
+java_out="$OUT_ROOT/clients/java/src/generated/java"
 mkdir -p "$py_out"
-rm -rf "$py_out/kindling/event" "$py_out/kindling/probe" "$go_out"
+rm -rf "$py_out/kindling/event" "$py_out/kindling/probe" "$go_out" "$java_out"
 
 cd "$ROOT"
 mapfile -t protos < <(cd proto && find kindling -name '*.proto' | sort)

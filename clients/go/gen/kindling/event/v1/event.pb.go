@@ -1276,8 +1276,8 @@ const file_kindling_event_v1_event_proto_rawDesc = "" +
 	"SocketRole\x12\x1b\n" +
 	"\x17SOCKET_ROLE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SOCKET_ROLE_CLIENT\x10\x01\x12\x16\n" +
-	"\x12SOCKET_ROLE_SERVER\x10\x02B\xdc\x01\n" +
-	"\x15com.kindling.event.v1B\n" +
+	"\x12SOCKET_ROLE_SERVER\x10\x02B\xdb\x01\n" +
+	"\x14io.kindling.event.v1B\n" +
 	"EventProtoP\x01ZQgithub.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1;eventv1\xa2\x02\x03KEX\xaa\x02\x11Kindling.Event.V1\xca\x02\x11Kindling\\Event\\V1\xe2\x02\x1dKindling\\Event\\V1\\GPBMetadata\xea\x02\x13Kindling::Event::V1b\x06proto3"
 
 var (

@@ -2877,8 +2877,8 @@ const file_kindling_probe_v1_probe_proto_rawDesc = "" +
 	"\tSubscribe\x12#.kindling.probe.v1.SubscribeRequest\x1a$.kindling.probe.v1.SubscribeResponse0\x01\x12V\n" +
 	"\tConfigure\x12#.kindling.probe.v1.ConfigureRequest\x1a$.kindling.probe.v1.ConfigureResponse\x12P\n" +
 	"\aGetInfo\x12!.kindling.probe.v1.GetInfoRequest\x1a\".kindling.probe.v1.GetInfoResponse\x12V\n" +
-	"\tGetConfig\x12#.kindling.probe.v1.GetConfigRequest\x1a$.kindling.probe.v1.GetConfigResponseB\xdc\x01\n" +
-	"\x15com.kindling.probe.v1B\n" +
+	"\tGetConfig\x12#.kindling.probe.v1.GetConfigRequest\x1a$.kindling.probe.v1.GetConfigResponseB\xdb\x01\n" +
+	"\x14io.kindling.probe.v1B\n" +
 	"ProbeProtoP\x01ZQgithub.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1;probev1\xa2\x02\x03KPX\xaa\x02\x11Kindling.Probe.V1\xca\x02\x11Kindling\\Probe\\V1\xe2\x02\x1dKindling\\Probe\\V1\\GPBMetadata\xea\x02\x13Kindling::Probe::V1b\x06proto3"
 
 var (

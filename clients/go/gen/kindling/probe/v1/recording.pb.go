@@ -168,8 +168,8 @@ const file_kindling_probe_v1_recording_proto_rawDesc = "" +
 	"\arequest\x18\x06 \x01(\v2#.kindling.probe.v1.SubscribeRequestR\arequest\x12'\n" +
 	"\x0fservice_version\x18\a \x01(\tR\x0eserviceVersion\x12%\n" +
 	"\x0ekernel_release\x18\b \x01(\tR\rkernelRelease\x12:\n" +
-	"\x06events\x18\t \x03(\v2\".kindling.probe.v1.EventDescriptorR\x06eventsB\xe0\x01\n" +
-	"\x15com.kindling.probe.v1B\x0eRecordingProtoP\x01ZQgithub.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1;probev1\xa2\x02\x03KPX\xaa\x02\x11Kindling.Probe.V1\xca\x02\x11Kindling\\Probe\\V1\xe2\x02\x1dKindling\\Probe\\V1\\GPBMetadata\xea\x02\x13Kindling::Probe::V1b\x06proto3"
+	"\x06events\x18\t \x03(\v2\".kindling.probe.v1.EventDescriptorR\x06eventsB\xdf\x01\n" +
+	"\x14io.kindling.probe.v1B\x0eRecordingProtoP\x01ZQgithub.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1;probev1\xa2\x02\x03KPX\xaa\x02\x11Kindling.Probe.V1\xca\x02\x11Kindling\\Probe\\V1\xe2\x02\x1dKindling\\Probe\\V1\\GPBMetadata\xea\x02\x13Kindling::Probe::V1b\x06proto3"
 
 var (
 	file_kindling_probe_v1_recording_proto_rawDescOnce sync.Once

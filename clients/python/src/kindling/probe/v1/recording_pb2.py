@@ -26,13 +26,14 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kindling.probe.v1 import probe_pb2 as kindling_dot_probe_dot_v1_dot_probe__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!kindling/probe/v1/recording.proto\x12\x11kindling.probe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/probe/v1/probe.proto\"\xca\x02\n\x0fRecordingHeader\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x19\n\x11\x63ontract_versions\x18\x02 \x03(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12-\n\tboot_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x07request\x18\x06 \x01(\x0b\x32#.kindling.probe.v1.SubscribeRequest\x12\x17\n\x0fservice_version\x18\x07 \x01(\t\x12\x16\n\x0ekernel_release\x18\x08 \x01(\t\x12\x32\n\x06\x65vents\x18\t \x03(\x0b\x32\".kindling.probe.v1.EventDescriptorb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!kindling/probe/v1/recording.proto\x12\x11kindling.probe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dkindling/probe/v1/probe.proto\"\xca\x02\n\x0fRecordingHeader\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x19\n\x11\x63ontract_versions\x18\x02 \x03(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12-\n\tboot_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x07request\x18\x06 \x01(\x0b\x32#.kindling.probe.v1.SubscribeRequest\x12\x17\n\x0fservice_version\x18\x07 \x01(\t\x12\x16\n\x0ekernel_release\x18\x08 \x01(\t\x12\x32\n\x06\x65vents\x18\t \x03(\x0b\x32\".kindling.probe.v1.EventDescriptorB(\n\x14io.kindling.probe.v1B\x0eRecordingProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kindling.probe.v1.recording_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\024io.kindling.probe.v1B\016RecordingProtoP\001'
   _globals['_RECORDINGHEADER']._serialized_start=121
   _globals['_RECORDINGHEADER']._serialized_end=451
 # @@protoc_insertion_point(module_scope)
