@@ -7,10 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2
-
-CHECK = "/grpc.health.v1.Health/Check"
+from kindling.client import KindlingError, ProbeClient
 
 
 def health(socket: Path, service: str, timeout: float, prog: str) -> int:
@@ -18,18 +15,11 @@ def health(socket: Path, service: str, timeout: float, prog: str) -> int:
     if not socket.exists():
         print(f"{prog}: no service at {socket}: the socket does not exist", file=sys.stderr)
         return 1
-    with grpc.insecure_channel(f"unix:{socket}") as channel:
-        check = channel.unary_unary(
-            CHECK,
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
-        try:
-            response = check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
-        except grpc.RpcError as error:
-            code = error.code().name
-            print(f"{prog}: the service at {socket} did not answer ({code})", file=sys.stderr)
-            return 1
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    try:
+        with ProbeClient(str(socket)) as client:
+            status = client.health(service, timeout=timeout)
+    except KindlingError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 1
     print(status)
-    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+    return 0 if status == "SERVING" else 1
