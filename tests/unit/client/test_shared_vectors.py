@@ -14,7 +14,7 @@ import pytest
 from client_fakes import FakeProbe, batch, event, send_then_wait
 from google.protobuf import json_format
 
-from kindling.client.cli import main
+from kindling.client.cli import build_parser, main
 from kindling.client.format import format_compact, format_json_event, format_table_row
 from kindling.event.v1 import event_pb2
 from kindling.probe.v1 import probe_pb2
@@ -69,7 +69,16 @@ def test_cli_expectations(
 
         fake_probe.subscribe = reject
     else:
-        fake_probe.subscribe = send_then_wait(batch(event(1, "connect", 42)))
+        send = send_then_wait(batch(event(1, "connect", 42)))
+
+        def record(
+            request: probe_pb2.SubscribeRequest, context: grpc.ServicerContext
+        ) -> Iterator[probe_pb2.SubscribeResponse]:
+            received.append(request)
+            yield from send(request, context)
+
+        fake_probe.subscribe = record
+    received: list[probe_pb2.SubscribeRequest] = []
     disabled = set(case.get("disabled", []))
     catalogue = probe_pb2.GetInfoResponse(
         events=[
@@ -82,3 +91,17 @@ def test_cli_expectations(
     err = capsys.readouterr().err
     want = case["stderr"].format(prog="kindling", usage="kindling events", socket=socket)
     assert (code, err) == (case["exit"], want)
+    if "request" in case:
+        assert received == [json_format.ParseDict(case["request"], probe_pb2.SubscribeRequest())]
+
+
+def test_same_flags() -> None:
+    """The events command has the flags of cli.json, which the Go tests check too."""
+    events = build_parser().commands["events"]
+    flags = {
+        option
+        for action in events._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    assert flags == set(CLI["flags"])

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	kindling-events [--socket PATH] [--name NAMES] [--pid PIDS] [--include-self] [-o compact|json|table] [--color auto|always|never] [--count N] [--timeout 30s] [--follow]
+//	kindling-events [--socket PATH] [filter flags: --name NAMES --pid PIDS ...] [--include-self] [-o compact|json|table] [--color auto|always|never] [--count N] [--timeout 30s] [--follow]
 //	kindling-events stats [--interval 1s] [--count N]
 //	kindling-events version
 //	kindling-events completion bash|zsh|fish|powershell
@@ -27,7 +27,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -62,8 +61,10 @@ func main() {
 
 const longHelp = `kindling-events prints kernel events from the kindling probe service, one per line.
 
-With both --name and --pid, an event must match one of the names and one of
-the pids. The command's own process is left out unless --include-self.
+Filters: an event is printed when it matches every filter flag given and one
+value of each; list flags take comma lists or repeat, --comm and --exe one RE2
+pattern each. An event matching any --exclude- flag is left out, and so is the
+command's own process, unless --include-self.
 
 Compact lines show each value once, errno names after failed calls' return
 values (ret=-2 ENOENT) and flags by name (flags=O_RDONLY|O_CLOEXEC). JSON lines
@@ -76,6 +77,8 @@ stopped, or that --timeout ended the run before --count events arrived; 2
 means bad usage or a request the service rejected.`
 
 const examples = `  kindling-events --name connect,accept4 --pid 1234 -o json --count 10
+  kindling-events --category net --remote-port 80,8000-8999 --errors-only
+  kindling-events --process-tree 4242 --exclude-name read,write --min-latency 1ms
   kindling-events --follow --timeout 1h
   kindling-events completion bash > /etc/bash_completion.d/kindling-events`
 
@@ -86,8 +89,7 @@ var version = ""
 // options are the parsed command-line flags.
 type options struct {
 	socket  string
-	names   []string
-	pids    []uint32
+	filters filterFlags
 	format  string
 	payload string
 	count   int
@@ -104,48 +106,6 @@ var payloadModes = map[string]probev1.PayloadMode{
 	"sockets": probev1.PayloadMode_PAYLOAD_MODE_SOCKETS,
 	"all":     probev1.PayloadMode_PAYLOAD_MODE_ALL,
 }
-
-// nameList is a repeatable flag of names, each value a comma list.
-type nameList []string
-
-func (l *nameList) String() string { return strings.Join(*l, ",") }
-
-func (l *nameList) Set(value string) error {
-	for _, part := range strings.Split(value, ",") {
-		name := strings.TrimSpace(part)
-		if name == "" {
-			return errors.New("an event name must not be empty; separate names by commas")
-		}
-		*l = append(*l, name)
-	}
-	return nil
-}
-
-func (l *nameList) Type() string { return "names" }
-
-// pidList is a repeatable flag of process ids, each value a comma list.
-type pidList []uint32
-
-func (l *pidList) String() string {
-	s := make([]string, len(*l))
-	for i, p := range *l {
-		s[i] = strconv.FormatUint(uint64(p), 10)
-	}
-	return strings.Join(s, ",")
-}
-
-func (l *pidList) Set(value string) error {
-	for _, part := range strings.Split(value, ",") {
-		p, err := strconv.ParseUint(strings.TrimSpace(part), 10, 32)
-		if err != nil || p == 0 {
-			return fmt.Errorf("%q is not a process id (a positive integer)", part)
-		}
-		*l = append(*l, uint32(p))
-	}
-	return nil
-}
-
-func (l *pidList) Type() string { return "pids" }
 
 // seconds is a duration flag that also takes a plain number of seconds
 // ("0.5", as the Python CLI does) besides Go durations ("30s", "1m30s").
@@ -201,8 +161,6 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 	flags.SortFlags = false
 	cmd.PersistentFlags().StringVar(&opts.socket, "socket", kindling.SocketFromEnv(),
 		"unix socket of the probe service ($KINDLING_SOCKET, else /run/kindling.sock)")
-	flags.Var((*nameList)(&opts.names), "name", "print only events with these names (comma list, or repeat)")
-	flags.Var((*pidList)(&opts.pids), "pid", "print only events of these process ids (comma list, or repeat)")
 	flags.BoolVar(&opts.self, "include-self", false, "also print the events of this command's own process (left out by default)")
 	flags.StringVar(&opts.payload, "payload", "none",
 		"show the bytes I/O events moved: sockets (calls on sockets) or all (calls on any descriptor)")
@@ -214,6 +172,7 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 	flags.Var((*seconds)(&opts.timeout), "timeout", "stop after this long: 30s, 1m30s, or seconds (0: never)")
 	flags.BoolVar(&opts.follow, "follow", false,
 		"keep going when the service restarts or the connection breaks: reconnect, resume where the stream was, and report on stderr what could not be recovered")
+	addFilterFlags(flags, &opts.filters)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"compact", "json", "table"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("payload", cobra.FixedCompletions([]string{"none", "sockets", "all"}, cobra.ShellCompDirectiveNoFileComp))
@@ -301,6 +260,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 	case opts.socket == "":
 		return usageError("--socket: the socket path must not be empty")
 	}
+	if _, _, err := opts.filters.filters(); err != nil {
+		return usageError(err.Error())
+	}
 	return opts, exitOK, false
 }
 
@@ -351,12 +313,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	req := &probev1.SubscribeRequest{Payload: payloadModes[opts.payload]}
-	if len(opts.names) > 0 || len(opts.pids) > 0 {
-		req.AllowList = []*probev1.EventFilter{{Names: opts.names, Pids: opts.pids}}
+	allow, deny, _ := opts.filters.filters() // checked by parseFlags
+	if allow != nil {
+		req.AllowList = []*probev1.EventFilter{allow}
 	}
+	req.DenyList = deny
 	if !opts.self {
 		// The command's own gRPC traffic would otherwise fill its output.
-		req.DenyList = []*probev1.EventFilter{{Pids: []uint32{uint32(os.Getpid())}}}
+		req.DenyList = append(req.DenyList, &probev1.EventFilter{Pids: []uint32{uint32(os.Getpid())}})
 	}
 
 	out := bufio.NewWriter(stdout)
@@ -441,7 +405,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return false, exitOK
 	}
 
-	warnDisabled(streamCtx, client, opts.names, stderr)
+	warnDisabled(streamCtx, client, opts.filters.allow.GetNames(), stderr)
 	if opts.follow {
 		return follow(streamCtx, client, req, opts, stderr, out, write, streamError)
 	}

@@ -3,14 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
 	"github.com/kindling-probe/kindling-probe/clients/go/internal/fakeprobe"
@@ -26,6 +32,8 @@ type cliCase struct {
 	Args     []string `json:"args"`
 	Exit     int      `json:"exit"`
 	Stderr   string   `json:"stderr"`
+	// Request, when set, is the SubscribeRequest the service must receive.
+	Request json.RawMessage `json:"request"`
 }
 
 func TestCLIExpectations(t *testing.T) {
@@ -42,6 +50,7 @@ func TestCLIExpectations(t *testing.T) {
 	for _, c := range doc.Cases {
 		t.Run(c.Name, func(t *testing.T) {
 			var socket string
+			var received []*probev1.SubscribeRequest
 			switch c.Socket {
 			case "none":
 			case "missing":
@@ -51,7 +60,7 @@ func TestCLIExpectations(t *testing.T) {
 			case "file":
 				socket, _ = filepath.Abs("vectors_test.go")
 			case "service":
-				socket = fakeService(t, c).Socket
+				socket = fakeService(t, c, &received).Socket
 			default:
 				t.Fatalf("unknown socket kind %q", c.Socket)
 			}
@@ -64,13 +73,27 @@ func TestCLIExpectations(t *testing.T) {
 			if r.code != c.Exit || r.stderr != want {
 				t.Errorf("exit %d, stderr %q\nwant exit %d, stderr %q", r.code, r.stderr, c.Exit, want)
 			}
+			if c.Request != nil {
+				expected := &probev1.SubscribeRequest{}
+				if err := protojson.Unmarshal(c.Request, expected); err != nil {
+					t.Fatal(err)
+				}
+				if len(received) != 1 || !proto.Equal(received[0], expected) {
+					t.Errorf("the service received %v\nwant %v", received, expected)
+				}
+			}
 		})
 	}
 }
 
 // fakeService starts the fake service a "service" case describes.
-func fakeService(t *testing.T, c cliCase) *fakeprobe.Server {
-	svc := &fakeprobe.Service{SubscribeFunc: sendThenWait(batch(event(1, "connect", 42)))}
+// It appends each SubscribeRequest it gets to received.
+func fakeService(t *testing.T, c cliCase, received *[]*probev1.SubscribeRequest) *fakeprobe.Server {
+	send := sendThenWait(batch(event(1, "connect", 42)))
+	svc := &fakeprobe.Service{SubscribeFunc: func(req *probev1.SubscribeRequest, stream grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
+		*received = append(*received, req)
+		return send(req, stream)
+	}}
 	if c.Reject != "" {
 		svc.SubscribeFunc = func(*probev1.SubscribeRequest, grpc.ServerStreamingServer[probev1.SubscribeResponse]) error {
 			return status.Error(codes.InvalidArgument, c.Reject)
@@ -88,4 +111,30 @@ func fakeService(t *testing.T, c cliCase) *fakeprobe.Server {
 		return info, nil
 	}
 	return fakeprobe.Start(t, svc)
+}
+
+// TestSameFlags checks that the command has the flags of
+// clients/testdata/cli.json, which the Python command's tests check too.
+func TestSameFlags(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "cli.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Flags []string `json:"flags"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var opts options
+	ran := false
+	cmd := newCommand(&opts, &ran, io.Discard, io.Discard)
+	var have []string
+	cmd.LocalFlags().VisitAll(func(f *pflag.Flag) { have = append(have, "--"+f.Name) })
+	sort.Strings(have)
+	want := append([]string(nil), doc.Flags...)
+	sort.Strings(want)
+	if strings.Join(have, " ") != strings.Join(want, " ") {
+		t.Errorf("flags %v\nwant %v", have, want)
+	}
 }

@@ -41,6 +41,7 @@ from kindling.client import (
     Subscription,
     default_socket,
 )
+from kindling.client.cli_filters import add_filter_flags, build_filters, in_flag_terms
 from kindling.client.format import (
     TABLE_HEADER,
     format_compact,
@@ -170,23 +171,6 @@ def _request_failed(error: RequestFailed, action: str) -> int:
     )
 
 
-# The request fields `kindling events` fills from its flags.
-_FLAG_FIELDS = [
-    (re.compile(r"allow_list\[0\]\.names\[\d+\]"), "--name"),
-    (re.compile(r"allow_list\[0\]\.pids\[\d+\]"), "--pid"),
-]
-
-
-def in_flag_terms(details: str) -> str | None:
-    """The service's explanation of a rejected request, naming the flag instead
-    of the request field (``--name: unknown event name 'conect'; ...``), or
-    None when it is about no flag."""
-    for field, flag in _FLAG_FIELDS:
-        if field.match(details):
-            return field.sub(flag, details, count=1)
-    return None
-
-
 def _service_not_found(error: ServiceNotFound) -> int:
     return _fail(f"{error} or pass --socket" if error.missing else str(error))
 
@@ -247,8 +231,7 @@ def stop_on_signals(stopper: Stopper) -> Iterator[None]:
 
 def _events(args: argparse.Namespace) -> int:
     socket: str = args.socket
-    names: list[str] = args.names or []
-    pids: list[int] = args.pids or []
+    names: list[str] = args.allow_names or []
     count: int = args.count
     timeout: float = args.timeout
     as_json = args.output == "json"
@@ -268,8 +251,10 @@ def _events(args: argparse.Namespace) -> int:
             timer.start()
         try:
             request = probe_pb2.SubscribeRequest(payload=PAYLOAD_MODES[args.payload])
-            if names or pids:
-                request.allow_list.add(names=names, pids=pids)
+            allow, deny = args.filters
+            if allow is not None:
+                request.allow_list.append(allow)
+            request.deny_list.extend(deny)
             if not args.include_self:
                 # The CLI's own gRPC traffic would otherwise fill its output.
                 request.deny_list.add(pids=[os.getpid()])
@@ -670,24 +655,6 @@ def parse_seconds(text: str) -> float:
     return value
 
 
-def _names(what: str) -> Callable[[str], list[str]]:
-    """A comma list of names (the flag may also be repeated)."""
-
-    def parse(text: str) -> list[str]:
-        names = [name.strip() for name in text.split(",")]
-        if not all(names):
-            raise argparse.ArgumentTypeError(
-                f"an {what} must not be empty; separate names by commas"
-            )
-        return names
-
-    return parse
-
-
-def _pids(text: str) -> list[int]:
-    return [parse_pid(part.strip()) for part in text.split(",")]
-
-
 def _version() -> str:
     try:
         return metadata.version("kindling-client")
@@ -726,8 +693,11 @@ def build_parser() -> _Parser:
         allow_abbrev=False,
         help="print kernel events, one per line",
         description="Print kernel events from the kindling probe service, one per line.",
-        epilog="With both --name and --pid, an event must match one of the names and one of\n"
-        "the pids. The command's own process is left out unless --include-self.\n\n"
+        usage="kindling events [flags]",
+        epilog="Filters: an event is printed when it matches every filter flag given and one\n"
+        "value of each; list flags take comma lists or repeat, --comm and --exe one RE2\n"
+        "pattern each. An event matching any --exclude- flag is left out, and so is the\n"
+        "command's own process, unless --include-self.\n\n"
         "Compact lines show each value once, errno names after failed calls' return\n"
         "values (ret=-2 ENOENT) and flags by name (flags=O_RDONLY|O_CLOEXEC). JSON lines\n"
         "are the event in protobuf JSON (proto field names, zero values written) after\n"
@@ -736,26 +706,12 @@ def build_parser() -> _Parser:
         "status 0. Exit status 1 means an error, that the service stopped, or that --timeout\n"
         "ended the run before --count events arrived; 2 means bad usage or a request the\n"
         "service rejected.\n\n"
-        "example:\n"
-        "  kindling events --name connect,accept4 --pid 1234 -o json --count 10",
+        "examples:\n"
+        "  kindling events --name connect,accept4 --pid 1234 -o json --count 10\n"
+        "  kindling events --category net --remote-port 80,8000-8999 --errors-only\n"
+        "  kindling events --process-tree 4242 --exclude-name read,write --min-latency 1ms",
     )
     _add_socket(events)
-    events.add_argument(
-        "--name",
-        dest="names",
-        action="extend",
-        type=_names("event name"),
-        metavar="NAMES",
-        help="print only events with these names (a comma list, or repeat the flag)",
-    )
-    events.add_argument(
-        "--pid",
-        dest="pids",
-        action="extend",
-        type=_pids,
-        metavar="PIDS",
-        help="print only events of these process ids (a comma list, or repeat the flag)",
-    )
     events.add_argument(
         "--include-self",
         action="store_true",
@@ -807,6 +763,7 @@ def build_parser() -> _Parser:
         metavar="DURATION",
         help="stop after this long: 30s, 1m30s, or a number of seconds (default: 0, never)",
     )
+    add_filter_flags(events, parse_seconds)
 
     info = commands.add_parser(
         "info",
@@ -918,8 +875,39 @@ def build_parser() -> _Parser:
     return parser
 
 
+def _with_values_attached(parser: _Parser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with each value-taking flag's value attached (``--ret=-2,0``).
+
+    pflag, which the Go command uses, takes the argument after such a flag
+    as its value whatever it looks like; argparse refuses one that starts
+    with "-" unless it is a plain negative number. Attaching makes
+    ``--ret -2,0`` and ``--uid -1`` mean the same in both commands."""
+    command = parser.commands.get(argv[0]) if argv else None
+    if command is None:
+        return list(argv)
+    takes_value = {
+        option
+        for action in command._actions  # argparse offers no public list
+        if action.option_strings and action.nargs is None
+        for option in action.option_strings
+    }
+    result = [argv[0]]
+    rest = iter(argv[1:])
+    for arg in rest:
+        if arg == "--":
+            result += [arg, *rest]
+            break
+        if arg in takes_value and arg.startswith("--"):
+            value = next(rest, None)
+            result.append(arg if value is None else f"{arg}={value}")
+        else:
+            result.append(arg)
+    return result
+
+
 def _parse(parser: _Parser, argv: Sequence[str] | None) -> argparse.Namespace:
-    args, extra = parser.parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args, extra = parser.parse_known_args(_with_values_attached(parser, argv))
     command = parser.commands[args.command]
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -927,6 +915,11 @@ def _parse(parser: _Parser, argv: Sequence[str] | None) -> argparse.Namespace:
         args.enable or args.disable or _kernel_filters(args) is not None or args.snaplen is not None
     ):
         command.error("give at least one --enable, --disable, --snaplen or kernel filter option")
+    if args.command == "events":
+        try:
+            args.filters = build_filters(args)
+        except argparse.ArgumentTypeError as error:
+            command.error(str(error))
     return args
 
 
