@@ -9,6 +9,8 @@ import io.kindling.event.v1.Event;
 import io.kindling.probe.v1.EventFilter;
 import io.kindling.probe.v1.GetInfoResponse;
 import io.kindling.probe.v1.SubscribeRequest;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.util.JsonFormat;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -115,11 +117,13 @@ class LiveKernelTest {
 
   /**
    * One scenario (a file open, a TCP connect, an exec) read at the same time
-   * by this client and the Python client: both decode the same events, with
-   * the same sequence numbers.
+   * by this client, the Python client, and the Python and Go commands (the
+   * Go command decodes with the Go client): the three clients decode the
+   * same events, every field and sequence number, and the two commands print
+   * the same JSON lines.
    */
   @Test
-  void thePythonClientDecodesTheSameLiveEvents(@TempDir Path tmp) throws Exception {
+  void everyLanguageDecodesTheSameLiveEvents(@TempDir Path tmp) throws Exception {
     Path file = Files.writeString(tmp.resolve("opened"), "x");
     // The workload says when it has started up, then waits for a line, so
     // that both streams are open before it acts.
@@ -153,19 +157,37 @@ class LiveKernelTest {
                     .addProcessTrees((int) pid))
             .build();
     int joined = joined();
+    // The commands' flags ask for the same events as the clients' request,
+    // so that every stream joining leaves the service's kernel plan as it was.
+    List<String> flags =
+        List.of("--socket", service.socket.toString(), "-o", "json",
+            "--name", "openat,socket,connect,accept4,process_exec,process_exit", "--process-tree", Long.toString(pid));
     try (KindlingClient client = KindlingClient.connect(service.socket);
         Subscription stream = client.subscribe(request, Duration.ofSeconds(30))) {
       PythonClient python = PythonClient.subscribe(service.socket, request, 0, pid);
+      JsonLines goCommand = JsonLines.start(EVENTS_COMMAND.toString(), flags);
+      JsonLines pythonCommand =
+          JsonLines.start(ProbeService.PROBE.resolveSibling("kindling").toString(), prepend("events", flags));
       CompletableFuture<List<Event>> mine = CompletableFuture.supplyAsync(() -> readUntilExit(stream, pid));
-      awaitJoined(joined + 2);
+      awaitJoined(joined + 4);
       try (OutputStream in = process.getOutputStream()) {
         in.write('\n');
       }
       assertTrue(process.waitFor(20, TimeUnit.SECONDS), "the workload did not finish");
       assertEquals(0, process.exitValue());
       List<Event> events = mine.get(30, TimeUnit.SECONDS);
+      List<String> goLines = goCommand.first(events.size(), Duration.ofSeconds(20));
+      List<String> pythonLines = pythonCommand.first(events.size(), Duration.ofSeconds(20));
+      List<Event> pythonEvents = python.events();
+      String seen =
+          "\nJava: " + names(events) + "\nPython client: " + names(pythonEvents) + "\nGo command: "
+              + names(parsed(goLines)) + "\nservice log:\n" + service.log();
 
-      assertEquals(events, python.events(), "the Python client decodes the same events");
+      assertEquals(events, pythonEvents, "the Python client decodes the same events" + seen);
+      // The Go command decodes with the Go client: its JSON lines (protojson)
+      // hold the same events, every field, as this client decoded them.
+      assertEquals(events, parsed(goLines), "the Go client decodes the same events" + seen);
+      assertEquals(goLines, pythonLines, "the Python and Go commands print the same JSON lines");
       assertEquals(
           LongStream.rangeClosed(1, events.size()).boxed().toList(),
           events.stream().map(Event::getSeq).toList());
@@ -177,6 +199,29 @@ class LiveKernelTest {
           events.stream().anyMatch(e -> e.getName().equals("openat") && attribute(e, "path").equals(file.toString())),
           "the file's openat");
     }
+  }
+
+  /** JSON lines of the commands (an event's fields after "time" and "node"), as events. */
+  static List<Event> parsed(List<String> lines) throws InvalidProtocolBufferException {
+    List<Event> events = new ArrayList<>();
+    for (String line : lines) {
+      Event.Builder event = Event.newBuilder();
+      JsonFormat.parser().ignoringUnknownFields().merge(line, event);
+      events.add(event.build());
+    }
+    return events;
+  }
+
+  static List<String> names(List<Event> events) {
+    return events.stream().map(e -> e.getSeq() + " " + e.getName()).toList();
+  }
+
+  static final Path EVENTS_COMMAND = Path.of(System.getProperty("kindling.events", "kindling-events"));
+
+  static List<String> prepend(String first, List<String> rest) {
+    List<String> all = new ArrayList<>(List.of(first));
+    all.addAll(rest);
+    return all;
   }
 
   static List<Event> readUntilExit(Subscription stream, long pid) {
