@@ -1,20 +1,21 @@
-package main
+// Package reach says in one sentence why no kindling probe service answers
+// on a unix socket path, for the commands' error messages.
+package reach
 
 import (
 	"errors"
 	"net"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 )
 
-// unreachable returns one sentence saying why nothing serves on the unix
+// Problem returns one sentence saying why nothing serves on the unix
 // socket path, or "". gRPC reports every failure to connect as Unavailable
 // with a message of its own; the errno of a connect() of our own says what
 // is wrong (and the Python command says the same, from the same errno
 // values).
-func unreachable(path string) string {
+func Problem(path string) string {
 	const start = `"kindling-probe serve"`
 	const point = "$KINDLING_SOCKET or --socket"
 	info, err := os.Stat(path)
@@ -53,27 +54,4 @@ func connectSentence(path string, err error) string {
 	default:
 		return "cannot connect to the kindling probe service at " + path + ": " + err.Error()
 	}
-}
-
-// flagFields are the request fields the command fills from its flags.
-var flagFields = []struct{ prefix, flag string }{
-	{"allow_list[0].names[", "--name"},
-	{"allow_list[0].pids[", "--pid"},
-}
-
-// inFlagTerms returns the service's explanation of a rejected request with
-// the flag in place of the request field ("--name: unknown event name
-// 'conect'; ..."), or "" when it is about no flag.
-func inFlagTerms(details string) string {
-	for _, f := range flagFields {
-		rest, ok := strings.CutPrefix(details, f.prefix)
-		if !ok {
-			continue
-		}
-		digits := len(rest) - len(strings.TrimLeft(rest, "0123456789"))
-		if digits > 0 && strings.HasPrefix(rest[digits:], "]") {
-			return f.flag + rest[digits+1:]
-		}
-	}
-	return ""
 }

@@ -1,0 +1,193 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
+	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
+	"github.com/kindling-probe/kindling-probe/clients/go/kindling"
+)
+
+// The events the collector asks for, by what it does with them.
+var (
+	readEvents    = []string{"read", "readv", "recvfrom", "recvmsg", "recvmmsg"}
+	writeEvents   = []string{"write", "writev", "sendto", "sendmsg", "sendmmsg"}
+	socketEvents  = []string{"accept", "accept4", "connect", "close"}
+	tcpEvents     = []string{"tcp_state_change", "tcp_retransmit", "tcp_send_reset", "tcp_receive_reset", "tcp_probe", "skb_drop"}
+	optionalNames = map[string]bool{"recvmmsg": true, "sendmmsg": true}
+)
+
+// WantedEvents are the names of every event the collector can use.
+func WantedEvents() []string {
+	return slices.Concat(socketEvents, readEvents, writeEvents, tcpEvents)
+}
+
+// Request returns the subscription the collector needs: the events it uses
+// on IPv4 and IPv6 sockets only, with their socket payloads, leaving out
+// process ownPid (the collector itself). catalogue is the service's
+// (GetInfo), so that an event this kernel cannot produce is left out
+// rather than refused; missing names those left out that the collector
+// would have used, except the optional ones.
+func Request(catalogue []*probev1.EventDescriptor, ownPid uint32) (req *probev1.SubscribeRequest, missing []string) {
+	available := map[string]bool{}
+	for _, ev := range catalogue {
+		if ev.GetAvailable() {
+			available[ev.GetName()] = true
+		}
+	}
+	var names, ioNames []string
+	for _, name := range WantedEvents() {
+		switch {
+		case available[name]:
+			names = append(names, name)
+			if slices.Contains(readEvents, name) || slices.Contains(writeEvents, name) {
+				ioNames = append(ioNames, name)
+			}
+		case !optionalNames[name]:
+			missing = append(missing, name)
+		}
+	}
+	req = &probev1.SubscribeRequest{
+		AllowList: []*probev1.EventFilter{{
+			Names:   names,
+			FdTypes: []eventv1.FdType{eventv1.FdType_FD_TYPE_IPV4_SOCKET, eventv1.FdType_FD_TYPE_IPV6_SOCKET},
+		}},
+		DenyList: []*probev1.EventFilter{{Pids: []uint32{ownPid}}},
+		Payload:  probev1.PayloadMode_PAYLOAD_MODE_SOCKETS,
+	}
+	if len(ioNames) > 0 {
+		// I/O events are most of the stream: they come without what the
+		// collector does not read.
+		req.Fields = []*probev1.FieldSelection{{
+			Events: ioNames,
+			Mask: &probev1.FieldSelection_Exclude{Exclude: &fieldmaskpb.FieldMask{Paths: []string{
+				"attributes", "thread.exe", "thread.ppid", "thread.uid", "thread.gid", "thread.cgroup_id",
+				"fd.path", "fd.unix_path",
+			}}},
+		}}
+	}
+	return req, missing
+}
+
+// Options tune a [Collector].
+type Options struct {
+	// MaxRoutes is how many distinct http.route values each service (a
+	// program on a port) gets before new ones become "_other"; 0 means
+	// [DefaultMaxRoutes].
+	MaxRoutes int
+	// Version is the collector's version, for its instrumentation scope.
+	Version string
+}
+
+// sweepEvery is how many events pass between sweeps of idle state.
+const sweepEvery = 1 << 14
+
+// A Collector turns events into metrics. Its Handle must be called from one
+// goroutine at a time; the metrics may be read at any time.
+type Collector struct {
+	ins   *instruments
+	conns *connections
+	tcp   *tcpMetrics
+	count uint64
+}
+
+// New returns a collector recording through mp.
+func New(mp metric.MeterProvider, opts Options) (*Collector, error) {
+	ins, err := newInstruments(mp, opts.Version)
+	if err != nil {
+		return nil, err
+	}
+	return &Collector{ins: ins, conns: newConnections(ins, opts.MaxRoutes), tcp: newTCPMetrics(ins)}, nil
+}
+
+// Handle takes one item of the stream: an event, a loss notice or a gap.
+func (c *Collector) Handle(it kindling.Item) {
+	switch {
+	case it.Event != nil:
+		c.event(it.Event)
+	case it.Loss != nil:
+		c.ins.lost.Add(context.Background(), int64(it.Loss.GetCount()),
+			metric.WithAttributes(attribute.String("reason", lossReason(it.Loss.GetReason()))))
+		c.forget()
+	case it.Gap != nil:
+		c.ins.restarts.Add(context.Background(), 1)
+		c.forget()
+	}
+}
+
+// forget drops what waits to be paired: after a loss the next response or
+// handshake may belong to something the collector never saw.
+func (c *Collector) forget() {
+	c.conns.forgetPending()
+	c.tcp.forget()
+}
+
+func (c *Collector) event(ev *eventv1.Event) {
+	c.ins.events.Add(context.Background(), 1)
+	c.count++
+	if c.count%sweepEvery == 0 {
+		c.conns.sweep(ev.GetTimestampNs())
+		c.tcp.sweep(ev.GetTimestampNs())
+	}
+	switch name := ev.GetName(); name {
+	case "read", "readv", "recvfrom", "recvmsg", "recvmmsg":
+		c.conns.io(ev, true)
+	case "write", "writev", "sendto", "sendmsg", "sendmmsg":
+		c.conns.io(ev, false)
+	case "accept", "accept4":
+		if ev.GetReturnValue() >= 0 {
+			c.conns.open(ev)
+		}
+	case "connect":
+		c.tcp.connect(ev)
+		if connecting(ev.GetReturnValue()) {
+			c.conns.open(ev)
+		}
+	case "close":
+		c.conns.close(ev)
+		c.tcp.close(ev)
+	case "tcp_state_change":
+		c.tcp.stateChange(ev)
+	case "tcp_retransmit":
+		c.tcp.retransmit(ev)
+	case "tcp_send_reset":
+		c.tcp.reset(ev, false)
+	case "tcp_receive_reset":
+		c.tcp.reset(ev, true)
+	case "tcp_probe":
+		c.tcp.probe(ev)
+	case "skb_drop":
+		c.tcp.drop(ev)
+	}
+}
+
+// Run follows the service's stream with req until ctx ends, reconnecting
+// and resuming as [kindling.Client.Follow] does, and hands every item to
+// Handle. Notices (losses, reconnections, restarts) go to notices. It
+// returns ctx's error when ctx ended, or the error that retrying cannot
+// cure (for example a request the service rejected).
+func (c *Collector) Run(ctx context.Context, client *kindling.Client, req *probev1.SubscribeRequest, notices io.Writer) error {
+	opts := kindling.FollowOptions{OnReconnect: func(cause error) {
+		fmt.Fprintf(notices, "reconnected to the kindling probe service at %s\n", client.Socket())
+	}}
+	for it, err := range client.Follow(ctx, req, opts) {
+		if err != nil {
+			return err
+		}
+		switch {
+		case it.Loss != nil:
+			fmt.Fprintf(notices, "the stream %s\n", kindling.FormatLoss(it.Loss))
+		case it.Gap != nil:
+			fmt.Fprintf(notices, "the stream started over: events after seq %d are unknown (%s)\n", it.Gap.LastSeq, it.Gap.Reason)
+		}
+		c.Handle(it)
+	}
+	return ctx.Err()
+}

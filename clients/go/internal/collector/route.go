@@ -1,0 +1,114 @@
+package collector
+
+import "strings"
+
+// OtherRoute is the http.route of requests beyond a service's route limit.
+const OtherRoute = "_other"
+
+// DefaultMaxRoutes is how many distinct routes a service gets before new
+// ones are reported as [OtherRoute].
+const DefaultMaxRoutes = 100
+
+// templateRoute turns a request target into a route with bounded
+// cardinality: the path alone (no query or fragment), each segment that
+// looks like an id (all digits, hexadecimal of 8 or more digits, or a
+// UUID) replaced by "*". An empty path is "/".
+func templateRoute(target string) string {
+	path := target
+	if i := strings.Index(path, "://"); i >= 0 && !strings.ContainsAny(path[:i], "/?#") {
+		// absolute-form (a request to a proxy): the path after the authority
+		rest := path[i+3:]
+		if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+			path = rest[j:]
+		} else {
+			path = ""
+		}
+	}
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" {
+		return "/"
+	}
+	segments := strings.Split(path, "/")
+	for i, s := range segments {
+		if looksLikeID(s) {
+			segments[i] = "*"
+		}
+	}
+	return strings.Join(segments, "/")
+}
+
+// looksLikeID says a path segment is an id rather than a name.
+func looksLikeID(s string) bool {
+	if s == "" {
+		return false
+	}
+	digits, hex := true, true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			digits = false
+			if !(c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				hex = false
+			}
+		}
+	}
+	return digits || hex && len(s) >= 8 || isUUID(s)
+}
+
+// isUUID says s is a UUID in its 8-4-4-4-12 hexadecimal form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// service is what a route limit applies to: one program on one port.
+type service struct {
+	comm string
+	port uint32
+}
+
+// routeLimiter keeps each service's routes to a limit: routes seen once
+// stay, later new ones become [OtherRoute].
+type routeLimiter struct {
+	max  int
+	seen map[service]map[string]struct{}
+}
+
+func newRouteLimiter(max int) *routeLimiter {
+	if max <= 0 {
+		max = DefaultMaxRoutes
+	}
+	return &routeLimiter{max: max, seen: map[service]map[string]struct{}{}}
+}
+
+// route returns the http.route of target for the service.
+func (l *routeLimiter) route(svc service, target string) string {
+	route := templateRoute(target)
+	routes := l.seen[svc]
+	if routes == nil {
+		routes = map[string]struct{}{}
+		l.seen[svc] = routes
+	}
+	if _, ok := routes[route]; ok {
+		return route
+	}
+	if len(routes) >= l.max {
+		return OtherRoute
+	}
+	routes[route] = struct{}{}
+	return route
+}
