@@ -215,6 +215,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if problem := reach.Problem(opts.socket); problem != "" {
 		return fail("%s", problem)
 	}
+	listener, err := net.Listen("tcp", opts.listen)
+	if err != nil {
+		return fail("cannot serve the metrics on %s: %s", opts.listen, listenReason(err))
+	}
+	defer listener.Close() // if the server never takes it
 	client, err := kindling.Dial(opts.socket)
 	if err != nil {
 		return fail("%v", err)
@@ -250,10 +255,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 
-	listener, err := net.Listen("tcp", opts.listen)
-	if err != nil {
-		return fail("cannot serve the metrics on %s: %s", opts.listen, listenReason(err))
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", prom.Handler)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
