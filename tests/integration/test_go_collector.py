@@ -284,7 +284,7 @@ def test_counts_equal_the_clients(collector: Collector, nginx: Nginx) -> None:
 
     lost = select(samples, "kindling_collector_lost_events_total")
     assert lost and all(s.value == 0 for s in lost), f"the stream reported loss: {lost}"
-    assert total(samples, "kindling_collector_stream_restarts_total") == 0
+    assert total(samples, "kindling_collector_stream_breaks_total") == 0
     assert counts(samples, "server") == expected
     assert counts(samples, "client", process_pid=pid) == expected
     for s in select(samples, "http_server_request_duration_seconds_count", server_port=nginx.port):

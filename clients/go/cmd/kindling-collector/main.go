@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	kindling-collector [--socket PATH] [--listen ADDRESS] [--max-routes N]
+//	kindling-collector [--socket PATH] [--listen ADDRESS] [--max-routes N] [--max-peers N] [--max-tcp-connections N]
 //	kindling-collector version
 //
 // It subscribes to the socket I/O, connect, accept and close events and the
@@ -81,8 +81,8 @@ resets and drops:
   kindling_collector_{events,lost_events,unmatched_requests,parse_errors}_total
 
 Routes are templated (numeric, long hexadecimal and UUID path segments become
-"*") and each program on a port gets at most --max-routes of them; later ones
-are "_other". The stream reconnects and resumes when the service restarts;
+"*") and each program on a port gets at most --max-routes of them, and
+--max-peers peer addresses; later ones are "_other". The stream reconnects and resumes when the service restarts;
 what it lost is counted in kindling_collector_lost_events_total and told on
 stderr.
 
@@ -101,9 +101,9 @@ var version = ""
 
 // options are the parsed command-line flags.
 type options struct {
-	socket    string
-	listen    string
-	maxRoutes int
+	socket string
+	listen string
+	limits collector.Limits
 }
 
 // newCommand returns the command; running it fills opts and sets ran.
@@ -131,8 +131,12 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 		"unix socket of the probe service ($KINDLING_SOCKET, else /run/kindling.sock)")
 	flags.StringVar(&opts.listen, "listen", DefaultListen,
 		"address to serve the metrics on, host:port (an empty host: every interface; port 0: any free port)")
-	flags.IntVar(&opts.maxRoutes, "max-routes", collector.DefaultMaxRoutes,
+	flags.IntVar(&opts.limits.Routes, "max-routes", collector.DefaultMaxRoutes,
 		`distinct http.route values per program and port before new ones become "_other"`)
+	flags.IntVar(&opts.limits.Peers, "max-peers", collector.DefaultMaxPeers,
+		`distinct network.peer.address values per program and port before new ones become "_other"`)
+	flags.IntVar(&opts.limits.TCPConnections, "max-tcp-connections", collector.DefaultMaxTCPConnections,
+		`distinct connections the TCP metrics name by their ends before new ones become network.peer.address "_other"`)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the command's version",
@@ -189,8 +193,13 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 	if opts.socket == "" {
 		return usageError("--socket: the socket path must not be empty")
 	}
-	if opts.maxRoutes < 1 {
-		return usageError("--max-routes: must be at least 1")
+	for _, limit := range []struct {
+		flag  string
+		value int
+	}{{"--max-routes", opts.limits.Routes}, {"--max-peers", opts.limits.Peers}, {"--max-tcp-connections", opts.limits.TCPConnections}} {
+		if limit.value < 1 {
+			return usageError(limit.flag + ": must be at least 1")
+		}
 	}
 	if _, port, err := net.SplitHostPort(opts.listen); err != nil || port == "" {
 		return usageError(fmt.Sprintf("--listen: %q is not host:port (for example :9464 or 127.0.0.1:9464)", opts.listen))
@@ -250,7 +259,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	defer prom.Provider.Shutdown(context.Background())
-	coll, err := collector.New(prom.Provider, collector.Options{MaxRoutes: opts.maxRoutes, Version: commandVersion()})
+	coll, err := collector.New(prom.Provider, collector.Options{Limits: opts.limits, Version: commandVersion()})
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -266,6 +266,9 @@ func TestResumesAfterADisconnect(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "reconnected to the kindling probe service") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
+	if !strings.Contains(text, `kindling_collector_stream_breaks_total{outcome="resumed"} 1`) {
+		t.Errorf("the resume is not counted:\n%s", text)
+	}
 }
 
 func TestNoService(t *testing.T) {
@@ -322,6 +325,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--nope"}, "unknown flag: --nope"},
 		{[]string{"--max-routes", "0"}, "--max-routes: must be at least 1"},
 		{[]string{"--max-routes", "many"}, `--max-routes: "many" is not a whole number`},
+		{[]string{"--max-peers", "-1"}, "--max-peers: must be at least 1"},
+		{[]string{"--max-tcp-connections", "0"}, "--max-tcp-connections: must be at least 1"},
 		{[]string{"--listen", "9464"}, `--listen: "9464" is not host:port (for example :9464 or 127.0.0.1:9464)`},
 		{[]string{"--socket", ""}, "--socket: the socket path must not be empty"},
 		{[]string{"extra"}, `unknown command "extra" for "kindling-collector"`},

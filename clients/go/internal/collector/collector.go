@@ -78,12 +78,37 @@ func Request(catalogue []*probev1.EventDescriptor, ownPid uint32) (req *probev1.
 
 // Options tune a [Collector].
 type Options struct {
-	// MaxRoutes is how many distinct http.route values each service (a
-	// program on a port) gets before new ones become "_other"; 0 means
-	// [DefaultMaxRoutes].
-	MaxRoutes int
+	// Limits bound the metrics' label sets; zero fields take the defaults.
+	Limits Limits
 	// Version is the collector's version, for its instrumentation scope.
 	Version string
+}
+
+// Limits are the budgets of distinct attribute values: past them, new
+// values become [OtherValue].
+type Limits struct {
+	// Routes is the most http.route values per service (a program on a
+	// port): [DefaultMaxRoutes] when 0.
+	Routes int
+	// Peers is the most network.peer.address values per service in the
+	// request metrics: [DefaultMaxPeers] when 0.
+	Peers int
+	// TCPConnections is the most connections the TCP health metrics name
+	// by their ends: [DefaultMaxTCPConnections] when 0.
+	TCPConnections int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Routes <= 0 {
+		l.Routes = DefaultMaxRoutes
+	}
+	if l.Peers <= 0 {
+		l.Peers = DefaultMaxPeers
+	}
+	if l.TCPConnections <= 0 {
+		l.TCPConnections = DefaultMaxTCPConnections
+	}
+	return l
 }
 
 // sweepEvery is how many events pass between sweeps of idle state.
@@ -96,6 +121,9 @@ type Collector struct {
 	conns *connections
 	tcp   *tcpMetrics
 	count uint64
+	// restarted says a Gap came since the stream last broke: the break is
+	// counted as a restart, not a resume.
+	restarted bool
 }
 
 // New returns a collector recording through mp.
@@ -104,7 +132,10 @@ func New(mp metric.MeterProvider, opts Options) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{ins: ins, conns: newConnections(ins, opts.MaxRoutes), tcp: newTCPMetrics(ins)}, nil
+	limits := opts.Limits.withDefaults()
+	return &Collector{
+		ins: ins, conns: newConnections(ins, limits), tcp: newTCPMetrics(ins, limits.TCPConnections),
+	}, nil
 }
 
 // Handle takes one item of the stream: an event, a loss notice or a gap.
@@ -117,9 +148,20 @@ func (c *Collector) Handle(it kindling.Item) {
 			metric.WithAttributes(attribute.String("reason", lossReason(it.Loss.GetReason()))))
 		c.forget()
 	case it.Gap != nil:
-		c.ins.restarts.Add(context.Background(), 1)
+		c.ins.breaks.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", "restarted")))
+		c.restarted = true
 		c.forget()
 	}
+}
+
+// Reconnected tells the collector that the stream broke and now goes on:
+// resumed where it was, or restarted after a Gap that Handle was given.
+func (c *Collector) Reconnected() {
+	if c.restarted {
+		c.restarted = false
+		return // counted with the gap
+	}
+	c.ins.breaks.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", "resumed")))
 }
 
 // forget drops what waits to be paired: after a loss the next response or
@@ -176,6 +218,7 @@ func (c *Collector) event(ev *eventv1.Event) {
 func (c *Collector) Run(ctx context.Context, client *kindling.Client, req *probev1.SubscribeRequest, notices io.Writer) error {
 	opts := kindling.FollowOptions{OnReconnect: func(cause error) {
 		fmt.Fprintf(notices, "reconnected to the kindling probe service at %s\n", client.Socket())
+		c.Reconnected()
 	}}
 	for it, err := range client.Follow(ctx, req, opts) {
 		if err != nil {

@@ -84,7 +84,7 @@ func TestPrometheusNames(t *testing.T) {
 		`kindling_tcp_connect_duration_seconds_count{process_executable_name="curl",process_pid="200",server_address="10.0.0.1",server_port="80"} 1`,
 		"kindling_collector_events_total 3",
 		`kindling_collector_lost_events_total{reason="kernel_buffer_full"} 0`,
-		"kindling_collector_stream_restarts_total 0",
+		`kindling_collector_stream_breaks_total{outcome="restarted"} 0`,
 		`target_info{service_name="kindling-collector",service_version="1.2.3"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {

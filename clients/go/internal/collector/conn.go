@@ -97,12 +97,16 @@ type pendingRequest struct {
 // connections follows connections and pairs their requests and responses.
 type connections struct {
 	ins    *instruments
-	routes *routeLimiter
+	routes *labelBudget[service]
+	peers  *labelBudget[service]
 	conns  map[connKey]*connection
 }
 
-func newConnections(ins *instruments, maxRoutes int) *connections {
-	return &connections{ins: ins, routes: newRouteLimiter(maxRoutes), conns: map[connKey]*connection{}}
+func newConnections(ins *instruments, limits Limits) *connections {
+	return &connections{
+		ins: ins, routes: newLabelBudget[service](limits.Routes), peers: newLabelBudget[service](limits.Peers),
+		conns: map[connKey]*connection{},
+	}
 }
 
 // open starts a connection at an accept or connect.
@@ -229,7 +233,7 @@ func (t *connections) requests(c *connection, ev *eventv1.Event, payload []byte,
 			startNs: start,
 			method:  req.reportedMethod(),
 			head:    req.method == "HEAD",
-			route:   t.routes.route(service{comm: who.comm, port: c.server.port}, req.target),
+			route:   t.routes.admit(service{comm: who.comm, port: c.server.port}, templateRoute(req.target)),
 			owner:   who,
 		})
 		next := nextMessage(payload[off:], end, false, false)
@@ -287,7 +291,7 @@ func (t *connections) record(c *connection, req pendingRequest, resp httpRespons
 		attribute.String("http.route", req.route),
 		attribute.String("server.address", c.server.address),
 		attribute.Int("server.port", int(c.server.port)),
-		attribute.String("network.peer.address", peer),
+		attribute.String("network.peer.address", t.peers.admit(service{comm: req.owner.comm, port: c.server.port}, peer)),
 	)
 	kv = req.owner.attributes(kv)
 	histogram.Record(context.Background(), seconds(endNs-min(req.startNs, endNs)),

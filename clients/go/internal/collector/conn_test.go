@@ -242,8 +242,11 @@ func TestLossForgetsWaitingRequests(t *testing.T) {
 		t.Errorf("%d unmatched", n)
 	}
 	h.c.Handle(kindling.Item{Gap: &kindling.Gap{LastSeq: 9, Reason: "restarted"}})
-	if n := h.total("kindling.collector.stream_restarts"); n != 1 {
-		t.Errorf("%d restarts", n)
+	h.c.Reconnected()
+	h.c.Reconnected() // a resume, later
+	if h.total("kindling.collector.stream_breaks", "outcome=restarted") != 1 ||
+		h.total("kindling.collector.stream_breaks", "outcome=resumed") != 1 {
+		t.Errorf("breaks %v", h.points("kindling.collector.stream_breaks"))
 	}
 }
 
@@ -293,7 +296,7 @@ func TestCutRequestLine(t *testing.T) {
 }
 
 func TestRouteLimitAndContainer(t *testing.T) {
-	h := newHarness(t, Options{MaxRoutes: 2})
+	h := newHarness(t, Options{Limits: Limits{Routes: 2}})
 	fd := serverFd()
 	ns := uint64(0)
 	for _, path := range []string{"/a", "/b", "/c", "/a", "/d"} {
@@ -305,6 +308,22 @@ func TestRouteLimitAndContainer(t *testing.T) {
 	if h.total(serverMetric, "http.route=/a", "container.id=0123456789ab") != 2 ||
 		h.total(serverMetric, "http.route=/b") != 1 ||
 		h.total(serverMetric, "http.route=_other") != 2 {
+		t.Errorf("got %v", h.points(serverMetric))
+	}
+}
+
+func TestPeerBudget(t *testing.T) {
+	h := newHarness(t, Options{Limits: Limits{Peers: 2}})
+	for i, peer := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.2"} {
+		fd := serverFd()
+		fd.Num = int32(10 + i)
+		fd.Source = &eventv1.Endpoint{Address: peer, Port: 40000}
+		ns := uint64(100 * (i + 1))
+		h.feed(ioEvent("recvfrom", serverPid, fd, ns, 1, get), ioEvent("writev", serverPid, fd, ns+10, 1, ok))
+	}
+	if h.total(serverMetric, "network.peer.address=10.0.0.2") != 2 ||
+		h.total(serverMetric, "network.peer.address=10.0.0.3") != 1 ||
+		h.total(serverMetric, "network.peer.address=_other") != 1 {
 		t.Errorf("got %v", h.points(serverMetric))
 	}
 }

@@ -40,7 +40,7 @@ type instruments struct {
 
 	events      metric.Int64Counter
 	lost        metric.Int64Counter
-	restarts    metric.Int64Counter
+	breaks      metric.Int64Counter
 	unmatched   metric.Int64Counter
 	parseErrors metric.Int64Counter
 }
@@ -72,7 +72,7 @@ func newInstruments(mp metric.MeterProvider, version string) (*instruments, erro
 
 		events:      counter("kindling.collector.events", "{event}", "Events received from the kindling probe service."),
 		lost:        counter("kindling.collector.lost_events", "{event}", "Events the stream lost, as it reported in-band, by reason."),
-		restarts:    counter("kindling.collector.stream_restarts", "{restart}", "Times the stream had to start over, losing an unknown number of events."),
+		breaks:      counter("kindling.collector.stream_breaks", "{break}", "Times the stream broke: resumed (it lost nothing but what lost_events counts) or restarted (what happened between is unknown)."),
 		unmatched:   counter("kindling.collector.unmatched_requests", "{request}", "Requests that got no response the collector could pair with them."),
 		parseErrors: counter("kindling.collector.parse_errors", "{message}", "Payloads that started like a protocol's message but did not parse."),
 	}
@@ -85,7 +85,9 @@ func newInstruments(mp metric.MeterProvider, version string) (*instruments, erro
 	// before anything went wrong.
 	ctx := context.Background()
 	ins.events.Add(ctx, 0)
-	ins.restarts.Add(ctx, 0)
+	for _, outcome := range []string{"resumed", "restarted"} {
+		ins.breaks.Add(ctx, 0, metric.WithAttributes(attribute.String("outcome", outcome)))
+	}
 	for _, reason := range []probev1.LossReason{
 		probev1.LossReason_LOSS_REASON_KERNEL_BUFFER_FULL,
 		probev1.LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL,

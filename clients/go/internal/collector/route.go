@@ -2,13 +2,6 @@ package collector
 
 import "strings"
 
-// OtherRoute is the http.route of requests beyond a service's route limit.
-const OtherRoute = "_other"
-
-// DefaultMaxRoutes is how many distinct routes a service gets before new
-// ones are reported as [OtherRoute].
-const DefaultMaxRoutes = 100
-
 // templateRoute turns a request target into a route with bounded
 // cardinality: the path alone (no query or fragment), each segment that
 // looks like an id (all digits, hexadecimal of 8 or more digits, or a
@@ -75,40 +68,9 @@ func isUUID(s string) bool {
 	return true
 }
 
-// service is what a route limit applies to: one program on one port.
+// service is what the route and peer budgets apply to: one program on
+// one port.
 type service struct {
 	comm string
 	port uint32
-}
-
-// routeLimiter keeps each service's routes to a limit: routes seen once
-// stay, later new ones become [OtherRoute].
-type routeLimiter struct {
-	max  int
-	seen map[service]map[string]struct{}
-}
-
-func newRouteLimiter(max int) *routeLimiter {
-	if max <= 0 {
-		max = DefaultMaxRoutes
-	}
-	return &routeLimiter{max: max, seen: map[service]map[string]struct{}{}}
-}
-
-// route returns the http.route of target for the service.
-func (l *routeLimiter) route(svc service, target string) string {
-	route := templateRoute(target)
-	routes := l.seen[svc]
-	if routes == nil {
-		routes = map[string]struct{}{}
-		l.seen[svc] = routes
-	}
-	if _, ok := routes[route]; ok {
-		return route
-	}
-	if len(routes) >= l.max {
-		return OtherRoute
-	}
-	routes[route] = struct{}{}
-	return route
 }

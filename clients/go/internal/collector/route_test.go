@@ -38,26 +38,38 @@ func TestTemplateRoute(t *testing.T) {
 	}
 }
 
-func TestRouteLimit(t *testing.T) {
-	l := newRouteLimiter(3)
+func TestLabelBudget(t *testing.T) {
+	routes := newLabelBudget[service](3)
 	nginx := service{comm: "nginx", port: 80}
-	for i, want := range []string{"/a", "/b", "/c", OtherRoute, OtherRoute} {
-		if got := l.route(nginx, fmt.Sprintf("/%c?i=%d", 'a'+i, i)); got != want {
+	for i, want := range []string{"/a", "/b", "/c", OtherValue, OtherValue} {
+		if got := routes.admit(nginx, templateRoute(fmt.Sprintf("/%c?i=%d", 'a'+i, i))); got != want {
 			t.Errorf("route %d = %q, want %q", i, got, want)
 		}
 	}
-	// Routes seen before the limit stay themselves; ids collapse first.
-	if got := l.route(nginx, "/b"); got != "/b" {
+	// Values seen before the limit stay themselves.
+	if got := routes.admit(nginx, "/b"); got != "/b" {
 		t.Errorf("a known route became %q", got)
 	}
 	// The limit is per program and port.
-	if got := l.route(service{comm: "nginx", port: 8080}, "/z"); got != "/z" {
+	if got := routes.admit(service{comm: "nginx", port: 8080}, "/z"); got != "/z" {
 		t.Errorf("another port's route became %q", got)
 	}
-	if got := l.route(service{comm: "envoy", port: 80}, "/z"); got != "/z" {
+	if got := routes.admit(service{comm: "envoy", port: 80}, "/z"); got != "/z" {
 		t.Errorf("another program's route became %q", got)
 	}
-	if got := newRouteLimiter(0).max; got != DefaultMaxRoutes {
-		t.Errorf("default limit %d", got)
+}
+
+func TestLabelBudgetForgetsTheOldestScope(t *testing.T) {
+	b := newLabelBudget[int](1)
+	b.admit(0, "x")
+	for scope := 1; scope < maxScopes; scope++ {
+		b.admit(scope, "x")
+	}
+	if got := b.admit(0, "y"); got != OtherValue {
+		t.Errorf("scope 0 forgotten too early: %q", got)
+	}
+	b.admit(maxScopes, "x") // one scope too many: scope 0 goes
+	if got := b.admit(0, "y"); got != "y" || len(b.seen) != maxScopes || len(b.order) != maxScopes {
+		t.Errorf("scope 0 kept: %q, %d scopes", got, len(b.seen))
 	}
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -23,6 +24,10 @@ import (
 // matched by the socket's owner (pid, fd), which the state change carries
 // when the probe saw the connect: the local port is unknown for a connect
 // that failed.
+
+// unknownError is the error.type of a non-blocking connect that failed
+// for a reason the kernel did not tell.
+const unknownError = "_OTHER"
 
 // handshakeTTLNs is how long a state change or a reset waits for the
 // connect it belongs to.
@@ -46,6 +51,8 @@ type handshake struct {
 // tcpMetrics follows connects and counts the TCP events.
 type tcpMetrics struct {
 	ins *instruments
+	// budget bounds the connections named by their ends.
+	budget *labelBudget[struct{}]
 	// pending are EINPROGRESS connects waiting for their handshake's end.
 	pending map[connKey]connectAttempt
 	// early are handshakes that ended before their connect returned.
@@ -55,9 +62,9 @@ type tcpMetrics struct {
 	resets map[connKey]uint64
 }
 
-func newTCPMetrics(ins *instruments) *tcpMetrics {
+func newTCPMetrics(ins *instruments, maxConnections int) *tcpMetrics {
 	return &tcpMetrics{
-		ins: ins, pending: map[connKey]connectAttempt{},
+		ins: ins, budget: newLabelBudget[struct{}](maxConnections), pending: map[connKey]connectAttempt{},
 		early: map[connKey]handshake{}, resets: map[connKey]uint64{},
 	}
 }
@@ -129,7 +136,8 @@ func (m *tcpMetrics) finish(attempt connectAttempt, h handshake) {
 	case h.refused:
 		m.failed(attempt, "ECONNREFUSED")
 	default:
-		m.failed(attempt, "") // timed out or unreachable: the caller alone learns which
+		// Timed out or unreachable: the caller alone learns which.
+		m.failed(attempt, unknownError)
 	}
 }
 
@@ -141,10 +149,10 @@ func (m *tcpMetrics) succeeded(a connectAttempt, latencyNs uint64) {
 }
 
 func (m *tcpMetrics) failed(a connectAttempt, errno string) {
-	kv := append(a.attributes(), attribute.String("outcome", "failure"))
-	if errno != "" {
-		kv = append(kv, attribute.String("error.type", errno))
+	if errno == "" {
+		errno = unknownError // an errno x/sys/unix has no name for
 	}
+	kv := append(a.attributes(), attribute.String("outcome", "failure"), attribute.String("error.type", errno))
 	m.ins.connects.Add(context.Background(), 1, metric.WithAttributes(kv...))
 }
 
@@ -174,12 +182,12 @@ func (m *tcpMetrics) reset(ev *eventv1.Event, received bool) {
 			m.resets[keyOf(ev)] = ev.GetTimestampNs()
 		}
 	}
-	kv := append(ends(ev), attribute.String("direction", direction))
+	kv := append(m.ends(ev), attribute.String("direction", direction))
 	m.ins.resets.Add(context.Background(), 1, metric.WithAttributes(kv...))
 }
 
 func (m *tcpMetrics) retransmit(ev *eventv1.Event) {
-	m.ins.retransmits.Add(context.Background(), 1, metric.WithAttributes(ends(ev)...))
+	m.ins.retransmits.Add(context.Background(), 1, metric.WithAttributes(m.ends(ev)...))
 }
 
 func (m *tcpMetrics) drop(ev *eventv1.Event) {
@@ -187,16 +195,13 @@ func (m *tcpMetrics) drop(ev *eventv1.Event) {
 	if reason == "" {
 		reason = strconv.FormatUint(uintAttr(ev, "reason"), 10)
 	}
-	kv := append(ends(ev), attribute.String("reason", reason))
+	kv := append(m.ends(ev), attribute.String("reason", reason))
 	m.ins.drops.Add(context.Background(), 1, metric.WithAttributes(kv...))
 }
 
-// probe records a sampled smoothed round-trip time, per pair of hosts:
-// ports would make a series of buckets per connection.
+// probe records a sampled smoothed round-trip time.
 func (m *tcpMetrics) probe(ev *eventv1.Event) {
-	m.ins.srtt.Record(context.Background(), float64(uintAttr(ev, "srtt_us"))/1e6, metric.WithAttributes(
-		attribute.String("network.local.address", stringAttr(ev, "local_address")),
-		attribute.String("network.peer.address", stringAttr(ev, "remote_address"))))
+	m.ins.srtt.Record(context.Background(), float64(uintAttr(ev, "srtt_us"))/1e6, metric.WithAttributes(m.ends(ev)...))
 }
 
 // forget drops the connects waiting: after a loss their handshakes may
@@ -226,14 +231,28 @@ func (m *tcpMetrics) sweep(nowNs uint64) {
 	}
 }
 
-// ends are a TCP event's local and remote ends as attributes.
-func ends(ev *eventv1.Event) []attribute.KeyValue {
-	return []attribute.KeyValue{
-		attribute.String("network.local.address", stringAttr(ev, "local_address")),
-		attribute.Int("network.local.port", int(uintAttr(ev, "local_port"))),
-		attribute.String("network.peer.address", stringAttr(ev, "remote_address")),
-		attribute.Int("network.peer.port", int(uintAttr(ev, "remote_port"))),
+// ends are a TCP event's local and remote ends as attributes, those it
+// knows; beyond the budget of connections, the peer is OtherValue.
+func (m *tcpMetrics) ends(ev *eventv1.Event) []attribute.KeyValue {
+	local, localPort := stringAttr(ev, "local_address"), uintAttr(ev, "local_port")
+	remote, remotePort := stringAttr(ev, "remote_address"), uintAttr(ev, "remote_port")
+	kv := make([]attribute.KeyValue, 0, 5)
+	if local != "" {
+		kv = append(kv,
+			attribute.String("network.local.address", local),
+			attribute.Int("network.local.port", int(localPort)))
 	}
+	if remote != "" {
+		key := fmt.Sprintf("%s:%d|%s:%d", local, localPort, remote, remotePort)
+		if m.budget.admit(struct{}{}, key) == OtherValue {
+			kv = append(kv, attribute.String("network.peer.address", OtherValue))
+		} else {
+			kv = append(kv,
+				attribute.String("network.peer.address", remote),
+				attribute.Int("network.peer.port", int(remotePort)))
+		}
+	}
+	return kv
 }
 
 // stringAttr returns the string attribute key of ev, or "".

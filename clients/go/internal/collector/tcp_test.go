@@ -110,16 +110,13 @@ func TestFailedConnects(t *testing.T) {
 		{"non-blocking, given up", []*eventv1.Event{
 			sysExit("connect", clientPid, connectingFd(), 1_000, 300, einprogress),
 			handshakeEnd(9_000, "CLOSE", 8_000),
-		}, ""},
+		}, "_OTHER"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, Options{})
 			h.feed(c.events...)
 			p := h.only(connects)
-			want := append(connectAttrs, "outcome=failure")
-			if c.errno != "" {
-				want = append(want, "error.type="+c.errno)
-			}
+			want := append(connectAttrs, "outcome=failure", "error.type="+c.errno)
 			if p.value != 1 || !hasAttrs(p.attrs, want) || p.attrs.Len() != len(want) {
 				t.Errorf("got %v, want %v", p, want)
 			}
@@ -203,8 +200,28 @@ func TestTCPHealth(t *testing.T) {
 		t.Errorf("drops %v", h.points("kindling.tcp.drops"))
 	}
 	p := h.only("kindling.tcp.srtt")
-	if p.count != 1 || !near(p.sum, 1.5e-3) || p.attrs.Len() != 2 ||
-		!hasAttrs(p.attrs, []string{"network.local.address=10.0.0.2", "network.peer.address=10.0.0.1"}) {
+	if p.count != 1 || !near(p.sum, 1.5e-3) || p.attrs.Len() != 4 || !hasAttrs(p.attrs, four) {
 		t.Errorf("srtt %v", p)
+	}
+}
+
+func TestTCPConnectionBudget(t *testing.T) {
+	h := newHarness(t, Options{Limits: Limits{TCPConnections: 1}})
+	for _, port := range []uint32{40000, 40001, 40000} {
+		h.feed(tcpEvent("tcp_retransmit", 0, nil, 100, map[string]any{
+			"local_address": "10.0.0.2", "local_port": port, "remote_address": "10.0.0.1", "remote_port": uint32(80),
+		}))
+	}
+	// An ownerless event that knows only its local end.
+	h.feed(tcpEvent("tcp_send_reset", 0, nil, 200, map[string]any{"local_address": "10.0.0.2", "local_port": uint32(8080)}))
+	if h.total("kindling.tcp.retransmits", "network.local.port=40000", "network.peer.port=80") != 2 {
+		t.Errorf("retransmits %v", h.points("kindling.tcp.retransmits"))
+	}
+	p := h.only("kindling.tcp.retransmits", "network.local.port=40001")
+	if p.value != 1 || p.attrs.Len() != 3 || !hasAttrs(p.attrs, []string{"network.peer.address=_other"}) {
+		t.Errorf("beyond the budget: %v", p)
+	}
+	if p := h.only("kindling.tcp.resets"); p.attrs.Len() != 3 {
+		t.Errorf("resets %v", p)
 	}
 }
