@@ -247,8 +247,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, name := range missing {
 		say("warning: this kernel cannot produce %s events: the metrics that need them stay empty", name)
 	}
+	var asked []string
+	for _, filter := range req.GetAllowList() {
+		asked = append(asked, filter.GetNames()...)
+	}
 	for _, ev := range info.GetEvents() {
-		if ev.GetAvailable() && !ev.GetEnabled() && slices.Contains(req.GetAllowList()[0].GetNames(), ev.GetName()) {
+		if ev.GetAvailable() && !ev.GetEnabled() && slices.Contains(asked, ev.GetName()) {
 			say("warning: the service has disabled %s events, so none will arrive until it is enabled (\"kindling configure --enable %s\")",
 				ev.GetName(), ev.GetName())
 		}

@@ -21,20 +21,24 @@ var (
 	writeEvents   = []string{"write", "writev", "sendto", "sendmsg", "sendmmsg"}
 	socketEvents  = []string{"accept", "accept4", "connect", "close"}
 	tcpEvents     = []string{"tcp_state_change", "tcp_retransmit", "tcp_send_reset", "tcp_receive_reset", "tcp_probe", "skb_drop"}
+	exitEvents    = []string{"process_exit"}
 	optionalNames = map[string]bool{"recvmmsg": true, "sendmmsg": true}
 )
 
 // WantedEvents are the names of every event the collector can use.
 func WantedEvents() []string {
-	return slices.Concat(socketEvents, readEvents, writeEvents, tcpEvents)
+	return slices.Concat(socketEvents, readEvents, writeEvents, tcpEvents, exitEvents)
 }
 
-// Request returns the subscription the collector needs: the events it uses
-// on IPv4 and IPv6 sockets only, with their socket payloads, leaving out
-// process ownPid (the collector itself). catalogue is the service's
-// (GetInfo), so that an event this kernel cannot produce is left out
-// rather than refused; missing names those left out that the collector
-// would have used, except the optional ones.
+// Request returns the subscription the collector needs, leaving out process
+// ownPid (the collector itself): the socket syscalls on IPv4 and IPv6
+// sockets only (unix sockets, the service's own included, stay out), with
+// their payloads; and the TCP tracepoints and process exits, which need no
+// descriptor filter: a tracepoint's descriptor is only known when the probe
+// saw its socket connect or accept, and a filter on it would drop the rest.
+// catalogue is the service's (GetInfo), so that an event this kernel cannot
+// produce is left out rather than refused; missing names those left out
+// that the collector would have used, except the optional ones.
 func Request(catalogue []*probev1.EventDescriptor, ownPid uint32) (req *probev1.SubscribeRequest, missing []string) {
 	available := map[string]bool{}
 	for _, ev := range catalogue {
@@ -42,25 +46,28 @@ func Request(catalogue []*probev1.EventDescriptor, ownPid uint32) (req *probev1.
 			available[ev.GetName()] = true
 		}
 	}
-	var names, ioNames []string
-	for _, name := range WantedEvents() {
-		switch {
-		case available[name]:
-			names = append(names, name)
-			if slices.Contains(readEvents, name) || slices.Contains(writeEvents, name) {
-				ioNames = append(ioNames, name)
+	pick := func(groups ...[]string) (names []string) {
+		for _, name := range slices.Concat(groups...) {
+			switch {
+			case available[name]:
+				names = append(names, name)
+			case !optionalNames[name]:
+				missing = append(missing, name)
 			}
-		case !optionalNames[name]:
-			missing = append(missing, name)
 		}
+		return names
 	}
+	socketNames, ioNames := pick(socketEvents), pick(readEvents, writeEvents)
 	req = &probev1.SubscribeRequest{
 		AllowList: []*probev1.EventFilter{{
-			Names:   names,
+			Names:   slices.Concat(socketNames, ioNames),
 			FdTypes: []eventv1.FdType{eventv1.FdType_FD_TYPE_IPV4_SOCKET, eventv1.FdType_FD_TYPE_IPV6_SOCKET},
 		}},
 		DenyList: []*probev1.EventFilter{{Pids: []uint32{ownPid}}},
 		Payload:  probev1.PayloadMode_PAYLOAD_MODE_SOCKETS,
+	}
+	if names := pick(tcpEvents, exitEvents); len(names) > 0 {
+		req.AllowList = append(req.AllowList, &probev1.EventFilter{Names: names})
 	}
 	if len(ioNames) > 0 {
 		// I/O events are most of the stream: they come without what the
@@ -195,6 +202,9 @@ func (c *Collector) event(ev *eventv1.Event) {
 	case "close":
 		c.conns.close(ev)
 		c.tcp.close(ev)
+	case "process_exit":
+		c.conns.exit(ev.GetThread().GetPid())
+		c.tcp.exit(ev.GetThread().GetPid())
 	case "tcp_state_change":
 		c.tcp.stateChange(ev)
 	case "tcp_retransmit":

@@ -24,20 +24,26 @@ func TestRequest(t *testing.T) {
 	if !slices.Equal(missing, []string{"skb_drop"}) {
 		t.Errorf("missing %v, want skb_drop alone (recvmmsg is optional)", missing)
 	}
-	if len(req.GetAllowList()) != 1 {
+	if len(req.GetAllowList()) != 2 {
 		t.Fatalf("allow list %v", req.GetAllowList())
 	}
 	allow := req.GetAllowList()[0]
 	names := allow.GetNames()
-	for _, name := range []string{"accept4", "connect", "close", "read", "writev", "sendto", "recvfrom", "tcp_state_change", "tcp_probe"} {
+	for _, name := range []string{"accept4", "connect", "close", "read", "writev", "sendto", "recvfrom"} {
 		if !slices.Contains(names, name) {
-			t.Errorf("%s not asked for", name)
+			t.Errorf("%s not asked for on sockets", name)
 		}
 	}
-	for _, name := range []string{"recvmmsg", "skb_drop", "openat", "tcp_nope"} {
+	for _, name := range []string{"recvmmsg", "skb_drop", "openat", "tcp_nope", "tcp_probe", "process_exit"} {
 		if slices.Contains(names, name) {
-			t.Errorf("%s asked for", name)
+			t.Errorf("%s asked for on sockets", name)
 		}
+	}
+	// The TCP tracepoints and exits, whatever their descriptor.
+	tcp := req.GetAllowList()[1]
+	if !slices.Equal(tcp.GetNames(), []string{"tcp_state_change", "tcp_retransmit", "tcp_send_reset", "tcp_receive_reset", "tcp_probe", "process_exit"}) ||
+		len(tcp.GetFdTypes()) != 0 {
+		t.Errorf("second filter %v", tcp)
 	}
 	if !slices.Equal(allow.GetFdTypes(), []eventv1.FdType{eventv1.FdType_FD_TYPE_IPV4_SOCKET, eventv1.FdType_FD_TYPE_IPV6_SOCKET}) {
 		t.Errorf("fd types %v", allow.GetFdTypes())

@@ -11,8 +11,8 @@ import (
 
 // Connections and request pairing. A connection is a process's file
 // descriptor (pid, fd num) with the connection's two ends; accept or
-// connect starts one, close ends it, and so does an event on the same fd
-// with other ends (the close was not seen). The socket role says which side
+// connect starts one, close ends it, and so do an event on the same fd
+// with other ends (the close was not seen) and the process's exit. The socket role says which side
 // the process is: a server reads requests and writes responses, a client
 // writes requests and reads responses. Requests wait in a FIFO per
 // connection for their responses (pipelining keeps the order).
@@ -28,7 +28,8 @@ const (
 	idleNs = 10 * 60 * 1e9
 )
 
-// connKey identifies a connection by its owner's descriptor.
+// connKey identifies a connection by its owner's descriptor (or, in the
+// TCP metrics, a socket).
 type connKey struct {
 	pid uint32
 	fd  int32
@@ -94,25 +95,58 @@ type pendingRequest struct {
 	owner   owner
 }
 
+// connTable holds connections by process, so that a process's exit ends
+// all of its connections at once.
+type connTable struct {
+	byPid map[uint32]map[int32]*connection
+	n     int
+}
+
+func (t *connTable) get(key connKey) *connection { return t.byPid[key.pid][key.fd] }
+
+func (t *connTable) put(key connKey, c *connection) {
+	fds := t.byPid[key.pid]
+	if fds == nil {
+		fds = map[int32]*connection{}
+		t.byPid[key.pid] = fds
+	}
+	if fds[key.fd] == nil {
+		t.n++
+	}
+	fds[key.fd] = c
+}
+
+func (t *connTable) remove(key connKey) {
+	fds := t.byPid[key.pid]
+	if fds[key.fd] == nil {
+		return
+	}
+	t.n--
+	delete(fds, key.fd)
+	if len(fds) == 0 {
+		delete(t.byPid, key.pid)
+	}
+}
+
 // connections follows connections and pairs their requests and responses.
 type connections struct {
 	ins    *instruments
 	routes *labelBudget[service]
 	peers  *labelBudget[service]
-	conns  map[connKey]*connection
+	conns  connTable
 }
 
 func newConnections(ins *instruments, limits Limits) *connections {
 	return &connections{
 		ins: ins, routes: newLabelBudget[service](limits.Routes), peers: newLabelBudget[service](limits.Peers),
-		conns: map[connKey]*connection{},
+		conns: connTable{byPid: map[uint32]map[int32]*connection{}},
 	}
 }
 
 // open starts a connection at an accept or connect.
 func (t *connections) open(ev *eventv1.Event) {
 	key := keyOf(ev)
-	if old := t.conns[key]; old != nil {
+	if old := t.conns.get(key); old != nil {
 		t.end(key, old)
 	}
 	t.track(key, ev)
@@ -121,15 +155,22 @@ func (t *connections) open(ev *eventv1.Event) {
 // close ends the connection of a close.
 func (t *connections) close(ev *eventv1.Event) {
 	key := keyOf(ev)
-	if c := t.conns[key]; c != nil {
+	if c := t.conns.get(key); c != nil {
 		t.end(key, c)
+	}
+}
+
+// exit ends the connections of a process that exited.
+func (t *connections) exit(pid uint32) {
+	for fd, c := range t.conns.byPid[pid] {
+		t.end(connKey{pid: pid, fd: fd}, c)
 	}
 }
 
 // track starts following the connection of ev's descriptor, unless too
 // many are followed already.
 func (t *connections) track(key connKey, ev *eventv1.Event) *connection {
-	if len(t.conns) >= maxConnections {
+	if t.conns.n >= maxConnections {
 		return nil
 	}
 	fd := ev.GetFd()
@@ -137,14 +178,14 @@ func (t *connections) track(key connKey, ev *eventv1.Event) *connection {
 		client: endpointOf(fd.GetSource()), server: endpointOf(fd.GetDestination()),
 		role: fd.GetRole(), lastNs: ev.GetTimestampNs(),
 	}
-	t.conns[key] = c
+	t.conns.put(key, c)
 	return c
 }
 
 // end forgets a connection; its requests still waiting are unmatched.
 func (t *connections) end(key connKey, c *connection) {
 	t.unmatched(len(c.pending))
-	delete(t.conns, key)
+	t.conns.remove(key)
 }
 
 func (t *connections) unmatched(n int) {
@@ -159,7 +200,7 @@ func (t *connections) lookup(ev *eventv1.Event) *connection {
 	key := keyOf(ev)
 	fd := ev.GetFd()
 	client, server := endpointOf(fd.GetSource()), endpointOf(fd.GetDestination())
-	c := t.conns[key]
+	c := t.conns.get(key)
 	if c != nil && (client.known() && c.client.known() && client != c.client ||
 		server.known() && c.server.known() && server != c.server) {
 		t.end(key, c)
@@ -306,17 +347,21 @@ func (t *connections) parseError() {
 // the next response on a connection may answer a request the collector
 // never saw.
 func (t *connections) forgetPending() {
-	for _, c := range t.conns {
-		t.unmatched(len(c.pending))
-		c.pending = nil
+	for _, fds := range t.conns.byPid {
+		for _, c := range fds {
+			t.unmatched(len(c.pending))
+			c.pending = nil
+		}
 	}
 }
 
 // sweep forgets the connections idle since before nowNs - idleNs.
 func (t *connections) sweep(nowNs uint64) {
-	for key, c := range t.conns {
-		if c.lastNs+idleNs < nowNs {
-			t.end(key, c)
+	for pid, fds := range t.conns.byPid {
+		for fd, c := range fds {
+			if c.lastNs+idleNs < nowNs {
+				t.end(connKey{pid: pid, fd: fd}, c)
+			}
 		}
 	}
 }

@@ -328,6 +328,24 @@ func TestPeerBudget(t *testing.T) {
 	}
 }
 
+func TestProcessExitEndsItsConnections(t *testing.T) {
+	h := newHarness(t, Options{})
+	other := serverFd()
+	other.Num = 8
+	h.feed(
+		ioEvent("recvfrom", serverPid, serverFd(), 100, 1, get),
+		ioEvent("recvfrom", serverPid, other, 110, 1, get),
+		ioEvent("sendto", clientPid, clientFd(), 120, 1, get),
+		&eventv1.Event{TimestampNs: 200, Name: "process_exit", Thread: thread(serverPid)},
+	)
+	if h.c.conns.conns.n != 1 || h.c.conns.conns.get(connKey{clientPid, 3}) == nil {
+		t.Errorf("%d connections left, want the client's", h.c.conns.conns.n)
+	}
+	if n := h.total("kindling.collector.unmatched_requests"); n != 2 {
+		t.Errorf("%d unmatched", n)
+	}
+}
+
 func TestPendingIsBounded(t *testing.T) {
 	h := newHarness(t, Options{})
 	fd := serverFd()
@@ -343,11 +361,11 @@ func TestIdleConnectionsAreSwept(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.feed(ioEvent("recvfrom", serverPid, serverFd(), 100, 1, get))
 	h.c.conns.sweep(100 + idleNs/2)
-	if len(h.c.conns.conns) != 1 {
+	if h.c.conns.conns.n != 1 {
 		t.Fatal("swept too early")
 	}
 	h.c.conns.sweep(200 + idleNs)
-	if len(h.c.conns.conns) != 0 || h.total("kindling.collector.unmatched_requests") != 1 {
-		t.Errorf("not swept: %d connections", len(h.c.conns.conns))
+	if h.c.conns.conns.n != 0 || h.total("kindling.collector.unmatched_requests") != 1 {
+		t.Errorf("not swept: %d connections", h.c.conns.conns.n)
 	}
 }

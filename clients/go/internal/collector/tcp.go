@@ -172,6 +172,25 @@ func (m *tcpMetrics) close(ev *eventv1.Event) {
 	delete(m.resets, key)
 }
 
+// exit forgets what waits for the sockets of a process that exited.
+func (m *tcpMetrics) exit(pid uint32) {
+	for key := range m.pending {
+		if key.pid == pid {
+			delete(m.pending, key)
+		}
+	}
+	for key := range m.early {
+		if key.pid == pid {
+			delete(m.early, key)
+		}
+	}
+	for key := range m.resets {
+		if key.pid == pid {
+			delete(m.resets, key)
+		}
+	}
+}
+
 // reset counts a reset sent or received; a received one may be the
 // answer to a connect.
 func (m *tcpMetrics) reset(ev *eventv1.Event, received bool) {
