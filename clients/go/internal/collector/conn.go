@@ -134,12 +134,13 @@ type connections struct {
 	routes *labelBudget[service]
 	peers  *labelBudget[service]
 	conns  connTable
+	series map[seriesKey]attribute.Set
 }
 
 func newConnections(ins *instruments, limits Limits) *connections {
 	return &connections{
 		ins: ins, routes: newLabelBudget[service](limits.Routes), peers: newLabelBudget[service](limits.Peers),
-		conns: connTable{byPid: map[uint32]map[int32]*connection{}},
+		conns: connTable{byPid: map[uint32]map[int32]*connection{}}, series: map[seriesKey]attribute.Set{},
 	}
 }
 
@@ -322,21 +323,53 @@ func (t *connections) responses(c *connection, ev *eventv1.Event, payload []byte
 // record reports a request that got its response at endNs.
 func (t *connections) record(c *connection, req pendingRequest, resp httpResponse, endNs uint64) {
 	histogram, peer := t.ins.httpServer, c.client.address
-	if c.role == eventv1.SocketRole_SOCKET_ROLE_CLIENT {
+	client := c.role == eventv1.SocketRole_SOCKET_ROLE_CLIENT
+	if client {
 		histogram, peer = t.ins.httpClient, c.server.address
 	}
+	key := seriesKey{
+		client: client, method: req.method, status: resp.status, route: req.route,
+		server: c.server, peer: t.peers.admit(service{comm: req.owner.comm, port: c.server.port}, peer),
+		owner: req.owner,
+	}
+	set, ok := t.series[key]
+	if !ok {
+		set = key.attributes()
+		if len(t.series) >= maxSeries {
+			clear(t.series)
+		}
+		t.series[key] = set
+	}
+	histogram.Record(context.Background(), seconds(endNs-min(req.startNs, endNs)), metric.WithAttributeSet(set))
+}
+
+// seriesKey is what the attributes of a request's series are made of.
+// Building an attribute set costs more than the rest of a request: the
+// sets are kept for the series seen.
+type seriesKey struct {
+	client bool
+	method string
+	status int
+	route  string
+	server endpoint
+	peer   string
+	owner  owner
+}
+
+// maxSeries bounds the attribute sets kept.
+const maxSeries = 1 << 14
+
+func (k seriesKey) attributes() attribute.Set {
 	kv := make([]attribute.KeyValue, 0, 9)
 	kv = append(kv,
-		attribute.String("http.request.method", req.method),
-		attribute.Int("http.response.status_code", resp.status),
-		attribute.String("http.route", req.route),
-		attribute.String("server.address", c.server.address),
-		attribute.Int("server.port", int(c.server.port)),
-		attribute.String("network.peer.address", t.peers.admit(service{comm: req.owner.comm, port: c.server.port}, peer)),
+		attribute.String("http.request.method", k.method),
+		attribute.Int("http.response.status_code", k.status),
+		attribute.String("http.route", k.route),
+		attribute.String("server.address", k.server.address),
+		attribute.Int("server.port", int(k.server.port)),
+		attribute.String("network.peer.address", k.peer),
 	)
-	kv = req.owner.attributes(kv)
-	histogram.Record(context.Background(), seconds(endNs-min(req.startNs, endNs)),
-		metric.WithAttributeSet(attribute.NewSet(kv...)))
+	return attribute.NewSet(k.owner.attributes(kv)...)
 }
 
 func (t *connections) parseError() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -38,7 +39,9 @@ type instruments struct {
 	drops           metric.Int64Counter
 	srtt            metric.Float64Histogram
 
-	events      metric.Int64Counter
+	// events counts in received, which an observable counter reads: one
+	// recording per event would cost more than the event's handling.
+	received    atomic.Uint64
 	lost        metric.Int64Counter
 	breaks      metric.Int64Counter
 	unmatched   metric.Int64Counter
@@ -70,12 +73,18 @@ func newInstruments(mp metric.MeterProvider, version string) (*instruments, erro
 		drops:           counter("kindling.tcp.drops", "{packet}", "Packets the kernel dropped on their way to a socket, by reason."),
 		srtt:            histogram("kindling.tcp.srtt", "Smoothed round-trip time of TCP connections, sampled."),
 
-		events:      counter("kindling.collector.events", "{event}", "Events received from the kindling probe service."),
 		lost:        counter("kindling.collector.lost_events", "{event}", "Events the stream lost, as it reported in-band, by reason."),
 		breaks:      counter("kindling.collector.stream_breaks", "{break}", "Times the stream broke: resumed (it lost nothing but what lost_events counts) or restarted (what happened between is unknown)."),
 		unmatched:   counter("kindling.collector.unmatched_requests", "{request}", "Requests that got no response the collector could pair with them."),
 		parseErrors: counter("kindling.collector.parse_errors", "{message}", "Payloads that started like a protocol's message but did not parse."),
 	}
+	_, err := m.Int64ObservableCounter("kindling.collector.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Events received from the kindling probe service."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(ins.received.Load()))
+			return nil
+		}))
+	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("creating the collector's instruments: %w", err)
@@ -84,7 +93,6 @@ func newInstruments(mp metric.MeterProvider, version string) (*instruments, erro
 	// Self-metrics exist from the start, so that a rate over them works
 	// before anything went wrong.
 	ctx := context.Background()
-	ins.events.Add(ctx, 0)
 	for _, outcome := range []string{"resumed", "restarted"} {
 		ins.breaks.Add(ctx, 0, metric.WithAttributes(attribute.String("outcome", outcome)))
 	}

@@ -23,13 +23,31 @@ func templateRoute(target string) string {
 	if path == "" {
 		return "/"
 	}
-	segments := strings.Split(path, "/")
-	for i, s := range segments {
-		if looksLikeID(s) {
-			segments[i] = "*"
+	// Most paths have no id: they are returned as they are, unbuilt.
+	var b strings.Builder
+	last := 0 // path[:last] is in b, or needs no change
+	for start := 0; start <= len(path); {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
 		}
+		if looksLikeID(path[start:end]) {
+			if b.Len() == 0 {
+				b.Grow(len(path))
+			}
+			b.WriteString(path[last:start])
+			b.WriteByte('*')
+			last = end
+		}
+		start = end + 1
 	}
-	return strings.Join(segments, "/")
+	if last == 0 {
+		return path
+	}
+	b.WriteString(path[last:])
+	return b.String()
 }
 
 // looksLikeID says a path segment is an id rather than a name.
