@@ -177,6 +177,9 @@ func scrape(t *testing.T, url string) string {
 func TestServesMetrics(t *testing.T) {
 	loss := batch(exchange(10, "/orders/123", "200")...)
 	loss.Losses = []*probev1.Loss{{Reason: probev1.LossReason_LOSS_REASON_SUBSCRIBER_QUEUE_FULL, Count: 4, FirstSeq: 6}}
+	// Told at most once every 10 s, counted every time.
+	again := batch()
+	again.Losses = []*probev1.Loss{{Reason: probev1.LossReason_LOSS_REASON_KERNEL_BUFFER_FULL, Count: 2}}
 	svc := &fakeprobe.Service{
 		GetInfoFunc: func(context.Context, *probev1.GetInfoRequest) (*probev1.GetInfoResponse, error) {
 			return catalogueWithout("tcp_probe")
@@ -187,14 +190,16 @@ func TestServesMetrics(t *testing.T) {
 			batch(exchange(3, "/orders/8", "200")...),
 			batch(exchange(5, "/missing", "404")...),
 			loss,
+			again,
 		),
 	}
 	srv := fakeprobe.Start(t, svc)
 	url, stop := start(t, "--socket", srv.Socket, "--listen", "127.0.0.1:0")
 	const orders = `http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/orders/*",network_peer_address="127.0.0.1",process_executable_name="nginx",process_pid="77",server_address="127.0.0.1",server_port="8080"} 3`
+	const last = `kindling_collector_lost_events_total{reason="kernel_buffer_full"} 2` // the last batch's
 	var text string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if text = scrape(t, url); strings.Contains(text, orders+"\n") {
+		if text = scrape(t, url); strings.Contains(text, last+"\n") {
 			break
 		}
 	}
@@ -203,6 +208,7 @@ func TestServesMetrics(t *testing.T) {
 		`http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="404",http_route="/missing",network_peer_address="127.0.0.1",process_executable_name="nginx",process_pid="77",server_address="127.0.0.1",server_port="8080"} 1`,
 		`kindling_collector_events_total 8`,
 		`kindling_collector_lost_events_total{reason="subscriber_queue_full"} 4`,
+		`kindling_collector_lost_events_total{reason="kernel_buffer_full"} 2`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("no line %s in\n%s", want, text)
@@ -212,8 +218,9 @@ func TestServesMetrics(t *testing.T) {
 	if r.code != 0 {
 		t.Errorf("exit %d: %s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "kindling-collector: the stream lost 4 events (subscriber queue full) seq 6-9\n") {
-		t.Errorf("no loss notice: %q", r.stderr)
+	if !strings.Contains(r.stderr, "kindling-collector: the stream lost 4 events (subscriber queue full) seq 6-9\n") ||
+		strings.Count(r.stderr, "the stream lost") != 1 {
+		t.Errorf("not one loss notice: %q", r.stderr)
 	}
 	if !strings.Contains(r.stderr, "warning: the service has disabled tcp_probe events") {
 		t.Errorf("no warning about the disabled event: %q", r.stderr)

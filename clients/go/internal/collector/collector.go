@@ -205,7 +205,7 @@ func (c *Collector) event(ev *eventv1.Event) {
 		}
 	case "connect":
 		c.tcp.connect(ev)
-		if connecting(ev.GetReturnValue()) {
+		if connecting(ev.GetReturnValue()) && ev.GetFd().GetProtocol() != eventv1.L4Protocol_L4_PROTOCOL_UDP {
 			c.conns.open(ev)
 		}
 	case "close":
@@ -229,23 +229,39 @@ func (c *Collector) event(ev *eventv1.Event) {
 	}
 }
 
+// lossNoticeEvery is the least time between two notices of losses: a
+// stream that keeps losing would flood the log otherwise.
+const lossNoticeEvery = 10 * time.Second
+
 // Run follows the service's stream with req until ctx ends, reconnecting
 // and resuming as [kindling.Client.Follow] does, and hands every item to
-// Handle. Notices (losses, reconnections, restarts) go to notices. It
-// returns ctx's error when ctx ended, or the error that retrying cannot
-// cure (for example a request the service rejected).
+// Handle. Notices (losses, at most one every 10 s, reconnections,
+// restarts) go to notices, one line each. It returns ctx's error when ctx
+// ended, or the error that retrying cannot cure (for example a request the
+// service rejected).
 func (c *Collector) Run(ctx context.Context, client *kindling.Client, req *probev1.SubscribeRequest, notices io.Writer) error {
 	opts := kindling.FollowOptions{OnReconnect: func(cause error) {
 		fmt.Fprintf(notices, "reconnected to the kindling probe service at %s\n", client.Socket())
 		c.Reconnected()
 	}}
+	var lastNotice time.Time
+	var unsaid uint64 // events lost since the last notice, not told yet
 	for it, err := range client.Follow(ctx, req, opts) {
 		if err != nil {
 			return err
 		}
 		switch {
 		case it.Loss != nil:
-			fmt.Fprintf(notices, "the stream %s\n", kindling.FormatLoss(it.Loss))
+			if now := time.Now(); now.Sub(lastNotice) >= lossNoticeEvery {
+				more := ""
+				if unsaid > 0 {
+					more = fmt.Sprintf(", after %d more since the last notice", unsaid)
+				}
+				fmt.Fprintf(notices, "the stream %s%s\n", kindling.FormatLoss(it.Loss), more)
+				lastNotice, unsaid = now, 0
+			} else {
+				unsaid += it.Loss.GetCount()
+			}
 		case it.Gap != nil:
 			fmt.Fprintf(notices, "the stream started over: events after seq %d are unknown (%s)\n", it.Gap.LastSeq, it.Gap.Reason)
 		}
