@@ -78,13 +78,15 @@ resets and drops:
   kindling_tcp_connects_total            by server, process and outcome
   kindling_tcp_connect_duration_seconds  successful connects
   kindling_tcp_{retransmits,resets,drops}_total, kindling_tcp_srtt_seconds
-  kindling_collector_{events,lost_events,unmatched_requests,parse_errors}_total
+  kindling_collector_{events,lost_events,stream_breaks}_total
+  kindling_collector_{unmatched_requests,parse_errors}_total
 
 Routes are templated (numeric, long hexadecimal and UUID path segments become
-"*") and each program on a port gets at most --max-routes of them, and
---max-peers peer addresses; later ones are "_other". The stream reconnects and resumes when the service restarts;
-what it lost is counted in kindling_collector_lost_events_total and told on
-stderr.
+"*"). Each program on a port keeps at most --max-routes routes and
+--max-peers peer addresses, and the TCP metrics name at most
+--max-tcp-connections connections; later values are "_other". The stream
+reconnects and resumes when the service restarts; what it lost is counted
+in kindling_collector_lost_events_total and told on stderr.
 
 SIGINT and SIGTERM stop the collector with exit status 0. Exit status 1
 means that no service answered on the socket, that the listen address could
@@ -136,7 +138,7 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 	flags.IntVar(&opts.limits.Peers, "max-peers", collector.DefaultMaxPeers,
 		`distinct network.peer.address values per program and port before new ones become "_other"`)
 	flags.IntVar(&opts.limits.TCPConnections, "max-tcp-connections", collector.DefaultMaxTCPConnections,
-		`distinct connections the TCP metrics name by their ends before new ones become network.peer.address "_other"`)
+		`distinct connections the TCP metrics name by their ends before new ones get network.peer.address "_other"`)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the command's version",

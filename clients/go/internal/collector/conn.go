@@ -12,10 +12,11 @@ import (
 // Connections and request pairing. A connection is a process's file
 // descriptor (pid, fd num) with the connection's two ends; accept or
 // connect starts one, close ends it, and so do an event on the same fd
-// with other ends (the close was not seen) and the process's exit. The socket role says which side
-// the process is: a server reads requests and writes responses, a client
-// writes requests and reads responses. Requests wait in a FIFO per
-// connection for their responses (pipelining keeps the order).
+// with other ends (the close was not seen) and the process's exit. The
+// socket role says which side the process is: a server reads requests and
+// writes responses, a client writes requests and reads responses.
+// Requests wait in a FIFO per connection for their responses (pipelining
+// keeps the order).
 
 const (
 	// maxPending bounds the requests one connection keeps waiting.
@@ -24,7 +25,7 @@ const (
 	// new ones are not followed until sweeps free room.
 	maxConnections = 1 << 16
 	// idleNs is how long a connection may go without events before a sweep
-	// forgets it (its close was missed, or its process ended).
+	// forgets it (its close and its process's exit were missed).
 	idleNs = 10 * 60 * 1e9
 )
 
