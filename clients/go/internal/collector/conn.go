@@ -20,7 +20,7 @@ import (
 
 const (
 	// maxPending bounds the requests one connection keeps waiting.
-	maxPending = 64
+	maxPending = 256
 	// maxConnections bounds the connections followed at once; beyond it,
 	// new ones are not followed until sweeps free room.
 	maxConnections = 1 << 16
