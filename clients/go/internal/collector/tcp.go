@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -212,7 +211,7 @@ func (m *tcpMetrics) retransmit(ev *eventv1.Event) {
 func (m *tcpMetrics) drop(ev *eventv1.Event) {
 	reason := stringAttr(ev, "reason_name")
 	if reason == "" {
-		reason = strconv.FormatUint(uintAttr(ev, "reason"), 10)
+		reason = "UNKNOWN" // a reason number this kernel has no name for
 	}
 	kv := append(m.ends(ev), attribute.String("reason", reason))
 	m.ins.drops.Add(context.Background(), 1, metric.WithAttributes(kv...))
