@@ -38,6 +38,7 @@ import (
 
 	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
 	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
+	"github.com/kindling-probe/kindling-probe/clients/go/internal/reach"
 	"github.com/kindling-probe/kindling-probe/clients/go/kindling"
 )
 
@@ -282,7 +283,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
-	if problem := unreachable(opts.socket); problem != "" {
+	if problem := reach.Problem(opts.socket); problem != "" {
 		return fail("%s", problem)
 	}
 	client, err := kindling.Dial(opts.socket)
@@ -366,7 +367,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if st.Code() == codes.Canceled {
 				return fail("subscribing to the kindling probe service at %s failed: %s", opts.socket, st.Message())
 			}
-			if problem := unreachable(opts.socket); problem != "" { // the errno of our own connect() says why
+			if problem := reach.Problem(opts.socket); problem != "" { // the errno of our own connect() says why
 				return fail("%s", problem)
 			}
 			return fail(`the kindling probe service is not reachable at %s (%s); start it with "kindling-probe serve" or pass --socket`,

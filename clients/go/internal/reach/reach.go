@@ -1,4 +1,6 @@
-package main
+// Package reach says in one sentence why no kindling probe service answers
+// on a unix socket path, for the commands' error messages.
+package reach
 
 import (
 	"errors"
@@ -8,12 +10,12 @@ import (
 	"time"
 )
 
-// unreachable returns one sentence saying why nothing serves on the unix
+// Problem returns one sentence saying why nothing serves on the unix
 // socket path, or "". gRPC reports every failure to connect as Unavailable
 // with a message of its own; the errno of a connect() of our own says what
 // is wrong (and the Python command says the same, from the same errno
 // values).
-func unreachable(path string) string {
+func Problem(path string) string {
 	const start = `"kindling-probe serve"`
 	const point = "$KINDLING_SOCKET or --socket"
 	info, err := os.Stat(path)
