@@ -132,9 +132,9 @@ class NodePods:
                 version = self._watch(version)
             except _ExpiredError:
                 version = None
-            except (OSError, ValueError, KubernetesError) as error:
+            except Exception as error:  # the watcher must outlive any failure
                 if self._stopped.is_set():
-                    return
+                    return  # close() cut the response it was reading
                 log.warning(
                     "kubernetes: %s; trying again in %gs", _reason(error), self._retry_seconds
                 )

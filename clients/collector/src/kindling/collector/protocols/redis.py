@@ -118,6 +118,8 @@ def parse_commands(payload: bytes) -> list[RedisCommand] | None:
         match = _INLINE.match(payload)
         if match is None or match.group(1).decode() not in INLINE_COMMANDS:
             return None
+        if b" HTTP/" in match.group(0):
+            return None  # "GET /path HTTP/1.1" is an HTTP request line
         return [RedisCommand(match.group(1).decode())]
     commands: list[RedisCommand] = []
     at = 0
