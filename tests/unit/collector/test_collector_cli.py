@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kindling.collector import cli
 from kindling.collector.cli import main
 from kindling.collector.config import ConfigError, load_config
 from kindling.collector.http_server import parse_listen
@@ -36,7 +37,11 @@ def test_no_service(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     )
 
 
-def test_a_socket_nobody_listens_on(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_socket_nobody_listens_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A starting service is waited for; one that never answers fails after the wait.
+    monkeypatch.setattr(cli, "SERVICE_WAIT_SECONDS", 1.0)
     path = tmp_path / "stale.sock"
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))

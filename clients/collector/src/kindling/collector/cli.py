@@ -13,12 +13,19 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from kindling.client import KindlingError, ProbeClient, Reconnect, default_socket
+from kindling.client import (
+    KindlingError,
+    ProbeClient,
+    Reconnect,
+    ServiceUnavailable,
+    default_socket,
+)
 from kindling.collector import __version__
 from kindling.collector.collector import Collector
 from kindling.collector.config import DEFAULT_LISTEN, Config, ConfigError, load_config
@@ -161,6 +168,35 @@ def enrichment(pods: PodDirectory | None) -> Callable[[str], Mapping[str, str]] 
     return enrich
 
 
+#: How long a starting collector waits for a service that is still starting.
+SERVICE_WAIT_SECONDS = 60.0
+
+
+def wait_for_service(client: ProbeClient, stop: threading.Event) -> None:
+    """Until the service says SERVING. A service starts listening before it has
+    compiled its programs (seconds), so an answerless socket is given time;
+    one that still does not answer then is an error. Once subscribed, the
+    stream reconnects by itself."""
+    deadline = time.monotonic() + SERVICE_WAIT_SECONDS
+    waiting_said = False
+    while not stop.is_set():
+        try:
+            status = client.health(timeout=2)
+            if status == "SERVING":
+                return
+            problem: str = f"the service at {client.socket} says {status}"
+        except ServiceUnavailable as error:
+            problem = str(error)
+        except KindlingError as error:
+            raise StartError(str(error)) from None
+        if time.monotonic() > deadline:
+            raise StartError(problem)
+        if not waiting_said:
+            log.info("waiting for the service at %s to serve", client.socket)
+            waiting_said = True
+        stop.wait(0.5)
+
+
 def run(config: Config, stop: threading.Event) -> int:
     socket = config.socket or default_socket()
     host, port = parse_listen(config.listen)
@@ -170,12 +206,9 @@ def run(config: Config, stop: threading.Event) -> int:
         raise StartError(str(error)) from None
     pods: PodDirectory | None = None
     try:
-        # Fail at once when the service is not there; once subscribed, the
-        # stream reconnects by itself.
-        try:
-            client.health(timeout=10)
-        except KindlingError as error:
-            raise StartError(str(error)) from None
+        wait_for_service(client, stop)
+        if stop.is_set():
+            return EXIT_OK
         pods = pod_directory(config)
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)  # the collector's own CPU and memory
