@@ -11,6 +11,7 @@ promises, measured side by side in one run and printed beside its goal.
   4. The service's idle CPU and its time from start to SERVING.
   5. The service under load: peak memory and GetInfo latency under a write
      flood, a bystander beside five maximal filters, 1,000 subscribers.
+  6. kindling-collector's own CPU per 1,000 HTTP requests (nginx under wrk).
 
 Run as root: `.venv/bin/python bench/run.py [--quick]` (from any directory).
 bench/README.md says how to read the output. Figures, not verdicts: the
@@ -34,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import collector
 import harness
 import ladder
 import load
@@ -45,11 +47,15 @@ RESULTS_FILE = harness.ROOT / "bench" / "results" / "latest.json"
 # Smoke runs must not overwrite the committed figures; build/ is gitignored.
 QUICK_RESULTS_FILE = harness.BUILD_DIR / "quick.json"
 TRANSPORTS = ("ring_buffer", "perf_buffer")
-SECTIONS = ("ladder", "overhead", "web", "service", "load")
+SECTIONS = ("ladder", "overhead", "web", "service", "load", "collector")
 
 FULL_RATES = (100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000)
 QUICK_RATES = (100_000, 300_000, 600_000)
 IDLE_SECONDS = 5.0
+# The Python collector's target: one core keeps up with 10,000 requests a
+# second seen from both sides (nginx's and its client's).
+COLLECTOR_CPU_TARGET_MS = 100.0
+COLLECTOR_CPU_GOAL = "<= 100 ms"
 
 
 @dataclass
@@ -194,6 +200,13 @@ def goals(report: dict[str, Any]) -> list[Goal]:
         out.append(Goal(f"service start to SERVING, {transport}",
                         f"{figures['start_seconds']:.2f} s", "<= 3 s",
                         figures["start_seconds"] <= 3.0))  # fmt: skip
+    own = report.get("collector")
+    if own:
+        per_1000 = own["cpu_ms_per_1000_requests"]
+        out.append(Goal("kindling-collector CPU per 1,000 HTTP requests (both sides)",
+                        f"{per_1000:.0f} ms ({own['requests_counted']:,} requests, "
+                        f"{own['lost_events']:,} lost)",
+                        COLLECTOR_CPU_GOAL, per_1000 <= COLLECTOR_CPU_TARGET_MS))  # fmt: skip
     return out
 
 
@@ -378,6 +391,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flood_seconds = 4.0 if args.quick else 20.0
                 say(f"5. the service under load ({flood_seconds:g} s write flood)")
                 report["load"] = load.measure(children, workdir, "auto", flood_seconds)
+            if "collector" in sections:
+                wrk_seconds = 1.0 if args.quick else 3.0
+                say(f"6. kindling-collector's CPU, nginx under wrk for {wrk_seconds:g} s")
+                figures = collector.measure(children, workdir, wrk_seconds)
+                collector.print_figures(figures)
+                report["collector"] = {
+                    **asdict(figures),
+                    "cpu_ms_per_1000_requests": round(figures.cpu_ms_per_1000, 1),
+                }
     except BenchError as error:
         say(f"bench: {error}")
         if error.detail:
