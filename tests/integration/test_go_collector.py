@@ -2,7 +2,9 @@
 routes with known status codes on loopback, a Python client makes a known
 number of requests and connects, and the collector's Prometheus counters
 must equal the client's counts exactly, per route and status, on both the
-server side (nginx) and the client side (this process)."""
+server side (nginx) and the client side (this process). The Python
+kindling-collector reads the same run at the same time: its HTTP counters
+equal the Go collector's."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -189,6 +192,33 @@ def collector(service: Service, kindling_collector_bin: Path) -> Iterator[Collec
         reader.join(timeout=5)
 
 
+PYTHON_COLLECTOR = Path(sys.executable).with_name("kindling-collector")
+
+
+@pytest.fixture
+def python_collector(service: Service, tmp_path: Path) -> Iterator[Collector]:
+    """The Python kindling-collector on the same service, for the same run."""
+    log_path = tmp_path / "python-collector.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(PYTHON_COLLECTOR), "--socket", str(service.socket), "--listen", "127.0.0.1:0"],
+            stderr=log,
+            text=True,
+        )
+    try:
+        pattern = re.compile(r"serving metrics on (http://127\.0\.0\.1:\d+/metrics)")
+        deadline = time.monotonic() + 30
+        while (match := pattern.search(log_path.read_text())) is None:
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        yield Collector(proc, match[1])
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        assert proc.wait(timeout=15) == 0, log_path.read_text()
+
+
 class CountingConnection(http.client.HTTPConnection):
     """An HTTP connection that counts its TCP connects (it reconnects by
     itself when the server closes a keep-alive connection)."""
@@ -215,8 +245,11 @@ def wait_live(collector: Collector, nginx: Nginx) -> None:
     raise AssertionError(f"the collector never counted a request: {''.join(collector.stderr)}")
 
 
-def test_counts_equal_the_clients(collector: Collector, nginx: Nginx) -> None:
+def test_counts_equal_the_clients(
+    collector: Collector, python_collector: Collector, nginx: Nginx
+) -> None:
     wait_live(collector, nginx)
+    wait_live(python_collector, nginx)
     pid = os.getpid()
     CountingConnection.connects = 0
     elapsed = 0.0  # the client's own measurement of every request
@@ -279,8 +312,20 @@ def test_counts_equal_the_clients(collector: Collector, nginx: Nginx) -> None:
     while not settled(samples) and time.monotonic() < deadline:
         time.sleep(0.1)
         samples = collector.scrape()
+    deadline = time.monotonic() + 10
+    python_samples = python_collector.scrape()
+    while counts(python_samples, "server") != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        python_samples = python_collector.scrape()
     time.sleep(0.3)  # nothing more comes: the counts are exact, not at least
     samples = collector.scrape()
+    python_samples = python_collector.scrape()
+
+    # The two languages' collectors count the same run alike.
+    assert counts(python_samples, "server") == counts(samples, "server")
+    assert counts(python_samples, "client", process_pid=pid) == counts(
+        samples, "client", process_pid=pid
+    )
 
     lost = select(samples, "kindling_collector_lost_events_total")
     assert lost and all(s.value == 0 for s in lost), f"the stream reported loss: {lost}"
