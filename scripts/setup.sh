@@ -260,13 +260,16 @@ setup_native() {
     build_library "$server/api/native/peername.c" "$server/api/native/libkindling_peername.so"
 }
 
-setup_go_command() {
-    local bin="$TOOLS/bin/kindling-events"
-    if [[ -x "$bin" ]] && [[ -z "$(find clients/go -name '*.go' -newer "$bin" -o -name go.mod -newer "$bin" | head -n1)" ]]; then
-        return
-    fi
-    say "building clients/go/cmd/kindling-events"
-    (cd clients/go && "$GO" build -o "$bin" ./cmd/kindling-events)
+setup_go_commands() {
+    local name bin
+    for name in kindling-events kindling-collector; do
+        bin="$TOOLS/bin/$name"
+        if [[ -x "$bin" ]] && [[ -z "$(find clients/go -name '*.go' -newer "$bin" -o -name go.mod -newer "$bin" | head -n1)" ]]; then
+            continue
+        fi
+        say "building clients/go/cmd/$name"
+        (cd clients/go && "$GO" build -o "$bin" "./cmd/$name")
+    done
 }
 
 main() {
@@ -289,7 +292,7 @@ main() {
     go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
     setup_venv
     setup_native
-    setup_go_command
+    setup_go_commands
     # The Go toolchain in use, for the Makefile and tests.
     ln -sfn "$GO" "$TOOLS/bin/go"
     say "ready"
