@@ -34,6 +34,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.service import Service
 
+from kindling.client import ProbeClient
+
 pytestmark = pytest.mark.kernel
 
 COLLECTOR = Path(sys.executable).with_name("kindling-collector")
@@ -267,6 +269,13 @@ def collector(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 ) from None
             assert status == 0, log_path.read_text()
         assert "Traceback" not in log_path.read_text(), log_path.read_text()
+        # The service keeps the stream for its resume window: the tests after
+        # this module start with the service idle again.
+        with ProbeClient(service.socket) as probe:
+            wait_until(
+                lambda: not probe.get_info(timeout=10).driver.attached,
+                "the service to detach after the collector's stream",
+            )
 
 
 def get(port: int, path: str) -> int:

@@ -168,6 +168,13 @@ def enrichment(pods: PodDirectory | None) -> Callable[[str], Mapping[str, str]] 
     return enrich
 
 
+#: How long the service keeps the collector's stream after a break. The
+#: stream resumes within a second of a broken connection (the reconnect
+#: backoff starts at 0.1 s); a service restart or a new collector process
+#: cannot resume it anyway, and until the window passes the kernel goes on
+#: capturing for a stream nobody reads.
+RESUME_WINDOW_SECONDS = 5.0
+
 #: How long a starting collector waits for a service that is still starting.
 SERVICE_WAIT_SECONDS = 60.0
 
@@ -230,7 +237,10 @@ def run(config: Config, stop: threading.Event) -> int:
             socket,
         )
         try:
-            stream = client.subscribe(subscription_request(os.getpid()), reconnect=Reconnect())
+            stream = client.subscribe(
+                subscription_request(os.getpid()),
+                reconnect=Reconnect(resume_window=RESUME_WINDOW_SECONDS),
+            )
 
             def cancel_on_stop() -> None:
                 # A signal handler runs inside whatever the main thread does
