@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from support.service import ROOT, Service
 
+from kindling.client import ProbeClient
+
 pytestmark = pytest.mark.kernel
 
 NGINX_CONF = """
@@ -190,6 +192,13 @@ def collector(service: Service, kindling_collector_bin: Path) -> Iterator[Collec
             proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0, "".join(running.stderr)
         reader.join(timeout=5)
+        # The service keeps the collectors' streams for their resume window:
+        # the tests after this one start with the service idle again.
+        with ProbeClient(service.socket) as probe:
+            deadline = time.monotonic() + 30
+            while probe.get_info(timeout=10).driver.attached:
+                assert time.monotonic() < deadline, "the service kept the collectors' hooks"
+                time.sleep(0.2)
 
 
 PYTHON_COLLECTOR = Path(sys.executable).with_name("kindling-collector")

@@ -240,10 +240,15 @@ const lossNoticeEvery = 10 * time.Second
 // ended, or the error that retrying cannot cure (for example a request the
 // service rejected).
 func (c *Collector) Run(ctx context.Context, client *kindling.Client, req *probev1.SubscribeRequest, notices io.Writer) error {
-	opts := kindling.FollowOptions{OnReconnect: func(cause error) {
-		fmt.Fprintf(notices, "reconnected to the kindling probe service at %s\n", client.Socket())
-		c.Reconnected()
-	}}
+	opts := kindling.FollowOptions{
+		// Long enough to ride out a dropped connection; a stopped collector
+		// stops costing the service (its kernel hooks) soon after.
+		ResumeWindow: 5 * time.Second,
+		OnReconnect: func(cause error) {
+			fmt.Fprintf(notices, "reconnected to the kindling probe service at %s\n", client.Socket())
+			c.Reconnected()
+		},
+	}
 	var lastNotice time.Time
 	var unsaid uint64 // events lost since the last notice, not told yet
 	for it, err := range client.Follow(ctx, req, opts) {

@@ -121,6 +121,15 @@ class ProcFS:
     def __init__(self, root: Path = Path("/proc")) -> None:
         self.root = root
 
+    def exe(self, pid: int) -> str:
+        """The process's executable path ("" for kernel threads and processes
+        that are gone)."""
+        try:
+            exe = os.readlink(self.root / str(pid) / "exe")
+        except OSError:
+            return ""
+        return exe.removesuffix(" (deleted)")
+
     def process(self, pid: int) -> ProcessSnapshot | None:
         base = self.root / str(pid)
         try:
@@ -130,11 +139,7 @@ class ProcFS:
         # The command name may hold spaces and parentheses: split after the last ')'.
         fields = stat[stat.rfind(")") + 2 :].split()
         ppid = int(fields[1]) if len(fields) > 1 else 0
-        try:
-            exe = os.readlink(base / "exe")
-        except OSError:
-            exe = ""  # kernel threads have none; exited processes neither
-        exe = exe.removesuffix(" (deleted)")
+        exe = self.exe(pid)
         try:
             container_id = container_id_from_cgroup(
                 (base / "cgroup").read_text(errors="surrogateescape")

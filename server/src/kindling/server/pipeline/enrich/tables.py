@@ -13,7 +13,6 @@ lookup per event.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -115,12 +114,12 @@ class ProcessTable:
 
     def on_exec(self, pid: int, filename: str) -> None:
         old = self.get(pid)
-        exe = filename
-        if not os.path.isabs(filename):
-            # A relative path is relative to the caller's cwd; the kernel's
-            # view (/proc/<pid>/exe) is right if the process still runs.
-            snapshot = self._procfs.process(pid)
-            exe = snapshot.exe if snapshot and snapshot.exe else filename
+        # The kernel's view (/proc/<pid>/exe: symlinks resolved) while the
+        # process runs, as for the processes seeded from /proc, so that
+        # Thread.exe does not depend on whether the service saw the exec;
+        # the path the exec was given (maybe relative, maybe a symlink) once
+        # the process is gone. A later exec's record corrects a race.
+        exe = self._procfs.exe(pid) or filename
         self._processes[pid] = ProcessInfo(old.ppid, exe, old.container_id)
 
     def on_exit(self, pid: int) -> None:
