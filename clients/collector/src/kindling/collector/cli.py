@@ -20,6 +20,7 @@ from types import FrameType
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from kindling.client import (
+    DeadlineExceeded,
     KindlingError,
     ProbeClient,
     Reconnect,
@@ -192,7 +193,9 @@ def wait_for_service(client: ProbeClient, stop: threading.Event) -> None:
             if status == "SERVING":
                 return
             problem: str = f"the service at {client.socket} says {status}"
-        except ServiceUnavailable as error:
+        except (ServiceUnavailable, DeadlineExceeded) as error:
+            # Not there yet, or too busy to answer at once (attaching the
+            # programs another client asked for): given time too.
             problem = str(error)
         except KindlingError as error:
             raise StartError(str(error)) from None
