@@ -53,14 +53,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.fixturenames.insert(0, "kernel_available")
 
 
+def build_go_command(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """One of clients/go/cmd's commands, built from this tree."""
+    go = shutil.which("go") or str(ROOT / ".tools" / "bin" / "go")
+    out = tmp_path_factory.mktemp("go") / name
+    subprocess.run(
+        [go, "build", "-o", str(out), f"./cmd/{name}"], cwd=ROOT / "clients" / "go", check=True
+    )
+    return out
+
+
 @pytest.fixture(scope="session")
 def kindling_events_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Go command, built from this tree."""
-    go = shutil.which("go") or str(ROOT / ".tools" / "bin" / "go")
-    out = tmp_path_factory.mktemp("go") / "kindling-events"
-    subprocess.run(
-        [go, "build", "-o", str(out), "./cmd/kindling-events"],
-        cwd=ROOT / "clients" / "go",
-        check=True,
-    )
-    return out
+    return build_go_command(tmp_path_factory, "kindling-events")
+
+
+@pytest.fixture(scope="session")
+def kindling_collector_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Go collector, built from this tree."""
+    return build_go_command(tmp_path_factory, "kindling-collector")

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.nginx import free_port, running_nginx
 from support.service import Service
 
 from kindling.client import ProbeClient
@@ -40,7 +41,6 @@ pytestmark = pytest.mark.kernel
 
 COLLECTOR = Path(sys.executable).with_name("kindling-collector")
 LOAD = Path(__file__).parents[1] / "support" / "collector_load.py"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 HTTP_PLAN = [["/ok", 20], ["/created", 10], ["/moved", 5], ["/users/17", 8], ["/users/4242", 7],
@@ -50,20 +50,7 @@ HTTP_STATUS = {"/ok": 200, "/created": 201, "/moved": 302, "/users/17": 200, "/u
 REDIS_PLAN = [[["SET", "k", "v"], 10], [["GET", "k"], 15], [["INCR", "n"], 5], [["BOGUS"], 2]]
 DNS_PLAN = [["www.ok.test", 6], ["api.ok.test", 4], ["nope.test", 3]]
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
+NGINX_SERVERS = """
   server {{
     listen 127.0.0.1:{port};
     location = /ok {{ return 200 "ok\\n"; }}
@@ -74,14 +61,7 @@ http {{
     location = /sentinel {{ return 204; }}
     location / {{ return 404; }}
   }}
-}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
@@ -184,13 +164,6 @@ class Collector:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     directory = tmp_path_factory.mktemp("collector-servers")
     nginx_port, redis_port = free_port(), free_port()
-    conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=directory, port=nginx_port))
-    nginx = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-e", str(directory / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
     redis = subprocess.Popen(
         [REDIS, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(directory)],
@@ -212,17 +185,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         return True
 
     try:
-        wait_until(lambda: up(nginx_port) and up(redis_port), "nginx and redis-server to listen")
-        yield Servers(nginx_port, redis_port, dns, redis_cli)
+        with running_nginx(directory / "nginx", NGINX_SERVERS.format(port=nginx_port), nginx_port):
+            wait_until(lambda: up(redis_port), "redis-server to listen")
+            yield Servers(nginx_port, redis_port, dns, redis_cli)
     finally:
         dns.close()
-        for proc in (nginx, redis):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        redis.terminate()
+        try:
+            redis.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            redis.kill()
+            redis.wait()
 
 
 @pytest.fixture(scope="module")

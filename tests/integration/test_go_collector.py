@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,26 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from support.service import ROOT, Service
+from support.nginx import free_port, running_nginx
+from support.service import Service
 
 from kindling.client import ProbeClient
 
 pytestmark = pytest.mark.kernel
 
-NGINX_CONF = """
-user root;
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp;
-    proxy_temp_path {dir}/tmp;
-    fastcgi_temp_path {dir}/tmp;
-    uwsgi_temp_path {dir}/tmp;
-    scgi_temp_path {dir}/tmp;
+NGINX_SERVERS = """
     server {{
         listen 127.0.0.1:{warmup};
         location = /warmup {{ return 200 "warm\\n"; }}
@@ -57,7 +44,6 @@ http {{
         location = /error {{ return 500 "boom\\n"; }}
         location = /health {{ return 200 "ok\\n"; }}
     }}
-}}
 """
 # (method, target for request i, the route the collector reports, status)
 ROUTES = [
@@ -71,12 +57,6 @@ REQUESTS = 25  # per route, on one keep-alive connection
 FRESH = 6  # requests to /health, each on a connection of its own
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -120,19 +100,6 @@ class Collector:
             return parse_metrics(response.read().decode())
 
 
-@pytest.fixture(scope="session")
-def kindling_collector_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Go collector, built from this tree."""
-    go = shutil.which("go") or str(ROOT / ".tools" / "bin" / "go")
-    out = tmp_path_factory.mktemp("go-collector") / "kindling-collector"
-    subprocess.run(
-        [go, "build", "-o", str(out), "./cmd/kindling-collector"],
-        cwd=ROOT / "clients" / "go",
-        check=True,
-    )
-    return out
-
-
 @dataclass
 class Nginx:
     port: int
@@ -142,31 +109,11 @@ class Nginx:
 
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[Nginx]:
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    assert Path(binary).exists(), "nginx is missing: run make setup (it installs nginx-light)"
-    directory = tmp_path / "nginx"
-    (directory / "tmp").mkdir(parents=True)
     port, warmup = free_port(), free_port()
-    conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=directory, port=port, warmup=warmup))
-    proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(directory)], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, (
-                f"nginx exited: {proc.stderr.read() if proc.stderr else ''!r}"
-            )
-            try:
-                # The warm-up server's port: connects to the other are counted.
-                socket.create_connection(("127.0.0.1", warmup), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx never listened"
-                time.sleep(0.05)
+    servers = NGINX_SERVERS.format(port=port, warmup=warmup)
+    # The warm-up server's port: connects to the other are counted.
+    with running_nginx(tmp_path / "nginx", servers, warmup) as proc:
         yield Nginx(port, warmup, proc)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

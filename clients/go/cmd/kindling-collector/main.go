@@ -30,17 +30,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/kindling-probe/kindling-probe/clients/go/internal/collector"
+	"github.com/kindling-probe/kindling-probe/clients/go/internal/command"
 	"github.com/kindling-probe/kindling-probe/clients/go/internal/reach"
 	"github.com/kindling-probe/kindling-probe/clients/go/kindling"
 )
@@ -124,7 +123,7 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 			return nil
 		},
 	}
-	cmd.SetFlagErrorFunc(flagError)
+	cmd.SetFlagErrorFunc(command.FlagError)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	flags := cmd.Flags()
@@ -139,41 +138,12 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 		`distinct network.peer.address values per program and port before new ones become "_other"`)
 	flags.IntVar(&opts.limits.TCPConnections, "max-tcp-connections", collector.DefaultMaxTCPConnections,
 		`distinct connections the TCP metrics name by their ends before new ones get network.peer.address "_other"`)
-	cmd.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the command's version",
-		Args:  cobra.NoArgs,
-		Run: func(c *cobra.Command, _ []string) {
-			fmt.Fprintf(c.OutOrStdout(), "%s %s\n", prog, commandVersion())
-		},
-	})
+	cmd.AddCommand(command.VersionCommand(prog, commandVersion()))
 	return cmd
 }
 
-// flagError words a flag's bad value as "--flag: reason" instead of
-// pflag's `invalid argument "x" for "--flag" flag: ...`.
-func flagError(_ *cobra.Command, err error) error {
-	var invalid *pflag.InvalidValueError
-	if !errors.As(err, &invalid) {
-		return err
-	}
-	reason := invalid.Unwrap().Error()
-	if invalid.GetFlag().Value.Type() == "int" { // not strconv's words
-		reason = fmt.Sprintf("%q is not a whole number", invalid.GetValue())
-	}
-	return fmt.Errorf("--%s: %s", invalid.GetFlag().Name, reason)
-}
-
 // commandVersion is the version set at build time, or the module's.
-func commandVersion() string {
-	if version != "" {
-		return version
-	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
-	}
-	return "(devel)"
-}
+func commandVersion() string { return command.Version(version) }
 
 // parseFlags parses args. It returns done = true with the exit code when the
 // command should exit at once (after --help, --version, the version

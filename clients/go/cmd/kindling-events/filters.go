@@ -52,17 +52,9 @@ var filterFields = []filterField{
 	{name: "name", field: "names", metavar: "names", help: "events with these names", empty: "an event name",
 		add: func(f *probev1.EventFilter, s string) error { f.Names = append(f.Names, s); return nil }},
 	{name: "category", field: "categories", metavar: "categories", help: "events of these categories", empty: "a value",
-		choices: categoryNames, add: func(f *probev1.EventFilter, s string) error {
-			v, err := enumValue(s, "category", categoryNames, categoryValues)
-			f.Categories = append(f.Categories, eventv1.Category(v))
-			return err
-		}},
+		choices: categoryNames, add: enumAdder("category", categoryNames, categoryValues, func(f *probev1.EventFilter) *[]eventv1.Category { return &f.Categories })},
 	{name: "source", field: "sources", metavar: "sources", help: "events from these sources", empty: "a value",
-		choices: sourceNames, add: func(f *probev1.EventFilter, s string) error {
-			v, err := enumValue(s, "source", sourceNames, sourceValues)
-			f.Sources = append(f.Sources, eventv1.Source(v))
-			return err
-		}},
+		choices: sourceNames, add: enumAdder("source", sourceNames, sourceValues, func(f *probev1.EventFilter) *[]eventv1.Source { return &f.Sources })},
 	{name: "pid", field: "pids", metavar: "pids", help: "events of these process ids", empty: "a value",
 		add: func(f *probev1.EventFilter, s string) error { return appendID(&f.Pids, s, "a process id", false) }},
 	{name: "tid", field: "tids", metavar: "tids", help: "events of these thread ids", empty: "a value",
@@ -93,17 +85,9 @@ var filterFields = []filterField{
 			return nil
 		}},
 	{name: "fd-type", field: "fd_types", metavar: "types", help: "events on descriptors of these types", empty: "a value",
-		choices: fdTypeNames, add: func(f *probev1.EventFilter, s string) error {
-			v, err := enumValue(s, "descriptor type", fdTypeNames, fdTypeValues)
-			f.FdTypes = append(f.FdTypes, eventv1.FdType(v))
-			return err
-		}},
+		choices: fdTypeNames, add: enumAdder("descriptor type", fdTypeNames, fdTypeValues, func(f *probev1.EventFilter) *[]eventv1.FdType { return &f.FdTypes })},
 	{name: "protocol", field: "protocols", metavar: "protocols", help: "events on sockets of these protocols", empty: "a value",
-		choices: protocolNames, add: func(f *probev1.EventFilter, s string) error {
-			v, err := enumValue(s, "protocol", protocolNames, protocolValues)
-			f.Protocols = append(f.Protocols, eventv1.L4Protocol(v))
-			return err
-		}},
+		choices: protocolNames, add: enumAdder("protocol", protocolNames, protocolValues, func(f *probev1.EventFilter) *[]eventv1.L4Protocol { return &f.Protocols })},
 	{name: "local-port", field: "local_ports", metavar: "ports", help: "events on sockets with these local ports (80,8000-8999)", empty: "a port",
 		add: func(f *probev1.EventFilter, s string) error { return appendPorts(&f.LocalPorts, s) }},
 	{name: "remote-port", field: "remote_ports", metavar: "ports", help: "events on sockets with these remote ports", empty: "a port",
@@ -292,6 +276,19 @@ func enumChoices(d protoreflect.EnumDescriptor, prefix string) ([]string, []int3
 		numbers = append(numbers, int32(values.Get(i).Number()))
 	}
 	return names, numbers
+}
+
+// enumAdder returns the add function of an enum field: it appends the
+// value a short name names to the list field gives.
+func enumAdder[E ~int32](what string, names []string, numbers []int32, field func(*probev1.EventFilter) *[]E) func(*probev1.EventFilter, string) error {
+	return func(f *probev1.EventFilter, s string) error {
+		v, err := enumValue(s, what, names, numbers)
+		if err == nil {
+			list := field(f)
+			*list = append(*list, E(v))
+		}
+		return err
+	}
 }
 
 func enumValue(s, what string, names []string, numbers []int32) (int32, error) {

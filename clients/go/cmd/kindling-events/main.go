@@ -25,19 +25,18 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	eventv1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/event/v1"
 	probev1 "github.com/kindling-probe/kindling-probe/clients/go/gen/kindling/probe/v1"
+	"github.com/kindling-probe/kindling-probe/clients/go/internal/command"
 	"github.com/kindling-probe/kindling-probe/clients/go/internal/reach"
 	"github.com/kindling-probe/kindling-probe/clients/go/kindling"
 )
@@ -155,7 +154,7 @@ func newCommand(opts *options, ran *bool, stdout, stderr io.Writer) *cobra.Comma
 			return nil
 		},
 	}
-	cmd.SetFlagErrorFunc(flagError)
+	cmd.SetFlagErrorFunc(command.FlagError)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	flags := cmd.Flags()
@@ -196,41 +195,12 @@ SIGINT stops it with exit status 0.`,
 	statsCmd.Flags().Var((*seconds)(&stats.interval), "interval", "time between refreshes: 1s, 500ms, or seconds")
 	statsCmd.Flags().IntVar(&stats.count, "count", 0, "exit after N refreshes (0: no limit)")
 	cmd.AddCommand(statsCmd)
-	cmd.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the command's version",
-		Args:  cobra.NoArgs,
-		Run: func(c *cobra.Command, _ []string) {
-			fmt.Fprintf(c.OutOrStdout(), "%s %s\n", prog, commandVersion())
-		},
-	})
+	cmd.AddCommand(command.VersionCommand(prog, commandVersion()))
 	return cmd
 }
 
-// flagError words a flag's bad value as "--flag: reason", like the Python
-// command, instead of pflag's `invalid argument "x" for "--flag" flag: ...`.
-func flagError(_ *cobra.Command, err error) error {
-	var invalid *pflag.InvalidValueError
-	if !errors.As(err, &invalid) {
-		return err
-	}
-	reason := invalid.Unwrap().Error()
-	if invalid.GetFlag().Value.Type() == "int" { // not strconv's words
-		reason = fmt.Sprintf("%q is not a whole number", invalid.GetValue())
-	}
-	return fmt.Errorf("--%s: %s", invalid.GetFlag().Name, reason)
-}
-
 // commandVersion is the version set at build time, or the module's.
-func commandVersion() string {
-	if version != "" {
-		return version
-	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
-	}
-	return "(devel)"
-}
+func commandVersion() string { return command.Version(version) }
 
 // parseFlags parses args. It returns done = true with the exit code when the
 // command should exit at once (after --help, --version, a subcommand such as
